@@ -1,0 +1,203 @@
+/*
+ * kvsteer.h - public C API of kvsteer.
+ *
+ * kvsteer runs small instruction-tuned language models from GGUF files on a CPU
+ * and steers them by editing their key/value cache once, before generation.
+ *
+ * Conventions
+ *  - Every handle is opaque and owned by the caller once returned; free it with
+ *    the matching *_free function.  Passing NULL to a *_free function is a no-op.
+ *  - Functions that can fail take a `kvs_error *err` (may be NULL).  On failure
+ *    they return NULL or a negative value and fill err->msg with one line that
+ *    names the file or argument at fault.  The library never prints.
+ *  - No global state: two models or two contexts never interfere, and a model may
+ *    be shared (read-only) by several contexts.  A single context is not
+ *    thread-safe; it uses its own worker threads internally.
+ */
+#ifndef KVSTEER_H
+#define KVSTEER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KVS_VERSION_STRING "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+enum kvs_status {
+    KVS_OK = 0,
+    KVS_E_IO = -1,        /* cannot open/read/write a file */
+    KVS_E_FORMAT = -2,    /* file is corrupt, truncated or not what it claims */
+    KVS_E_UNSUPPORTED = -3, /* valid file, but a feature we do not implement */
+    KVS_E_ARG = -4,       /* caller passed an impossible argument */
+    KVS_E_NOMEM = -5,
+    KVS_E_RANGE = -6,     /* position/sequence/context out of range */
+    KVS_E_MISMATCH = -7   /* e.g. steering vector built for another model */
+};
+
+typedef struct kvs_error {
+    int code;        /* one of kvs_status */
+    char msg[512];   /* one line, no trailing newline */
+} kvs_error;
+
+/* ---------------------------------------------------------------- model */
+
+typedef struct kvs_model kvs_model;
+
+/* Load a GGUF model file (mmap; weights stay quantized in the mapping). */
+kvs_model *kvs_model_load(const char *path, kvs_error *err);
+void kvs_model_free(kvs_model *m);
+
+typedef struct kvs_model_info {
+    const char *arch;      /* e.g. "llama" */
+    const char *name;      /* general.name or "" */
+    int n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff;
+    int n_vocab, n_ctx_train;
+    float rope_freq_base, norm_eps;
+    int bos_id, eos_id, eot_id; /* -1 when absent */
+    int add_bos;               /* model adds BOS by default */
+    uint64_t tokenizer_hash;   /* fingerprint of vocabulary + merges */
+} kvs_model_info;
+
+void kvs_model_get_info(const kvs_model *m, kvs_model_info *out);
+
+/* ---------------------------------------------------------------- tokens */
+
+typedef int32_t kvs_token;
+
+/*
+ * Tokenize `len` bytes of text.  `add_bos`: -1 = the model's default, 0/1 force.
+ * `parse_special`: recognise special-token strings such as "<|im_start|>".
+ * Returns the number of tokens; if it exceeds `cap`, nothing past `cap` is written
+ * and the caller may retry with a larger buffer.  Negative on error.
+ */
+int kvs_tokenize(const kvs_model *m, const char *text, size_t len, int add_bos,
+                 int parse_special, kvs_token *out, int cap, kvs_error *err);
+
+/*
+ * The bytes of one token (special tokens render as their text).  Returns the
+ * byte length (which may exceed `cap`; output is then truncated), negative on
+ * an invalid id.  Not NUL-terminated.
+ */
+int kvs_token_to_bytes(const kvs_model *m, kvs_token t, char *buf, int cap);
+
+/* True for end-of-generation tokens (EOS, end-of-turn such as <|im_end|>). */
+int kvs_token_is_eog(const kvs_model *m, kvs_token t);
+
+/* ---------------------------------------------------------------- chat */
+
+typedef struct kvs_chat_msg {
+    const char *role;    /* "system", "user", "assistant" */
+    const char *content;
+} kvs_chat_msg;
+
+/*
+ * Render messages with the model's chat template (its default system prompt is
+ * inserted when the template does so).  Returns a malloc'd NUL-terminated string
+ * or NULL on error (e.g. unknown template).  `template_name` may be NULL (use the
+ * file's template) or a known name such as "chatml".
+ */
+char *kvs_chat_render(const kvs_model *m, const kvs_chat_msg *msgs, int n_msgs,
+                      int add_generation_prompt, const char *template_name,
+                      kvs_error *err);
+
+/* ---------------------------------------------------------------- context */
+
+typedef struct kvs_ctx kvs_ctx;
+
+typedef struct kvs_ctx_params {
+    int n_ctx;        /* positions per sequence; 0 = min(2048, training context) */
+    int n_seq;        /* independent sequences in the cache; 0 = 1 */
+    int n_batch;      /* most tokens per kvs_decode call; 0 = 512 */
+    int n_threads;    /* 0 = all cores */
+} kvs_ctx_params;
+
+kvs_ctx_params kvs_ctx_default_params(void);
+kvs_ctx *kvs_ctx_new(const kvs_model *m, const kvs_ctx_params *p, kvs_error *err);
+void kvs_ctx_free(kvs_ctx *c);
+int kvs_ctx_n_ctx(const kvs_ctx *c);
+int kvs_ctx_n_seq(const kvs_ctx *c);
+const kvs_model *kvs_ctx_model(const kvs_ctx *c);
+
+/*
+ * A batch of tokens, each belonging to a sequence at a position.  Prefill of one
+ * prompt and one-token-per-sequence decoding both go through kvs_decode.  For a
+ * sequence, positions in the cache must form a prefix: a token at position p may
+ * only be decoded once positions 0..p-1 of its sequence are cached or earlier in
+ * the same batch.  `want_logits[i]` non-zero asks for the logits of token i.
+ */
+typedef struct kvs_batch {
+    int n;
+    const kvs_token *tokens;
+    const int32_t *pos;
+    const int32_t *seq;
+    const int8_t *want_logits;  /* NULL = logits for the last token only */
+} kvs_batch;
+
+int kvs_decode(kvs_ctx *c, const kvs_batch *b, kvs_error *err);
+
+/* Logits of batch token i from the last kvs_decode (NULL if not requested). */
+const float *kvs_get_logits(const kvs_ctx *c, int i);
+
+/* Hidden state after the final norm for batch token i (n_embd floats), or NULL. */
+const float *kvs_get_embedding(const kvs_ctx *c, int i);
+
+/* Forget every cached position of a sequence (>= `from`). */
+int kvs_seq_truncate(kvs_ctx *c, int seq, int from, kvs_error *err);
+/* Number of cached positions of a sequence. */
+int kvs_seq_len(const kvs_ctx *c, int seq);
+
+/* ---------------------------------------------------------------- KV cache */
+
+typedef enum kvs_kv { KVS_K = 0, KVS_V = 1 } kvs_kv;
+
+/*
+ * Read / add to one cache entry: all KV heads of one layer at (seq, pos),
+ * n_head_kv * head_dim floats.  Keys are stored after rotary embedding.
+ * kvs_cache_add computes entry += scale * delta.
+ */
+int kvs_cache_read(const kvs_ctx *c, int seq, int pos, int layer, kvs_kv which,
+                   float *out, kvs_error *err);
+int kvs_cache_add(kvs_ctx *c, int seq, int pos, int layer, kvs_kv which,
+                  const float *delta, float scale, kvs_error *err);
+
+/*
+ * Residual-stream hooks (activation steering and its extraction).
+ * Capture: after kvs_decode, the residual stream after each layer for batch
+ * token i is readable when capture was enabled before the decode.
+ * Add: during kvs_decode, for every token of sequence `seq` (-1 = all), add
+ * scale * vec (n_embd floats) to the residual after layer `layer`.  The vector
+ * is copied.  Passing vec = NULL removes the hooks of that sequence.
+ */
+int kvs_set_capture_residual(kvs_ctx *c, int enable);
+const float *kvs_get_residual(const kvs_ctx *c, int i, int layer);
+int kvs_set_residual_add(kvs_ctx *c, int seq, int layer, const float *vec,
+                         float scale, kvs_error *err);
+
+/* ---------------------------------------------------------------- sampling */
+
+typedef struct kvs_sampler kvs_sampler;
+
+typedef struct kvs_sampler_params {
+    float temperature;  /* <= 0: greedy */
+    int top_k;          /* <= 0: off */
+    float top_p;        /* >= 1: off */
+    uint64_t seed;
+} kvs_sampler_params;
+
+kvs_sampler *kvs_sampler_new(const kvs_sampler_params *p, kvs_error *err);
+void kvs_sampler_free(kvs_sampler *s);
+kvs_token kvs_sampler_sample(kvs_sampler *s, const float *logits, int n_vocab);
+
+/* ---------------------------------------------------------------- misc */
+
+const char *kvs_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KVSTEER_H */

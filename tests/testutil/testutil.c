@@ -1,0 +1,52 @@
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+const char *tu_model_path(void) {
+    const char *e = getenv("KVS_MODEL");
+    return e && *e ? e : KVS_DEFAULT_MODEL;
+}
+
+const char *tu_data_path(void) {
+    const char *e = getenv("KVS_DATA");
+    return e && *e ? e : KVS_DEFAULT_DATA;
+}
+
+kvs_model *tu_model(void) {
+    static kvs_model *m; /* test-program scope only: loading once keeps tests fast */
+    if (!m) {
+        kvs_error err = {0};
+        m = kvs_model_load(tu_model_path(), &err);
+        if (!m) fail_msg("cannot load model: %s (run scripts/fetch_model.sh)", err.msg);
+    }
+    return m;
+}
+
+char *tu_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) {
+        buf[n] = 0;
+        if (len) *len = (size_t)n;
+    }
+    return buf;
+}
+
+void tu_rand_floats(uint64_t *s, float *out, int n) {
+    for (int i = 0; i < n; i++) {
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        out[i] = (float)((*s >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+    }
+}
