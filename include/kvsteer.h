@@ -167,11 +167,13 @@ int kvs_cache_add(kvs_ctx *c, int seq, int pos, int layer, kvs_kv which,
 
 /*
  * Residual-stream hooks (activation steering and its extraction).
- * Capture: after kvs_decode, the residual stream after each layer for batch
- * token i is readable when capture was enabled before the decode.
+ * Capture: after kvs_decode, the residual stream after each layer is readable
+ * for every batch token that asked for logits, when capture was enabled before
+ * the decode (only those tokens, so capture costs no memory per prompt token).
  * Add: during kvs_decode, for every token of sequence `seq` (-1 = all), add
  * scale * vec (n_embd floats) to the residual after layer `layer`.  The vector
- * is copied.  Passing vec = NULL removes the hooks of that sequence.
+ * is copied (pre-multiplied by scale).  vec = NULL removes the hook of that
+ * layer, or of every layer when layer is -1.
  */
 int kvs_set_capture_residual(kvs_ctx *c, int enable);
 const float *kvs_get_residual(const kvs_ctx *c, int i, int layer);
@@ -192,6 +194,105 @@ typedef struct kvs_sampler_params {
 kvs_sampler *kvs_sampler_new(const kvs_sampler_params *p, kvs_error *err);
 void kvs_sampler_free(kvs_sampler *s);
 kvs_token kvs_sampler_sample(kvs_sampler *s, const float *logits, int n_vocab);
+
+/* ---------------------------------------------------------------- generation */
+
+/*
+ * One generation request.  The prompt is prefilled except its last `n_hold`
+ * tokens; then `on_prefilled` (if set) runs, which is where a one-shot cache
+ * edit goes (the last prefilled position is n_prompt - n_hold - 1); then the
+ * held tokens are fed and tokens are generated until an end-of-generation token,
+ * `max_new` tokens, or the context is full.
+ */
+typedef struct kvs_gen_request {
+    const kvs_token *prompt;
+    int n_prompt;
+    int n_hold;            /* 0 or more; the paper's offset token is n_hold = 1 */
+    int max_new;
+    kvs_sampler *sampler;  /* NULL = greedy */
+    int (*on_prefilled)(kvs_ctx *c, int seq, int last_pos, void *user, kvs_error *err);
+    void *user;
+    /* outputs */
+    kvs_token *out;        /* caller-provided, max_new entries */
+    int n_out;
+    int stop;              /* 1 end-of-generation token, 2 max_new, 3 context full */
+} kvs_gen_request;
+
+/*
+ * Run n requests together, request i in cache sequence `first_seq + i` (which is
+ * cleared first).  Prompts are prefilled in shared batches and decoding advances
+ * every unfinished sequence by one token per step, so n requests cost about as
+ * much as one at small batch.  Each request's result depends only on itself:
+ * batching never changes tokens beyond floating-point summation order, which
+ * the kernels keep independent of batch composition.  `on_token` (optional) sees
+ * every generated token as it is produced; a non-zero return stops that request.
+ */
+int kvs_generate(kvs_ctx *c, kvs_gen_request *reqs, int n, int first_seq,
+                 int (*on_token)(int req, kvs_token t, void *user), void *user,
+                 kvs_error *err);
+
+/* ---------------------------------------------------------------- steering */
+
+/*
+ * A steering vector set, as extracted from contrastive pairs and stored in a
+ * vector file (a GGUF file of its own, see docs/VECTOR_FORMAT.md).
+ *  - KVS_STEER_CACHE: per layer, a key delta and a value delta of shape
+ *    [n_head_kv][head_dim], applied once to the cached K/V of one position.
+ *  - KVS_STEER_ACT: per layer, a residual-stream delta of n_embd floats
+ *    (activation steering, the CAA baseline), applied at every position.
+ */
+typedef struct kvs_steer kvs_steer;
+typedef enum kvs_steer_kind { KVS_STEER_CACHE = 0, KVS_STEER_ACT = 1 } kvs_steer_kind;
+
+/* Load a vector file and check it was built for model m (architecture, layer
+ * and head shapes, tokenizer fingerprint): a mismatch is KVS_E_MISMATCH. */
+kvs_steer *kvs_steer_load(const char *path, const kvs_model *m, kvs_error *err);
+void kvs_steer_free(kvs_steer *s);
+kvs_steer_kind kvs_steer_get_kind(const kvs_steer *s);
+/* Vector of one layer: K or V (cache kind; n_head_kv*head_dim floats) or the
+ * residual delta (act kind; `which` ignored; n_embd floats).  NULL if absent. */
+const float *kvs_steer_vector(const kvs_steer *s, int layer, kvs_kv which);
+/* A metadata string of the file (e.g. "kvsteer.extract.traces"), or NULL. */
+const char *kvs_steer_meta(const kvs_steer *s, const char *key);
+
+typedef struct kvs_extract_params {
+    kvs_steer_kind kind;  /* cache (K/V) or act (residual stream) vectors */
+    int position;         /* 0 = last prompt token, 1 = penultimate, k = k-th from last */
+    int n_threads;        /* 0 = all cores */
+    int pairs_per_batch;  /* pairs decoded together; 0 = 4 */
+    /* progress: called after each batch with (pairs done, total) */
+    void (*progress)(int done, int total, void *user);
+    void *user;
+} kvs_extract_params;
+
+/*
+ * Mean of differences over contrastive prompt pairs: for each pair, both
+ * prompts (already rendered text, special tokens allowed) are run through the
+ * model; at the extraction position the cached keys (after rotary embedding)
+ * and values of every layer - or the residual stream after every layer - are
+ * read, and S = mean_i (positive_i - negative_i).  Deterministic: the same
+ * inputs give bit-identical vectors.
+ */
+kvs_steer *kvs_steer_extract(const kvs_model *m, const char *const *pos, const char *const *neg,
+                             int n_pairs, const kvs_extract_params *p, kvs_error *err);
+/* Write a vector file (temp file + rename; never a partial file). */
+int kvs_steer_save(const kvs_steer *s, const char *path, kvs_error *err);
+/* Attach an extraction setting to be stored as "kvsteer.extract.<key>". */
+int kvs_steer_set_meta(kvs_steer *s, const char *key, const char *value);
+
+typedef struct kvs_steer_params {
+    float ck, cv;              /* coefficients of the K and V deltas */
+    int layer_from, layer_to;  /* inclusive range of layers to edit; to = -1: last */
+} kvs_steer_params;
+
+/* Cache steering: K[l][pos] += ck*S^k_l and V[l][pos] += cv*S^v_l for the
+ * selected layers of sequence seq.  pos must be cached. */
+int kvs_steer_apply_cache(kvs_ctx *c, int seq, int pos, const kvs_steer *s,
+                          const kvs_steer_params *p, kvs_error *err);
+/* Activation steering: residual += scale * s_layer after `layer`, at every
+ * position decoded for sequence seq (-1 = all) from now on. */
+int kvs_steer_apply_act(kvs_ctx *c, int seq, const kvs_steer *s, int layer,
+                        float scale, kvs_error *err);
 
 /* ---------------------------------------------------------------- misc */
 

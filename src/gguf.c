@@ -358,9 +358,15 @@ int gguf_get_i64(const gguf_file *f, const char *key, int64_t *out) {
 }
 
 int gguf_get_u64(const gguf_file *f, const char *key, uint64_t *out) {
-    int64_t v;
-    if (gguf_get_i64(f, key, &v) || v < 0) return KVS_E_FORMAT;
-    *out = (uint64_t)v;
+    const gguf_kv *kv = gguf_find(f, key);
+    int64_t iv = 0;
+    uint64_t uv = 0;
+    double dv = 0;
+    int kind;
+    if (!kv || kv->type == GGUF_ARR || kv->type == GGUF_STR || num_at(kv->type, kv->data, &iv, &uv, &dv, &kind) ||
+        kind == 2 || (kind == 0 && iv < 0))
+        return KVS_E_FORMAT;
+    *out = kind == 1 ? uv : (uint64_t)iv;
     return 0;
 }
 

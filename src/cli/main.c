@@ -1,2 +1,46 @@
+/* kvsteer - command-line front end.  Each command is a thin layer over the
+ * library in include/kvsteer.h. */
 #include <stdio.h>
-int main(void) { fprintf(stderr, "kvsteer: not built yet\n"); return 1; }
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    cli_cmd_fn fn;
+    const char *summary;
+} k_cmds[] = {
+    {"run", cmd_run, "generate text from a prompt (optionally steered)"},
+    {"tokenize", cmd_tokenize, "print the token ids of a text"},
+    {"inspect", cmd_inspect, "describe a GGUF file (architecture, sizes, tensor types)"},
+    {"pairs", cmd_pairs, "show the contrastive prompt pairs built from a trace file"},
+    {"bench", cmd_bench, "measure prompt, generation and batched throughput"},
+    {"compare", cmd_compare, "answer questions unsteered and steered, side by side"},
+    {"extract", cmd_extract, "extract steering vectors (cache or activation) from traces"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: kvsteer <command> [options]   (kvsteer <command> --help for details)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof k_cmds / sizeof *k_cmds; i++)
+        fprintf(f, "  %-10s %s\n", k_cmds[i].name, k_cmds[i].summary);
+    fprintf(f, "  %-10s %s\n", "version", "print the version");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+        printf("kvsteer %s\n", kvs_version());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof k_cmds / sizeof *k_cmds; i++)
+        if (!strcmp(argv[1], k_cmds[i].name)) return k_cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "kvsteer: unknown command '%s' (kvsteer --help lists the commands)\n", argv[1]);
+    return 2;
+}

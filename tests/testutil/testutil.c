@@ -13,12 +13,21 @@ const char *tu_data_path(void) {
     return e && *e ? e : KVS_DEFAULT_DATA;
 }
 
+/* test-program scope only: loading once keeps the tests fast */
+static kvs_model *g_model;
+
+void tu_release(void) {
+    kvs_model_free(g_model);
+    g_model = NULL;
+}
+
 kvs_model *tu_model(void) {
-    static kvs_model *m; /* test-program scope only: loading once keeps tests fast */
+    kvs_model *m = g_model;
     if (!m) {
         kvs_error err = {0};
         m = kvs_model_load(tu_model_path(), &err);
         if (!m) fail_msg("cannot load model: %s (run scripts/fetch_model.sh)", err.msg);
+        g_model = m;
     }
     return m;
 }

@@ -15,6 +15,8 @@ const char *tu_model_path(void);
 const char *tu_data_path(void);
 /* The default model, loaded once per test program; fails the test if absent. */
 kvs_model *tu_model(void);
+/* Free the model loaded by tu_model (call at the end of main). */
+void tu_release(void);
 /* Read a whole file; NULL if it cannot be read.  *len gets the size. */
 char *tu_read_file(const char *path, size_t *len);
 /* Deterministic pseudo-random floats in [-1, 1) (xorshift). */

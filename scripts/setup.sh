@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install what kvsteer needs on Debian/Ubuntu (build tools and libraries from
+# Debian's packages), then fetch the default model.  Safe to run repeatedly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PKGS=(build-essential cmake pkg-config libpcre2-dev libcjson-dev libcmocka-dev python3 python3-pip)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+./scripts/fetch_model.sh

@@ -1,0 +1,33 @@
+/* cli.h - shared pieces of the kvsteer command line. */
+#ifndef KVS_CLI_H
+#define KVS_CLI_H
+#include <stdint.h>
+
+#include "kvsteer.h"
+
+typedef int (*cli_cmd_fn)(int argc, char **argv);
+
+int cmd_run(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_extract(int argc, char **argv);
+int cmd_pairs(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Print "kvsteer <cmd>: <msg>" to stderr; returns 1 (the exit code for errors). */
+int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Strict number parsing: the whole string must be a number within [lo, hi]. */
+int cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out);
+int cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
+int cli_float(const char *cmd, const char *opt, const char *s, double lo, double hi, float *out);
+
+/* Tokenize text into a malloc'd array; NULL (after printing) on error. */
+kvs_token *cli_tokenize(const char *cmd, const kvs_model *m, const char *text, int add_bos, int parse_special,
+                        int *n_out);
+/* Render `user` as the single user turn of the model's chat template with the
+ * generation prompt; NULL (after printing) on error. */
+char *cli_chat_prompt(const char *cmd, const kvs_model *m, const char *system, const char *user,
+                      const char *template_name);
+
+#endif

@@ -1,0 +1,189 @@
+/* `kvsteer bench`: throughput of the engine in the shapes that matter -
+ * prompt processing, batch-1 generation at a given depth, batched generation,
+ * and generation under cache / activation steering.  Synthetic token ids (as
+ * llama-bench uses) so runs are comparable with it. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "progress.h"
+
+static const char *k_help =
+    "usage: kvsteer bench -m MODEL.gguf [options]\n"
+    "Measure tokens/second; prints one JSON object per test (and a table on stderr).\n\n"
+    "  -m, --model FILE   GGUF model (required)\n"
+    "  -t, --threads N    worker threads (default: all cores)\n"
+    "      --pp N         prompt-processing test of N tokens (default 512; 0 = skip)\n"
+    "      --tg N         generation test of N tokens (default 128; 0 = skip)\n"
+    "      --depth D      tokens already in the cache before the tg test (default 0)\n"
+    "      --batch B      batched-generation test with B sequences (default 0 = skip)\n"
+    "      --steer        also run tg with a one-shot cache edit and with an\n"
+    "                     activation hook at the middle layer (random vectors)\n"
+    "  -r, --reps N       repetitions, the best is reported (default 3)\n";
+
+typedef struct bench_cfg {
+    int pp, tg, depth, batch, reps, threads, steer;
+} bench_cfg;
+
+static kvs_ctx *mkctx(const kvs_model *m, int n_ctx, int n_seq, int threads) {
+    kvs_ctx_params p = kvs_ctx_default_params();
+    p.n_ctx = n_ctx;
+    p.n_seq = n_seq;
+    p.n_threads = threads;
+    kvs_error err = {0};
+    kvs_ctx *c = kvs_ctx_new(m, &p, &err);
+    if (!c) cli_error("bench", "%s", err.msg);
+    return c;
+}
+
+static kvs_token synth(int i, int n_vocab) { return (kvs_token)((1000 + 7919 * (unsigned)i) % (unsigned)n_vocab); }
+
+/* Decode tokens [0, n) of sequence seq starting at its current length, in one batch. */
+static int feed(kvs_ctx *c, int seq, int n, int n_vocab) {
+    kvs_token *t = malloc(sizeof *t * (size_t)n);
+    int32_t *pos = malloc(sizeof *pos * (size_t)n), *sq = malloc(sizeof *sq * (size_t)n);
+    int base = kvs_seq_len(c, seq);
+    for (int i = 0; i < n; i++) {
+        t[i] = synth(base + i, n_vocab);
+        pos[i] = base + i;
+        sq[i] = seq;
+    }
+    kvs_batch b = {n, t, pos, sq, NULL};
+    kvs_error err = {0};
+    int rc = kvs_decode(c, &b, &err);
+    if (rc) cli_error("bench", "%s", err.msg);
+    free(t), free(pos), free(sq);
+    return rc;
+}
+
+typedef enum { TG_PLAIN, TG_CACHE, TG_ACT } tg_mode;
+
+static double run_tg(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b, tg_mode mode) {
+    kvs_ctx *c = mkctx(m, b->depth + b->tg + 2, 1, b->threads);
+    if (!c) return -1;
+    kvs_error err = {0};
+    if (feed(c, 0, b->depth + 1, mi->n_vocab)) return -1;
+    float *vec = calloc((size_t)(mi->n_embd > mi->n_head_kv * mi->head_dim ? mi->n_embd : mi->n_head_kv * mi->head_dim), sizeof(float));
+    for (int i = 0; vec && i < mi->n_embd; i++) vec[i] = 0.01f * (float)((i * 37) % 11 - 5);
+    if (mode == TG_CACHE)
+        for (int l = 1; l < mi->n_layer; l++) kvs_cache_add(c, 0, b->depth, l, KVS_V, vec, 1.0f, &err);
+    if (mode == TG_ACT) kvs_set_residual_add(c, 0, mi->n_layer / 2, vec, 1.0f, &err);
+    double t0 = progress_now();
+    for (int i = 0; i < b->tg; i++)
+        if (feed(c, 0, 1, mi->n_vocab)) return -1;
+    double el = progress_now() - t0;
+    free(vec);
+    kvs_ctx_free(c);
+    return b->tg / el;
+}
+
+static double run_pp(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b) {
+    kvs_ctx *c = mkctx(m, b->pp + 1, 1, b->threads);
+    if (!c) return -1;
+    double t0 = progress_now();
+    if (feed(c, 0, b->pp, mi->n_vocab)) return -1;
+    double el = progress_now() - t0;
+    kvs_ctx_free(c);
+    return b->pp / el;
+}
+
+static double run_batch(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b) {
+    const int B = b->batch, prompt = 16;
+    kvs_ctx *c = mkctx(m, prompt + b->tg + 2, B, b->threads);
+    if (!c) return -1;
+    for (int s = 0; s < B; s++)
+        if (feed(c, s, prompt, mi->n_vocab)) return -1;
+    kvs_token *t = malloc(sizeof *t * (size_t)B);
+    int32_t *pos = malloc(sizeof *pos * (size_t)B), *sq = malloc(sizeof *sq * (size_t)B);
+    int8_t *want = malloc((size_t)B);
+    kvs_error err = {0};
+    double t0 = progress_now();
+    for (int i = 0; i < b->tg; i++) {
+        for (int s = 0; s < B; s++) {
+            pos[s] = kvs_seq_len(c, s);
+            t[s] = synth(pos[s] + s, mi->n_vocab);
+            sq[s] = s;
+            want[s] = 1;
+        }
+        kvs_batch bt = {B, t, pos, sq, want};
+        if (kvs_decode(c, &bt, &err)) return cli_error("bench", "%s", err.msg), -1;
+    }
+    double el = progress_now() - t0;
+    free(t), free(pos), free(sq), free(want);
+    kvs_ctx_free(c);
+    return (double)B * b->tg / el;
+}
+
+static void report(const char *test, const bench_cfg *b, const char *model, double best, double worst) {
+    printf("{\"test\": \"%s\", \"model\": \"%s\", \"threads\": %d, \"pp\": %d, \"tg\": %d, \"depth\": %d, "
+           "\"batch\": %d, \"reps\": %d, \"tokens_per_s\": %.2f, \"worst_tokens_per_s\": %.2f}\n",
+           test, model, b->threads, b->pp, b->tg, b->depth, b->batch, b->reps, best, worst);
+    fprintf(stderr, "%-22s %10.2f tokens/s (worst of %d: %.2f)\n", test, best, b->reps, worst);
+    fflush(stdout);
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *model = NULL;
+    bench_cfg b = {512, 128, 0, 0, 3, 0, 0};
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"threads", required_argument, 0, 't'},
+        {"pp", required_argument, 0, 'p'},    {"tg", required_argument, 0, 'n'},
+        {"depth", required_argument, 0, 'd'}, {"batch", required_argument, 0, 'b'},
+        {"steer", no_argument, 0, 'S'},       {"reps", required_argument, 0, 'r'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+    int o;
+    optind = 1;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, ":m:t:r:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'm': model = optarg; break;
+        case 't': if (cli_int("bench", "-t", optarg, 1, 1024, &b.threads)) return 1; break;
+        case 'p': if (cli_int("bench", "--pp", optarg, 0, 1 << 20, &b.pp)) return 1; break;
+        case 'n': if (cli_int("bench", "--tg", optarg, 0, 1 << 20, &b.tg)) return 1; break;
+        case 'd': if (cli_int("bench", "--depth", optarg, 0, 1 << 20, &b.depth)) return 1; break;
+        case 'b': if (cli_int("bench", "--batch", optarg, 0, 4096, &b.batch)) return 1; break;
+        case 'r': if (cli_int("bench", "--reps", optarg, 1, 1000, &b.reps)) return 1; break;
+        case 'S': b.steer = 1; break;
+        case 'h': fputs(k_help, stdout); return 0;
+        case ':': return cli_error("bench", "option %s needs a value", argv[optind - 1]);
+        default: return cli_error("bench", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (!model || optind < argc) return cli_error("bench", "usage: kvsteer bench -m MODEL.gguf [options]");
+    kvs_error err = {0};
+    kvs_model *m = kvs_model_load(model, &err);
+    if (!m) return cli_error("bench", "%s", err.msg);
+    kvs_model_info mi;
+    kvs_model_get_info(m, &mi);
+    const char *base = strrchr(model, '/');
+    base = base ? base + 1 : model;
+    /* one untimed warm-up pass pages the weights in */
+    kvs_ctx *w = mkctx(m, 64, 1, b.threads);
+    if (!w || feed(w, 0, 32, mi.n_vocab)) return 1;
+    kvs_ctx_free(w);
+    struct { const char *name; int on; int kind; } tests[] = {
+        {"pp", b.pp > 0, 0}, {"tg", b.tg > 0, 1}, {"tg_cache_steer", b.tg > 0 && b.steer, 2},
+        {"tg_act_steer", b.tg > 0 && b.steer, 3}, {"tg_batched", b.tg > 0 && b.batch > 0, 4}};
+    for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {
+        if (!tests[i].on) continue;
+        double best = 0, worst = 1e30;
+        for (int r = 0; r < b.reps; r++) {
+            double v = tests[i].kind == 0   ? run_pp(m, &mi, &b)
+                       : tests[i].kind == 1 ? run_tg(m, &mi, &b, TG_PLAIN)
+                       : tests[i].kind == 2 ? run_tg(m, &mi, &b, TG_CACHE)
+                       : tests[i].kind == 3 ? run_tg(m, &mi, &b, TG_ACT)
+                                            : run_batch(m, &mi, &b);
+            if (v < 0) {
+                kvs_model_free(m);
+                return 1;
+            }
+            best = v > best ? v : best;
+            worst = v < worst ? v : worst;
+        }
+        report(tests[i].name, &b, base, best, worst);
+    }
+    kvs_model_free(m);
+    return 0;
+}

@@ -1,0 +1,196 @@
+/* `kvsteer extract` and `kvsteer pairs`: contrastive pairs from a trace file,
+ * and steering vectors extracted from them. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "dataset.h"
+#include "pairs.h"
+#include "progress.h"
+#include "steer.h"
+
+static const char *k_help_extract =
+    "usage: kvsteer extract -m MODEL.gguf --traces FILE.jsonl -o VEC.gguf [options]\n"
+    "Build N contrastive pairs from teacher traces and write the mean-of-differences\n"
+    "steering vectors (cache K/V, or residual stream with --kind act).\n\n";
+static const char *k_help_pairs =
+    "usage: kvsteer pairs -m MODEL.gguf --traces FILE.jsonl [options] --dump\n"
+    "Show the contrastive prompt pairs exactly as extraction would run them.\n\n";
+static const char *k_help_opts =
+    "  -m, --model FILE       GGUF model (required)\n"
+    "      --traces FILE      trace JSONL: question, [choices], steps, answer (required)\n"
+    "      --pairs N          number of pairs: the first N usable trace rows (default 100)\n"
+    "      --shots n          few-shot examples per prompt (default 5)\n"
+    "      --select S         similar (nearest questions by the model's own mean-pooled\n"
+    "                         final hidden state, cosine) or random (default similar)\n"
+    "      --seed S           seed for --select random (default 0)\n"
+    "      --prefix TEXT      text appended after the generation prompt on both sides\n"
+    "      --exclude FILE     evaluation JSONL whose questions must not be used\n"
+    "      --chat-template N  chatml|llama3|phi3|gemma when the file's template is unknown\n"
+    "  -t, --threads N        worker threads (default: all cores)\n"
+    "  -q, --quiet            no progress output\n";
+static const char *k_help_extract_only =
+    "      --position P       last | penultimate | K (K-th token from the end; default last)\n"
+    "      --kind K           cache (K/V vectors, default) or act (residual stream, CAA)\n"
+    "      --batch N          pairs decoded together (default 4)\n"
+    "  -o, --output FILE      vector file to write (GGUF; written atomically)\n";
+
+typedef struct xopts {
+    const char *model, *traces, *out, *prefix, *exclude, *tmpl;
+    int pairs, shots, threads, position, quiet, dump, batch;
+    pair_select select;
+    kvs_steer_kind kind;
+    uint64_t seed;
+} xopts;
+
+static void on_pairs_progress(int done, int total, const char *what, void *user) {
+    progress *p = user;
+    p->label = what;
+    progress_update(p, done, total, "items", NULL);
+}
+
+static void on_extract_progress(int done, int total, void *user) { progress_update(user, done, total, "pairs", NULL); }
+
+static int parse(const char *cmd, int argc, char **argv, xopts *o) {
+    memset(o, 0, sizeof *o);
+    o->pairs = 100;
+    o->shots = 5;
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},   {"traces", required_argument, 0, 'T'},
+        {"pairs", required_argument, 0, 'N'},   {"shots", required_argument, 0, 'n'},
+        {"select", required_argument, 0, 'S'},  {"seed", required_argument, 0, 's'},
+        {"position", required_argument, 0, 'P'}, {"prefix", required_argument, 0, 'x'},
+        {"exclude", required_argument, 0, 'E'}, {"kind", required_argument, 0, 'K'},
+        {"output", required_argument, 0, 'o'},  {"threads", required_argument, 0, 't'},
+        {"batch", required_argument, 0, 'B'},   {"chat-template", required_argument, 0, 'C'},
+        {"quiet", no_argument, 0, 'q'},         {"dump", no_argument, 0, 'D'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    opterr = 0;
+    const int is_extract = !strcmp(cmd, "extract");
+    while ((c = getopt_long(argc, argv, ":m:o:t:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': o->model = optarg; break;
+        case 'T': o->traces = optarg; break;
+        case 'N': if (cli_int(cmd, "--pairs", optarg, 1, 1000000, &o->pairs)) return 1; break;
+        case 'n': if (cli_int(cmd, "--shots", optarg, 0, 1000, &o->shots)) return 1; break;
+        case 's': if (cli_u64(cmd, "--seed", optarg, &o->seed)) return 1; break;
+        case 'x': o->prefix = optarg; break;
+        case 'E': o->exclude = optarg; break;
+        case 'C': o->tmpl = optarg; break;
+        case 'o': o->out = optarg; break;
+        case 't': if (cli_int(cmd, "-t", optarg, 1, 1024, &o->threads)) return 1; break;
+        case 'B': if (cli_int(cmd, "--batch", optarg, 1, 64, &o->batch)) return 1; break;
+        case 'q': o->quiet = 1; break;
+        case 'D': o->dump = 1; break;
+        case 'S':
+            if (!strcmp(optarg, "similar")) o->select = SELECT_SIMILAR;
+            else if (!strcmp(optarg, "random")) o->select = SELECT_RANDOM;
+            else return cli_error(cmd, "--select expects similar or random, got '%s'", optarg);
+            break;
+        case 'P':
+            if (!strcmp(optarg, "last")) o->position = 0;
+            else if (!strcmp(optarg, "penultimate")) o->position = 1;
+            else if (cli_int(cmd, "--position", optarg, 0, 1000, &o->position)) return 1;
+            break;
+        case 'K':
+            if (!strcmp(optarg, "cache")) o->kind = KVS_STEER_CACHE;
+            else if (!strcmp(optarg, "act")) o->kind = KVS_STEER_ACT;
+            else return cli_error(cmd, "--kind expects cache or act, got '%s'", optarg);
+            break;
+        case 'h':
+            fputs(is_extract ? k_help_extract : k_help_pairs, stdout);
+            fputs(k_help_opts, stdout);
+            if (is_extract) fputs(k_help_extract_only, stdout);
+            exit(0);
+        case ':': return cli_error(cmd, "option %s needs a value", argv[optind - 1]);
+        default: return cli_error(cmd, "unknown option '%s' (see kvsteer %s --help)", argv[optind - 1], cmd);
+        }
+    }
+    if (optind < argc) return cli_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!o->model || !o->traces) return cli_error(cmd, "-m MODEL and --traces FILE are required (see --help)");
+    if (is_extract && !o->out) return cli_error(cmd, "-o VEC.gguf is required");
+    if (!is_extract && !o->dump) return cli_error(cmd, "nothing to do: pass --dump to print the pairs");
+    return 0;
+}
+
+/* Loads model, traces and exclusions and builds the pairs; 0 or 1 (printed). */
+static int build(const char *cmd, const xopts *o, kvs_model **m, qa_set *tr, pair_set *ps) {
+    kvs_error err = {0};
+    qa_set ex = {0};
+    if (!(*m = kvs_model_load(o->model, &err))) return cli_error(cmd, "%s", err.msg);
+    if (qa_load(o->traces, 1, tr, &err)) return cli_error(cmd, "%s", err.msg);
+    if (o->exclude && qa_load(o->exclude, 0, &ex, &err)) return cli_error(cmd, "%s", err.msg);
+    progress pr;
+    progress_init(&pr, "pairs", o->quiet);
+    pair_opts po = {o->pairs, o->shots, o->select, o->seed, o->prefix, o->exclude ? &ex : NULL, o->threads,
+                    o->tmpl, on_pairs_progress, &pr};
+    int rc = pairs_build(*m, tr, &po, ps, &err);
+    qa_free(&ex);
+    return rc ? cli_error(cmd, "%s", err.msg) : 0;
+}
+
+int cmd_pairs(int argc, char **argv) {
+    xopts o;
+    if (parse("pairs", argc, argv, &o)) return 1;
+    kvs_model *m = NULL;
+    qa_set tr = {0};
+    pair_set ps = {0};
+    int rc = build("pairs", &o, &m, &tr, &ps);
+    for (int i = 0; i < ps.n && !rc; i++) {
+        printf("=== pair %d: target row %d (%s); shots:", i, ps.target[i], tr.rows[ps.target[i]].id);
+        for (int k = 0; k < ps.n_shots; k++) printf(" %d", ps.shots[i][k]);
+        printf("\n--- positive ---\n%s\n--- negative ---\n%s\n", ps.pos[i], ps.neg[i]);
+    }
+    pairs_free(&ps);
+    qa_free(&tr);
+    kvs_model_free(m);
+    return rc ? rc : (fflush(stdout) ? 1 : 0);
+}
+
+int cmd_extract(int argc, char **argv) {
+    xopts o;
+    if (parse("extract", argc, argv, &o)) return 1;
+    kvs_model *m = NULL;
+    qa_set tr = {0};
+    pair_set ps = {0};
+    kvs_steer *s = NULL;
+    kvs_error err = {0};
+    int rc = build("extract", &o, &m, &tr, &ps);
+    if (!rc) {
+        progress pr;
+        progress_init(&pr, "extract", o.quiet);
+        kvs_extract_params xp = {o.kind, o.position, o.threads, o.batch, on_extract_progress, &pr};
+        s = kvs_steer_extract(m, (const char *const *)ps.pos, (const char *const *)ps.neg, ps.n, &xp, &err);
+        if (!s) rc = cli_error("extract", "%s", err.msg);
+    }
+    if (!rc) {
+        char buf[64];
+        const char *base = strrchr(o.traces, '/');
+        kvs_steer_set_meta(s, "traces", base ? base + 1 : o.traces);
+        snprintf(buf, sizeof buf, "%d", ps.n);
+        kvs_steer_set_meta(s, "pairs", buf);
+        snprintf(buf, sizeof buf, "%d", o.shots);
+        kvs_steer_set_meta(s, "shots", buf);
+        kvs_steer_set_meta(s, "select", o.select == SELECT_SIMILAR ? "similar" : "random");
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)o.seed);
+        kvs_steer_set_meta(s, "seed", buf);
+        snprintf(buf, sizeof buf, "%d", o.position);
+        kvs_steer_set_meta(s, "position", o.position == 0 ? "last" : o.position == 1 ? "penultimate" : buf);
+        kvs_steer_set_meta(s, "prefix", o.prefix ? o.prefix : "");
+        kvs_steer_set_meta(s, "kind", o.kind == KVS_STEER_CACHE ? "cache" : "act");
+        kvs_steer_set_meta(s, "keys", "post-rope");
+        const char *xb = o.exclude ? strrchr(o.exclude, '/') : NULL;
+        kvs_steer_set_meta(s, "exclude", o.exclude ? (xb ? xb + 1 : o.exclude) : "");
+        if (kvs_steer_save(s, o.out, &err)) rc = cli_error("extract", "%s", err.msg);
+        else if (!o.quiet) fprintf(stderr, "[extract] wrote %s (%d pairs, %d shots)\n", o.out, ps.n, o.shots);
+    }
+    kvs_steer_free(s);
+    pairs_free(&ps);
+    qa_free(&tr);
+    kvs_model_free(m);
+    return rc;
+}

@@ -1,0 +1,77 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ggtype.h"
+#include "gguf.h"
+
+static const char *k_help =
+    "usage: kvsteer inspect FILE.gguf\n"
+    "Describe a GGUF file: architecture, hyper-parameters, vocabulary and tensor\n"
+    "types, and whether kvsteer can run it.\n";
+
+static void print_kv(const gguf_file *f, const gguf_kv *kv) {
+    printf("  %-44s ", kv->key);
+    if (kv->type == GGUF_STR) {
+        const gguf_str *s = &kv->strs[0];
+        int n = s->n > 72 ? 72 : (int)s->n;
+        printf("\"");
+        for (int i = 0; i < n; i++) putchar(s->p[i] == '\n' ? ' ' : s->p[i]);
+        printf(s->n > 72 ? "...\" (%llu bytes)\n" : "\"\n", (unsigned long long)s->n);
+    } else if (kv->type == GGUF_ARR) {
+        printf("[%s x %llu]\n", gguf_vtype_name(kv->arr_type), (unsigned long long)kv->arr_n);
+    } else if (kv->type == GGUF_F32 || kv->type == GGUF_F64) {
+        double v = 0;
+        gguf_get_f64(f, kv->key, &v);
+        printf("%g\n", v);
+    } else if (kv->type == GGUF_BOOL) {
+        int v = 0;
+        gguf_get_bool(f, kv->key, &v);
+        printf("%s\n", v ? "true" : "false");
+    } else {
+        int64_t v = 0;
+        if (gguf_get_i64(f, kv->key, &v)) printf("(out of range)\n");
+        else printf("%lld\n", (long long)v);
+    }
+}
+
+int cmd_inspect(int argc, char **argv) {
+    if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        fputs(k_help, stdout);
+        return 0;
+    }
+    if (argc != 2) return cli_error("inspect", "usage: kvsteer inspect FILE.gguf");
+    kvs_error err = {0};
+    gguf_file *f = gguf_open(argv[1], &err);
+    if (!f) return cli_error("inspect", "%s", err.msg);
+    printf("file: %s\nGGUF version %u, %llu metadata entries, %llu tensors, %zu bytes\n", argv[1], f->version,
+           (unsigned long long)f->n_kv, (unsigned long long)f->n_tensors, f->size);
+    printf("metadata:\n");
+    for (uint64_t i = 0; i < f->n_kv; i++) print_kv(f, &f->kv[i]);
+    unsigned long long count[GGT_COUNT] = {0}, bytes[GGT_COUNT] = {0}, params = 0;
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor *t = &f->tensors[i];
+        count[t->type]++;
+        bytes[t->type] += t->nbytes;
+        params += t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+    }
+    printf("tensors: %llu parameters\n", params);
+    for (int t = 0; t < GGT_COUNT; t++)
+        if (count[t]) printf("  %-8s %5llu tensors %12llu bytes\n", ggtype_get((uint32_t)t)->name, count[t], bytes[t]);
+    gguf_close(f);
+    kvs_model *m = kvs_model_load(argv[1], &err);
+    if (!m) {
+        printf("runnable: no (%s)\n", err.msg);
+        return 0;
+    }
+    kvs_model_info mi;
+    kvs_model_get_info(m, &mi);
+    printf("model: arch %s, %d layers, n_embd %d, heads %d (kv %d) x %d, ffn %d, vocab %d, context %d,\n"
+           "       rope base %g, rms eps %g, bos %d, eos %d, eot %d, add_bos %d, tokenizer %016llx\n",
+           mi.arch, mi.n_layer, mi.n_embd, mi.n_head, mi.n_head_kv, mi.head_dim, mi.n_ff, mi.n_vocab,
+           mi.n_ctx_train, mi.rope_freq_base, mi.norm_eps, mi.bos_id, mi.eos_id, mi.eot_id, mi.add_bos,
+           (unsigned long long)mi.tokenizer_hash);
+    printf("runnable: yes\n");
+    kvs_model_free(m);
+    return 0;
+}

@@ -1,0 +1,166 @@
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "steer_opts.h"
+
+static const char *k_help =
+    "usage: kvsteer run -m MODEL.gguf -p TEXT [options]\n"
+    "Generate a continuation of TEXT; only the generated text goes to stdout.\n\n"
+    "  -m, --model FILE       GGUF model file (required)\n"
+    "  -p, --prompt TEXT      prompt text (required)\n"
+    "      --chat             render TEXT as the user turn of the model's chat template\n"
+    "      --system TEXT      system message (with --chat; default: the template's own)\n"
+    "      --chat-template N  chatml|llama3|phi3|gemma, when the file's template is unknown\n"
+    "  -n, --n-predict N      most tokens to generate (default 256)\n"
+    "      --temp T           temperature; 0 = greedy (default 0)\n"
+    "      --top-k K          top-k filter (default 0 = off)\n"
+    "      --top-p P          nucleus filter (default 1 = off)\n"
+    "      --seed S           random seed for sampling (default 0)\n"
+    "  -t, --threads N        worker threads (default: all cores)\n"
+    "  -c, --ctx N            context length (default: min(2048, training length))\n"
+    "  -h, --help             this help\n"
+    "steering:\n";
+
+int cmd_run(int argc, char **argv) {
+    const char *model = NULL, *prompt = NULL, *system = NULL, *tmpl = NULL, *offset = NULL;
+    steer_opts so;
+    steer_opts_init(&so);
+    int chat = 0, n_predict = 256, threads = 0, n_ctx = 0;
+    kvs_sampler_params sp = {0.0f, 0, 1.0f, 0};
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 'p'},
+        {"chat", no_argument, 0, 'C'},        {"system", required_argument, 0, 'S'},
+        {"chat-template", required_argument, 0, 'T'}, {"n-predict", required_argument, 0, 'n'},
+        {"temp", required_argument, 0, 'e'},  {"top-k", required_argument, 0, 'k'},
+        {"top-p", required_argument, 0, 'P'}, {"seed", required_argument, 0, 's'},
+        {"threads", required_argument, 0, 't'}, {"ctx", required_argument, 0, 'c'},
+        {"offset", required_argument, 0, 1000}, {"steer", required_argument, 0, 1000},
+        {"ck", required_argument, 0, 1000}, {"cv", required_argument, 0, 1000},
+        {"layers", required_argument, 0, 1000}, {"act", required_argument, 0, 1000},
+        {"act-layer", required_argument, 0, 1000}, {"act-scale", required_argument, 0, 1000},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int o, li = 0;
+    optind = 1;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, ":m:p:n:t:c:h", opts, &li)) != -1) {
+        switch (o) {
+        case 'm': model = optarg; break;
+        case 'p': prompt = optarg; break;
+        case 'C': chat = 1; break;
+        case 'S': system = optarg; break;
+        case 'T': tmpl = optarg; break;
+        case 1000: if (steer_opts_parse(&so, "run", opts[li].name, optarg) < 0) return 1; break;
+        case 'n': if (cli_int("run", "-n", optarg, 0, 1 << 24, &n_predict)) return 1; break;
+        case 'e': if (cli_float("run", "--temp", optarg, 0, 100, &sp.temperature)) return 1; break;
+        case 'k': if (cli_int("run", "--top-k", optarg, 0, 1 << 24, &sp.top_k)) return 1; break;
+        case 'P': if (cli_float("run", "--top-p", optarg, 1e-6, 1, &sp.top_p)) return 1; break;
+        case 's': if (cli_u64("run", "--seed", optarg, &sp.seed)) return 1; break;
+        case 't': if (cli_int("run", "-t", optarg, 1, 1024, &threads)) return 1; break;
+        case 'c': if (cli_int("run", "--ctx", optarg, 1, 1 << 24, &n_ctx)) return 1; break;
+        case 'h': fputs(k_help, stdout); fputs(steer_opts_help, stdout); return 0;
+        case ':': return cli_error("run", "option %s needs a value", argv[optind - 1]);
+        default: return cli_error("run", "unknown option '%s' (see kvsteer run --help)", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_error("run", "unexpected argument '%s'", argv[optind]);
+    if (!model || !prompt) return cli_error("run", "-m MODEL and -p TEXT are required (see --help)");
+    if (system && !chat) return cli_error("run", "--system needs --chat");
+
+    kvs_error err = {0};
+    kvs_model *m = kvs_model_load(model, &err);
+    if (!m) return cli_error("run", "%s", err.msg);
+    int rc = 1;
+    char *text = NULL;
+    if (steer_opts_load(&so, "run", m)) {
+        kvs_model_free(m);
+        steer_opts_free(&so);
+        return 1;
+    }
+    offset = steer_opts_offset(&so);
+    kvs_token *toks = NULL, *off = NULL, *all = NULL, *out = NULL;
+    kvs_sampler *smp = NULL;
+    kvs_ctx *c = NULL;
+    int n_tok = 0, n_off = 0;
+    text = chat ? cli_chat_prompt("run", m, system, prompt, tmpl) : strdup(prompt);
+    if (!text) goto done;
+    /* chat text contains the template's special tokens; a plain prompt is the
+     * user's literal text */
+    if (!(toks = cli_tokenize("run", m, text, -1, chat, &n_tok))) goto done;
+    if (offset) {
+        if (!(off = cli_tokenize("run", m, offset, 0, 0, &n_off))) goto done;
+        if (n_off != 1) {
+            cli_error("run", "--offset '%s' is %d tokens; it must be exactly one", offset, n_off);
+            goto done;
+        }
+    }
+    if (n_tok + n_off == 0) {
+        cli_error("run", "the prompt is empty after tokenization");
+        goto done;
+    }
+    kvs_ctx_params cp = kvs_ctx_default_params();
+    cp.n_ctx = n_ctx;
+    cp.n_threads = threads;
+    if (!(c = kvs_ctx_new(m, &cp, &err))) {
+        cli_error("run", "%s", err.msg);
+        goto done;
+    }
+    if (n_tok + n_off >= kvs_ctx_n_ctx(c)) {
+        cli_error("run", "prompt of %d tokens is longer than the context (%d); use --ctx", n_tok + n_off,
+                  kvs_ctx_n_ctx(c));
+        goto done;
+    }
+    all = malloc(sizeof *all * (size_t)(n_tok + n_off));
+    out = malloc(sizeof *out * (size_t)(n_predict > 0 ? n_predict : 1));
+    if (!all || !out) {
+        cli_error("run", "out of memory");
+        goto done;
+    }
+    memcpy(all, toks, sizeof *all * (size_t)n_tok);
+    if (n_off) all[n_tok] = off[0];
+    if (!(smp = kvs_sampler_new(&sp, &err))) {
+        cli_error("run", "%s", err.msg);
+        goto done;
+    }
+    kvs_gen_request req = {0};
+    req.prompt = all;
+    req.n_prompt = n_tok + n_off;
+    req.n_hold = n_off;
+    req.max_new = n_predict;
+    req.sampler = smp;
+    req.out = out;
+    if (so.n > 0) {
+        req.on_prefilled = steer_opts_on_prefilled;
+        req.user = &so;
+    }
+    if (so.act && kvs_steer_apply_act(c, 0, so.act, so.act_layer, so.act_scale, &err)) {
+        cli_error("run", "%s", err.msg);
+        goto done;
+    }
+    if (kvs_generate(c, &req, 1, 0, NULL, NULL, &err)) {
+        cli_error("run", "%s", err.msg);
+        goto done;
+    }
+    /* print all but a final end-of-generation token */
+    for (int i = 0; i < req.n_out; i++) {
+        if (i == req.n_out - 1 && req.stop == 1 && kvs_token_is_eog(m, out[i])) break;
+        char buf[256];
+        int nb = kvs_token_to_bytes(m, out[i], buf, sizeof buf);
+        if (nb > 0) fwrite(buf, 1, (size_t)(nb < (int)sizeof buf ? nb : (int)sizeof buf), stdout);
+    }
+    fputc('\n', stdout);
+    rc = fflush(stdout) ? 1 : 0;
+done:
+    kvs_sampler_free(smp);
+    kvs_ctx_free(c);
+    free(text);
+    free(toks);
+    free(off);
+    free(all);
+    free(out);
+    steer_opts_free(&so);
+    kvs_model_free(m);
+    return rc;
+}

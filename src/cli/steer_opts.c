@@ -1,0 +1,117 @@
+#include "steer_opts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+const char *steer_opts_help =
+    "      --steer VEC        cache-steering vector file (repeatable: vectors add up)\n"
+    "      --ck X             key coefficient for the last --steer (default 0)\n"
+    "      --cv Y             value coefficient for the last --steer (default 1)\n"
+    "      --layers A-B       layers to edit for the last --steer: A-B, A- or A (default 1-)\n"
+    "      --act VEC          activation-steering vector file (continuous, one layer)\n"
+    "      --act-layer L      layer whose output gets the vector (required with --act)\n"
+    "      --act-scale C      scale of the activation vector (default 1)\n"
+    "      --offset TEXT      one-token text appended to the prompt and fed after the\n"
+    "                         cache edit (default \"\\n\" with --steer, none otherwise)\n";
+
+void steer_opts_init(steer_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->act_layer = -1;
+    o->act_scale = 1.0f;
+}
+
+static int parse_layers(const char *cmd, const char *s, kvs_steer_params *p) {
+    char *end;
+    long a = strtol(s, &end, 10), b;
+    if (end == s || a < 0 || a > 100000) goto bad;
+    if (*end == '\0') b = a;
+    else if (*end == '-' && end[1] == '\0') b = -1;
+    else if (*end == '-') {
+        char *e2;
+        b = strtol(end + 1, &e2, 10);
+        if (e2 == end + 1 || *e2 || b < a) goto bad;
+    } else goto bad;
+    p->layer_from = (int)a;
+    p->layer_to = (int)b;
+    return 0;
+bad:
+    return cli_error(cmd, "--layers expects A-B, A- or A (layer numbers), got '%s'", s);
+}
+
+int steer_opts_parse(steer_opts *o, const char *cmd, const char *name, const char *val) {
+    if (!strcmp(name, "steer")) {
+        if (o->n == MAX_STEER) return cli_error(cmd, "at most %d --steer vectors", MAX_STEER), -1;
+        o->path[o->n] = val;
+        o->p[o->n] = (kvs_steer_params){0.0f, 1.0f, 1, -1};
+        o->n++;
+        return 1;
+    }
+    if (!strcmp(name, "ck") || !strcmp(name, "cv") || !strcmp(name, "layers")) {
+        if (o->n == 0) return cli_error(cmd, "--%s must follow a --steer VEC", name), -1;
+        kvs_steer_params *p = &o->p[o->n - 1];
+        if (!strcmp(name, "layers")) return parse_layers(cmd, val, p) ? -1 : 1;
+        char opt[8];
+        snprintf(opt, sizeof opt, "--%s", name);
+        return cli_float(cmd, opt, val, -1e4, 1e4, name[1] == 'k' ? &p->ck : &p->cv) ? -1 : 1;
+    }
+    if (!strcmp(name, "act")) {
+        o->act_path = val;
+        return 1;
+    }
+    if (!strcmp(name, "act-layer")) return cli_int(cmd, "--act-layer", val, 0, 100000, &o->act_layer) ? -1 : 1;
+    if (!strcmp(name, "act-scale")) return cli_float(cmd, "--act-scale", val, -1e4, 1e4, &o->act_scale) ? -1 : 1;
+    if (!strcmp(name, "offset")) {
+        o->offset = val;
+        return 1;
+    }
+    return 0;
+}
+
+int steer_opts_load(steer_opts *o, const char *cmd, const kvs_model *m) {
+    kvs_error err = {0};
+    kvs_model_info mi;
+    kvs_model_get_info(m, &mi);
+    for (int i = 0; i < o->n; i++) {
+        if (!(o->vec[i] = kvs_steer_load(o->path[i], m, &err))) return cli_error(cmd, "%s", err.msg), -1;
+        if (kvs_steer_get_kind(o->vec[i]) != KVS_STEER_CACHE)
+            return cli_error(cmd, "%s: holds activation vectors; pass it with --act", o->path[i]), -1;
+        kvs_steer_params *p = &o->p[i];
+        int to = p->layer_to < 0 ? mi.n_layer - 1 : p->layer_to;
+        if (p->layer_from >= mi.n_layer || to >= mi.n_layer)
+            return cli_error(cmd, "--layers %d-%d: the model has layers 0-%d", p->layer_from, to, mi.n_layer - 1), -1;
+    }
+    if (o->act_path) {
+        if (o->act_layer < 0) return cli_error(cmd, "--act needs --act-layer L"), -1;
+        if (o->act_layer >= mi.n_layer)
+            return cli_error(cmd, "--act-layer %d: the model has layers 0-%d", o->act_layer, mi.n_layer - 1), -1;
+        if (!(o->act = kvs_steer_load(o->act_path, m, &err))) return cli_error(cmd, "%s", err.msg), -1;
+        if (kvs_steer_get_kind(o->act) != KVS_STEER_ACT)
+            return cli_error(cmd, "%s: holds cache vectors; pass it with --steer", o->act_path), -1;
+    } else if (o->act_layer >= 0) {
+        return cli_error(cmd, "--act-layer needs --act VEC"), -1;
+    }
+    return 0;
+}
+
+void steer_opts_free(steer_opts *o) {
+    for (int i = 0; i < o->n; i++) kvs_steer_free(o->vec[i]);
+    kvs_steer_free(o->act);
+    steer_opts_init(o);
+}
+
+int steer_opts_on_prefilled(kvs_ctx *c, int seq, int last_pos, void *user, kvs_error *err) {
+    const steer_opts *o = user;
+    for (int i = 0; i < o->n; i++) {
+        int rc = kvs_steer_apply_cache(c, seq, last_pos, o->vec[i], &o->p[i], err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+const char *steer_opts_offset(const steer_opts *o) {
+    if (o->offset) return o->offset[0] ? o->offset : NULL;
+    return o->n > 0 ? "\n" : NULL;
+}

@@ -1,0 +1,82 @@
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+
+int cli_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "kvsteer %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return cli_error(cmd, "%s expects an integer in [%ld, %ld], got '%s'", opt, lo, hi, s);
+    *out = (int)v;
+    return 0;
+}
+
+int cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || *s == '-') return cli_error(cmd, "%s expects a non-negative integer, got '%s'", opt, s);
+    *out = v;
+    return 0;
+}
+
+int cli_float(const char *cmd, const char *opt, const char *s, double lo, double hi, float *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+        return cli_error(cmd, "%s expects a number in [%g, %g], got '%s'", opt, lo, hi, s);
+    *out = (float)v;
+    return 0;
+}
+
+kvs_token *cli_tokenize(const char *cmd, const kvs_model *m, const char *text, int add_bos, int parse_special,
+                        int *n_out) {
+    kvs_error err = {0};
+    size_t len = 0;
+    while (text[len]) len++;
+    int n = kvs_tokenize(m, text, len, add_bos, parse_special, NULL, 0, &err);
+    if (n < 0) {
+        cli_error(cmd, "%s", err.msg);
+        return NULL;
+    }
+    kvs_token *t = malloc(sizeof *t * (size_t)(n > 0 ? n : 1));
+    if (!t) {
+        cli_error(cmd, "out of memory");
+        return NULL;
+    }
+    if (kvs_tokenize(m, text, len, add_bos, parse_special, t, n, &err) != n) {
+        free(t);
+        cli_error(cmd, "%s", err.msg[0] ? err.msg : "tokenizer returned an inconsistent count");
+        return NULL;
+    }
+    *n_out = n;
+    return t;
+}
+
+char *cli_chat_prompt(const char *cmd, const kvs_model *m, const char *system, const char *user,
+                      const char *template_name) {
+    kvs_chat_msg msgs[2];
+    int n = 0;
+    if (system) msgs[n++] = (kvs_chat_msg){"system", system};
+    msgs[n++] = (kvs_chat_msg){"user", user};
+    kvs_error err = {0};
+    char *s = kvs_chat_render(m, msgs, n, 1, template_name, &err);
+    if (!s) cli_error(cmd, "%s", err.msg);
+    return s;
+}

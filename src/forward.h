@@ -1,0 +1,43 @@
+/* forward.h - an inference context: KV cache, scratch buffers and the forward
+ * pass over a batch of tokens from one or several sequences. */
+#ifndef KVS_FORWARD_H
+#define KVS_FORWARD_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvcache.h"
+#include "kvsteer.h"
+#include "model.h"
+
+/* Per-sequence residual additions (activation steering): add[layer] is NULL or
+ * n_embd floats already multiplied by their scale. */
+typedef struct resid_hooks {
+    float **add;
+} resid_hooks;
+
+struct kvs_ctx {
+    const kvs_model *model;
+    int n_ctx, n_seq, n_batch, n_threads;
+    kv_cache cache;
+
+    /* scratch for one chunk of at most n_batch tokens */
+    float *x, *xb, *xb2, *q, *k, *v, *att, *hb, *hb2;
+    void *qbuf;
+    float *scores; /* n_threads * n_ctx attention scores */
+
+    /* outputs of the last kvs_decode */
+    int n_tokens;        /* tokens in the last batch */
+    int *out_row;        /* batch index -> logits row, -1 if none */
+    float *logits;       /* n_out * n_vocab */
+    int n_out, cap_out;
+    float *hidden;       /* n_tokens * n_embd: final-norm hidden states */
+    int cap_hidden;
+
+    int capture;         /* residual capture on */
+    float *resid;        /* n_tokens * n_layer * n_embd */
+    int cap_resid;
+
+    resid_hooks *hooks;  /* n_seq entries */
+};
+
+#endif

@@ -1,0 +1,43 @@
+/* pairs.h - contrastive prompt pairs for steering-vector extraction.
+ *
+ * Pair i targets trace row i (the first N usable rows).  Both prompts are the
+ * same chat transcript: n few-shot examples as user/assistant turns, then the
+ * target question and the generation prompt.  The positive side's example
+ * answers are the teacher's steps followed by " The answer is X."; the
+ * negative side's are "The answer is X." alone. */
+#ifndef KVS_PAIRS_H
+#define KVS_PAIRS_H
+#include "dataset.h"
+#include "kvsteer.h"
+
+typedef enum pair_select { SELECT_SIMILAR = 0, SELECT_RANDOM = 1 } pair_select;
+
+typedef struct pair_opts {
+    int n_pairs, n_shots;
+    pair_select select;
+    uint64_t seed;          /* random selection */
+    const char *prefix;     /* appended after the generation prompt, or NULL */
+    const qa_set *exclude;  /* questions also in an evaluation set, or NULL */
+    int n_threads;
+    const char *chat_template; /* NULL = the model's */
+    /* progress: called with (done, total, what) */
+    void (*progress)(int done, int total, const char *what, void *user);
+    void *user;
+} pair_opts;
+
+typedef struct pair_set {
+    int n;
+    char **pos, **neg;   /* rendered prompt texts */
+    int *target;         /* trace row of each pair */
+    int **shots;         /* n_shots trace rows per pair */
+    int n_shots;
+} pair_set;
+
+int pairs_build(const kvs_model *m, const qa_set *traces, const pair_opts *o, pair_set *out, kvs_error *err);
+void pairs_free(pair_set *p);
+
+/* Mean-pooled final hidden state of each text (n_embd floats each, into out). */
+int embed_texts(const kvs_model *m, const char *const *texts, int n, int n_threads, float *out,
+                void (*progress)(int, int, const char *, void *), void *user, kvs_error *err);
+
+#endif

@@ -1,0 +1,408 @@
+/* quant.c - scalar reference kernels and the run-time choice of kernel set.
+ *
+ * The references reproduce ggml's definitions of each format (scale rules,
+ * rounding, the order of the float operations per block) so that a model gives
+ * the numbers llama.cpp gives.  The SIMD sets are checked against them. */
+#include <float.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "half.h"
+#include "quant.h"
+#include "quant_internal.h"
+
+_Static_assert(sizeof(block_q4_0) == 18, "block_q4_0 layout");
+_Static_assert(sizeof(block_q4_1) == 20, "block_q4_1 layout");
+_Static_assert(sizeof(block_q8_0) == 34, "block_q8_0 layout");
+_Static_assert(sizeof(block_q8_1) == 36, "block_q8_1 layout");
+
+int quant_supported(uint32_t type) {
+    switch (type) {
+    case GGT_F32: case GGT_F16: case GGT_BF16: case GGT_Q4_0: case GGT_Q4_1: case GGT_Q8_0:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+uint32_t quant_dot_type(uint32_t wtype) {
+    switch (wtype) {
+    case GGT_F32: return GGT_F32;
+    case GGT_F16: return GGT_F16;
+    case GGT_BF16: return GGT_BF16;
+    case GGT_Q4_0: return GGT_Q8_0;
+    case GGT_Q4_1: return GGT_Q8_1;
+    case GGT_Q8_0: return GGT_Q8_0;
+    default: return GGT_COUNT; /* not a type: ggtype_get() rejects it */
+    }
+}
+
+/* ---- dequantization ---------------------------------------------------- */
+
+void quant_to_float_ref(uint32_t type, const void *src, float *dst, int64_t n) {
+    switch (type) {
+    case GGT_F32:
+        memcpy(dst, src, (size_t)n * sizeof(float));
+        return;
+    case GGT_F16: {
+        const uint8_t *p = src;
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            dst[i] = kvs_f16_to_f32(h);
+        }
+        return;
+    }
+    case GGT_BF16: {
+        const uint8_t *p = src;
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            dst[i] = kvs_bf16_to_f32(h);
+        }
+        return;
+    }
+    case GGT_Q4_0: {
+        const block_q4_0 *x = src;
+        for (int64_t b = 0; b < n / QK; b++, dst += QK) {
+            const float d = kvs_f16_to_f32(x[b].d);
+            for (int j = 0; j < QK / 2; j++) {
+                dst[j] = (float)((x[b].qs[j] & 15) - 8) * d;
+                dst[j + QK / 2] = (float)((x[b].qs[j] >> 4) - 8) * d;
+            }
+        }
+        return;
+    }
+    case GGT_Q4_1: {
+        const block_q4_1 *x = src;
+        for (int64_t b = 0; b < n / QK; b++, dst += QK) {
+            const float d = kvs_f16_to_f32(x[b].d), m = kvs_f16_to_f32(x[b].m);
+            for (int j = 0; j < QK / 2; j++) {
+                dst[j] = (float)(x[b].qs[j] & 15) * d + m;
+                dst[j + QK / 2] = (float)(x[b].qs[j] >> 4) * d + m;
+            }
+        }
+        return;
+    }
+    case GGT_Q8_0: {
+        const block_q8_0 *x = src;
+        for (int64_t b = 0; b < n / QK; b++, dst += QK) {
+            const float d = kvs_f16_to_f32(x[b].d);
+            for (int j = 0; j < QK; j++) dst[j] = (float)x[b].qs[j] * d;
+        }
+        return;
+    }
+    case GGT_Q8_1: {
+        const block_q8_1 *x = src;
+        for (int64_t b = 0; b < n / QK; b++, dst += QK) {
+            const float d = kvs_f16_to_f32(x[b].d);
+            for (int j = 0; j < QK; j++) dst[j] = (float)x[b].qs[j] * d;
+        }
+        return;
+    }
+    default:
+        /* unsupported types never reach here through model loading; NaN makes a
+         * stray call visible instead of silently plausible */
+        for (int64_t i = 0; i < n; i++) dst[i] = NAN;
+        return;
+    }
+}
+
+/* ---- quantization ------------------------------------------------------ */
+
+/* Largest |x| of a block.  NaN never wins a comparison, so it is ignored; the
+ * SIMD max instructions are used the same way. */
+static float block_amax(const float *x) {
+    float amax = 0.0f;
+    for (int j = 0; j < QK; j++) {
+        const float a = fabsf(x[j]);
+        if (a > amax) amax = a;
+    }
+    return amax;
+}
+
+/* A 4-bit code from a float already shifted into [0, 16.5]; ggml truncates and
+ * caps at 15.  The NaN guard only makes NaN input well defined. */
+static uint8_t q4_code(float v) {
+    if (!(v >= 0.0f)) return 0;
+    if (v >= 15.0f) return 15;
+    return (uint8_t)v;
+}
+
+static void q8_block(const float *x, int8_t *qs, float *d_out) {
+    const float d = block_amax(x) / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (int j = 0; j < QK; j++) qs[j] = kvs_q8_from_rounded(roundf(x[j] * id));
+    *d_out = d;
+}
+
+void quant_from_float_ref(uint32_t type, const float *src, void *dst, int64_t n) {
+    switch (type) {
+    case GGT_F32:
+        memcpy(dst, src, (size_t)n * sizeof(float));
+        return;
+    case GGT_F16: {
+        uint8_t *p = dst;
+        for (int64_t i = 0; i < n; i++) {
+            const uint16_t h = kvs_f32_to_f16(src[i]);
+            memcpy(p + 2 * i, &h, 2);
+        }
+        return;
+    }
+    case GGT_BF16: {
+        uint8_t *p = dst;
+        for (int64_t i = 0; i < n; i++) {
+            const uint16_t h = kvs_f32_to_bf16(src[i]);
+            memcpy(p + 2 * i, &h, 2);
+        }
+        return;
+    }
+    case GGT_Q8_0: {
+        block_q8_0 *y = dst;
+        for (int64_t b = 0; b < n / QK; b++) {
+            float d;
+            q8_block(src + b * QK, y[b].qs, &d);
+            y[b].d = kvs_f32_to_f16(d);
+        }
+        return;
+    }
+    case GGT_Q8_1: {
+        block_q8_1 *y = dst;
+        for (int64_t b = 0; b < n / QK; b++) {
+            float d;
+            q8_block(src + b * QK, y[b].qs, &d);
+            int sum = 0;
+            for (int j = 0; j < QK; j++) sum += y[b].qs[j];
+            y[b].d = kvs_f32_to_f16(d);
+            /* the sum is scaled by the float d, not by its fp16 rounding */
+            y[b].s = kvs_f32_to_f16((float)sum * d);
+        }
+        return;
+    }
+    case GGT_Q4_0: {
+        block_q4_0 *y = dst;
+        for (int64_t b = 0; b < n / QK; b++) {
+            const float *x = src + b * QK;
+            /* the scale keeps the sign of the element of largest magnitude, so
+             * that element lands exactly on code 0 (value -8*d) */
+            float amax = 0.0f, extreme = 0.0f;
+            for (int j = 0; j < QK; j++)
+                if (fabsf(x[j]) > amax) {
+                    amax = fabsf(x[j]);
+                    extreme = x[j];
+                }
+            const float d = extreme / -8.0f;
+            const float id = d != 0.0f ? 1.0f / d : 0.0f;
+            y[b].d = kvs_f32_to_f16(d);
+            for (int j = 0; j < QK / 2; j++) {
+                const uint8_t lo = q4_code(x[j] * id + 8.5f);
+                const uint8_t hi = q4_code(x[j + QK / 2] * id + 8.5f);
+                y[b].qs[j] = (uint8_t)(lo | hi << 4);
+            }
+        }
+        return;
+    }
+    case GGT_Q4_1: {
+        block_q4_1 *y = dst;
+        for (int64_t b = 0; b < n / QK; b++) {
+            const float *x = src + b * QK;
+            float lo = FLT_MAX, hi = -FLT_MAX;
+            for (int j = 0; j < QK; j++) {
+                if (x[j] < lo) lo = x[j];
+                if (x[j] > hi) hi = x[j];
+            }
+            const float d = (hi - lo) / 15.0f;
+            const float id = d != 0.0f ? 1.0f / d : 0.0f;
+            y[b].d = kvs_f32_to_f16(d);
+            y[b].m = kvs_f32_to_f16(lo);
+            for (int j = 0; j < QK / 2; j++) {
+                const uint8_t c0 = q4_code((x[j] - lo) * id + 0.5f);
+                const uint8_t c1 = q4_code((x[j + QK / 2] - lo) * id + 0.5f);
+                y[b].qs[j] = (uint8_t)(c0 | c1 << 4);
+            }
+        }
+        return;
+    }
+    default:
+        return;
+    }
+}
+
+/* ---- dot products ------------------------------------------------------ */
+
+float quant_dot_ref(uint32_t wtype, int64_t n, const void *w, const void *a) {
+    switch (wtype) {
+    case GGT_F32: {
+        /* ggml's portable float dots sum in double; rows need not be 4-aligned */
+        const uint8_t *x = w, *y = a;
+        double s = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            float fx, fy;
+            memcpy(&fx, x + 4 * i, 4);
+            memcpy(&fy, y + 4 * i, 4);
+            s += (double)(fx * fy);
+        }
+        return (float)s;
+    }
+    case GGT_F16:
+    case GGT_BF16: {
+        const uint8_t *x = w, *y = a;
+        double s = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t hx, hy;
+            memcpy(&hx, x + 2 * i, 2);
+            memcpy(&hy, y + 2 * i, 2);
+            const float fx = wtype == GGT_F16 ? kvs_f16_to_f32(hx) : kvs_bf16_to_f32(hx);
+            const float fy = wtype == GGT_F16 ? kvs_f16_to_f32(hy) : kvs_bf16_to_f32(hy);
+            s += (double)(fx * fy);
+        }
+        return (float)s;
+    }
+    case GGT_Q4_0: {
+        const block_q4_0 *x = w;
+        const block_q8_0 *y = a;
+        float s = 0.0f;
+        for (int64_t b = 0; b < n / QK; b++) {
+            int sumi = 0;
+            for (int j = 0; j < QK / 2; j++) {
+                sumi += ((x[b].qs[j] & 15) - 8) * y[b].qs[j];
+                sumi += ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + QK / 2];
+            }
+            s += (float)sumi * kvs_f16_to_f32(x[b].d) * kvs_f16_to_f32(y[b].d);
+        }
+        return s;
+    }
+    case GGT_Q4_1: {
+        const block_q4_1 *x = w;
+        const block_q8_1 *y = a;
+        float s = 0.0f;
+        for (int64_t b = 0; b < n / QK; b++) {
+            int sumi = 0;
+            for (int j = 0; j < QK / 2; j++) {
+                sumi += (x[b].qs[j] & 15) * y[b].qs[j];
+                sumi += (x[b].qs[j] >> 4) * y[b].qs[j + QK / 2];
+            }
+            s += kvs_f16_to_f32(x[b].d) * kvs_f16_to_f32(y[b].d) * (float)sumi +
+                 kvs_f16_to_f32(x[b].m) * kvs_f16_to_f32(y[b].s);
+        }
+        return s;
+    }
+    case GGT_Q8_0: {
+        const block_q8_0 *x = w;
+        const block_q8_0 *y = a;
+        float s = 0.0f;
+        for (int64_t b = 0; b < n / QK; b++) {
+            int sumi = 0;
+            for (int j = 0; j < QK; j++) sumi += x[b].qs[j] * y[b].qs[j];
+            s += (float)sumi * (kvs_f16_to_f32(x[b].d) * kvs_f16_to_f32(y[b].d));
+        }
+        return s;
+    }
+    default:
+        return NAN;
+    }
+}
+
+void kvs_gemm_by_dot(float (*dot)(uint32_t, int64_t, const void *, const void *), uint32_t wtype,
+                     int64_t k, const void *W, size_t w_stride, int i0, int i1, const void *A,
+                     size_t a_stride, int n_a, float *C, int ldc) {
+    for (int j = 0; j < n_a; j++) {
+        const void *a = (const char *)A + (size_t)j * a_stride;
+        for (int i = i0; i < i1; i++)
+            C[(size_t)j * (size_t)ldc + (size_t)i] =
+                dot(wtype, k, (const char *)W + (size_t)i * w_stride, a);
+    }
+}
+
+static void gemm_ref(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
+                     const void *A, size_t a_stride, int n_a, float *C, int ldc) {
+    kvs_gemm_by_dot(quant_dot_ref, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+static const quant_kernels scalar_kernels = {
+    "scalar", quant_to_float_ref, quant_from_float_ref, quant_dot_ref, gemm_ref,
+};
+
+static int cpu_has_avx2(void) {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+}
+
+static int cpu_has_avx512vnni(void) {
+    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
+}
+
+static const quant_kernels *g_best;
+static pthread_once_t g_best_once = PTHREAD_ONCE_INIT;
+/* The set in use; NULL until first use or a forced choice. */
+static _Atomic(const quant_kernels *) g_kernels;
+
+static void detect_best(void) {
+    __builtin_cpu_init();
+    if (cpu_has_avx512vnni())
+        g_best = &kvs_quant_avx512_kernels;
+    else if (cpu_has_avx2())
+        g_best = &kvs_quant_avx2_kernels;
+    else
+        g_best = &scalar_kernels;
+}
+
+static const quant_kernels *best_kernels(void) {
+    pthread_once(&g_best_once, detect_best);
+    return g_best;
+}
+
+static inline const quant_kernels *kernels(void) {
+    const quant_kernels *k = atomic_load_explicit(&g_kernels, memory_order_acquire);
+    if (k) return k;
+    /* every racer stores the same pointer, so a lost race changes nothing */
+    k = best_kernels();
+    const quant_kernels *expected = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&g_kernels, &expected, k, memory_order_acq_rel,
+                                                 memory_order_acquire))
+        k = expected; /* a forced choice got there first */
+    return k;
+}
+
+const char *quant_backend(void) { return kernels()->name; }
+
+int quant_force_backend(const char *name) {
+    const quant_kernels *k;
+    (void)best_kernels(); /* runs the CPU-feature initialisation */
+    if (!name)
+        k = best_kernels();
+    else if (!strcmp(name, "scalar"))
+        k = &scalar_kernels;
+    else if (!strcmp(name, "avx2") && cpu_has_avx2())
+        k = &kvs_quant_avx2_kernels;
+    else if (!strcmp(name, "avx512vnni") && cpu_has_avx512vnni())
+        k = &kvs_quant_avx512_kernels;
+    else
+        return -1;
+    atomic_store_explicit(&g_kernels, k, memory_order_release);
+    return 0;
+}
+
+void quant_to_float(uint32_t type, const void *src, float *dst, int64_t n) {
+    kernels()->to_float(type, src, dst, n);
+}
+
+void quant_from_float(uint32_t type, const float *src, void *dst, int64_t n) {
+    kernels()->from_float(type, src, dst, n);
+}
+
+float quant_dot(uint32_t wtype, int64_t n, const void *w, const void *a) {
+    return kernels()->dot(wtype, n, w, a);
+}
+
+void quant_gemm(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
+                const void *A, size_t a_stride, int n_a, float *C, int ldc) {
+    if (i0 >= i1 || n_a <= 0) return;
+    kernels()->gemm(wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
+}

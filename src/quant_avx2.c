@@ -1,0 +1,476 @@
+/* quant_avx2.c - AVX2/FMA/F16C kernels (built with -mavx2 -mfma -mf16c; only
+ * called after quant.c has checked the CPU).
+ *
+ * Conversions are bit-exact against the references in quant.c.  Dot products
+ * and matrix tiles compute every per-block integer sum exactly and differ from
+ * the references only in the order of the float accumulation. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "half.h"
+#include "quant.h"
+#include "quant_internal.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* ---- small helpers ----------------------------------------------------- */
+
+INLINE float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+INLINE float f16_scalar(const void *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* n fp16 values `stride` bytes apart -> dense floats.  Gathering dwords keeps this
+ * cheap; the dword at each scale lies inside its block, so nothing outside the
+ * row is read.  `hi` also takes the neighbouring fp16 (m of Q4_1, s of Q8_1). */
+static void scales_to_dense(const uint8_t *p, size_t stride, int n, float *lo, float *hi) {
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                           _mm256_set1_epi32((int)stride));
+    int b = 0;
+    for (; b + 8 <= n; b += 8) {
+        const __m256i g = _mm256_i32gather_epi32((const int *)(const void *)(p + (size_t)b * stride),
+                                                 idx, 1);
+        const __m256i l = _mm256_and_si256(g, _mm256_set1_epi32(0xffff));
+        const __m256i h = _mm256_srli_epi32(g, 16);
+        const __m256i pk = _mm256_permute4x64_epi64(_mm256_packus_epi32(l, h), 0xd8);
+        _mm256_storeu_ps(lo + b, _mm256_cvtph_ps(_mm256_castsi256_si128(pk)));
+        if (hi) _mm256_storeu_ps(hi + b, _mm256_cvtph_ps(_mm256_extracti128_si256(pk, 1)));
+    }
+    for (; b < n; b++) {
+        lo[b] = f16_scalar(p + (size_t)b * stride);
+        if (hi) hi[b] = f16_scalar(p + (size_t)b * stride + 2);
+    }
+}
+
+/* ---- dequantization ---------------------------------------------------- */
+
+INLINE void store_i8x16_scaled(float *dst, __m128i q, __m256 d) {
+    _mm256_storeu_ps(dst, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d));
+    _mm256_storeu_ps(dst + 8, _mm256_mul_ps(
+                                  _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8))), d));
+}
+
+/* x*d + m as a separate multiply and add: the reference is not contracted */
+INLINE void store_u8x16_affine(float *dst, __m128i q, __m256 d, __m256 m) {
+    _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q)), d), m));
+    _mm256_storeu_ps(dst + 8,
+                     _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(
+                                                     _mm256_cvtepu8_epi32(_mm_srli_si128(q, 8))),
+                                                 d),
+                                   m));
+}
+
+void kvs_avx2_to_float(uint32_t type, const void *src, float *dst, int64_t n) {
+    const uint8_t *p = src;
+    const __m128i low4 = _mm_set1_epi8(15);
+    switch (type) {
+    case GGT_F32:
+        memcpy(dst, src, (size_t)n * sizeof(float));
+        return;
+    case GGT_F16: {
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            const __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i)));
+            /* the instruction quiets signalling NaNs; the reference keeps them */
+            if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)))
+                quant_to_float_ref(type, p + 2 * i, dst + i, 8);
+            else
+                _mm256_storeu_ps(dst + i, v);
+        }
+        if (i < n) quant_to_float_ref(type, p + 2 * i, dst + i, n - i);
+        return;
+    }
+    case GGT_BF16: {
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            const __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i)));
+            _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(h, 16)));
+        }
+        if (i < n) quant_to_float_ref(type, p + 2 * i, dst + i, n - i);
+        return;
+    }
+    case GGT_Q4_0:
+        for (int64_t b = 0; b < n / QK; b++, dst += QK) {
+            const uint8_t *blk = p + (size_t)b * sizeof(block_q4_0);
+            const __m256 d = _mm256_set1_ps(f16_scalar(blk));
+            const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2));
+            const __m128i eight = _mm_set1_epi8(8);
+            store_i8x16_scaled(dst, _mm_sub_epi8(_mm_and_si128(x, low4), eight), d);
+            store_i8x16_scaled(dst + 16, _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(x, 4), low4), eight), d);
+        }
+        return;
+    case GGT_Q4_1:
+        for (int64_t b = 0; b < n / QK; b++, dst += QK) {
+            const uint8_t *blk = p + (size_t)b * sizeof(block_q4_1);
+            const __m256 d = _mm256_set1_ps(f16_scalar(blk)), m = _mm256_set1_ps(f16_scalar(blk + 2));
+            const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(blk + 4));
+            store_u8x16_affine(dst, _mm_and_si128(x, low4), d, m);
+            store_u8x16_affine(dst + 16, _mm_and_si128(_mm_srli_epi16(x, 4), low4), d, m);
+        }
+        return;
+    case GGT_Q8_0:
+    case GGT_Q8_1: {
+        const size_t bs = type == GGT_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q8_1);
+        const size_t off = type == GGT_Q8_0 ? 2 : 4;
+        for (int64_t b = 0; b < n / QK; b++, dst += QK) {
+            const uint8_t *blk = p + (size_t)b * bs;
+            const __m256 d = _mm256_set1_ps(f16_scalar(blk));
+            store_i8x16_scaled(dst, _mm_loadu_si128((const __m128i *)(const void *)(blk + off)), d);
+            store_i8x16_scaled(dst + 16, _mm_loadu_si128((const __m128i *)(const void *)(blk + off + 16)), d);
+        }
+        return;
+    }
+    default:
+        quant_to_float_ref(type, src, dst, n);
+        return;
+    }
+}
+
+/* ---- quantization ------------------------------------------------------ */
+
+/* roundf (halves away from zero), exactly: the fraction t - trunc(t) is exact
+ * in float, so comparing it with 0.5 decides the way a scalar roundf does.
+ * _mm256_round_ps alone would round halves to even and disagree with ggml. */
+INLINE __m256 round_away(__m256 t) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 tr = _mm256_round_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 frac = _mm256_andnot_ps(sign, _mm256_sub_ps(t, tr));
+    const __m256 up = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+    const __m256 one = _mm256_or_ps(_mm256_and_ps(t, sign), _mm256_set1_ps(1.0f));
+    return _mm256_add_ps(tr, _mm256_and_ps(up, one));
+}
+
+/* Same clamping as kvs_q8_from_rounded: NaN -> 0, then saturate to int8. */
+INLINE __m256i q8_lanes(__m256 v, __m256 id) {
+    __m256 r = round_away(_mm256_mul_ps(v, id));
+    r = _mm256_and_ps(r, _mm256_cmp_ps(r, r, _CMP_ORD_Q));
+    r = _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-128.0f)), _mm256_set1_ps(127.0f));
+    return _mm256_cvttps_epi32(r);
+}
+
+/* One 32-element block to int8 codes; returns the float scale, *sum gets the
+ * code sum (for Q8_1). */
+INLINE float q8_block(const float *x, int8_t *qs, int *sum) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 v[4];
+    __m256 mx = _mm256_setzero_ps();
+    for (int t = 0; t < 4; t++) {
+        v[t] = _mm256_loadu_ps(x + 8 * t);
+        /* the running max is the second operand, so NaN lanes leave it alone,
+         * like the reference's `if (a > amax)` */
+        mx = _mm256_max_ps(_mm256_and_ps(v[t], absmask), mx);
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    const float d = amax / 127.0f;
+    const float idf = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m256 id = _mm256_set1_ps(idf);
+    const __m256i i0 = q8_lanes(v[0], id), i1 = q8_lanes(v[1], id);
+    const __m256i i2 = q8_lanes(v[2], id), i3 = q8_lanes(v[3], id);
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+    const __m256i q = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)(void *)qs, q);
+    if (sum) {
+        const __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        *sum = _mm_cvtsi128_si32(s4);
+    }
+    return d;
+}
+
+void kvs_avx2_from_float(uint32_t type, const float *src, void *dst, int64_t n) {
+    uint8_t *p = dst;
+    switch (type) {
+    case GGT_F16: {
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            const __m256 v = _mm256_loadu_ps(src + i);
+            /* F16C keeps NaN payload bits the reference replaces */
+            if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)))
+                quant_from_float_ref(type, src + i, p + 2 * i, 8);
+            else
+                _mm_storeu_si128((__m128i *)(void *)(p + 2 * i),
+                                 _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        }
+        if (i < n) quant_from_float_ref(type, src + i, p + 2 * i, n - i);
+        return;
+    }
+    case GGT_BF16: {
+        int64_t i = 0;
+        const __m256i absm = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+        for (; i + 16 <= n; i += 16) {
+            __m256i r[2];
+            for (int t = 0; t < 2; t++) {
+                const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(src + i + 8 * t));
+                const __m256i hi = _mm256_srli_epi32(x, 16);
+                const __m256i bias = _mm256_add_epi32(_mm256_set1_epi32(0x7fff),
+                                                      _mm256_and_si256(hi, _mm256_set1_epi32(1)));
+                const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(x, bias), 16);
+                const __m256i isnan = _mm256_cmpgt_epi32(_mm256_and_si256(x, absm), inf);
+                r[t] = _mm256_blendv_epi8(rounded, _mm256_or_si256(hi, _mm256_set1_epi32(64)), isnan);
+            }
+            const __m256i pk = _mm256_permute4x64_epi64(_mm256_packus_epi32(r[0], r[1]), 0xd8);
+            _mm256_storeu_si256((__m256i *)(void *)(p + 2 * i), pk);
+        }
+        if (i < n) quant_from_float_ref(type, src + i, p + 2 * i, n - i);
+        return;
+    }
+    case GGT_Q8_0:
+        for (int64_t b = 0; b < n / QK; b++) {
+            block_q8_0 *y = (block_q8_0 *)(void *)(p + (size_t)b * sizeof(block_q8_0));
+            const float d = q8_block(src + b * QK, y->qs, NULL);
+            const uint16_t dh = kvs_f32_to_f16(d);
+            memcpy(&y->d, &dh, 2);
+        }
+        return;
+    case GGT_Q8_1:
+        for (int64_t b = 0; b < n / QK; b++) {
+            block_q8_1 *y = (block_q8_1 *)(void *)(p + (size_t)b * sizeof(block_q8_1));
+            int sum;
+            const float d = q8_block(src + b * QK, y->qs, &sum);
+            const uint16_t dh = kvs_f32_to_f16(d), sh = kvs_f32_to_f16((float)sum * d);
+            memcpy(&y->d, &dh, 2);
+            memcpy(&y->s, &sh, 2);
+        }
+        return;
+    default:
+        quant_from_float_ref(type, src, dst, n);
+        return;
+    }
+}
+
+/* ---- float dot products ------------------------------------------------ */
+
+INLINE __m256 load8_f16(const uint8_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+
+INLINE __m256 load8_bf16(const uint8_t *p) {
+    return _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)), 16));
+}
+
+static float dot_float(uint32_t wtype, int64_t n, const void *w, const void *a) {
+    const uint8_t *x = w, *y = a;
+    const size_t es = wtype == GGT_F32 ? 4 : 2;
+    /* four accumulators hide the FMA latency */
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        for (int t = 0; t < 4; t++) {
+            const uint8_t *px = x + (size_t)(i + 8 * t) * es, *py = y + (size_t)(i + 8 * t) * es;
+            __m256 vx, vy;
+            if (wtype == GGT_F32) {
+                vx = _mm256_loadu_ps((const float *)(const void *)px);
+                vy = _mm256_loadu_ps((const float *)(const void *)py);
+            } else if (wtype == GGT_F16) {
+                vx = load8_f16(px);
+                vy = load8_f16(py);
+            } else {
+                vx = load8_bf16(px);
+                vy = load8_bf16(py);
+            }
+            acc[t] = _mm256_fmadd_ps(vx, vy, acc[t]);
+        }
+    }
+    float s = hsum256(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+    if (i < n) s += quant_dot_ref(wtype, n - i, x + (size_t)i * es, y + (size_t)i * es);
+    return s;
+}
+
+/* ---- quantized matrix tiles ------------------------------------------- */
+
+/*
+ * Blocking: a tile is R weight rows x J activation rows; each weight block is
+ * unpacked once and used J times, each activation block is loaded R times from
+ * L1.  Per block the scale is a broadcast, so the fp16 scales are first turned
+ * into dense float arrays (weights per tile, activations per chunk of rows),
+ * which also lets the Q4_1 term m*s run as a plain dense dot product over blocks
+ * after the integer loop.
+ *
+ * maddubs multiplies unsigned by signed bytes.  Q4_1 nibbles are already
+ * unsigned.  For Q4_0 and Q8_0 the weight is signed, so its magnitude goes in the
+ * unsigned slot and its sign moves onto the activation (_mm256_sign_epi8); pair
+ * sums stay below the int16 limit (128*127*2) as long as activations avoid -128,
+ * which our quantizer guarantees (it emits -127..127).
+ */
+#define NBC 256 /* blocks per k-chunk: bounds the scale arrays on the stack */
+#define NBP (NBC + 8)
+#define JC 16 /* activation rows whose scales are staged together */
+#define TR 2  /* weight rows per tile */
+#define TJ 4  /* activation rows per tile */
+
+enum { K_Q4_0, K_Q4_1, K_Q8_0 };
+
+INLINE void tile(const int kind, const int J, const uint8_t *const *wr, size_t wbs,
+                 const uint8_t *const *ar, size_t abs_, int nbc, const float *wd, const float *wm,
+                 const float *ad, const float *as, float out[TR][TJ]) {
+    const size_t woff = kind == K_Q4_1 ? 4 : 2, aoff = kind == K_Q4_1 ? 4 : 2;
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    const __m128i low4 = _mm_set1_epi8(15);
+    __m256 acc[TR][TJ];
+#pragma GCC unroll 8
+    for (int r = 0; r < TR; r++)
+#pragma GCC unroll 8
+        for (int j = 0; j < J; j++) acc[r][j] = _mm256_setzero_ps();
+
+    for (int b = 0; b < nbc; b++) {
+#pragma GCC unroll 8
+        for (int r = 0; r < TR; r++) {
+            const uint8_t *q = wr[r] + (size_t)b * wbs + woff;
+            __m256i wu, ws = _mm256_setzero_si256();
+            if (kind == K_Q8_0) {
+                ws = _mm256_loadu_si256((const __m256i *)(const void *)q);
+                wu = _mm256_abs_epi8(ws);
+            } else {
+                const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
+                wu = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(x, 4), low4), _mm_and_si128(x, low4));
+                if (kind == K_Q4_0) {
+                    ws = _mm256_sub_epi8(wu, _mm256_set1_epi8(8));
+                    wu = _mm256_abs_epi8(ws);
+                }
+            }
+            const __m256 we = _mm256_broadcast_ss(wd + r * NBP + b);
+#pragma GCC unroll 8
+            for (int j = 0; j < J; j++) {
+                __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(ar[j] + (size_t)b * abs_ + aoff));
+                if (kind != K_Q4_1) a = _mm256_sign_epi8(a, ws);
+                const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(wu, a), ones16);
+                const __m256 sc = _mm256_mul_ps(we, _mm256_broadcast_ss(ad + j * NBP + b));
+                acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, acc[r][j]);
+            }
+        }
+    }
+    if (kind == K_Q4_1) {
+        /* the arrays are zero-padded to a multiple of 8 */
+        for (int b = 0; b < nbc; b += 8)
+#pragma GCC unroll 8
+            for (int r = 0; r < TR; r++)
+#pragma GCC unroll 8
+                for (int j = 0; j < J; j++)
+                    acc[r][j] = _mm256_fmadd_ps(_mm256_loadu_ps(wm + r * NBP + b),
+                                                _mm256_loadu_ps(as + j * NBP + b), acc[r][j]);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < TR; r++)
+#pragma GCC unroll 8
+        for (int j = 0; j < J; j++) out[r][j] = hsum256(acc[r][j]);
+}
+
+#define TILE_CASES(kind)                                                                       \
+    switch (J) {                                                                               \
+    case 1: tile(kind, 1, wr, wbs, ar, abs_, nbc, wd, wm, ad, as, out); break;                 \
+    case 2: tile(kind, 2, wr, wbs, ar, abs_, nbc, wd, wm, ad, as, out); break;                 \
+    case 3: tile(kind, 3, wr, wbs, ar, abs_, nbc, wd, wm, ad, as, out); break;                 \
+    default: tile(kind, 4, wr, wbs, ar, abs_, nbc, wd, wm, ad, as, out); break;                \
+    }
+
+static void tile_q4_0(int J, const uint8_t *const *wr, size_t wbs, const uint8_t *const *ar, size_t abs_,
+                      int nbc, const float *wd, const float *wm, const float *ad, const float *as,
+                      float out[TR][TJ]) {
+    TILE_CASES(K_Q4_0)
+}
+static void tile_q4_1(int J, const uint8_t *const *wr, size_t wbs, const uint8_t *const *ar, size_t abs_,
+                      int nbc, const float *wd, const float *wm, const float *ad, const float *as,
+                      float out[TR][TJ]) {
+    TILE_CASES(K_Q4_1)
+}
+static void tile_q8_0(int J, const uint8_t *const *wr, size_t wbs, const uint8_t *const *ar, size_t abs_,
+                      int nbc, const float *wd, const float *wm, const float *ad, const float *as,
+                      float out[TR][TJ]) {
+    TILE_CASES(K_Q8_0)
+}
+
+static void gemm_quant(int kind, int64_t k, const uint8_t *W, size_t w_stride, int i0, int i1,
+                       const uint8_t *A, size_t a_stride, int n_a, float *C, int ldc) {
+    const size_t wbs = kind == K_Q4_0 ? sizeof(block_q4_0)
+                       : kind == K_Q4_1 ? sizeof(block_q4_1) : sizeof(block_q8_0);
+    const size_t abs_ = kind == K_Q4_1 ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const int nb = (int)(k / QK);
+    const int two = kind == K_Q4_1; /* whether the second fp16 (m, s) is used */
+    float ad[JC * NBP], as[JC * NBP], wd[TR * NBP], wm[TR * NBP];
+    for (int kb = 0; kb < nb; kb += NBC) {
+        const int nbc = nb - kb < NBC ? nb - kb : NBC;
+        const int nbp = (nbc + 7) & ~7;
+        for (int j0 = 0; j0 < n_a; j0 += JC) {
+            const int jc = n_a - j0 < JC ? n_a - j0 : JC;
+            const uint8_t *arow[JC];
+            for (int j = 0; j < jc; j++) {
+                arow[j] = A + (size_t)(j0 + j) * a_stride + (size_t)kb * abs_;
+                scales_to_dense(arow[j], abs_, nbc, ad + j * NBP, two ? as + j * NBP : NULL);
+                for (int b = nbc; b < nbp; b++) ad[j * NBP + b] = as[j * NBP + b] = 0.0f;
+            }
+            for (int i = i0; i < i1; i += TR) {
+                const int rn = i1 - i < TR ? i1 - i : TR;
+                const uint8_t *wrow[TR];
+                for (int r = 0; r < TR; r++) {
+                    /* a short tile repeats its last row rather than needing its own kernel */
+                    wrow[r] = W + (size_t)(i + (r < rn ? r : rn - 1)) * w_stride + (size_t)kb * wbs;
+                    scales_to_dense(wrow[r], wbs, nbc, wd + r * NBP, two ? wm + r * NBP : NULL);
+                    for (int b = nbc; b < nbp; b++) wd[r * NBP + b] = wm[r * NBP + b] = 0.0f;
+                }
+                for (int jj = 0; jj < jc; jj += TJ) {
+                    const int J = jc - jj < TJ ? jc - jj : TJ;
+                    float out[TR][TJ];
+                    const uint8_t *const *ar = arow + jj;
+                    const float *adj = ad + jj * NBP, *asj = as + jj * NBP;
+                    if (kind == K_Q4_0)
+                        tile_q4_0(J, wrow, wbs, ar, abs_, nbc, wd, wm, adj, asj, out);
+                    else if (kind == K_Q4_1)
+                        tile_q4_1(J, wrow, wbs, ar, abs_, nbc, wd, wm, adj, asj, out);
+                    else
+                        tile_q8_0(J, wrow, wbs, ar, abs_, nbc, wd, wm, adj, asj, out);
+                    for (int j = 0; j < J; j++) {
+                        float *c = C + (size_t)(j0 + jj + j) * (size_t)ldc + (size_t)i;
+                        for (int r = 0; r < rn; r++) c[r] = kb ? c[r] + out[r][j] : out[r][j];
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void gemm_avx2(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
+                      const void *A, size_t a_stride, int n_a, float *C, int ldc) {
+    switch (wtype) {
+    case GGT_Q4_0: gemm_quant(K_Q4_0, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
+    case GGT_Q4_1: gemm_quant(K_Q4_1, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
+    case GGT_Q8_0: gemm_quant(K_Q8_0, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
+    case GGT_F32: case GGT_F16: case GGT_BF16:
+        kvs_gemm_by_dot(dot_float, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
+        return;
+    default:
+        kvs_gemm_by_dot(quant_dot_ref, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
+        return;
+    }
+}
+
+float kvs_avx2_dot(uint32_t wtype, int64_t n, const void *w, const void *a) {
+    switch (wtype) {
+    case GGT_F32: case GGT_F16: case GGT_BF16:
+        return dot_float(wtype, n, w, a);
+    case GGT_Q4_0: case GGT_Q4_1: case GGT_Q8_0: {
+        float c = 0.0f;
+        gemm_avx2(wtype, n, w, 0, 0, 1, a, 0, 1, &c, 1);
+        return c;
+    }
+    default:
+        return quant_dot_ref(wtype, n, w, a);
+    }
+}
+
+const quant_kernels kvs_quant_avx2_kernels = {
+    "avx2", kvs_avx2_to_float, kvs_avx2_from_float, kvs_avx2_dot, gemm_avx2,
+};

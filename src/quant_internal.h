@@ -1,0 +1,48 @@
+/* quant_internal.h - the kernel-set table shared by quant.c and the SIMD files.
+ *
+ * Each SIMD file exports one table.  quant.c only calls a table's entries after
+ * the CPU check for that table has passed, so the SIMD files may be built with
+ * instruction-set flags the rest of the library must not assume. */
+#ifndef KVS_QUANT_INTERNAL_H
+#define KVS_QUANT_INTERNAL_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quant.h"
+
+typedef struct quant_kernels {
+    const char *name;
+    void (*to_float)(uint32_t type, const void *src, float *dst, int64_t n);
+    void (*from_float)(uint32_t type, const float *src, void *dst, int64_t n);
+    float (*dot)(uint32_t wtype, int64_t n, const void *w, const void *a);
+    void (*gemm)(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
+                 const void *A, size_t a_stride, int n_a, float *C, int ldc);
+} quant_kernels;
+
+extern const quant_kernels kvs_quant_avx2_kernels;
+extern const quant_kernels kvs_quant_avx512_kernels;
+
+/* The AVX2 entry points, which the AVX-512 set reuses for the operations where
+ * wider vectors buy nothing (conversions, float dots). */
+void kvs_avx2_to_float(uint32_t type, const void *src, float *dst, int64_t n);
+void kvs_avx2_from_float(uint32_t type, const float *src, void *dst, int64_t n);
+float kvs_avx2_dot(uint32_t wtype, int64_t n, const void *w, const void *a);
+
+/* C[j*ldc+i] = dot(W row i, A row j) through a per-pair dot function; used for the
+ * float weight types, whose products are memory-bound anyway. */
+void kvs_gemm_by_dot(float (*dot)(uint32_t, int64_t, const void *, const void *), uint32_t wtype,
+                     int64_t k, const void *W, size_t w_stride, int i0, int i1, const void *A,
+                     size_t a_stride, int n_a, float *C, int ldc);
+
+/* Activation-quantization helpers: the scalar rules both the reference and the
+ * SIMD paths must agree on bit for bit. */
+static inline int8_t kvs_q8_from_rounded(float r) {
+    /* roundf of x*id never leaves [-127, 127] for finite input; the guards only
+     * give NaN/inf input (which llama.cpp leaves undefined) a fixed answer. */
+    if (!(r == r)) return 0;
+    if (r > 127.0f) return 127;
+    if (r < -128.0f) return -128;
+    return (int8_t)r;
+}
+
+#endif

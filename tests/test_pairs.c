@@ -1,0 +1,142 @@
+/* JSONL question sets and contrastive pairs: exact rendering, selection rules,
+ * and every malformed input named with its file and line. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataset.h"
+#include "pairs.h"
+#include "testutil.h"
+
+#define DEMO KVS_SOURCE_DIR "/data/demo/demo_traces.jsonl"
+
+static void expect_parse_error(const char *text, int need_steps, const char *needle) {
+    qa_set s;
+    kvs_error err = {0};
+    assert_int_not_equal(qa_parse(text, strlen(text), "t.jsonl", need_steps, &s, &err), 0);
+    if (!strstr(err.msg, needle)) fail_msg("error '%s' lacks '%s'", err.msg, needle);
+    assert_non_null(strstr(err.msg, "t.jsonl"));
+}
+
+static void test_parse_errors(void **state) {
+    (void)state;
+    expect_parse_error("", 0, "empty");
+    expect_parse_error("\n\n  \n", 0, "empty");
+    expect_parse_error("{\"question\": \"q\", \"answer\": \"A\"}\n{broken\n", 0, "t.jsonl:2: invalid JSON");
+    expect_parse_error("[1,2]\n", 0, ":1: not a JSON object");
+    expect_parse_error("{\"answer\": \"A\"}\n", 0, "'question'");
+    expect_parse_error("{\"question\": \"q\"}\n", 0, "'answer'");
+    expect_parse_error("{\"question\": \"q\", \"answer\": \"A\", \"choices\": [{\"label\": \"A\"}]}\n", 0, "choices");
+    expect_parse_error("{\"question\": \"q\", \"answer\": \"A\", \"choices\": [{\"label\": \"A\", \"text\": 1}, {\"label\": \"B\", \"text\": \"b\"}]}\n", 0, "label");
+    expect_parse_error("{\"question\": \"q\", \"answer\": \"A\"}\n", 1, "steps");
+    expect_parse_error("{\"question\": \"q\", \"answer\": \"A\", \"steps\": [1]}\n", 1, "steps");
+    expect_parse_error("{\"question\": \"q\", \"answer\": \"A\"}\n\n\n{\"question\": 5, \"answer\": \"A\"}", 0, ":4:");
+}
+
+static void test_parse_and_render(void **state) {
+    (void)state;
+    const char *text =
+        "{\"source_id\": 7, \"question\": \"Pick one.\", \"choices\": [{\"label\": \"A\", \"text\": \"x\"}, "
+        "{\"label\": \"B\", \"text\": \"y\"}], \"steps\": [\"s1.\", \"s2.\"], \"answer\": \"B\"}\r\n"
+        "{\"id\": \"g-1\", \"question\": \"How many?\", \"answer\": 42}\n";
+    qa_set s;
+    kvs_error err = {0};
+    assert_int_equal(qa_parse(text, strlen(text), "t.jsonl", 0, &s, &err), 0);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.rows[0].id, "7");
+    assert_string_equal(s.rows[1].id, "g-1");
+    assert_string_equal(s.rows[1].answer, "42");
+    char *q = qa_render_question(&s.rows[0], "\n\nChoices:");
+    assert_string_equal(q, "Pick one.\n\nChoices:\nA: x\nB: y");
+    free(q);
+    q = qa_render_question(&s.rows[1], "\n\nChoices:");
+    assert_string_equal(q, "How many?");
+    free(q);
+    char *j = qa_join_steps(&s.rows[0]);
+    assert_string_equal(j, "s1. s2.");
+    free(j);
+    qa_free(&s);
+}
+
+static void test_pairs_on_demo(void **state) {
+    (void)state;
+    qa_set tr;
+    kvs_error err = {0};
+    if (qa_load(DEMO, 1, &tr, &err)) fail_msg("%s", err.msg);
+    pair_opts o = {0};
+    o.n_pairs = 4;
+    o.n_shots = 2;
+    o.select = SELECT_RANDOM;
+    o.seed = 3;
+    pair_set p;
+    assert_int_equal(pairs_build(tu_model(), &tr, &o, &p, &err), 0);
+    assert_int_equal(p.n, 4);
+    for (int i = 0; i < p.n; i++) {
+        assert_int_equal(p.target[i], i);
+        for (int k = 0; k < 2; k++) assert_int_not_equal(p.shots[i][k], i);
+        assert_int_not_equal(p.shots[i][0], p.shots[i][1]);
+        /* same transcript but for the example answers */
+        const qa_row *ex = &tr.rows[p.shots[i][0]];
+        char *steps = qa_join_steps(ex), want_pos[2048], want_neg[256];
+        snprintf(want_pos, sizeof want_pos, "<|im_start|>assistant\n%s The answer is %s.<|im_end|>", steps, ex->answer);
+        snprintf(want_neg, sizeof want_neg, "<|im_start|>assistant\nThe answer is %s.<|im_end|>", ex->answer);
+        assert_non_null(strstr(p.pos[i], want_pos));
+        assert_non_null(strstr(p.neg[i], want_neg));
+        assert_null(strstr(p.neg[i], steps));
+        free(steps);
+        const char *tail = "<|im_start|>assistant\n";
+        assert_string_equal(p.pos[i] + strlen(p.pos[i]) - strlen(tail), tail);
+        assert_string_equal(p.neg[i] + strlen(p.neg[i]) - strlen(tail), tail);
+    }
+    /* the same seed gives the same shots; similar selection never picks the target */
+    pair_set p2;
+    assert_int_equal(pairs_build(tu_model(), &tr, &o, &p2, &err), 0);
+    for (int i = 0; i < p.n; i++) assert_memory_equal(p.shots[i], p2.shots[i], sizeof(int) * 2);
+    pairs_free(&p2);
+    o.select = SELECT_SIMILAR;
+    o.prefix = "Let's think step by step.";
+    assert_int_equal(pairs_build(tu_model(), &tr, &o, &p2, &err), 0);
+    for (int i = 0; i < p2.n; i++) {
+        for (int k = 0; k < 2; k++) assert_int_not_equal(p2.shots[i][k], i);
+        assert_non_null(strstr(p2.pos[i], "<|im_start|>assistant\nLet's think step by step."));
+    }
+    pairs_free(&p2);
+    pairs_free(&p);
+
+    /* impossible requests */
+    o.n_pairs = tr.n + 1;
+    assert_int_not_equal(pairs_build(tu_model(), &tr, &o, &p, &err), 0);
+    assert_non_null(strstr(err.msg, "pairs requested"));
+    o.n_pairs = 2;
+    o.n_shots = tr.n;
+    assert_int_not_equal(pairs_build(tu_model(), &tr, &o, &p, &err), 0);
+    assert_non_null(strstr(err.msg, "shots requested"));
+
+    /* excluded questions are skipped as targets and as shots */
+    qa_set ex;
+    const char *first = "{\"question\": \"A baker puts 4 trays in the oven and each tray holds 6 rolls. How many rolls does she bake?\", \"answer\": \"24\"}\n";
+    assert_int_equal(qa_parse(first, strlen(first), "ex.jsonl", 0, &ex, &err), 0);
+    o.n_shots = 3;
+    o.select = SELECT_RANDOM;
+    o.exclude = &ex;
+    o.n_pairs = tr.n - 1;
+    assert_int_equal(pairs_build(tu_model(), &tr, &o, &p, &err), 0);
+    for (int i = 0; i < p.n; i++) {
+        assert_int_not_equal(p.target[i], 0);
+        for (int k = 0; k < 3; k++) assert_int_not_equal(p.shots[i][k], 0);
+    }
+    pairs_free(&p);
+    qa_free(&ex);
+    qa_free(&tr);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_parse_and_render),
+        cmocka_unit_test(test_pairs_on_demo),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    tu_release();
+    return rc;
+}

@@ -1,0 +1,329 @@
+/* Cache steering and its vectors on the real model:
+ *  - zero coefficients are bit-identical to a plain run with the offset token;
+ *  - steering changes exactly the targeted cache entries, by c * S;
+ *  - extraction equals a brute-force mean of differences from cache reads;
+ *  - vector files round-trip byte-identically and refuse other models. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gguf.h"
+#include "steer.h"
+#include "testutil.h"
+
+static const char *k_pos[3] = {
+    "<|im_start|>user\nWhat is 2+3?<|im_end|>\n<|im_start|>assistant\nFirst add 2 and 3. The answer is 5.<|im_end|>\n"
+    "<|im_start|>user\nWhat is 4+4?<|im_end|>\n<|im_start|>assistant\n",
+    "<|im_start|>user\nIs ice cold?<|im_end|>\n<|im_start|>assistant\nIce is frozen water, which is below 0 C. The answer is yes.<|im_end|>\n"
+    "<|im_start|>user\nIs fire hot?<|im_end|>\n<|im_start|>assistant\n",
+    "<|im_start|>user\nName a red fruit.<|im_end|>\n<|im_start|>assistant\nStrawberries are red when ripe. The answer is strawberry.<|im_end|>\n"
+    "<|im_start|>user\nName a yellow fruit.<|im_end|>\n<|im_start|>assistant\n"};
+static const char *k_neg[3] = {
+    "<|im_start|>user\nWhat is 2+3?<|im_end|>\n<|im_start|>assistant\nThe answer is 5.<|im_end|>\n"
+    "<|im_start|>user\nWhat is 4+4?<|im_end|>\n<|im_start|>assistant\n",
+    "<|im_start|>user\nIs ice cold?<|im_end|>\n<|im_start|>assistant\nThe answer is yes.<|im_end|>\n"
+    "<|im_start|>user\nIs fire hot?<|im_end|>\n<|im_start|>assistant\n",
+    "<|im_start|>user\nName a red fruit.<|im_end|>\n<|im_start|>assistant\nThe answer is strawberry.<|im_end|>\n"
+    "<|im_start|>user\nName a yellow fruit.<|im_end|>\n<|im_start|>assistant\n"};
+
+static kvs_steer *g_cache_vec; /* extracted once, shared by the tests below */
+
+static kvs_token *tok(const char *text, int *n) {
+    kvs_error err = {0};
+    int k = kvs_tokenize(tu_model(), text, strlen(text), -1, 1, NULL, 0, &err);
+    assert_true(k > 0);
+    kvs_token *t = malloc(sizeof(kvs_token) * (k + 1));
+    assert_int_equal(kvs_tokenize(tu_model(), text, strlen(text), -1, 1, t, k, &err), k);
+    *n = k;
+    return t;
+}
+
+static kvs_ctx *ctx(int n_seq) {
+    kvs_ctx_params p = kvs_ctx_default_params();
+    p.n_ctx = 512;
+    p.n_seq = n_seq;
+    kvs_error err = {0};
+    kvs_ctx *c = kvs_ctx_new(tu_model(), &p, &err);
+    if (!c) fail_msg("%s", err.msg);
+    return c;
+}
+
+static int setup(void **state) {
+    (void)state;
+    kvs_extract_params xp = {KVS_STEER_CACHE, 0, 0, 2, NULL, NULL};
+    kvs_error err = {0};
+    g_cache_vec = kvs_steer_extract(tu_model(), k_pos, k_neg, 3, &xp, &err);
+    if (!g_cache_vec) fail_msg("extract: %s", err.msg);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    kvs_steer_free(g_cache_vec);
+    tu_release();
+    return 0;
+}
+
+/* Brute force: each prompt alone in a fresh context, cache read at its last
+ * position, mean of differences in double. */
+static void test_extract_matches_brute_force(void **state) {
+    (void)state;
+    kvs_model_info mi;
+    kvs_model_get_info(tu_model(), &mi);
+    const int dim = mi.n_head_kv * mi.head_dim;
+    double *acc = calloc((size_t)mi.n_layer * dim * 2, sizeof(double));
+    float *e = malloc(sizeof(float) * dim);
+    kvs_error err = {0};
+    for (int i = 0; i < 3; i++)
+        for (int side = 0; side < 2; side++) {
+            int n;
+            kvs_token *t = tok(side ? k_neg[i] : k_pos[i], &n);
+            kvs_ctx *c = ctx(1);
+            kvs_gen_request r = {0};
+            r.prompt = t;
+            r.n_prompt = n;
+            r.max_new = 0;
+            assert_int_equal(kvs_generate(c, &r, 1, 0, NULL, NULL, &err), 0);
+            for (int l = 0; l < mi.n_layer; l++)
+                for (int w = 0; w < 2; w++) {
+                    assert_int_equal(kvs_cache_read(c, 0, n - 1, l, (kvs_kv)w, e, &err), 0);
+                    for (int d = 0; d < dim; d++) acc[((size_t)l * 2 + w) * dim + d] += (side ? -1.0 : 1.0) * e[d];
+                }
+            kvs_ctx_free(c);
+            free(t);
+        }
+    double max_err = 0;
+    for (int l = 0; l < mi.n_layer; l++)
+        for (int w = 0; w < 2; w++) {
+            const float *v = kvs_steer_vector(g_cache_vec, l, (kvs_kv)w);
+            assert_non_null(v);
+            for (int d = 0; d < dim; d++) {
+                double want = acc[((size_t)l * 2 + w) * dim + d] / 3.0, diff = fabs(v[d] - want);
+                if (diff > max_err) max_err = diff;
+            }
+        }
+    /* same computations, batched differently: only the float rounding of the
+     * final division may differ */
+    if (max_err > 1e-5) fail_msg("extracted vector differs from brute force by %g", max_err);
+    free(acc);
+    free(e);
+}
+
+typedef struct hook_ud {
+    const kvs_steer *s;
+    kvs_steer_params p;
+} hook_ud;
+
+static int hook(kvs_ctx *c, int seq, int last_pos, void *user, kvs_error *err) {
+    hook_ud *u = user;
+    return kvs_steer_apply_cache(c, seq, last_pos, u->s, &u->p, err);
+}
+
+static void generate(const kvs_token *t, int n, const kvs_steer *s, float ck, float cv, kvs_token *out, int *n_out) {
+    kvs_ctx *c = ctx(1);
+    hook_ud u = {s, {ck, cv, 1, -1}};
+    kvs_gen_request r = {0};
+    r.prompt = t;
+    r.n_prompt = n;
+    r.n_hold = 1;
+    r.max_new = 40;
+    r.out = out;
+    if (s) {
+        r.on_prefilled = hook;
+        r.user = &u;
+    }
+    kvs_error err = {0};
+    assert_int_equal(kvs_generate(c, &r, 1, 0, NULL, NULL, &err), 0);
+    *n_out = r.n_out;
+    kvs_ctx_free(c);
+}
+
+static void test_zero_coefficients_are_identical(void **state) {
+    (void)state;
+    int n;
+    kvs_token *t = tok("<|im_start|>user\nWhy is the sea salty?<|im_end|>\n<|im_start|>assistant\n\n", &n);
+    kvs_token a[40], b[40], c2[40];
+    int na, nb, nc;
+    generate(t, n, NULL, 0, 0, a, &na);
+    generate(t, n, g_cache_vec, 0.0f, 0.0f, b, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, sizeof(kvs_token) * na);
+    /* and a strong edit does change the output */
+    generate(t, n, g_cache_vec, 0.0f, 40.0f, c2, &nc);
+    assert_true(nc != na || memcmp(a, c2, sizeof(kvs_token) * na) != 0);
+    free(t);
+}
+
+static void test_only_target_entries_change(void **state) {
+    (void)state;
+    kvs_model_info mi;
+    kvs_model_get_info(tu_model(), &mi);
+    const int dim = mi.n_head_kv * mi.head_dim;
+    int n;
+    kvs_token *t = tok(k_pos[0], &n);
+    kvs_ctx *c = ctx(2);
+    kvs_gen_request r = {0};
+    r.prompt = t;
+    r.n_prompt = n;
+    kvs_error err = {0};
+    assert_int_equal(kvs_generate(c, &r, 1, 1, NULL, NULL, &err), 0);
+    float *before = malloc(sizeof(float) * (size_t)mi.n_layer * n * 2 * dim), *e = malloc(sizeof(float) * dim);
+    for (int l = 0; l < mi.n_layer; l++)
+        for (int p = 0; p < n; p++)
+            for (int w = 0; w < 2; w++)
+                assert_int_equal(kvs_cache_read(c, 1, p, l, (kvs_kv)w, before + (((size_t)l * n + p) * 2 + w) * dim, &err), 0);
+    kvs_steer_params sp = {0.5f, 3.0f, 2, 20};
+    assert_int_equal(kvs_steer_apply_cache(c, 1, n - 1, g_cache_vec, &sp, &err), 0);
+    for (int l = 0; l < mi.n_layer; l++)
+        for (int p = 0; p < n; p++)
+            for (int w = 0; w < 2; w++) {
+                assert_int_equal(kvs_cache_read(c, 1, p, l, (kvs_kv)w, e, &err), 0);
+                const float *b = before + (((size_t)l * n + p) * 2 + w) * dim;
+                if (p == n - 1 && l >= 2 && l <= 20) {
+                    const float *s = kvs_steer_vector(g_cache_vec, l, (kvs_kv)w);
+                    const float cf = w == KVS_K ? 0.5f : 3.0f;
+                    for (int d = 0; d < dim; d++) assert_true(e[d] == b[d] + cf * s[d]);
+                } else {
+                    assert_memory_equal(e, b, sizeof(float) * dim);
+                }
+            }
+    /* bad ranges and kinds */
+    kvs_steer_params bad = {0, 1, 5, 99};
+    assert_int_not_equal(kvs_steer_apply_cache(c, 1, n - 1, g_cache_vec, &bad, &err), 0);
+    assert_int_not_equal(kvs_steer_apply_cache(c, 1, n, g_cache_vec, &sp, &err), 0);
+    assert_int_not_equal(kvs_steer_apply_act(c, 1, g_cache_vec, 3, 1.0f, &err), 0);
+    free(before), free(e), free(t);
+    kvs_ctx_free(c);
+}
+
+static void test_file_roundtrip_and_determinism(void **state) {
+    (void)state;
+    char a[128], b[128];
+    snprintf(a, sizeof a, "/tmp/kvs_vec_a_%d.gguf", (int)getpid());
+    snprintf(b, sizeof b, "/tmp/kvs_vec_b_%d.gguf", (int)getpid());
+    kvs_error err = {0};
+    assert_int_equal(kvs_steer_set_meta(g_cache_vec, "pairs", "3"), 0);
+    assert_int_equal(kvs_steer_save(g_cache_vec, a, &err), 0);
+    /* a second extraction with another batch size is the same file, byte for byte */
+    kvs_extract_params xp = {KVS_STEER_CACHE, 0, 1, 3, NULL, NULL};
+    kvs_steer *again = kvs_steer_extract(tu_model(), k_pos, k_neg, 3, &xp, &err);
+    assert_non_null(again);
+    assert_int_equal(kvs_steer_set_meta(again, "pairs", "3"), 0);
+    assert_int_equal(kvs_steer_save(again, b, &err), 0);
+    size_t na, nb;
+    char *fa = tu_read_file(a, &na), *fb = tu_read_file(b, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(fa, fb, na);
+    free(fa), free(fb);
+    kvs_steer_free(again);
+
+    kvs_steer *l = kvs_steer_load(a, tu_model(), &err);
+    if (!l) fail_msg("%s", err.msg);
+    assert_int_equal(kvs_steer_get_kind(l), KVS_STEER_CACHE);
+    assert_string_equal(kvs_steer_meta(l, "kvsteer.extract.pairs"), "3");
+    kvs_model_info mi;
+    kvs_model_get_info(tu_model(), &mi);
+    for (int i = 0; i < mi.n_layer; i++)
+        for (int w = 0; w < 2; w++)
+            assert_memory_equal(kvs_steer_vector(l, i, (kvs_kv)w), kvs_steer_vector(g_cache_vec, i, (kvs_kv)w),
+                                sizeof(float) * mi.n_head_kv * mi.head_dim);
+    kvs_steer_free(l);
+
+    /* truncated copies are refused with the file named */
+    fa = tu_read_file(a, &na);
+    FILE *f = fopen(b, "wb");
+    fwrite(fa, 1, na / 2, f);
+    fclose(f);
+    assert_null(kvs_steer_load(b, tu_model(), &err));
+    assert_non_null(strstr(err.msg, b));
+    free(fa);
+    unlink(a);
+    unlink(b);
+}
+
+/* A vector file claiming another model's shape or tokenizer is a mismatch. */
+static void test_other_model_is_refused(void **state) {
+    (void)state;
+    char p[128];
+    snprintf(p, sizeof p, "/tmp/kvs_vec_other_%d.gguf", (int)getpid());
+    kvs_model_info mi;
+    kvs_model_get_info(tu_model(), &mi);
+    for (int variant = 0; variant < 3; variant++) {
+        gguf_writer *w = gguf_writer_new();
+        gguf_writer_add_str(w, "general.architecture", "kvsteer-vector");
+        gguf_writer_add_u32(w, "kvsteer.format_version", 1);
+        gguf_writer_add_str(w, "kvsteer.kind", "cache");
+        gguf_writer_add_str(w, "kvsteer.model.architecture", "llama");
+        gguf_writer_add_u32(w, "kvsteer.model.block_count", (uint32_t)(variant == 0 ? 24 : mi.n_layer));
+        gguf_writer_add_u32(w, "kvsteer.model.head_count_kv", (uint32_t)(variant == 1 ? 5 : mi.n_head_kv));
+        gguf_writer_add_u32(w, "kvsteer.model.head_dim", (uint32_t)mi.head_dim);
+        gguf_writer_add_u32(w, "kvsteer.model.embedding_length", (uint32_t)mi.n_embd);
+        gguf_writer_add_u64(w, "kvsteer.model.tokenizer_hash", variant == 2 ? 12345u : mi.tokenizer_hash);
+        kvs_error err = {0};
+        assert_int_equal(gguf_writer_save(w, p, &err), 0);
+        gguf_writer_free(w);
+        assert_null(kvs_steer_load(p, tu_model(), &err));
+        assert_int_equal(err.code, KVS_E_MISMATCH);
+        assert_non_null(strstr(err.msg, p));
+    }
+    /* the model file itself is not a vector file */
+    kvs_error err = {0};
+    assert_null(kvs_steer_load(tu_model_path(), tu_model(), &err));
+    assert_non_null(strstr(err.msg, "not a kvsteer vector file"));
+    unlink(p);
+}
+
+/* Activation vectors: residual stream after each layer at the last token. */
+static void test_act_extraction(void **state) {
+    (void)state;
+    kvs_model_info mi;
+    kvs_model_get_info(tu_model(), &mi);
+    kvs_extract_params xp = {KVS_STEER_ACT, 0, 0, 4, NULL, NULL};
+    kvs_error err = {0};
+    kvs_steer *s = kvs_steer_extract(tu_model(), k_pos, k_neg, 2, &xp, &err);
+    if (!s) fail_msg("%s", err.msg);
+    double *acc = calloc((size_t)mi.n_layer * mi.n_embd, sizeof(double));
+    for (int i = 0; i < 2; i++)
+        for (int side = 0; side < 2; side++) {
+            int n;
+            kvs_token *t = tok(side ? k_neg[i] : k_pos[i], &n);
+            kvs_ctx *c = ctx(1);
+            kvs_set_capture_residual(c, 1);
+            int32_t *pos = malloc(sizeof(int32_t) * n), *sq = calloc(n, sizeof(int32_t));
+            for (int k = 0; k < n; k++) pos[k] = k;
+            kvs_batch b = {n, t, pos, sq, NULL};
+            assert_int_equal(kvs_decode(c, &b, &err), 0);
+            for (int l = 0; l < mi.n_layer; l++) {
+                const float *r = kvs_get_residual(c, n - 1, l);
+                for (int d = 0; d < mi.n_embd; d++) acc[(size_t)l * mi.n_embd + d] += (side ? -1.0 : 1.0) * r[d];
+            }
+            free(pos), free(sq), free(t);
+            kvs_ctx_free(c);
+        }
+    for (int l = 0; l < mi.n_layer; l++) {
+        const float *v = kvs_steer_vector(s, l, KVS_K);
+        for (int d = 0; d < mi.n_embd; d++)
+            assert_true(fabs(v[d] - acc[(size_t)l * mi.n_embd + d] / 2.0) <= 1e-4 * (1 + fabs(v[d])));
+    }
+    /* applying it at a layer changes generation; scale 0 does not */
+    kvs_ctx *c = ctx(1);
+    assert_int_equal(kvs_steer_apply_act(c, 0, s, 10, 0.0f, &err), 0);
+    assert_int_not_equal(kvs_steer_apply_act(c, 0, s, mi.n_layer, 1.0f, &err), 0);
+    kvs_ctx_free(c);
+    free(acc);
+    kvs_steer_free(s);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_extract_matches_brute_force),
+        cmocka_unit_test(test_zero_coefficients_are_identical),
+        cmocka_unit_test(test_only_target_entries_change),
+        cmocka_unit_test(test_file_roundtrip_and_determinism),
+        cmocka_unit_test(test_other_model_is_refused),
+        cmocka_unit_test(test_act_extraction),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
