@@ -39,10 +39,10 @@ static kvs_ctx *new_ctx(int n_seq) {
     return c;
 }
 
-static void test_capital_of_france(void **state) {
+static void test_capital_of_japan(void **state) {
     (void)state;
     int n;
-    kvs_token *p = chat_tokens("What is the capital of France?", &n);
+    kvs_token *p = chat_tokens("What is the capital of Japan?", &n);
     kvs_ctx *c = new_ctx(1);
     kvs_token out[48];
     kvs_gen_request r = {0};
@@ -53,7 +53,7 @@ static void test_capital_of_france(void **state) {
     kvs_error err = {0};
     assert_int_equal(kvs_generate(c, &r, 1, 0, NULL, NULL, &err), 0);
     char *text = detok(out, r.n_out);
-    if (!strstr(text, "Paris")) fail_msg("answer does not name Paris: %s", text);
+    if (!strstr(text, "Tokyo")) fail_msg("answer does not name Tokyo: %s", text);
     free(text);
     free(p);
     kvs_ctx_free(c);
@@ -137,7 +137,7 @@ static void test_hook_and_limits(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_capital_of_france),
+        cmocka_unit_test(test_capital_of_japan),
         cmocka_unit_test(test_batch_equals_single),
         cmocka_unit_test(test_hook_and_limits),
     };
