@@ -212,6 +212,8 @@ typedef struct kvs_gen_request {
     kvs_sampler *sampler;  /* NULL = greedy */
     int (*on_prefilled)(kvs_ctx *c, int seq, int last_pos, void *user, kvs_error *err);
     void *user;
+    int append;            /* 1: keep the sequence's cache and continue after it
+                              (e.g. an answer-extraction suffix after a response) */
     /* outputs */
     kvs_token *out;        /* caller-provided, max_new entries */
     int n_out;
@@ -220,7 +222,7 @@ typedef struct kvs_gen_request {
 
 /*
  * Run n requests together, request i in cache sequence `first_seq + i` (which is
- * cleared first).  Prompts are prefilled in shared batches and decoding advances
+ * cleared first unless the request sets `append`).  Prompts are prefilled in shared batches and decoding advances
  * every unfinished sequence by one token per step, so n requests cost about as
  * much as one at small batch.  Each request's result depends only on itself:
  * batching never changes tokens beyond floating-point summation order, which

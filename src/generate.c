@@ -28,9 +28,11 @@ int kvs_generate(kvs_ctx *c, kvs_gen_request *reqs, int n, int first_seq,
         if (!r->prompt || r->n_prompt <= 0 || r->n_hold < 0 || r->n_hold >= r->n_prompt || r->max_new < 0 ||
             (r->max_new > 0 && !r->out))
             return kvs_fail(err, KVS_E_ARG, "generate: request %d is malformed (empty prompt or bad hold/max)", i);
-        if (r->n_prompt >= c->n_ctx)
-            return kvs_fail(err, KVS_E_RANGE, "generate: prompt of %d tokens does not fit the context of %d",
-                            r->n_prompt, c->n_ctx);
+        const int base = r->append ? kvs_seq_len(c, first_seq + i) : 0;
+        if (base + r->n_prompt >= c->n_ctx)
+            return kvs_fail(err, KVS_E_RANGE,
+                            "generate: prompt of %d tokens (after %d cached) does not fit the context of %d",
+                            r->n_prompt, base, c->n_ctx);
     }
     gen_state *g = calloc((size_t)n, sizeof *g);
     int cap = 0;
@@ -52,11 +54,12 @@ int kvs_generate(kvs_ctx *c, kvs_gen_request *reqs, int n, int first_seq,
         kvs_gen_request *r = &reqs[i];
         r->n_out = 0;
         r->stop = 0;
-        kvs_seq_truncate(c, first_seq + i, 0, NULL);
+        if (!r->append) kvs_seq_truncate(c, first_seq + i, 0, NULL);
+        const int base = kvs_seq_len(c, first_seq + i);
         const int pre = r->n_prompt - r->n_hold;
         for (int p = 0; p < pre; p++) {
             bt[nb] = r->prompt[p];
-            bp[nb] = p;
+            bp[nb] = base + p;
             bs[nb] = first_seq + i;
             bw[nb] = (p == pre - 1 && r->n_hold == 0);
             owner[nb] = i;
@@ -71,7 +74,7 @@ int kvs_generate(kvs_ctx *c, kvs_gen_request *reqs, int n, int first_seq,
     /* 2. the one-shot hook (cache steering) sees the prefilled cache */
     for (int i = 0; i < n; i++)
         if (reqs[i].on_prefilled &&
-            (rc = reqs[i].on_prefilled(c, first_seq + i, g[i].fed - 1, reqs[i].user, err)))
+            (rc = reqs[i].on_prefilled(c, first_seq + i, kvs_seq_len(c, first_seq + i) - 1, reqs[i].user, err)))
             goto done;
 
     /* sample the first token of prompts that hold nothing back */

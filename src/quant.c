@@ -308,11 +308,11 @@ float quant_dot_ref(uint32_t wtype, int64_t n, const void *w, const void *a) {
 void kvs_gemm_by_dot(float (*dot)(uint32_t, int64_t, const void *, const void *), uint32_t wtype,
                      int64_t k, const void *W, size_t w_stride, int i0, int i1, const void *A,
                      size_t a_stride, int n_a, float *C, int ldc) {
-    for (int j = 0; j < n_a; j++) {
-        const void *a = (const char *)A + (size_t)j * a_stride;
-        for (int i = i0; i < i1; i++)
-            C[(size_t)j * (size_t)ldc + (size_t)i] =
-                dot(wtype, k, (const char *)W + (size_t)i * w_stride, a);
+    /* weight row outer: it stays in cache while the activation rows go by */
+    for (int i = i0; i < i1; i++) {
+        const void *w = (const char *)W + (size_t)i * w_stride;
+        for (int j = 0; j < n_a; j++)
+            C[(size_t)j * (size_t)ldc + (size_t)i] = dot(wtype, k, w, (const char *)A + (size_t)j * a_stride);
     }
 }
 

@@ -148,11 +148,11 @@ INLINE __m256 round_away(__m256 t) {
     return _mm256_add_ps(tr, _mm256_and_ps(up, one));
 }
 
-/* Same clamping as kvs_q8_from_rounded: NaN -> 0, then saturate to int8. */
+/* Same clamping as kvs_q8_from_rounded: NaN -> 0, then [-127, 127]. */
 INLINE __m256i q8_lanes(__m256 v, __m256 id) {
     __m256 r = round_away(_mm256_mul_ps(v, id));
     r = _mm256_and_ps(r, _mm256_cmp_ps(r, r, _CMP_ORD_Q));
-    r = _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-128.0f)), _mm256_set1_ps(127.0f));
+    r = _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f));
     return _mm256_cvttps_epi32(r);
 }
 
@@ -293,18 +293,20 @@ static float dot_float(uint32_t wtype, int64_t n, const void *w, const void *a) 
 /* ---- quantized matrix tiles ------------------------------------------- */
 
 /*
- * Blocking: a tile is R weight rows x J activation rows; each weight block is
- * unpacked once and used J times, each activation block is loaded R times from
- * L1.  Per block the scale is a broadcast, so the fp16 scales are first turned
- * into dense float arrays (weights per tile, activations per chunk of rows),
- * which also lets the Q4_1 term m*s run as a plain dense dot product over blocks
- * after the integer loop.
+ * Blocking: a tile is TR weight rows x TJ activation rows; each weight block is
+ * unpacked once and used TJ times, each activation block is loaded TR times from
+ * L1.  The fp16 scales are first turned into dense float arrays (weights per
+ * tile, activations per chunk of rows) and, per tile, into the products
+ * d_w*d_a, so the loop body needs only a broadcast load for the scale; the
+ * dense arrays also let the Q4_1 term m*s run as a plain dot product over
+ * blocks after the integer loop.
  *
  * maddubs multiplies unsigned by signed bytes.  Q4_1 nibbles are already
  * unsigned.  For Q4_0 and Q8_0 the weight is signed, so its magnitude goes in the
  * unsigned slot and its sign moves onto the activation (_mm256_sign_epi8); pair
  * sums stay below the int16 limit (128*127*2) as long as activations avoid -128,
- * which our quantizer guarantees (it emits -127..127).
+ * which our quantizer guarantees (it clamps to -127..127).  Weights may hold
+ * any code, -128 included.
  */
 #define NBC 256 /* blocks per k-chunk: bounds the scale arrays on the stack */
 #define NBP (NBC + 8)
@@ -315,8 +317,8 @@ static float dot_float(uint32_t wtype, int64_t n, const void *w, const void *a) 
 enum { K_Q4_0, K_Q4_1, K_Q8_0 };
 
 INLINE void tile(const int kind, const int J, const uint8_t *const *wr, size_t wbs,
-                 const uint8_t *const *ar, size_t abs_, int nbc, const float *wd, const float *wm,
-                 const float *ad, const float *as, float out[TR][TJ]) {
+                 const uint8_t *const *ar, size_t abs_, int nbc, const float *P, const float *wm,
+                 const float *as, float out[TR][TJ]) {
     const size_t woff = kind == K_Q4_1 ? 4 : 2, aoff = kind == K_Q4_1 ? 4 : 2;
     const __m256i ones16 = _mm256_set1_epi16(1);
     const __m128i low4 = _mm_set1_epi8(15);
@@ -342,14 +344,13 @@ INLINE void tile(const int kind, const int J, const uint8_t *const *wr, size_t w
                     wu = _mm256_abs_epi8(ws);
                 }
             }
-            const __m256 we = _mm256_broadcast_ss(wd + r * NBP + b);
 #pragma GCC unroll 8
             for (int j = 0; j < J; j++) {
                 __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(ar[j] + (size_t)b * abs_ + aoff));
                 if (kind != K_Q4_1) a = _mm256_sign_epi8(a, ws);
                 const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(wu, a), ones16);
-                const __m256 sc = _mm256_mul_ps(we, _mm256_broadcast_ss(ad + j * NBP + b));
-                acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, acc[r][j]);
+                acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_broadcast_ss(P + (r * TJ + j) * NBP + b),
+                                            acc[r][j]);
             }
         }
     }
@@ -371,25 +372,22 @@ INLINE void tile(const int kind, const int J, const uint8_t *const *wr, size_t w
 
 #define TILE_CASES(kind)                                                                       \
     switch (J) {                                                                               \
-    case 1: tile(kind, 1, wr, wbs, ar, abs_, nbc, wd, wm, ad, as, out); break;                 \
-    case 2: tile(kind, 2, wr, wbs, ar, abs_, nbc, wd, wm, ad, as, out); break;                 \
-    case 3: tile(kind, 3, wr, wbs, ar, abs_, nbc, wd, wm, ad, as, out); break;                 \
-    default: tile(kind, 4, wr, wbs, ar, abs_, nbc, wd, wm, ad, as, out); break;                \
+    case 1: tile(kind, 1, wr, wbs, ar, abs_, nbc, P, wm, as, out); break;                 \
+    case 2: tile(kind, 2, wr, wbs, ar, abs_, nbc, P, wm, as, out); break;                 \
+    case 3: tile(kind, 3, wr, wbs, ar, abs_, nbc, P, wm, as, out); break;                 \
+    default: tile(kind, 4, wr, wbs, ar, abs_, nbc, P, wm, as, out); break;                \
     }
 
 static void tile_q4_0(int J, const uint8_t *const *wr, size_t wbs, const uint8_t *const *ar, size_t abs_,
-                      int nbc, const float *wd, const float *wm, const float *ad, const float *as,
-                      float out[TR][TJ]) {
+                      int nbc, const float *P, const float *wm, const float *as, float out[TR][TJ]) {
     TILE_CASES(K_Q4_0)
 }
 static void tile_q4_1(int J, const uint8_t *const *wr, size_t wbs, const uint8_t *const *ar, size_t abs_,
-                      int nbc, const float *wd, const float *wm, const float *ad, const float *as,
-                      float out[TR][TJ]) {
+                      int nbc, const float *P, const float *wm, const float *as, float out[TR][TJ]) {
     TILE_CASES(K_Q4_1)
 }
 static void tile_q8_0(int J, const uint8_t *const *wr, size_t wbs, const uint8_t *const *ar, size_t abs_,
-                      int nbc, const float *wd, const float *wm, const float *ad, const float *as,
-                      float out[TR][TJ]) {
+                      int nbc, const float *P, const float *wm, const float *as, float out[TR][TJ]) {
     TILE_CASES(K_Q8_0)
 }
 
@@ -399,8 +397,13 @@ static void gemm_quant(int kind, int64_t k, const uint8_t *W, size_t w_stride, i
                        : kind == K_Q4_1 ? sizeof(block_q4_1) : sizeof(block_q8_0);
     const size_t abs_ = kind == K_Q4_1 ? sizeof(block_q8_1) : sizeof(block_q8_0);
     const int nb = (int)(k / QK);
+    if (nb == 0) { /* empty rows: the products are 0, as the references give */
+        for (int j = 0; j < n_a; j++)
+            for (int i = i0; i < i1; i++) C[(size_t)j * (size_t)ldc + (size_t)i] = 0.0f;
+        return;
+    }
     const int two = kind == K_Q4_1; /* whether the second fp16 (m, s) is used */
-    float ad[JC * NBP], as[JC * NBP], wd[TR * NBP], wm[TR * NBP];
+    float ad[JC * NBP], as[JC * NBP], wd[TR * NBP], wm[TR * NBP], P[TR * TJ * NBP];
     for (int kb = 0; kb < nb; kb += NBC) {
         const int nbc = nb - kb < NBC ? nb - kb : NBC;
         const int nbp = (nbc + 7) & ~7;
@@ -423,15 +426,21 @@ static void gemm_quant(int kind, int64_t k, const uint8_t *W, size_t w_stride, i
                 }
                 for (int jj = 0; jj < jc; jj += TJ) {
                     const int J = jc - jj < TJ ? jc - jj : TJ;
+                    for (int r = 0; r < TR; r++)
+                        for (int j = 0; j < J; j++)
+                            for (int b = 0; b < nbp; b += 8)
+                                _mm256_storeu_ps(P + (r * TJ + j) * NBP + b,
+                                                 _mm256_mul_ps(_mm256_loadu_ps(wd + r * NBP + b),
+                                                               _mm256_loadu_ps(ad + (jj + j) * NBP + b)));
                     float out[TR][TJ];
                     const uint8_t *const *ar = arow + jj;
-                    const float *adj = ad + jj * NBP, *asj = as + jj * NBP;
+                    const float *asj = as + jj * NBP;
                     if (kind == K_Q4_0)
-                        tile_q4_0(J, wrow, wbs, ar, abs_, nbc, wd, wm, adj, asj, out);
+                        tile_q4_0(J, wrow, wbs, ar, abs_, nbc, P, wm, asj, out);
                     else if (kind == K_Q4_1)
-                        tile_q4_1(J, wrow, wbs, ar, abs_, nbc, wd, wm, adj, asj, out);
+                        tile_q4_1(J, wrow, wbs, ar, abs_, nbc, P, wm, asj, out);
                     else
-                        tile_q8_0(J, wrow, wbs, ar, abs_, nbc, wd, wm, adj, asj, out);
+                        tile_q8_0(J, wrow, wbs, ar, abs_, nbc, P, wm, asj, out);
                     for (int j = 0; j < J; j++) {
                         float *c = C + (size_t)(j0 + jj + j) * (size_t)ldc + (size_t)i;
                         for (int r = 0; r < rn; r++) c[r] = kb ? c[r] + out[r][j] : out[r][j];

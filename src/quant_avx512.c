@@ -35,10 +35,12 @@
  *
  * The Q4_1 term m*s is a dense dot product over blocks, added after the loop.
  */
-#define NBC 256 /* blocks per k-chunk: bounds the staging arrays on the stack */
-#define JC 8    /* activation rows whose scales are staged together */
-#define TR 4    /* weight rows per tile */
-#define TJ 4    /* activation rows per tile */
+#define NBC 256   /* blocks per k-chunk: bounds the staging arrays on the stack */
+#define STAGE 2048 /* floats of staged activation scales: JC rows of nbp blocks */
+#define JCMAX 64   /* most activation rows staged together */
+#define TR 4       /* weight rows per tile */
+#define TJ 4       /* activation rows per tile */
+_Static_assert(STAGE / NBC >= TJ, "a full-length k-chunk must still stage a whole tile of rows");
 
 enum { K_Q4_0, K_Q4_1, K_Q8_0 };
 
@@ -68,7 +70,8 @@ INLINE __m512 bcast_pair(const float *p) {
 INLINE __m512i interleave_pair(const uint8_t *q, size_t stride, int half) {
     const __m512i idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)q);
-    const __m256i hi = half ? _mm256_setzero_si256() : _mm256_loadu_si256((const __m256i *)(const void *)(q + stride));
+    const __m256i hi =
+        half ? _mm256_setzero_si256() : _mm256_loadu_si256((const __m256i *)(const void *)(q + stride));
     return _mm512_permutex2var_epi32(_mm512_castsi256_si512(lo), idx, _mm512_castsi256_si512(hi));
 }
 
@@ -88,7 +91,7 @@ INLINE __m512i weight_pair(const int kind, const uint8_t *q, size_t wbs, int hal
 }
 
 INLINE void tile_step(const int kind, const int J, const uint8_t *const *wr, size_t wbs,
-                      const uint8_t *const *ar, size_t abs_, int b, int half, const float *P,
+                      const uint8_t *const *ar, size_t abs_, int b, int half, const float *P, int nbp,
                       __m512 acc[TR][TJ]) {
     const size_t woff = kind == K_Q4_1 ? 4 : 2, aoff = kind == K_Q4_1 ? 4 : 2;
     __m512i wv[TR];
@@ -105,7 +108,7 @@ INLINE void tile_step(const int kind, const int J, const uint8_t *const *wr, siz
 #pragma GCC unroll 8
         for (int r = 0; r < TR; r++) {
             const __m512i s = _mm512_dpbusd_epi32(init, wv[r], av);
-            acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), bcast_pair(P + (r * TJ + j) * NBC + b), acc[r][j]);
+            acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), bcast_pair(P + (r * TJ + j) * nbp + b), acc[r][j]);
         }
     }
 }
@@ -123,7 +126,7 @@ INLINE __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
 }
 
 INLINE void tile(const int kind, const int J, const uint8_t *const *wr, size_t wbs,
-                 const uint8_t *const *ar, size_t abs_, int nbc, const float *P, const float *wm,
+                 const uint8_t *const *ar, size_t abs_, int nbc, int nbp, const float *P, const float *wm,
                  const float *as, float out[TJ][TR]) {
     __m512 acc[TR][TJ];
 #pragma GCC unroll 8
@@ -131,8 +134,8 @@ INLINE void tile(const int kind, const int J, const uint8_t *const *wr, size_t w
 #pragma GCC unroll 8
         for (int j = 0; j < J; j++) acc[r][j] = _mm512_setzero_ps();
     int b = 0;
-    for (; b + 2 <= nbc; b += 2) tile_step(kind, J, wr, wbs, ar, abs_, b, 0, P, acc);
-    if (b < nbc) tile_step(kind, J, wr, wbs, ar, abs_, b, 1, P, acc);
+    for (; b + 2 <= nbc; b += 2) tile_step(kind, J, wr, wbs, ar, abs_, b, 0, P, nbp, acc);
+    if (b < nbc) tile_step(kind, J, wr, wbs, ar, abs_, b, 1, P, nbp, acc);
     if (kind == K_Q4_1) {
         /* staging arrays are zero-padded to a multiple of 16 blocks */
         for (b = 0; b < nbc; b += 16)
@@ -140,23 +143,24 @@ INLINE void tile(const int kind, const int J, const uint8_t *const *wr, size_t w
             for (int r = 0; r < TR; r++)
 #pragma GCC unroll 8
                 for (int j = 0; j < J; j++)
-                    acc[r][j] = _mm512_fmadd_ps(_mm512_loadu_ps(wm + r * NBC + b),
-                                                _mm512_loadu_ps(as + j * NBC + b), acc[r][j]);
+                    acc[r][j] = _mm512_fmadd_ps(_mm512_loadu_ps(wm + r * nbp + b),
+                                                _mm512_loadu_ps(as + j * nbp + b), acc[r][j]);
     }
     _Static_assert(TR == 4, "reduce4 sums one activation row's TR accumulators");
 #pragma GCC unroll 8
     for (int j = 0; j < J; j++) _mm_storeu_ps(out[j], reduce4(acc[0][j], acc[1][j], acc[2][j], acc[3][j]));
 }
 
-#define TILE_FN(name, kind)                                                                              \
-    static void name(int J, const uint8_t *const *wr, size_t wbs, const uint8_t *const *ar, size_t abs_, \
-                     int nbc, const float *P, const float *wm, const float *as, float out[TJ][TR]) {     \
-        switch (J) {                                                                                     \
-        case 1: tile(kind, 1, wr, wbs, ar, abs_, nbc, P, wm, as, out); break;                            \
-        case 2: tile(kind, 2, wr, wbs, ar, abs_, nbc, P, wm, as, out); break;                            \
-        case 3: tile(kind, 3, wr, wbs, ar, abs_, nbc, P, wm, as, out); break;                            \
-        default: tile(kind, 4, wr, wbs, ar, abs_, nbc, P, wm, as, out); break;                           \
-        }                                                                                                \
+#define TILE_FN(name, kind)                                                                           \
+    static void name(int J, const uint8_t *const *wr, size_t wbs, const uint8_t *const *ar,          \
+                     size_t abs_, int nbc, int nbp, const float *P, const float *wm, const float *as, \
+                     float out[TJ][TR]) {                                                             \
+        switch (J) {                                                                                  \
+        case 1: tile(kind, 1, wr, wbs, ar, abs_, nbc, nbp, P, wm, as, out); break;                    \
+        case 2: tile(kind, 2, wr, wbs, ar, abs_, nbc, nbp, P, wm, as, out); break;                    \
+        case 3: tile(kind, 3, wr, wbs, ar, abs_, nbc, nbp, P, wm, as, out); break;                    \
+        default: tile(kind, 4, wr, wbs, ar, abs_, nbc, nbp, P, wm, as, out); break;                   \
+        }                                                                                             \
     }
 TILE_FN(tile_q4_0, K_Q4_0)
 TILE_FN(tile_q4_1, K_Q4_1)
@@ -168,18 +172,26 @@ static void gemm_quant(int kind, int64_t k, const uint8_t *W, size_t w_stride, i
                        : kind == K_Q4_1 ? sizeof(block_q4_1) : sizeof(block_q8_0);
     const size_t abs_ = kind == K_Q4_1 ? sizeof(block_q8_1) : sizeof(block_q8_0);
     const int nb = (int)(k / QK);
+    if (nb == 0) { /* empty rows: the products are 0, as the references give */
+        for (int j = 0; j < n_a; j++)
+            for (int i = i0; i < i1; i++) C[(size_t)j * (size_t)ldc + (size_t)i] = 0.0f;
+        return;
+    }
     const int q41 = kind == K_Q4_1;
-    /* about 44 KiB: activation scales (and s), weight scales (and m), products */
-    float ad[JC * NBC], as[JC * NBC], wd[TR * NBC], wm[TR * NBC], P[TR * TJ * NBC];
+    /* about 40 KiB: activation scales (and s), weight scales (and m), products */
+    float ad[STAGE], as[STAGE], wd[TR * NBC], wm[TR * NBC], P[TR * TJ * NBC];
+    const uint8_t *arow[JCMAX];
     for (int kb = 0; kb < nb; kb += NBC) {
         const int nbc = nb - kb < NBC ? nb - kb : NBC;
         const int nbp = (nbc + 15) & ~15;
-        for (int j0 = 0; j0 < n_a; j0 += JC) {
-            const int jc = n_a - j0 < JC ? n_a - j0 : JC;
-            const uint8_t *arow[JC];
+        /* short rows stage more activation rows, so each weight tile's scales
+         * are converted fewer times and the weights stream past fewer times */
+        const int jcap = STAGE / nbp < JCMAX ? STAGE / nbp : JCMAX;
+        for (int j0 = 0; j0 < n_a; j0 += jcap) {
+            const int jc = n_a - j0 < jcap ? n_a - j0 : jcap;
             for (int j = 0; j < jc; j++) {
                 arow[j] = A + (size_t)(j0 + j) * a_stride + (size_t)kb * abs_;
-                scales_to_dense(arow[j], abs_, nbc, ad + j * NBC, q41 ? as + j * NBC : NULL);
+                scales_to_dense(arow[j], abs_, nbc, ad + j * nbp, q41 ? as + j * nbp : NULL);
             }
             for (int i = i0; i < i1; i += TR) {
                 const int rn = i1 - i < TR ? i1 - i : TR;
@@ -187,25 +199,25 @@ static void gemm_quant(int kind, int64_t k, const uint8_t *W, size_t w_stride, i
                 for (int r = 0; r < TR; r++) {
                     /* a short tile repeats its last row rather than needing its own kernel */
                     wrow[r] = W + (size_t)(i + (r < rn ? r : rn - 1)) * w_stride + (size_t)kb * wbs;
-                    scales_to_dense(wrow[r], wbs, nbc, wd + r * NBC, q41 ? wm + r * NBC : NULL);
+                    scales_to_dense(wrow[r], wbs, nbc, wd + r * nbp, q41 ? wm + r * nbp : NULL);
                 }
                 for (int jj = 0; jj < jc; jj += TJ) {
                     const int J = jc - jj < TJ ? jc - jj : TJ;
                     for (int r = 0; r < TR; r++)
                         for (int j = 0; j < J; j++)
                             for (int b = 0; b < nbp; b += 16)
-                                _mm512_storeu_ps(P + (r * TJ + j) * NBC + b,
-                                                 _mm512_mul_ps(_mm512_loadu_ps(wd + r * NBC + b),
-                                                               _mm512_loadu_ps(ad + (jj + j) * NBC + b)));
+                                _mm512_storeu_ps(P + (r * TJ + j) * nbp + b,
+                                                 _mm512_mul_ps(_mm512_loadu_ps(wd + r * nbp + b),
+                                                               _mm512_loadu_ps(ad + (jj + j) * nbp + b)));
                     float out[TJ][TR];
                     const uint8_t *const *ar = arow + jj;
-                    const float *asj = as + jj * NBC;
+                    const float *asj = as + jj * nbp;
                     if (kind == K_Q4_0)
-                        tile_q4_0(J, wrow, wbs, ar, abs_, nbc, P, wm, asj, out);
+                        tile_q4_0(J, wrow, wbs, ar, abs_, nbc, nbp, P, wm, asj, out);
                     else if (kind == K_Q4_1)
-                        tile_q4_1(J, wrow, wbs, ar, abs_, nbc, P, wm, asj, out);
+                        tile_q4_1(J, wrow, wbs, ar, abs_, nbc, nbp, P, wm, asj, out);
                     else
-                        tile_q8_0(J, wrow, wbs, ar, abs_, nbc, P, wm, asj, out);
+                        tile_q8_0(J, wrow, wbs, ar, abs_, nbc, nbp, P, wm, asj, out);
                     for (int j = 0; j < J; j++) {
                         float *c = C + (size_t)(j0 + jj + j) * (size_t)ldc + (size_t)i;
                         for (int r = 0; r < rn; r++) c[r] = kb ? c[r] + out[j][r] : out[j][r];

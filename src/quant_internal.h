@@ -37,11 +37,14 @@ void kvs_gemm_by_dot(float (*dot)(uint32_t, int64_t, const void *, const void *)
 /* Activation-quantization helpers: the scalar rules both the reference and the
  * SIMD paths must agree on bit for bit. */
 static inline int8_t kvs_q8_from_rounded(float r) {
-    /* roundf of x*id never leaves [-127, 127] for finite input; the guards only
-     * give NaN/inf input (which llama.cpp leaves undefined) a fixed answer. */
+    /* roundf(x*id) stays in [-127, 127] for ordinary input.  It leaves that range
+     * only when 1/d overflows (a block of tiny subnormals) or the input holds
+     * inf/NaN, cases llama.cpp leaves undefined.  Clamping symmetrically there
+     * (NaN -> 0) also keeps -128 out of every activation, which the AVX2
+     * kernels' sign trick relies on. */
     if (!(r == r)) return 0;
     if (r > 127.0f) return 127;
-    if (r < -128.0f) return -128;
+    if (r < -127.0f) return -127;
     return (int8_t)r;
 }
 

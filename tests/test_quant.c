@@ -438,6 +438,11 @@ static void test_from_float_backends(void **state) {
                     while (r[at] == f[at]) at++;
                     fail_msg("%s: quantizing to type %u differs at byte %zu", k_backends[bi], types[t], at);
                 }
+                if (types[t] == GGT_Q8_0 || types[t] == GGT_Q8_1) { /* codes stay in -127..127 */
+                    const size_t bs = types[t] == GGT_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q8_1);
+                    for (size_t o = 0; o < rb; o += bs)
+                        for (size_t c = bs - QK; c < bs; c++) assert_int_not_equal(f[o + c], 0x80);
+                }
             }
         }
     }
@@ -469,7 +474,8 @@ static void test_to_float_backends(void **state) {
             quant_to_float(types[t], q, f, n);
             for (int64_t i = 0; i < n; i++)
                 if (!same_float(r[i], f[i]))
-                    fail_msg("%s: type %u element %lld: %g vs %g", k_backends[bi], types[t], (long long)i, r[i], f[i]);
+                    fail_msg("%s: type %u element %lld: %g vs %g", k_backends[bi], types[t], (long long)i,
+                             r[i], f[i]);
         }
     }
     free(q); free(r); free(f);
@@ -491,7 +497,8 @@ static double abs_terms(uint32_t wtype, int64_t k, const void *w, const void *a)
             s += fabs((double)kvs_f16_to_f32(wb[b].m) * kvs_f16_to_f32(ab[b].s));
             double t = 0;
             for (int j = 0; j < 16; j++)
-                t += (wb[b].qs[j] & 15) * fabs((double)ab[b].qs[j]) + (wb[b].qs[j] >> 4) * fabs((double)ab[b].qs[j + 16]);
+                t += (wb[b].qs[j] & 15) * fabs((double)ab[b].qs[j]) +
+                     (wb[b].qs[j] >> 4) * fabs((double)ab[b].qs[j + 16]);
             s += t * fabs((double)kvs_f16_to_f32(wb[b].d) * kvs_f16_to_f32(ab[b].d));
         }
     }
@@ -522,6 +529,8 @@ static void make_acts(uint64_t *st, uint32_t atype, int64_t k, int n, size_t str
     for (int j = 0; j < n; j++) {
         tu_rand_floats(st, x, (int)k);
         for (int64_t e = 0; e < k; e++) x[e] *= (float)(1 + (j % 7)) * ((e % 97) == 3 ? 40.0f : 1.0f);
+        if (j % 5 == 4 && k >= 2 * QK) /* a subnormal block: 1/d overflows, codes saturate */
+            for (int e = QK; e < 2 * QK; e++) x[e] *= 1e-41f;
         quant_from_float_ref(atype, x, A + (size_t)j * stride, k);
     }
     free(x);
@@ -618,6 +627,7 @@ static void test_gemm_backends(void **state) {
         check_gemm(&st, wt, 8192 + 64, 6, 1, 6, 5);
         check_gemm(&st, wt, 3 * 8192 + 32, 3, 0, 3, 2);
         check_gemm(&st, wt, 1024, 64, 0, 64, 17);
+        check_gemm(&st, wt, 0, 3, 0, 3, 2); /* empty rows give zeros */
     }
 }
 
