@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 VER=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
 PEER=.peer
-BIN=$PEER/build/bin/llama-bench
+BIN=$(pwd)/$PEER/build/bin/llama-bench
 if [ -x "$BIN" ]; then echo "$BIN"; exit 0; fi
 mkdir -p "$PEER"
 if [ ! -d "$PEER/src" ]; then

@@ -3,6 +3,7 @@
  * The references reproduce ggml's definitions of each format (scale rules,
  * rounding, the order of the float operations per block) so that a model gives
  * the numbers llama.cpp gives.  The SIMD sets are checked against them. */
+#include <cpuid.h>
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
@@ -327,9 +328,15 @@ static const quant_kernels scalar_kernels = {
     "scalar", quant_to_float_ref, quant_from_float_ref, quant_dot_ref, gemm_ref,
 };
 
+/* F16C straight from CPUID: clang's __builtin_cpu_supports has no "f16c".
+ * The OS-support (XSAVE state) check comes with the "avx2" test. */
+static int cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+
 static int cpu_has_avx2(void) {
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
 }
 
 static int cpu_has_avx512vnni(void) {

@@ -624,6 +624,7 @@ static void test_gemm_backends(void **state) {
         }
         /* long rows, and rows longer than one k-chunk of the SIMD kernels */
         check_gemm(&st, wt, 8192, 5, 0, 5, 3);
+        check_gemm(&st, wt, 8192, 5, 0, 5, 19); /* several staged groups of activation rows */
         check_gemm(&st, wt, 8192 + 64, 6, 1, 6, 5);
         check_gemm(&st, wt, 3 * 8192 + 32, 3, 0, 3, 2);
         check_gemm(&st, wt, 1024, 64, 0, 64, 17);
