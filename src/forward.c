@@ -104,12 +104,6 @@ static int reserve(float **buf, int *cap, size_t n) {
     return 0;
 }
 
-static float dot_f32(const float *a, const float *b, int n) {
-    float s = 0.0f;
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
 /* Attention of one query head of one token over its sequence's cached positions. */
 static void attend(const kvs_ctx *c, int layer, int seq, int pos, const float *qh, int kvh, float *out,
                    float *scores) {
@@ -120,13 +114,11 @@ static void attend(const kvs_ctx *c, int layer, int seq, int pos, const float *q
     const float *K = kc->k + kv_index(kc, layer, seq, 0) + (size_t)kvh * hd;
     const float *V = kc->v + kv_index(kc, layer, seq, 0) + (size_t)kvh * hd;
     const size_t stride = (size_t)kc->kv_dim;
-    for (int j = 0; j <= pos; j++) scores[j] = dot_f32(qh, K + j * stride, hd) * scale;
+    /* vectorised kernels matter here: at prompts of a few thousand tokens (10-shot
+     * extraction) attention, not the weights, dominates prefill */
+    quant_f32_dots(pos + 1, hd, qh, K, stride, scale, scores);
     op_softmax(scores, pos + 1);
-    for (int i = 0; i < hd; i++) out[i] = 0.0f;
-    for (int j = 0; j <= pos; j++) {
-        const float w = scores[j], *vj = V + j * stride;
-        for (int i = 0; i < hd; i++) out[i] += w * vj[i];
-    }
+    quant_f32_wsum(pos + 1, hd, scores, V, stride, out);
 }
 
 /* Quantize `x` for w (if not already quantized for that dot type) then multiply.

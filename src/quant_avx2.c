@@ -480,6 +480,74 @@ float kvs_avx2_dot(uint32_t wtype, int64_t n, const void *w, const void *a) {
     }
 }
 
+/* Four rows at a time: four independent accumulators hide the FMA latency and
+ * one combined horizontal reduction serves all four. */
+void kvs_avx2_f32_dots(int n, int d, const float *q, const float *rows, size_t stride, float scale, float *out) {
+    const int d8 = d & ~7;
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *r0 = rows + (size_t)j * stride, *r1 = r0 + stride, *r2 = r1 + stride, *r3 = r2 + stride;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < d8; i += 8) {
+            const __m256 qv = _mm256_loadu_ps(q + i);
+            a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(r0 + i), a0);
+            a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(r1 + i), a1);
+            a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(r2 + i), a2);
+            a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(r3 + i), a3);
+        }
+        /* [a0 a1 a2 a3] -> four sums in one __m128 */
+        const __m256 h01 = _mm256_hadd_ps(a0, a1), h23 = _mm256_hadd_ps(a2, a3);
+        const __m256 h = _mm256_hadd_ps(h01, h23);
+        __m128 sum = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        float t[4];
+        _mm_storeu_ps(t, sum);
+        for (int i = d8; i < d; i++) {
+            t[0] += q[i] * r0[i];
+            t[1] += q[i] * r1[i];
+            t[2] += q[i] * r2[i];
+            t[3] += q[i] * r3[i];
+        }
+        for (int k = 0; k < 4; k++) out[j + k] = t[k] * scale;
+    }
+    for (; j < n; j++) {
+        const float *r = rows + (size_t)j * stride;
+        __m256 a = _mm256_setzero_ps();
+        for (int i = 0; i < d8; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(r + i), a);
+        float t = hsum256(a);
+        for (int i = d8; i < d; i++) t += q[i] * r[i];
+        out[j] = t * scale;
+    }
+}
+
+void kvs_avx2_f32_wsum(int n, int d, const float *w, const float *rows, size_t stride, float *out) {
+    int i = 0;
+    for (; i + 32 <= d; i += 32) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int j = 0; j < n; j++) {
+            const float *r = rows + (size_t)j * stride + i;
+            const __m256 wj = _mm256_broadcast_ss(w + j);
+            a0 = _mm256_fmadd_ps(wj, _mm256_loadu_ps(r), a0);
+            a1 = _mm256_fmadd_ps(wj, _mm256_loadu_ps(r + 8), a1);
+            a2 = _mm256_fmadd_ps(wj, _mm256_loadu_ps(r + 16), a2);
+            a3 = _mm256_fmadd_ps(wj, _mm256_loadu_ps(r + 24), a3);
+        }
+        _mm256_storeu_ps(out + i, a0);
+        _mm256_storeu_ps(out + i + 8, a1);
+        _mm256_storeu_ps(out + i + 16, a2);
+        _mm256_storeu_ps(out + i + 24, a3);
+    }
+    for (; i + 8 <= d; i += 8) {
+        __m256 a = _mm256_setzero_ps();
+        for (int j = 0; j < n; j++) a = _mm256_fmadd_ps(_mm256_broadcast_ss(w + j), _mm256_loadu_ps(rows + (size_t)j * stride + i), a);
+        _mm256_storeu_ps(out + i, a);
+    }
+    for (; i < d; i++) {
+        float a = 0.0f;
+        for (int j = 0; j < n; j++) a += w[j] * rows[(size_t)j * stride + i];
+        out[i] = a;
+    }
+}
+
 const quant_kernels kvs_quant_avx2_kernels = {
-    "avx2", kvs_avx2_to_float, kvs_avx2_from_float, kvs_avx2_dot, gemm_avx2,
+    "avx2", kvs_avx2_to_float, kvs_avx2_from_float, kvs_avx2_dot, gemm_avx2, kvs_avx2_f32_dots, kvs_avx2_f32_wsum,
 };

@@ -253,5 +253,6 @@ static float dot_avx512(uint32_t wtype, int64_t n, const void *w, const void *a)
 }
 
 const quant_kernels kvs_quant_avx512_kernels = {
-    "avx512vnni", kvs_avx2_to_float, kvs_avx2_from_float, dot_avx512, gemm_avx512,
+    "avx512vnni", kvs_avx2_to_float, kvs_avx2_from_float, dot_avx512, gemm_avx512, kvs_avx2_f32_dots,
+    kvs_avx2_f32_wsum,
 };
