@@ -66,7 +66,7 @@ static int write_lines(const char *path, char *const *lines, const size_t *lens,
     snprintf(tmp, pl + 32, "%s.tmp%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f) {
-        kvs_fail(err, KVS_E_IO, "%s: cannot create: %s", tmp, strerror(errno));
+        kvs_fail(err, KVS_E_IO, "%s: cannot create (via %s): %s", path, tmp, strerror(errno));
         free(tmp);
         return KVS_E_IO;
     }
@@ -148,18 +148,22 @@ static int start_new(eval_run *r, const cJSON *config, const cJSON *extra, kvs_e
     return rc;
 }
 
+/* Room for element n of an array of capacity *cap: the (possibly moved)
+ * array, or NULL when out of memory (p is then still valid). */
+static void *grow(void *p, int n, int *cap, size_t elt) {
+    if (n < *cap) return p;
+    const int nc = *cap ? *cap * 2 : 64;
+    void *np = realloc(p, elt * (size_t)nc);
+    if (np) *cap = nc;
+    return np;
+}
+
 /* Check an existing file; collect its samples; repair it if needed. */
 static int load_existing(eval_run *r, char *buf, size_t len, const cJSON *config, kvs_error *err) {
     const char *path = r->path;
-    int n_lines = 0, cap = 64, rc = 0, have_header = 0, keep_n = 0;
-    char **keep = malloc(sizeof *keep * (size_t)cap);
-    size_t *keep_len = malloc(sizeof *keep_len * (size_t)cap);
-    char **keys = malloc(sizeof *keys * (size_t)cap);
-    int n_keys = 0;
-    if (!keep || !keep_len || !keys) {
-        rc = kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
-        goto done;
-    }
+    char **keep = NULL, **keys = NULL;
+    size_t *keep_len = NULL;
+    int n_lines = 0, rc = 0, have_header = 0, n_keep = 0, cap_keep = 0, cap_len = 0, n_keys = 0, cap_keys = 0;
     size_t at = 0;
     while (at < len) {
         size_t end = at;
@@ -213,49 +217,31 @@ static int load_existing(eval_run *r, char *buf, size_t len, const cJSON *config
                 goto done;
             }
             char *k = eval_sample_key(seed, cJSON_GetObjectItemCaseSensitive(o, "id")->valuestring);
-            int dup = 0;
-            for (int i = 0; k && i < n_keys && !dup; i++) dup = !strcmp(keys[i], k);
-            /* (a linear scan: the file is read once per run) */
-            if (dup) {
+            char **nk = k ? grow(keys, n_keys, &cap_keys, sizeof *keys) : NULL;
+            if (!nk) {
                 free(k);
-                r->repaired = 1;
-            } else if (k) {
-                if (n_keys == cap || keep_n == cap) {
-                    cap *= 2;
-                    char **nk = realloc(keys, sizeof *nk * (size_t)cap);
-                    if (nk) keys = nk;
-                    char **np = realloc(keep, sizeof *np * (size_t)cap);
-                    if (np) keep = np;
-                    size_t *nl = realloc(keep_len, sizeof *nl * (size_t)cap);
-                    if (nl) keep_len = nl;
-                    if (!nk || !np || !nl) {
-                        free(k);
-                        cJSON_Delete(o);
-                        rc = kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
-                        goto done;
-                    }
-                }
-                keys[n_keys++] = k;
-                r->n_samples++;
-                r->n_correct += sample_correct(o);
-                keep_it = 1;
+                cJSON_Delete(o);
+                rc = kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+                goto done;
             }
+            keys = nk;
+            keys[n_keys++] = k;
+            r->n_samples++;
+            r->n_correct += sample_correct(o);
+            keep_it = 1;
         }
         cJSON_Delete(o);
         if (keep_it) {
-            if (keep_n == cap) { /* only the header can get here with a full array */
-                cap *= 2;
-                char **np = realloc(keep, sizeof *np * (size_t)cap);
-                size_t *nl = np ? realloc(keep_len, sizeof *nl * (size_t)cap) : NULL;
-                if (np) keep = np;
-                if (nl) keep_len = nl;
-                if (!np || !nl) {
-                    rc = kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
-                    goto done;
-                }
+            char **np = grow(keep, n_keep, &cap_keep, sizeof *keep);
+            if (np) keep = np;
+            size_t *nl = np ? grow(keep_len, n_keep, &cap_len, sizeof *keep_len) : NULL;
+            if (nl) keep_len = nl;
+            if (!np || !nl) {
+                rc = kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+                goto done;
             }
-            keep[keep_n] = buf + a;
-            keep_len[keep_n++] = end - a;
+            keep[n_keep] = buf + a;
+            keep_len[n_keep++] = end - a;
         }
     }
     if (!have_header) {
@@ -263,8 +249,48 @@ static int load_existing(eval_run *r, char *buf, size_t len, const cJSON *config
                       path);
         goto done;
     }
-    if (r->repaired && (rc = write_lines(path, keep, keep_len, keep_n, err))) goto done;
-    qsort(keys, (size_t)n_keys, sizeof *keys, cmp_str);
+    /* a sample present twice (the same (seed, id)): keep the first line */
+    if (n_keys > 1) {
+        char **sorted = malloc(sizeof *sorted * (size_t)n_keys);
+        if (!sorted) {
+            rc = kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+            goto done;
+        }
+        memcpy(sorted, keys, sizeof *sorted * (size_t)n_keys);
+        qsort(sorted, (size_t)n_keys, sizeof *sorted, cmp_str);
+        int dups = 0;
+        for (int i = 1; i < n_keys; i++) dups += !strcmp(sorted[i], sorted[i - 1]);
+        free(sorted);
+        if (dups) {
+            /* keep[0] is the header; keep[1 + i] is the line of keys[i] */
+            int w = 0;
+            for (int i = 0; i < n_keys; i++) {
+                int seen = 0;
+                for (int j = 0; j < w && !seen; j++) seen = !strcmp(keys[j], keys[i]);
+                if (seen) {
+                    free(keys[i]);
+                    continue;
+                }
+                keys[w] = keys[i];
+                keep[1 + w] = keep[1 + i];
+                keep_len[1 + w] = keep_len[1 + i];
+                w++;
+            }
+            r->n_samples = w;
+            n_keys = w;
+            n_keep = 1 + w;
+            r->repaired = 1;
+            /* n_correct counted the duplicates too: recount */
+            r->n_correct = 0;
+            for (int i = 1; i < n_keep; i++) {
+                cJSON *o = cJSON_ParseWithLength(keep[i], keep_len[i]);
+                r->n_correct += o && sample_correct(o);
+                cJSON_Delete(o);
+            }
+        }
+    }
+    if (r->repaired && (rc = write_lines(path, keep, keep_len, n_keep, err))) goto done;
+    if (n_keys) qsort(keys, (size_t)n_keys, sizeof *keys, cmp_str);
     r->keys = keys;
     r->n_keys = n_keys;
     keys = NULL;

@@ -14,6 +14,7 @@ int cmd_extract(int argc, char **argv);
 int cmd_pairs(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 /* Print "kvsteer <cmd>: <msg>" to stderr; returns 1 (the exit code for errors). */
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

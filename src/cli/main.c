@@ -17,6 +17,7 @@ static const struct {
     {"bench", cmd_bench, "measure prompt, generation and batched throughput"},
     {"compare", cmd_compare, "answer questions unsteered and steered, side by side"},
     {"extract", cmd_extract, "extract steering vectors (cache or activation) from traces"},
+    {"eval", cmd_eval, "evaluate a method on a task (GSM8K, ARC, CSQA, PIQA) into a run file"},
 };
 
 static void usage(FILE *f) {
