@@ -531,6 +531,10 @@ int gguf_writer_save(gguf_writer *w, const char *path, kvs_error *err) {
         free(tmp);
         return kvs_fail(err, KVS_E_IO, "%s: cannot create: %s", path, strerror(e));
     }
+    /* mkstemp creates 0600; give the file the permissions a plain create would */
+    const mode_t um = umask(0);
+    umask(um);
+    (void)fchmod(fd, 0666 & ~um);
     FILE *fp = fdopen(fd, "wb");
     if (!fp) {
         close(fd);
