@@ -150,6 +150,15 @@ const float *kvs_get_embedding(const kvs_ctx *c, int i);
 int kvs_seq_truncate(kvs_ctx *c, int seq, int from, kvs_error *err);
 /* Number of cached positions of a sequence. */
 int kvs_seq_len(const kvs_ctx *c, int seq);
+/*
+ * Make sequence `dst` hold the first n cached positions of sequence `src`
+ * (dst's own entries are replaced; its length becomes n).  Prompts that share a
+ * prefix (the few-shot part of a contrastive pair, a common system prompt) then
+ * decode only what differs: the copied entries are exactly what decoding the
+ * prefix again would write, because every position depends only on its own
+ * sequence's earlier tokens.
+ */
+int kvs_seq_copy(kvs_ctx *c, int src, int dst, int n, kvs_error *err);
 
 /* ---------------------------------------------------------------- KV cache */
 

@@ -73,3 +73,21 @@ int kvs_seq_truncate(kvs_ctx *ctx, int seq, int from, kvs_error *err) {
     if (from < c->len[seq]) c->len[seq] = from;
     return 0;
 }
+
+int kvs_seq_copy(kvs_ctx *ctx, int src, int dst, int n, kvs_error *err) {
+    kv_cache *c = &ctx->cache;
+    if (src < 0 || src >= c->n_seq || dst < 0 || dst >= c->n_seq)
+        return kvs_fail(err, KVS_E_RANGE, "cache: copy between sequences %d and %d, out of range [0, %d)", src, dst,
+                        c->n_seq);
+    if (n < 0 || n > c->len[src])
+        return kvs_fail(err, KVS_E_RANGE, "cache: cannot copy %d positions of sequence %d (length %d)", n, src,
+                        c->len[src]);
+    if (src != dst)
+        for (int l = 0; l < c->n_layer; l++) {
+            const size_t bytes = sizeof(float) * (size_t)n * (size_t)c->kv_dim;
+            memcpy(c->k + kv_index(c, l, dst, 0), c->k + kv_index(c, l, src, 0), bytes);
+            memcpy(c->v + kv_index(c, l, dst, 0), c->v + kv_index(c, l, src, 0), bytes);
+        }
+    c->len[dst] = n;
+    return 0;
+}

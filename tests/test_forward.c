@@ -122,6 +122,35 @@ static void test_batching_is_exact(void **state) {
     free(tk), free(pos), free(sq), free(want), free(la), free(lb), free(x);
 }
 
+/* A sequence continued from a copied prefix gives exactly the logits of decoding
+ * the whole text in one sequence. */
+static void test_seq_copy_is_exact(void **state) {
+    (void)state;
+    kvs_token t[64];
+    const int n = tokenize("Shared few-shot prefix, then a question that differs at the end.", t, 64);
+    assert_true(n > 6);
+    float *whole = malloc(sizeof(float) * 49152), *x = malloc(sizeof(float) * 49152);
+    kvs_ctx *c = new_ctx(128, 3, 512);
+    prefill(c, 0, t, n, whole);
+    kvs_error err = {0};
+    const int k = n - 4;
+    prefill(c, 2, t, 3, NULL); /* dst's old entries must be replaced, not kept */
+    assert_int_equal(kvs_seq_copy(c, 0, 2, k, &err), 0);
+    assert_int_equal(kvs_seq_len(c, 2), k);
+    prefill(c, 2, t + k, n - k, x);
+    assert_memory_equal(x, whole, sizeof(float) * 49152);
+    /* impossible copies are refused and change nothing */
+    assert_int_not_equal(kvs_seq_copy(c, 1, 2, 1, &err), 0); /* seq 1 is empty */
+    assert_int_equal(err.code, KVS_E_RANGE);
+    assert_int_not_equal(kvs_seq_copy(c, 0, 3, 1, &err), 0);
+    assert_int_not_equal(kvs_seq_copy(c, 0, 1, n + 1, &err), 0);
+    assert_int_not_equal(kvs_seq_copy(c, 0, 1, -1, &err), 0);
+    assert_int_equal(kvs_seq_len(c, 1), 0);
+    assert_int_equal(kvs_seq_len(c, 2), n);
+    kvs_ctx_free(c);
+    free(whole), free(x);
+}
+
 static void test_cache_read_add(void **state) {
     (void)state;
     kvs_model_info mi;
@@ -256,6 +285,7 @@ int main(void) {
         cmocka_unit_test(test_paris),          cmocka_unit_test(test_batching_is_exact),
         cmocka_unit_test(test_cache_read_add), cmocka_unit_test(test_bad_batches),
         cmocka_unit_test(test_residual_hooks), cmocka_unit_test(test_bad_ctx_params),
+        cmocka_unit_test(test_seq_copy_is_exact),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_release();

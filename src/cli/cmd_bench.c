@@ -21,7 +21,8 @@ static const char *k_help =
     "      --batch B      batched-generation test with B sequences (default 0 = skip)\n"
     "      --steer        also run tg with a one-shot cache edit and with an\n"
     "                     activation hook at the middle layer (random vectors)\n"
-    "  -r, --reps N       repetitions, the best is reported (default 3)\n";
+    "  -r, --reps N       repetitions; the mean rate is reported, as llama-bench does,\n"
+    "                     with the best and worst beside it (default 3)\n";
 
 typedef struct bench_cfg {
     int pp, tg, depth, batch, reps, threads, steer;
@@ -116,11 +117,20 @@ static double run_batch(const kvs_model *m, const kvs_model_info *mi, const benc
     return (double)B * b->tg / el;
 }
 
-static void report(const char *test, const bench_cfg *b, const char *model, double best, double worst) {
+static void report(const char *test, const bench_cfg *b, const char *model, const double *v) {
+    double sum = 0, best = 0, worst = 1e30;
+    for (int r = 0; r < b->reps; r++) {
+        sum += v[r];
+        best = v[r] > best ? v[r] : best;
+        worst = v[r] < worst ? v[r] : worst;
+    }
+    double mean = sum / b->reps;
     printf("{\"test\": \"%s\", \"model\": \"%s\", \"threads\": %d, \"pp\": %d, \"tg\": %d, \"depth\": %d, "
-           "\"batch\": %d, \"reps\": %d, \"tokens_per_s\": %.2f, \"worst_tokens_per_s\": %.2f}\n",
-           test, model, b->threads, b->pp, b->tg, b->depth, b->batch, b->reps, best, worst);
-    fprintf(stderr, "%-22s %10.2f tokens/s (worst of %d: %.2f)\n", test, best, b->reps, worst);
+           "\"batch\": %d, \"reps\": %d, \"tokens_per_s\": %.2f, \"best_tokens_per_s\": %.2f, "
+           "\"worst_tokens_per_s\": %.2f}\n",
+           test, model, b->threads, b->pp, b->tg, b->depth, b->batch, b->reps, mean, best, worst);
+    fprintf(stderr, "%-22s %10.2f tokens/s (mean of %d; best %.2f, worst %.2f)\n", test, mean, b->reps, best,
+            worst);
     fflush(stdout);
 }
 
@@ -166,24 +176,30 @@ int cmd_bench(int argc, char **argv) {
     struct { const char *name; int on; int kind; } tests[] = {
         {"pp", b.pp > 0, 0}, {"tg", b.tg > 0, 1}, {"tg_cache_steer", b.tg > 0 && b.steer, 2},
         {"tg_act_steer", b.tg > 0 && b.steer, 3}, {"tg_batched", b.tg > 0 && b.batch > 0, 4}};
-    for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {
-        if (!tests[i].on) continue;
-        double best = 0, worst = 1e30;
-        for (int r = 0; r < b.reps; r++) {
+    enum { N_TESTS = sizeof tests / sizeof *tests };
+    /* Repetitions go round the tests (r outer) so that slow drifts of a shared
+     * machine fall on every test alike; the steering ratios depend on it. */
+    double *rates = calloc((size_t)N_TESTS * b.reps, sizeof *rates);
+    if (!rates) return kvs_model_free(m), cli_error("bench", "out of memory");
+    for (int r = 0; r < b.reps; r++) {
+        for (size_t i = 0; i < N_TESTS; i++) {
+            if (!tests[i].on) continue;
             double v = tests[i].kind == 0   ? run_pp(m, &mi, &b)
                        : tests[i].kind == 1 ? run_tg(m, &mi, &b, TG_PLAIN)
                        : tests[i].kind == 2 ? run_tg(m, &mi, &b, TG_CACHE)
                        : tests[i].kind == 3 ? run_tg(m, &mi, &b, TG_ACT)
                                             : run_batch(m, &mi, &b);
             if (v < 0) {
+                free(rates);
                 kvs_model_free(m);
                 return 1;
             }
-            best = v > best ? v : best;
-            worst = v < worst ? v : worst;
+            rates[i * b.reps + r] = v;
         }
-        report(tests[i].name, &b, base, best, worst);
     }
+    for (size_t i = 0; i < N_TESTS; i++)
+        if (tests[i].on) report(tests[i].name, &b, base, rates + i * b.reps);
+    free(rates);
     kvs_model_free(m);
     return 0;
 }
