@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "attn.h"
 #include "error.h"
 #include "ops.h"
 #include "quant.h"
@@ -22,6 +23,7 @@ void kvs_ctx_free(kvs_ctx *c) {
     kv_cache_free(&c->cache);
     free(c->x); free(c->xb); free(c->xb2); free(c->q); free(c->k); free(c->v);
     free(c->att); free(c->hb); free(c->hb2); free(c->qbuf); free(c->scores);
+    free(c->tile_t0); free(c->tile_n);
     free(c->out_row); free(c->logits); free(c->hidden); free(c->resid);
     if (c->hooks) {
         for (int s = 0; s < c->n_seq; s++) {
@@ -78,10 +80,12 @@ kvs_ctx *kvs_ctx_new(const kvs_model *m, const kvs_ctx_params *p, kvs_error *err
     }
     qb = max_sz(qb, op_act_bytes(&m->output, n_batch));
     c->qbuf = malloc(qb);
-    c->scores = malloc(sizeof(float) * (size_t)n_threads * (size_t)n_ctx);
+    c->scores = malloc(sizeof(float) * (size_t)n_threads * ATTN_TILE_MAX * (size_t)n_ctx);
+    c->tile_t0 = malloc(sizeof(int) * nb);
+    c->tile_n = malloc(sizeof(int) * nb);
     c->hooks = calloc((size_t)n_seq, sizeof *c->hooks);
     if (!c->x || !c->xb || !c->xb2 || !c->q || !c->k || !c->v || !c->att || !c->hb || !c->hb2 || !c->qbuf ||
-        !c->scores || !c->hooks)
+        !c->scores || !c->hooks || !c->tile_t0 || !c->tile_n)
         goto nomem;
     return c;
 nomem:
@@ -104,21 +108,55 @@ static int reserve(float **buf, int *cap, size_t n) {
     return 0;
 }
 
-/* Attention of one query head of one token over its sequence's cached positions. */
-static void attend(const kvs_ctx *c, int layer, int seq, int pos, const float *qh, int kvh, float *out,
-                   float *scores) {
+/* Attention work for one chunk: tiles of queries that read the same cache rows
+ * (up to ATTN_TILE_MAX query heads of one KV head, from consecutive tokens of one
+ * sequence), each run by one thread. */
+static int plan_tiles(kvs_ctx *c, const int32_t *pos, const int32_t *seq, int nt) {
+    const hparams *hp = &c->model->hp;
+    const int group = hp->n_head / hp->n_head_kv;
+    const int per_tile = group >= ATTN_TILE_MAX ? 1 : ATTN_TILE_MAX / group;
+    int n = 0;
+    for (int t = 0; t < nt;) {
+        int k = 1;
+        while (k < per_tile && t + k < nt && seq[t + k] == seq[t] && pos[t + k] == pos[t + k - 1] + 1) k++;
+        c->tile_t0[n] = t;
+        c->tile_n[n++] = k;
+        t += k;
+    }
+    return n;
+}
+
+/* Query heads per tile: the whole group where that gives every thread work,
+ * fewer when a chunk has too few tiles (one sequence decoding one token). */
+static int heads_per_tile(const kvs_ctx *c, int n_tiles) {
+    const hparams *hp = &c->model->hp;
+    const int group = hp->n_head / hp->n_head_kv;
+    int hs = group < ATTN_TILE_MAX ? group : ATTN_TILE_MAX;
+    while (hs > 1 && n_tiles * hp->n_head_kv * ((group + hs - 1) / hs) < 4 * c->n_threads) hs = (hs + 1) / 2;
+    return hs;
+}
+
+static void attend_tile(const kvs_ctx *c, int layer, const int32_t *pos, const int32_t *seq, int tile, int kvh,
+                        int g0, int hs, float *scores) {
     const hparams *hp = &c->model->hp;
     const kv_cache *kc = &c->cache;
-    const int hd = hp->head_dim;
-    const float scale = 1.0f / sqrtf((float)hd);
-    const float *K = kc->k + kv_index(kc, layer, seq, 0) + (size_t)kvh * hd;
-    const float *V = kc->v + kv_index(kc, layer, seq, 0) + (size_t)kvh * hd;
-    const size_t stride = (size_t)kc->kv_dim;
-    /* vectorised kernels matter here: at prompts of a few thousand tokens (10-shot
-     * extraction) attention, not the weights, dominates prefill */
-    quant_f32_dots(pos + 1, hd, qh, K, stride, scale, scores);
-    op_softmax(scores, pos + 1);
-    quant_f32_wsum(pos + 1, hd, scores, V, stride, out);
+    const int hd = hp->head_dim, qd = hp->n_head * hd, group = hp->n_head / hp->n_head_kv;
+    const int g1 = g0 + hs < group ? g0 + hs : group;
+    const int t0 = c->tile_t0[tile];
+    const float *qp[ATTN_TILE_MAX];
+    float *op[ATTN_TILE_MAX];
+    int len[ATTN_TILE_MAX], nq = 0;
+    for (int t = t0; t < t0 + c->tile_n[tile]; t++)
+        for (int g = g0; g < g1; g++) {
+            const size_t off = (size_t)t * qd + (size_t)(kvh * group + g) * hd;
+            qp[nq] = c->q + off;
+            op[nq] = c->att + off;
+            len[nq++] = pos[t] + 1;
+        }
+    const size_t row0 = kv_index(kc, layer, seq[t0], 0) + (size_t)kvh * hd;
+    const attn_tile at = {nq, hd, qp, len, kc->k + row0, kc->v + row0, (size_t)kc->kv_dim,
+                          1.0f / sqrtf((float)hd), scores, (size_t)c->n_ctx, op};
+    attn_run(&at);
 }
 
 /* Quantize `x` for w (if not already quantized for that dot type) then multiply.
@@ -151,10 +189,12 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
     uint32_t qtype = UINT32_MAX;
     const float *qsrc = NULL;
     int n_out_chunk = 0;
+    const int n_tiles = plan_tiles(c, pos, seq, nt);
+    const int hs = heads_per_tile(c, n_tiles), n_sub = (group + hs - 1) / hs;
 
 #pragma omp parallel num_threads(c->n_threads)
     {
-        float *scores = c->scores + (size_t)omp_get_thread_num() * c->n_ctx;
+        float *scores = c->scores + (size_t)omp_get_thread_num() * ATTN_TILE_MAX * c->n_ctx;
 #pragma omp for schedule(static)
         for (int t = 0; t < nt; t++)
             quant_to_float(m->tok_embd.type, (const char *)m->tok_embd.data + m->tok_embd.row_bytes * tok[t],
@@ -178,11 +218,10 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
                 memcpy(kc->k + at, kt, sizeof(float) * kvd);
                 memcpy(kc->v + at, c->v + (size_t)t * kvd, sizeof(float) * kvd);
             }
-#pragma omp for schedule(dynamic, 4)
-            for (int th = 0; th < nt * hp->n_head; th++) {
-                const int t = th / hp->n_head, h = th % hp->n_head;
-                attend(c, l, seq[t], pos[t], c->q + (size_t)t * qd + (size_t)h * hd, h / group,
-                       c->att + (size_t)t * qd + (size_t)h * hd, scores);
+#pragma omp for schedule(dynamic, 1)
+            for (int w = 0; w < n_tiles * hp->n_head_kv * n_sub; w++) {
+                const int tile = w / (hp->n_head_kv * n_sub), r = w % (hp->n_head_kv * n_sub);
+                attend_tile(c, l, pos, seq, tile, r / n_sub, (r % n_sub) * hs, hs, scores);
             }
             matmul(c, &L->wo, c->att, nt, c->xb2, &qtype, &qsrc);
 #pragma omp barrier

@@ -23,7 +23,8 @@ struct kvs_ctx {
     /* scratch for one chunk of at most n_batch tokens */
     float *x, *xb, *xb2, *q, *k, *v, *att, *hb, *hb2;
     void *qbuf;
-    float *scores; /* n_threads * n_ctx attention scores */
+    float *scores; /* n_threads * ATTN_TILE_MAX * n_ctx attention scores */
+    int *tile_t0, *tile_n; /* attention tiles of the current chunk: first token, tokens */
 
     /* outputs of the last kvs_decode */
     int n_tokens;        /* tokens in the last batch */

@@ -1,0 +1,184 @@
+/* attn_avx512.c - tile attention with 16-float vectors.
+ *
+ * Scores: rows are taken four at a time (one load of each row chunk serves every
+ * query of the tile); per query the four dot products accumulate over the head
+ * dimension in 16-lane chunks and are summed by one fixed tree, so a score
+ * depends only on its query, its row and the row's place in its group of four.
+ * Weighted sum: each value row chunk is loaded once and added into the
+ * accumulators of up to six queries; every output lane sums its rows in order. */
+#include <immintrin.h>
+#include <math.h>
+
+#include "attn.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* Horizontal sums of four vectors, in order, as one xmm. */
+INLINE __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+    const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xee));
+    const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x44), _mm512_shuffle_f32x4(c, d, 0xee));
+    __m512 s = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xdd));
+    s = _mm512_add_ps(s, _mm512_permute_ps(s, 0x4e));
+    s = _mm512_add_ps(s, _mm512_permute_ps(s, 0xb1));
+    const __m512i pick = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(pick, s));
+}
+
+/* e^x for x <= 0: x = n*ln2 + r with |r| <= ln2/2 (ln2 split in two so that
+ * n*ln2 is exact), e^r by its Taylor series to degree 7 (truncation below
+ * 6e-9 relative), then scaled by 2^n with scalef, which also underflows
+ * correctly to 0 for very negative x. */
+INLINE __m512 exp_neg(__m512 x) {
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* In-place softmax of n scores; the attention profile at long prompts was a
+ * quarter scalar expf before this. */
+static void softmax(float *x, int n) {
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(x + i));
+    if (i < n) mx = _mm512_mask_max_ps(mx, (__mmask16)((1u << (n - i)) - 1), mx, _mm512_maskz_loadu_ps((__mmask16)((1u << (n - i)) - 1), x + i));
+    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 sum = _mm512_setzero_ps();
+    for (i = 0; i + 16 <= n; i += 16) {
+        const __m512 e = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(x + i), m));
+        _mm512_storeu_ps(x + i, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    if (i < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        const __m512 e = exp_neg(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), m));
+        _mm512_mask_storeu_ps(x + i, k, e);
+        sum = _mm512_mask_add_ps(sum, k, sum, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (i = 0; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), inv));
+    if (i < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(x + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), inv));
+    }
+}
+
+static void scores(const attn_tile *t, int maxlen) {
+    const int d = t->d;
+    for (int jb = 0; jb < maxlen; jb += 4) {
+        const float *r[4];
+        /* rows past the longest query are never stored; point them at a real row */
+        for (int x = 0; x < 4; x++) r[x] = t->k + (size_t)(jb + x < maxlen ? jb + x : maxlen - 1) * t->stride;
+        for (int i = 0; i < t->nq; i++) {
+            const int len = t->len[i];
+            if (len <= jb) continue;
+            const float *q = t->q[i];
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int x = 0; x < d; x += 16) {
+                const __m512 qv = _mm512_loadu_ps(q + x);
+                a0 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r[0] + x), a0);
+                a1 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r[1] + x), a1);
+                a2 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r[2] + x), a2);
+                a3 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r[3] + x), a3);
+            }
+            float s4[4];
+            _mm_storeu_ps(s4, _mm_mul_ps(sum4(a0, a1, a2, a3), _mm_set1_ps(t->scale)));
+            float *s = t->scores + (size_t)i * t->ld + jb;
+            const int m = len - jb < 4 ? len - jb : 4;
+            for (int x = 0; x < m; x++) s[x] = s4[x];
+        }
+    }
+}
+
+/* Queries i0..i0+N-1, output lanes c0..c0+16*C-1. */
+INLINE void wsum_block(const attn_tile *t, const int N, const int C, int i0, int c0) {
+    __m512 acc[6][4];
+    int lo = t->len[i0], hi = t->len[i0];
+#pragma GCC unroll 6
+    for (int i = 0; i < N; i++) {
+        const int l = t->len[i0 + i];
+        lo = l < lo ? l : lo;
+        hi = l > hi ? l : hi;
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) acc[i][c] = _mm512_setzero_ps();
+    }
+    const float *w[6];
+#pragma GCC unroll 6
+    for (int i = 0; i < N; i++) w[i] = t->scores + (size_t)(i0 + i) * t->ld;
+    int j = 0;
+    for (; j < lo; j++) {
+        const float *vr = t->v + (size_t)j * t->stride + c0;
+        __m512 v[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) v[c] = _mm512_loadu_ps(vr + 16 * c);
+#pragma GCC unroll 6
+        for (int i = 0; i < N; i++) {
+            const __m512 wj = _mm512_set1_ps(w[i][j]);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) acc[i][c] = _mm512_fmadd_ps(wj, v[c], acc[i][c]);
+        }
+    }
+    for (; j < hi; j++) { /* the longer queries' last rows */
+        const float *vr = t->v + (size_t)j * t->stride + c0;
+        __m512 v[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) v[c] = _mm512_loadu_ps(vr + 16 * c);
+#pragma GCC unroll 6
+        for (int i = 0; i < N; i++) {
+            if (j >= t->len[i0 + i]) continue;
+            const __m512 wj = _mm512_set1_ps(w[i][j]);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) acc[i][c] = _mm512_fmadd_ps(wj, v[c], acc[i][c]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < N; i++)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) _mm512_storeu_ps(t->out[i0 + i] + c0 + 16 * c, acc[i][c]);
+}
+
+#define WSUM_N(C, i0, c0, n)                                   \
+    switch (n) {                                               \
+    case 1: wsum_block(t, 1, C, i0, c0); break;                \
+    case 2: wsum_block(t, 2, C, i0, c0); break;                \
+    case 3: wsum_block(t, 3, C, i0, c0); break;                \
+    case 4: wsum_block(t, 4, C, i0, c0); break;                \
+    case 5: wsum_block(t, 5, C, i0, c0); break;                \
+    default: wsum_block(t, 6, C, i0, c0); break;               \
+    }
+
+static void wsum(const attn_tile *t) {
+    for (int c0 = 0; c0 < t->d;) {
+        const int wide = t->d - c0 >= 64;
+        for (int i0 = 0; i0 < t->nq; i0 += 6) {
+            const int n = t->nq - i0 < 6 ? t->nq - i0 : 6;
+            if (wide) {
+                WSUM_N(4, i0, c0, n)
+            } else {
+                WSUM_N(1, i0, c0, n)
+            }
+        }
+        c0 += wide ? 64 : 16;
+    }
+}
+
+void attn_run_avx512(const attn_tile *t) {
+    if (t->d % 16) {
+        attn_run_ref(t);
+        return;
+    }
+    int maxlen = 0;
+    for (int i = 0; i < t->nq; i++) maxlen = t->len[i] > maxlen ? t->len[i] : maxlen;
+    scores(t, maxlen);
+    for (int i = 0; i < t->nq; i++) softmax(t->scores + (size_t)i * t->ld, t->len[i]);
+    wsum(t);
+}
