@@ -164,8 +164,20 @@ int cmd_extract(int argc, char **argv) {
         progress pr;
         progress_init(&pr, "extract", o.quiet);
         kvs_extract_params xp = {o.kind, o.position, o.threads, o.batch, on_extract_progress, &pr};
+        const double t0 = progress_now();
         s = kvs_steer_extract(m, (const char *const *)ps.pos, (const char *const *)ps.neg, ps.n, &xp, &err);
         if (!s) rc = cli_error("extract", "%s", err.msg);
+        /* the work done, so that extraction speed can be set beside prompt-processing speed */
+        long long toks = 0;
+        for (int i = 0; i < ps.n && !rc && !o.quiet; i++)
+            for (int side = 0; side < 2; side++) {
+                const char *t = side ? ps.neg[i] : ps.pos[i];
+                const int k = kvs_tokenize(m, t, strlen(t), -1, 1, NULL, 0, &err);
+                toks += k > 0 ? k : 0;
+            }
+        const double el = progress_now() - t0;
+        if (!rc && !o.quiet)
+            fprintf(stderr, "[extract] %lld prompt tokens in %.1f s (%.1f tokens/s)\n", toks, el, el > 0 ? toks / el : 0.0);
     }
     if (!rc) {
         char buf[64];
