@@ -619,8 +619,8 @@ static char *render_md(const run *rs, int n, const series *ser, int n_ser) {
     } else {
         sb(&b, "\n");
     }
-    sb(&b, "%s## Runs\n\n| task | method | decoding | questions | samples | accuracy | no answer | mean tokens | ms/token | files |\n"
-           "|---|---|---|---|---|---|---|---|---|---|\n", n_ser ? "" : "");
+    sb(&b, "## Runs\n\n| task | method | decoding | questions | samples | accuracy | no answer | mean tokens | ms/token | files |\n"
+           "|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < n; i++) {
         const run *r = &rs[i];
         char dec[48];
