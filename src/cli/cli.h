@@ -15,6 +15,9 @@ int cmd_pairs(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_styles(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 
 /* Print "kvsteer <cmd>: <msg>" to stderr; returns 1 (the exit code for errors). */
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -30,5 +33,14 @@ kvs_token *cli_tokenize(const char *cmd, const kvs_model *m, const char *text, i
  * generation prompt; NULL (after printing) on error. */
 char *cli_chat_prompt(const char *cmd, const kvs_model *m, const char *system, const char *user,
                       const char *template_name);
+
+/* Write text to path through a temporary file and a rename; 1 (printed) on error. */
+int cli_write_atomic(const char *cmd, const char *path, const char *text);
+/* mkdir -p; 1 (printed) on error. */
+int cli_mkdirs(const char *cmd, const char *dir);
+const char *cli_basename(const char *path);
+/* Run another command in-process (its argv[0] is its name) with its stdout
+ * sent to stderr; its exit code. */
+int cli_call(cli_cmd_fn fn, int argc, char **argv);
 
 #endif

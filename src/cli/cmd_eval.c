@@ -107,6 +107,25 @@ static void add_layers(cJSON *o, const kvs_steer_params *p) {
     cJSON_AddStringToObject(o, "layers", b);
 }
 
+/* How the vector was extracted (its file's metadata), so that reports can
+ * plot accuracy against pairs or shots without the vector file at hand. */
+static void add_extract_meta(cJSON *o, const kvs_steer *v) {
+    static const char *const keys[] = {"traces", "pairs", "shots", "select", "seed", "position", "prefix", "exclude", "keys"};
+    cJSON *x = cJSON_AddObjectToObject(o, "extract");
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        char full[64];
+        snprintf(full, sizeof full, "kvsteer.extract.%s", keys[i]);
+        const char *val = kvs_steer_meta(v, full);
+        if (!val) continue;
+        char *end;
+        const long n = strtol(val, &end, 10);
+        if (*val && !*end && (!strcmp(keys[i], "pairs") || !strcmp(keys[i], "shots")))
+            cJSON_AddNumberToObject(x, keys[i], (double)n);
+        else
+            cJSON_AddStringToObject(x, keys[i], val);
+    }
+}
+
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *task_name = NULL, *data = NULL, *method_name = NULL, *out_path = NULL;
     int limit = 0, offset_start = 0, max_new = 768, batch = 16, sampling = 0, n_seeds = 5, threads = 0, n_ctx = 0;
@@ -364,8 +383,14 @@ int cmd_eval(int argc, char **argv) {
     cJSON_AddStringToObject(full, "model", model);
     cJSON_AddStringToObject(full, "data", data);
     cJSON *sp_arr = cJSON_GetObjectItemCaseSensitive(full, "steer");
-    for (int i = 0; i < so.n; i++) cJSON_AddStringToObject(cJSON_GetArrayItem(sp_arr, i), "path", so.path[i]);
-    if (so.act) cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(full, "act"), "path", so.act_path);
+    for (int i = 0; i < so.n; i++) {
+        cJSON_AddStringToObject(cJSON_GetArrayItem(sp_arr, i), "path", so.path[i]);
+        add_extract_meta(cJSON_GetArrayItem(sp_arr, i), so.vec[i]);
+    }
+    if (so.act) {
+        cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(full, "act"), "path", so.act_path);
+        add_extract_meta(cJSON_GetObjectItemCaseSensitive(full, "act"), so.act);
+    }
     if (limit > 0) cJSON_AddNumberToObject(full, "limit", limit);
     else cJSON_AddNullToObject(full, "limit");
     cJSON_AddNumberToObject(full, "offset_start", offset_start);

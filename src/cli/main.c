@@ -18,6 +18,9 @@ static const struct {
     {"compare", cmd_compare, "answer questions unsteered and steered, side by side"},
     {"extract", cmd_extract, "extract steering vectors (cache or activation) from traces"},
     {"eval", cmd_eval, "evaluate a method on a task (GSM8K, ARC, CSQA, PIQA) into a run file"},
+    {"sweep", cmd_sweep, "evaluate a grid of steering settings (shardable), vectors cached"},
+    {"report", cmd_report, "tables and charts (accuracy, tokens, time, ablations) from run files"},
+    {"styles", cmd_styles, "style transfer: which reasoning structure steered answers show"},
 };
 
 static void usage(FILE *f) {

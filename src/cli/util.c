@@ -3,6 +3,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -79,4 +82,68 @@ char *cli_chat_prompt(const char *cmd, const kvs_model *m, const char *system, c
     char *s = kvs_chat_render(m, msgs, n, 1, template_name, &err);
     if (!s) cli_error(cmd, "%s", err.msg);
     return s;
+}
+
+int cli_write_atomic(const char *cmd, const char *path, const char *text) {
+    size_t n = strlen(path) + 32;
+    char *tmp = malloc(n);
+    if (!tmp) return cli_error(cmd, "out of memory");
+    snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        cli_error(cmd, "%s: cannot create (via %s): %s", path, tmp, strerror(errno));
+        free(tmp);
+        return 1;
+    }
+    const size_t len = strlen(text);
+    int bad = fwrite(text, 1, len, f) != len;
+    bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path)) {
+        cli_error(cmd, "%s: cannot write: %s", path, strerror(errno));
+        remove(tmp);
+        free(tmp);
+        return 1;
+    }
+    free(tmp);
+    return 0;
+}
+
+int cli_mkdirs(const char *cmd, const char *dir) {
+    char *p = strdup(dir);
+    if (!p) return cli_error(cmd, "out of memory");
+    for (char *s = p + 1;; s++) {
+        const char c = *s;
+        if (c != '/' && c != 0) continue;
+        *s = 0;
+        if (mkdir(p, 0777) && errno != EEXIST) {
+            cli_error(cmd, "%s: cannot create directory: %s", p, strerror(errno));
+            free(p);
+            return 1;
+        }
+        *s = c;
+        if (!c) break;
+    }
+    free(p);
+    return 0;
+}
+
+const char *cli_basename(const char *path) {
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}
+
+int cli_call(cli_cmd_fn fn, int argc, char **argv) {
+    /* the callee's result lines would interleave with the caller's tables: send them to stderr */
+    fflush(stdout);
+    const int saved = dup(1);
+    if (saved < 0 || dup2(2, 1) < 0) {
+        if (saved >= 0) close(saved);
+        return fn(argc, argv);
+    }
+    const int rc = fn(argc, argv);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    return rc;
 }

@@ -1,0 +1,891 @@
+/* `kvsteer report`: tables (and charts) from evaluation run files, shaped like
+ * the paper's Table 1 (accuracy by task x method) and Table 2 (mean generated
+ * tokens), plus time per generated token by method and ablation curves.
+ *
+ * Files whose header configurations are equal are one run split over several
+ * files (shards of questions or seeds): their samples are merged, duplicates
+ * (the same seed and question) counted once, and every number is recomputed
+ * from the samples, so a report over shards equals a report over one file. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../runfile.h"
+#include "cli.h"
+
+#define CMD "report"
+
+static const char *k_help =
+    "usage: kvsteer report [options] RUN.jsonl|DIR [...]\n"
+    "Tables from kvsteer eval run files (a DIR stands for its *.jsonl files):\n"
+    "accuracy by task x method (greedy; sampling as mean +- std over seeds), mean\n"
+    "generated tokens, milliseconds per generated token by method, ablations\n"
+    "(accuracy against c_v, c_k, pairs, shots, activation scale or layer when runs\n"
+    "differ only in that setting) and a list of the runs.  Files holding the same\n"
+    "configuration (e.g. --offset-start shards, or sweep shards) are merged.\n\n"
+    "      --json             print JSON instead of Markdown\n"
+    "  -o, --output FILE      also write the output to FILE (atomically)\n"
+    "      --plot DIR         write PNG charts with gnuplot (ablation curves, time per\n"
+    "                         token by method) and their data and scripts into DIR\n"
+    "  -h, --help             this help\n";
+
+/* numeric settings an ablation may vary */
+enum { P_CV, P_CK, P_PAIRS, P_SHOTS, P_ACT_SCALE, P_ACT_LAYER, N_PARAMS };
+static const char *const k_param_names[N_PARAMS] = {"cv", "ck", "pairs", "shots", "act_scale", "act_layer"};
+static const char *const k_param_titles[N_PARAMS] = {"c_v", "c_k", "pairs", "shots", "act scale", "act layer"};
+
+#define MAX_SEEDS 64
+#define MAX_KV 16
+
+typedef struct kv {
+    char key[24];
+    char val[96];
+} kv;
+
+typedef struct run {
+    cJSON *cfg;      /* header config (owned copy) */
+    cJSON *full;     /* full config of the first file (owned copy) */
+    cJSON *samples;  /* merged sample lines (owned) */
+    char files[2048];
+    int n_files, partial;
+    char task[32], method[32], model[128];
+    int sampling;
+    double param[N_PARAMS]; /* NAN where not applicable */
+    kv set[MAX_KV];         /* the settings that tell runs apart */
+    int n_set;
+    char label[256];
+    /* from the samples */
+    int n, n_questions, n_seeds, invalid, duplicates;
+    double acc, acc_std, tokens, seconds;
+    char extractor[32];
+} run;
+
+static int cmp_key(const void *a, const void *b) {
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    const cJSON *sx = cJSON_GetObjectItemCaseSensitive(x, "seed"), *sy = cJSON_GetObjectItemCaseSensitive(y, "seed");
+    const double dx = cJSON_IsNumber(sx) ? sx->valuedouble : -1, dy = cJSON_IsNumber(sy) ? sy->valuedouble : -1;
+    if (dx != dy) return dx < dy ? -1 : 1;
+    return strcmp(cJSON_GetObjectItemCaseSensitive(x, "id")->valuestring,
+                  cJSON_GetObjectItemCaseSensitive(y, "id")->valuestring);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Accuracy (mean and population std over seeds, as eval.c), invalid share,
+ * tokens and seconds, with duplicates dropped. */
+static int aggregate(run *r) {
+    const int n = cJSON_GetArraySize(r->samples);
+    const cJSON **s = malloc(sizeof *s * (size_t)(n ? n : 1));
+    char **ids = malloc(sizeof *ids * (size_t)(n ? n : 1));
+    if (!s || !ids) {
+        free(s);
+        free(ids);
+        return cli_error(CMD, "out of memory");
+    }
+    int k = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, r->samples) s[k++] = it;
+    qsort(s, (size_t)n, sizeof *s, cmp_key);
+    int seed_of[MAX_SEEDS], seed_n[MAX_SEEDS] = {0}, seed_c[MAX_SEEDS] = {0}, ns = 0, n_ids = 0;
+    r->extractor[0] = 0;
+    for (int i = 0; i < n; i++) {
+        if (i && !cmp_key(&s[i], &s[i - 1])) {
+            r->duplicates++;
+            continue;
+        }
+        const cJSON *o = s[i], *seed = cJSON_GetObjectItemCaseSensitive(o, "seed");
+        const int sd = cJSON_IsNumber(seed) ? seed->valueint : -1;
+        int si = 0;
+        while (si < ns && seed_of[si] != sd) si++;
+        if (si == ns) {
+            if (ns == MAX_SEEDS) {
+                free(s);
+                free(ids);
+                return cli_error(CMD, "%s: more than %d seeds", r->files, MAX_SEEDS);
+            }
+            seed_of[ns++] = sd;
+        }
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "correct");
+        if (cJSON_IsObject(c)) { /* the primary extractor is the first (GSM8K: last_number) */
+            if (!r->extractor[0] && c->child) snprintf(r->extractor, sizeof r->extractor, "%s", c->child->string);
+            c = c->child;
+        } else if (!r->extractor[0]) {
+            snprintf(r->extractor, sizeof r->extractor, "choice");
+        }
+        seed_n[si]++;
+        seed_c[si] += cJSON_IsTrue(c);
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, "extracted");
+        const cJSON *first = cJSON_IsObject(x) ? x->child : NULL;
+        r->invalid += first && (cJSON_IsNull(first) || (cJSON_IsString(first) && !strcmp(first->valuestring, "invalid")));
+        const cJSON *gt = cJSON_GetObjectItemCaseSensitive(o, "generated_tokens");
+        const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "seconds");
+        r->tokens += cJSON_IsNumber(gt) ? gt->valuedouble : 0;
+        r->seconds += cJSON_IsNumber(sec) ? sec->valuedouble : 0;
+        ids[n_ids++] = cJSON_GetObjectItemCaseSensitive(o, "id")->valuestring;
+        r->n++;
+    }
+    qsort(ids, (size_t)n_ids, sizeof *ids, cmp_str);
+    for (int i = 0; i < n_ids; i++) r->n_questions += i == 0 || strcmp(ids[i], ids[i - 1]);
+    r->n_seeds = ns;
+    double mean = 0, var = 0;
+    for (int i = 0; i < ns; i++) mean += (double)seed_c[i] / seed_n[i] / ns;
+    for (int i = 0; i < ns; i++) {
+        const double d = (double)seed_c[i] / seed_n[i] - mean;
+        var += d * d / ns;
+    }
+    r->acc = mean;
+    r->acc_std = sqrt(var);
+    free(s);
+    free(ids);
+    return 0;
+}
+
+static double num(const cJSON *o, const char *key) {
+    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static void add_set(run *r, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void add_set(run *r, const char *key, const char *fmt, ...) {
+    if (r->n_set == MAX_KV) return;
+    kv *k = &r->set[r->n_set++];
+    snprintf(k->key, sizeof k->key, "%s", key);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(k->val, sizeof k->val, fmt, ap);
+    va_end(ap);
+}
+
+static const char *get_set(const run *r, const char *key) {
+    for (int i = 0; i < r->n_set; i++)
+        if (!strcmp(r->set[i].key, key)) return r->set[i].val;
+    return "";
+}
+
+/* What a run is: task, method, decoding, and the settings that may tell runs of
+ * one method apart (the label shows those that do). */
+static void describe(run *r) {
+    const cJSON *c = r->cfg, *f = r->full;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(c, "task"), *m = cJSON_GetObjectItemCaseSensitive(c, "method");
+    snprintf(r->task, sizeof r->task, "%s", cJSON_IsString(t) ? t->valuestring : "?");
+    snprintf(r->method, sizeof r->method, "%s", cJSON_IsString(m) ? m->valuestring : "?");
+    r->sampling = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(c, "sampling"));
+    for (int p = 0; p < N_PARAMS; p++) r->param[p] = NAN;
+    const cJSON *mp = cJSON_GetObjectItemCaseSensitive(f, "model");
+    snprintf(r->model, sizeof r->model, "%s", cJSON_IsString(mp) ? cli_basename(mp->valuestring) : "?");
+    const cJSON *mf = cJSON_GetObjectItemCaseSensitive(c, "model_fingerprint");
+    add_set(r, "model", "%s", r->model);
+    add_set(r, "model_fp", "%s", cJSON_IsString(mf) ? mf->valuestring : "?");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(f, "steer"), *sc = cJSON_GetObjectItemCaseSensitive(c, "steer");
+    const int nst = cJSON_GetArraySize(sc);
+    if (nst > 0) {
+        const cJSON *v0 = cJSON_GetArrayItem(sc, 0), *x0 = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(st, 0), "extract");
+        r->param[P_CK] = num(v0, "ck");
+        r->param[P_CV] = num(v0, "cv");
+        r->param[P_PAIRS] = num(x0, "pairs");
+        r->param[P_SHOTS] = num(x0, "shots");
+        const cJSON *ly = cJSON_GetObjectItemCaseSensitive(v0, "layers"), *vf = cJSON_GetObjectItemCaseSensitive(v0, "fingerprint");
+        const cJSON *tr = cJSON_GetObjectItemCaseSensitive(x0, "traces");
+        add_set(r, "layers", "%s", cJSON_IsString(ly) ? ly->valuestring : "?");
+        if (cJSON_IsString(tr)) add_set(r, "traces", "%s", tr->valuestring);
+        add_set(r, "vector", "%s", cJSON_IsString(vf) ? vf->valuestring : "?");
+        if (nst > 1) add_set(r, "vectors", "%d", nst);
+    }
+    const cJSON *ac = cJSON_GetObjectItemCaseSensitive(c, "act");
+    if (cJSON_IsObject(ac)) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(f, "act"), "extract");
+        r->param[P_ACT_LAYER] = num(ac, "layer");
+        r->param[P_ACT_SCALE] = num(ac, "scale");
+        r->param[P_PAIRS] = num(x, "pairs");
+        r->param[P_SHOTS] = num(x, "shots");
+        const cJSON *vf = cJSON_GetObjectItemCaseSensitive(ac, "fingerprint");
+        add_set(r, "vector", "%s", cJSON_IsString(vf) ? vf->valuestring : "?");
+    }
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(c, "offset");
+    add_set(r, "offset", "%s", cJSON_IsString(off) ? (!strcmp(off->valuestring, "\n") ? "\\n" : off->valuestring) : "none");
+    add_set(r, "max_new", "%g", num(c, "max_new"));
+    const cJSON *df = cJSON_GetObjectItemCaseSensitive(c, "data_fingerprint");
+    add_set(r, "data_fp", "%s", cJSON_IsString(df) ? df->valuestring : "?");
+    if (r->sampling) {
+        const cJSON *sp = cJSON_GetObjectItemCaseSensitive(c, "sampling");
+        add_set(r, "sampling", "T=%g p=%g k=%g", num(sp, "temperature"), num(sp, "top_p"), num(sp, "top_k"));
+    }
+}
+
+/* The label of a run: the method, then each setting that differs between runs
+ * of that method (parameters as name=value, fingerprints and files briefly). */
+static void make_labels(run *rs, int n) {
+    static const char *const show[] = {"model", "traces", "layers", "offset", "max_new", "vectors", "sampling"};
+    for (int i = 0; i < n; i++) {
+        run *r = &rs[i];
+        size_t at = (size_t)snprintf(r->label, sizeof r->label, "%s", r->method);
+        int first = 1;
+        for (int p = 0; p < N_PARAMS; p++) {
+            int differs = 0;
+            for (int j = 0; j < n && !differs; j++)
+                if (!strcmp(rs[j].method, r->method) && j != i) {
+                    const double a = r->param[p], b = rs[j].param[p];
+                    differs = !(isnan(a) && isnan(b)) && !(a == b);
+                }
+            if (differs && !isnan(r->param[p]) && at < sizeof r->label)
+                at += (size_t)snprintf(r->label + at, sizeof r->label - at, "%s%s=%g", first ? " " : ", ",
+                                       k_param_titles[p], r->param[p]),
+                    first = 0;
+        }
+        for (size_t s = 0; s < sizeof show / sizeof *show; s++) {
+            int differs = 0;
+            for (int j = 0; j < n && !differs; j++)
+                if (!strcmp(rs[j].method, r->method) && j != i) differs = strcmp(get_set(r, show[s]), get_set(&rs[j], show[s]));
+            if (differs && at < sizeof r->label)
+                at += (size_t)snprintf(r->label + at, sizeof r->label - at, "%s%s=%s", first ? " " : ", ", show[s],
+                                       get_set(r, show[s])[0] ? get_set(r, show[s]) : "-"),
+                    first = 0;
+        }
+    }
+    /* still equal labels on one task and decoding (e.g. another vector with the
+     * same settings): number them */
+    for (int i = 0; i < n; i++) {
+        int k = 1;
+        for (int j = 0; j < i; j++)
+            if (!strcmp(rs[j].label, rs[i].label) && !strcmp(rs[j].task, rs[i].task) && rs[j].sampling == rs[i].sampling) k++;
+        if (k > 1) {
+            const size_t l = strlen(rs[i].label);
+            if (l + 8 < sizeof rs[i].label) snprintf(rs[i].label + l, sizeof rs[i].label - l, " #%d", k);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ input */
+
+typedef struct strlist {
+    char **v;
+    int n, cap;
+} strlist;
+
+static int sl_add(strlist *l, const char *s) {
+    if (l->n == l->cap) {
+        const int nc = l->cap ? l->cap * 2 : 16;
+        char **nv = realloc(l->v, sizeof *nv * (size_t)nc);
+        if (!nv) return 1;
+        l->v = nv;
+        l->cap = nc;
+    }
+    return !(l->v[l->n++] = strdup(s));
+}
+
+static void sl_free(strlist *l) {
+    for (int i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+}
+
+static int expand(const char *arg, strlist *files) {
+    struct stat st;
+    if (stat(arg, &st)) return cli_error(CMD, "%s: cannot open: %s", arg, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return sl_add(files, arg) ? cli_error(CMD, "out of memory") : 0;
+    DIR *d = opendir(arg);
+    if (!d) return cli_error(CMD, "%s: cannot read directory: %s", arg, strerror(errno));
+    strlist here = {0};
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const size_t l = strlen(e->d_name);
+        if (l > 6 && !strcmp(e->d_name + l - 6, ".jsonl") && e->d_name[0] != '.') {
+            char p[4096];
+            snprintf(p, sizeof p, "%s/%s", arg, e->d_name);
+            if (sl_add(&here, p)) {
+                closedir(d);
+                sl_free(&here);
+                return cli_error(CMD, "out of memory");
+            }
+        }
+    }
+    closedir(d);
+    if (here.n == 0) {
+        sl_free(&here);
+        return cli_error(CMD, "%s: no .jsonl run files in this directory", arg);
+    }
+    qsort(here.v, (size_t)here.n, sizeof *here.v, cmp_str);
+    int rc = 0;
+    for (int i = 0; i < here.n && !rc; i++) rc = sl_add(files, here.v[i]) ? cli_error(CMD, "out of memory") : 0;
+    sl_free(&here);
+    return rc;
+}
+
+static int load_runs(const strlist *files, run **out, int *n_out) {
+    run *rs = calloc((size_t)files->n, sizeof *rs);
+    if (!rs) return cli_error(CMD, "out of memory");
+    int n = 0, rc = 0;
+    for (int i = 0; i < files->n && !rc; i++) {
+        run_file rf;
+        kvs_error err = {0};
+        if (run_file_load(files->v[i], 1, &rf, &err)) {
+            rc = cli_error(CMD, "%s", err.msg);
+            break;
+        }
+        const cJSON *cfg = run_config(&rf);
+        int j = 0;
+        while (j < n && !cJSON_Compare(rs[j].cfg, cfg, 1)) j++;
+        run *r = &rs[j];
+        if (j == n) {
+            n++;
+            r->cfg = cJSON_Duplicate(cfg, 1);
+            r->full = cJSON_Duplicate(run_full_config(&rf), 1);
+            r->samples = cJSON_CreateArray();
+        }
+        /* move the sample lines over */
+        while (rf.samples && rf.samples->child) cJSON_AddItemToArray(r->samples, cJSON_DetachItemViaPointer(rf.samples, rf.samples->child));
+        const size_t l = strlen(r->files);
+        snprintf(r->files + l, sizeof r->files - l, "%s%s", l ? ", " : "", files->v[i]);
+        r->n_files++;
+        r->partial |= rf.partial;
+        run_file_free(&rf);
+    }
+    for (int i = 0; i < n && !rc; i++) {
+        describe(&rs[i]);
+        rc = aggregate(&rs[i]);
+    }
+    if (!rc) make_labels(rs, n);
+    *out = rs;
+    *n_out = n;
+    return rc;
+}
+
+static void free_runs(run *rs, int n) {
+    for (int i = 0; i < n; i++) {
+        cJSON_Delete(rs[i].cfg);
+        cJSON_Delete(rs[i].full);
+        cJSON_Delete(rs[i].samples);
+    }
+    free(rs);
+}
+
+/* ------------------------------------------------------------------ tables */
+
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb(sbuf *b, const char *fmt, ...) {
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        const int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) return;
+        if (b->p && b->n + (size_t)k < b->cap) {
+            b->n += (size_t)k;
+            return;
+        }
+        const size_t nc = (b->cap + (size_t)k + 1) * 2;
+        char *np = realloc(b->p, nc);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = nc;
+    }
+}
+
+static const char *const k_task_order[] = {"gsm8k", "arc", "csqa", "piqa"};
+static const char *const k_method_order[] = {"baseline", "cot", "cache", "cache+cot", "act"};
+
+static int rank(const char *s, const char *const *order, int n) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(s, order[i])) return i;
+    return n;
+}
+
+/* distinct values in first-seen order, sorted by a rank */
+typedef struct col {
+    const char *name;
+    int rank;
+} col;
+
+static int cmp_col(const void *a, const void *b) {
+    const col *x = a, *y = b;
+    if (x->rank != y->rank) return x->rank - y->rank;
+    return strcmp(x->name, y->name);
+}
+
+static int tasks_of(const run *rs, int n, col *out) {
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        int seen = 0;
+        for (int j = 0; j < k && !seen; j++) seen = !strcmp(out[j].name, rs[i].task);
+        if (!seen) out[k++] = (col){rs[i].task, rank(rs[i].task, k_task_order, 4)};
+    }
+    qsort(out, (size_t)k, sizeof *out, cmp_col);
+    return k;
+}
+
+static int labels_of(const run *rs, int n, int sampling, col *out) {
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (sampling >= 0 && rs[i].sampling != sampling) continue;
+        int seen = 0;
+        for (int j = 0; j < k && !seen; j++) seen = !strcmp(out[j].name, rs[i].label);
+        if (!seen) out[k++] = (col){rs[i].label, rank(rs[i].method, k_method_order, 5) * 1000 + i};
+    }
+    /* the first run's index keeps a method's labels in input order */
+    qsort(out, (size_t)k, sizeof *out, cmp_col);
+    return k;
+}
+
+static const run *find(const run *rs, int n, const char *task, const char *label, int sampling) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(rs[i].task, task) && !strcmp(rs[i].label, label) && rs[i].sampling == sampling) return &rs[i];
+    return NULL;
+}
+
+/* One task x method table; what = 0 accuracy, 1 mean generated tokens. */
+static void md_table(sbuf *b, const run *rs, int n, int sampling, int what) {
+    col *tasks = malloc(sizeof *tasks * (size_t)n), *labels = malloc(sizeof *labels * (size_t)n);
+    if (!tasks || !labels) {
+        b->oom = 1;
+        free(tasks);
+        free(labels);
+        return;
+    }
+    const int nt = tasks_of(rs, n, tasks), nl = labels_of(rs, n, sampling, labels);
+    sb(b, "| task |");
+    for (int l = 0; l < nl; l++) sb(b, " %s |", labels[l].name);
+    sb(b, "\n|---|");
+    for (int l = 0; l < nl; l++) sb(b, "---|");
+    sb(b, "\n");
+    for (int t = 0; t < nt; t++) {
+        int any = 0;
+        for (int l = 0; l < nl; l++) any |= find(rs, n, tasks[t].name, labels[l].name, sampling) != NULL;
+        if (!any) continue;
+        sb(b, "| %s |", tasks[t].name);
+        for (int l = 0; l < nl; l++) {
+            const run *r = find(rs, n, tasks[t].name, labels[l].name, sampling);
+            if (!r) sb(b, " - |");
+            else if (what == 1) sb(b, " %.1f |", r->tokens / r->n);
+            else if (sampling) sb(b, " %.1f ± %.1f |", 100 * r->acc, 100 * r->acc_std);
+            else sb(b, " %.1f |", 100 * r->acc);
+        }
+        sb(b, "\n");
+    }
+    free(tasks);
+    free(labels);
+}
+
+/* Time per generated token by label, over every task (sum of seconds over sum
+ * of tokens: the batched wall time each sample was charged). */
+static void md_time(sbuf *b, const run *rs, int n) {
+    col *labels = malloc(sizeof *labels * (size_t)(n ? n : 1));
+    if (!labels) {
+        b->oom = 1;
+        return;
+    }
+    const int nl = labels_of(rs, n, -1, labels);
+    sb(b, "| method | runs | generated tokens | ms per token | batch |\n|---|---|---|---|---|\n");
+    for (int l = 0; l < nl; l++) {
+        double tok = 0, sec = 0;
+        int k = 0;
+        char batches[128] = "";
+        for (int i = 0; i < n; i++) {
+            if (strcmp(rs[i].label, labels[l].name)) continue;
+            tok += rs[i].tokens;
+            sec += rs[i].seconds;
+            k++;
+            const double bt = num(rs[i].full, "batch");
+            char one[24];
+            snprintf(one, sizeof one, "%g", bt);
+            if (!isnan(bt) && !strstr(batches, one)) {
+                const size_t bl = strlen(batches);
+                snprintf(batches + bl, sizeof batches - bl, "%s%s", bl ? ", " : "", one);
+            }
+        }
+        sb(b, "| %s | %d | %.0f | %.2f | %s |\n", labels[l].name, k, tok, tok > 0 ? 1000 * sec / tok : 0.0,
+           batches[0] ? batches : "?");
+    }
+    free(labels);
+}
+
+/* An ablation series: runs of one task, decoding and method that agree on
+ * every setting except one numeric parameter, which takes 2+ values. */
+typedef struct series {
+    int param;
+    int idx[64];
+    int n;
+} series;
+
+static int same_except(const run *a, const run *b, int p) {
+    if (strcmp(a->task, b->task) || strcmp(a->method, b->method) || a->sampling != b->sampling) return 0;
+    for (int q = 0; q < N_PARAMS; q++) {
+        if (q == p) continue;
+        const double x = a->param[q], y = b->param[q];
+        if (!(isnan(x) && isnan(y)) && !(x == y)) return 0;
+    }
+    for (int i = 0; i < a->n_set; i++)
+        if (strcmp(a->set[i].key, "vector") && strcmp(a->set[i].val, get_set(b, a->set[i].key))) return 0;
+    return a->n_set == b->n_set;
+}
+
+static int find_series(const run *rs, int n, series *out, int cap) {
+    int k = 0;
+    for (int p = 0; p < N_PARAMS; p++) {
+        int *used = calloc((size_t)(n ? n : 1), sizeof *used);
+        if (!used) return k;
+        for (int i = 0; i < n && k < cap; i++) {
+            if (used[i] || isnan(rs[i].param[p])) continue;
+            series s = {p, {0}, 0};
+            for (int j = i; j < n && s.n < 64; j++)
+                if (!used[j] && !isnan(rs[j].param[p]) && (j == i || same_except(&rs[i], &rs[j], p))) {
+                    int dup = 0;
+                    for (int t = 0; t < s.n; t++) dup |= rs[s.idx[t]].param[p] == rs[j].param[p];
+                    if (dup) continue;
+                    s.idx[s.n++] = j;
+                }
+            if (s.n < 2) continue;
+            for (int t = 0; t < s.n; t++) used[s.idx[t]] = 1;
+            /* by the parameter's value */
+            for (int a = 1; a < s.n; a++)
+                for (int c = a; c > 0 && rs[s.idx[c]].param[p] < rs[s.idx[c - 1]].param[p]; c--) {
+                    const int t = s.idx[c];
+                    s.idx[c] = s.idx[c - 1];
+                    s.idx[c - 1] = t;
+                }
+            out[k++] = s;
+        }
+        free(used);
+    }
+    return k;
+}
+
+/* The method and the parameters held fixed along a series. */
+static void fixed_desc(const run *r, int varied, char *out, size_t cap) {
+    snprintf(out, cap, "%s", r->method);
+    for (int q = 0; q < N_PARAMS; q++)
+        if (q != varied && !isnan(r->param[q])) {
+            const size_t l = strlen(out);
+            snprintf(out + l, cap - l, " %s=%g", k_param_titles[q], r->param[q]);
+        }
+}
+
+static void md_ablation(sbuf *b, const run *rs, const series *s) {
+    const run *r0 = &rs[s->idx[0]];
+    char fixed[300];
+    fixed_desc(r0, s->param, fixed, sizeof fixed);
+    sb(b, "%s, %s, %s: accuracy against %s\n\n| %s |", r0->task, r0->sampling ? "sampling" : "greedy", fixed,
+       k_param_titles[s->param], k_param_titles[s->param]);
+    for (int t = 0; t < s->n; t++) sb(b, " %g |", rs[s->idx[t]].param[s->param]);
+    sb(b, "\n|---|");
+    for (int t = 0; t < s->n; t++) sb(b, "---|");
+    sb(b, "\n| accuracy |");
+    for (int t = 0; t < s->n; t++) sb(b, " %.1f |", 100 * rs[s->idx[t]].acc);
+    sb(b, "\n| mean tokens |");
+    for (int t = 0; t < s->n; t++) sb(b, " %.1f |", rs[s->idx[t]].tokens / rs[s->idx[t]].n);
+    sb(b, "\n\n");
+}
+
+static char *render_md(const run *rs, int n, const series *ser, int n_ser) {
+    sbuf b = {0};
+    int greedy = 0, sampled = 0;
+    for (int i = 0; i < n; i++) greedy += !rs[i].sampling, sampled += rs[i].sampling;
+    if (greedy) {
+        sb(&b, "## Accuracy (%%), greedy\n\n");
+        md_table(&b, rs, n, 0, 0);
+    }
+    if (sampled) {
+        sb(&b, "%s## Accuracy (%%), sampling: mean ± std over seeds\n\n", greedy ? "\n" : "");
+        md_table(&b, rs, n, 1, 0);
+    }
+    if (greedy) {
+        sb(&b, "\n## Mean generated tokens, greedy\n\n");
+        md_table(&b, rs, n, 0, 1);
+    }
+    if (sampled) {
+        sb(&b, "\n## Mean generated tokens, sampling\n\n");
+        md_table(&b, rs, n, 1, 1);
+    }
+    sb(&b, "\n## Time per generated token\n\n");
+    md_time(&b, rs, n);
+    if (n_ser) {
+        sb(&b, "\n## Ablations\n\n");
+        for (int i = 0; i < n_ser; i++) md_ablation(&b, rs, &ser[i]);
+    } else {
+        sb(&b, "\n");
+    }
+    sb(&b, "## Runs\n\n| task | method | decoding | questions | samples | accuracy | no answer | mean tokens | ms/token | files |\n"
+           "|---|---|---|---|---|---|---|---|---|---|\n");
+    for (int i = 0; i < n; i++) {
+        const run *r = &rs[i];
+        char dec[48];
+        if (r->sampling) snprintf(dec, sizeof dec, "sampling, %d seeds", r->n_seeds);
+        else snprintf(dec, sizeof dec, "greedy");
+        sb(&b, "| %s | %s | %s | %d | %d | %.1f%% (%s) | %.1f%% | %.1f | %.2f | %s%s%s |\n", r->task, r->label, dec,
+           r->n_questions, r->n, 100 * r->acc, r->extractor, 100.0 * r->invalid / r->n, r->tokens / r->n,
+           r->tokens > 0 ? 1000 * r->seconds / r->tokens : 0.0, r->files, r->partial ? " (unfinished)" : "",
+           r->duplicates ? " (duplicates dropped)" : "");
+    }
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+static cJSON *render_json(const run *rs, int n, const series *ser, int n_ser) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(j, "runs");
+    for (int i = 0; i < n; i++) {
+        const run *r = &rs[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "task", r->task);
+        cJSON_AddStringToObject(o, "method", r->method);
+        cJSON_AddStringToObject(o, "label", r->label);
+        cJSON_AddStringToObject(o, "decoding", r->sampling ? "sampling" : "greedy");
+        cJSON *p = cJSON_AddObjectToObject(o, "params");
+        for (int q = 0; q < N_PARAMS; q++)
+            if (!isnan(r->param[q])) cJSON_AddNumberToObject(p, k_param_names[q], r->param[q]);
+        cJSON *st = cJSON_AddObjectToObject(o, "settings");
+        for (int s = 0; s < r->n_set; s++) cJSON_AddStringToObject(st, r->set[s].key, r->set[s].val);
+        cJSON_AddNumberToObject(o, "n", r->n);
+        cJSON_AddNumberToObject(o, "n_questions", r->n_questions);
+        cJSON_AddNumberToObject(o, "n_seeds", r->n_seeds);
+        cJSON_AddStringToObject(o, "extractor", r->extractor);
+        cJSON_AddNumberToObject(o, "accuracy", r->acc);
+        if (r->sampling) cJSON_AddNumberToObject(o, "accuracy_std", r->acc_std);
+        cJSON_AddNumberToObject(o, "invalid", (double)r->invalid / r->n);
+        cJSON_AddNumberToObject(o, "mean_generated_tokens", r->tokens / r->n);
+        cJSON_AddNumberToObject(o, "ms_per_token", r->tokens > 0 ? 1000 * r->seconds / r->tokens : 0.0);
+        cJSON_AddNumberToObject(o, "duplicates_dropped", r->duplicates);
+        cJSON_AddBoolToObject(o, "unfinished", r->partial);
+        cJSON *fa = cJSON_AddArrayToObject(o, "files");
+        char tmp[sizeof r->files];
+        snprintf(tmp, sizeof tmp, "%s", r->files);
+        for (char *save = NULL, *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
+            cJSON_AddItemToArray(fa, cJSON_CreateString(t[0] == ' ' ? t + 1 : t));
+        cJSON_AddItemToObject(o, "config", cJSON_Duplicate(r->cfg, 1));
+        cJSON_AddItemToArray(arr, o);
+    }
+    cJSON *ab = cJSON_AddArrayToObject(j, "ablations");
+    for (int i = 0; i < n_ser; i++) {
+        const series *s = &ser[i];
+        const run *r0 = &rs[s->idx[0]];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "task", r0->task);
+        cJSON_AddStringToObject(o, "method", r0->method);
+        cJSON_AddStringToObject(o, "decoding", r0->sampling ? "sampling" : "greedy");
+        cJSON_AddStringToObject(o, "param", k_param_names[s->param]);
+        cJSON *pts = cJSON_AddArrayToObject(o, "points");
+        for (int t = 0; t < s->n; t++) {
+            const run *r = &rs[s->idx[t]];
+            cJSON *pt = cJSON_CreateObject();
+            cJSON_AddNumberToObject(pt, "value", r->param[s->param]);
+            cJSON_AddNumberToObject(pt, "accuracy", r->acc);
+            if (r->sampling) cJSON_AddNumberToObject(pt, "accuracy_std", r->acc_std);
+            cJSON_AddNumberToObject(pt, "mean_generated_tokens", r->tokens / r->n);
+            cJSON_AddStringToObject(pt, "label", r->label);
+            cJSON_AddItemToArray(pts, pt);
+        }
+        cJSON_AddItemToArray(ab, o);
+    }
+    return j;
+}
+
+/* ------------------------------------------------------------------ plots */
+
+static int write_text(const char *dir, const char *name, const char *text, char *path, size_t cap) {
+    snprintf(path, cap, "%s/%s", dir, name);
+    return cli_write_atomic(CMD, path, text);
+}
+
+/* gnuplot writes to a temporary name; renamed when it succeeded. */
+static int gnuplot(const char *dir, const char *name, sbuf *script) {
+    char gp[4096], png[4096], tmp[4200], cmdline[8400];
+    snprintf(png, sizeof png, "%s/%s.png", dir, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp%ld", png, (long)getpid());
+    sbuf full = {0};
+    /* noenhanced: labels such as max_new are text, not subscripts */
+    sb(&full, "set terminal pngcairo noenhanced size 900,560 font ',11'\nset output '%s'\n%s", tmp,
+       script->p ? script->p : "");
+    if (full.oom) return cli_error(CMD, "out of memory");
+    char gpname[300];
+    snprintf(gpname, sizeof gpname, "%s.gp", name);
+    if (write_text(dir, gpname, full.p, gp, sizeof gp)) {
+        free(full.p);
+        return 1;
+    }
+    free(full.p);
+    snprintf(cmdline, sizeof cmdline, "gnuplot '%s' 2>&1", gp);
+    FILE *p = popen(cmdline, "r");
+    if (!p) return cli_error(CMD, "cannot run gnuplot: %s", strerror(errno));
+    char msg[512] = "";
+    while (fgets(msg, sizeof msg, p)) {}
+    const int st = pclose(p);
+    if (st != 0) {
+        remove(tmp);
+        msg[strcspn(msg, "\n")] = 0;
+        if (st == 127 * 256 || strstr(msg, "not found"))
+            return cli_error(CMD, "--plot needs gnuplot (Debian package gnuplot-nox)");
+        return cli_error(CMD, "%s: gnuplot failed: %s", gp, msg[0] ? msg : "no output");
+    }
+    if (rename(tmp, png)) {
+        remove(tmp);
+        return cli_error(CMD, "%s: cannot write: %s", png, strerror(errno));
+    }
+    return 0;
+}
+
+static void gp_quote(sbuf *b, const char *s) {
+    sb(b, "\"");
+    for (; *s; s++) sb(b, *s == '"' || *s == '\\' ? "\\%c" : "%c", *s);
+    sb(b, "\"");
+}
+
+static int plot(const char *dir, const run *rs, int n, const series *ser, int n_ser) {
+    if (cli_mkdirs(CMD, dir)) return 1;
+    int rc = 0;
+    /* ablations: one chart per task, decoding and parameter; one line per series */
+    int *done = calloc((size_t)(n_ser ? n_ser : 1), sizeof *done);
+    if (!done) return cli_error(CMD, "out of memory");
+    for (int i = 0; i < n_ser && !rc; i++) {
+        if (done[i]) continue;
+        const run *r0 = &rs[ser[i].idx[0]];
+        char name[256];
+        snprintf(name, sizeof name, "ablation_%s_%s_%s", r0->task, r0->sampling ? "sampling" : "greedy",
+                 k_param_names[ser[i].param]);
+        for (char *c = name; *c; c++)
+            if (*c == '+') *c = 'p';
+        sbuf data = {0}, s = {0};
+        sb(&s, "set title ");
+        char title[160];
+        snprintf(title, sizeof title, "%s (%s): accuracy against %s", r0->task, r0->sampling ? "sampling" : "greedy",
+                 k_param_titles[ser[i].param]);
+        gp_quote(&s, title);
+        sb(&s, "\nset xlabel ");
+        gp_quote(&s, k_param_titles[ser[i].param]);
+        sb(&s, "\nset ylabel 'accuracy (%%)'\nset key outside bottom center horizontal\nset grid\nset yrange [0:5<*]\nset offsets graph 0.05, graph 0.05, 0, 0\nplot ");
+        int block = 0;
+        for (int k = i; k < n_ser; k++) {
+            const run *rk = &rs[ser[k].idx[0]];
+            if (ser[k].param != ser[i].param || strcmp(rk->task, r0->task) || rk->sampling != r0->sampling) continue;
+            done[k] = 1;
+            sb(&data, "# %s\n", rk->label);
+            for (int t = 0; t < ser[k].n; t++) {
+                const run *r = &rs[ser[k].idx[t]];
+                sb(&data, "%g %g %g\n", r->param[ser[k].param], 100 * r->acc, 100 * r->acc_std);
+            }
+            sb(&data, "\n\n");
+            /* the legend: the method and the settings other than the varied one */
+            char leg[300];
+            fixed_desc(rk, ser[k].param, leg, sizeof leg);
+            char datpath[4200];
+            snprintf(datpath, sizeof datpath, "%s/%s.dat", dir, name);
+            sb(&s, "%s", block ? ", " : "");
+            gp_quote(&s, datpath);
+            /* sampling: error bars of one std over seeds */
+            sb(&s, " index %d using 1:2%s with %s lw 2 pt 7 title ", block, r0->sampling ? ":3" : "",
+               r0->sampling ? "yerrorlines" : "linespoints");
+            gp_quote(&s, leg);
+            block++;
+        }
+        sb(&s, "\n");
+        char datname[300], path[4096];
+        snprintf(datname, sizeof datname, "%s.dat", name);
+        if (data.oom || s.oom) rc = cli_error(CMD, "out of memory");
+        if (!rc) rc = write_text(dir, datname, data.p, path, sizeof path);
+        if (!rc) rc = gnuplot(dir, name, &s);
+        free(data.p);
+        free(s.p);
+    }
+    free(done);
+    if (rc) return rc;
+    /* time per generated token by method */
+    col *labels = malloc(sizeof *labels * (size_t)(n ? n : 1));
+    if (!labels) return cli_error(CMD, "out of memory");
+    const int nl = labels_of(rs, n, -1, labels);
+    sbuf data = {0}, s = {0};
+    for (int l = 0; l < nl; l++) {
+        double tok = 0, sec = 0;
+        for (int i = 0; i < n; i++)
+            if (!strcmp(rs[i].label, labels[l].name)) tok += rs[i].tokens, sec += rs[i].seconds;
+        sb(&data, "%d ", l);
+        gp_quote(&data, labels[l].name);
+        sb(&data, " %g\n", tok > 0 ? 1000 * sec / tok : 0.0);
+    }
+    free(labels);
+    char path[4096], dat[4200];
+    if (data.oom) rc = cli_error(CMD, "out of memory");
+    if (!rc) rc = write_text(dir, "time_per_token.dat", data.p, path, sizeof path);
+    snprintf(dat, sizeof dat, "%s/time_per_token.dat", dir);
+    sb(&s, "set title 'time per generated token by method'\nset ylabel 'ms per token'\nset style fill solid 0.6\n"
+           "set boxwidth 0.6\nset yrange [0:*]\nset grid ytics\nset xtics rotate by -25\nunset key\nplot ");
+    gp_quote(&s, dat);
+    sb(&s, " using 1:3:xtic(2) with boxes\n");
+    if (!rc) rc = s.oom ? cli_error(CMD, "out of memory") : gnuplot(dir, "time_per_token", &s);
+    free(data.p);
+    free(s.p);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ main */
+
+int cmd_report(int argc, char **argv) {
+    int json = 0;
+    const char *out = NULL, *plot_dir = NULL;
+    static const struct option opts[] = {{"json", no_argument, 0, 1},
+                                         {"output", required_argument, 0, 'o'},
+                                         {"plot", required_argument, 0, 2},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int o;
+    optind = 1;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 1: json = 1; break;
+        case 'o': out = optarg; break;
+        case 2: plot_dir = optarg; break;
+        case 'h': fputs(k_help, stdout); return 0;
+        case ':': return cli_error(CMD, "option %s needs a value", argv[optind - 1]);
+        default: return cli_error(CMD, "unknown option '%s' (see kvsteer report --help)", argv[optind - 1]);
+        }
+    }
+    if (optind == argc) return cli_error(CMD, "no run files given (see --help)");
+    strlist files = {0};
+    int rc = 0;
+    for (int i = optind; i < argc && !rc; i++) rc = expand(argv[i], &files);
+    run *rs = NULL;
+    int n = 0;
+    if (!rc) rc = load_runs(&files, &rs, &n);
+    sl_free(&files);
+    series ser[256];
+    int n_ser = rc ? 0 : find_series(rs, n, ser, 256);
+    char *text = NULL;
+    if (!rc) {
+        if (json) {
+            cJSON *j = render_json(rs, n, ser, n_ser);
+            char *s = j ? cJSON_Print(j) : NULL;
+            cJSON_Delete(j);
+            if (s && (text = malloc(strlen(s) + 2))) sprintf(text, "%s\n", s);
+            free(s);
+        } else {
+            text = render_md(rs, n, ser, n_ser);
+        }
+        if (!text) rc = cli_error(CMD, "out of memory");
+    }
+    if (!rc && plot_dir) rc = plot(plot_dir, rs, n, ser, n_ser);
+    if (!rc && out) rc = cli_write_atomic(CMD, out, text);
+    if (!rc) {
+        fputs(text, stdout);
+        rc = fflush(stdout) ? 1 : 0;
+    }
+    free(text);
+    free_runs(rs, n);
+    return rc;
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# `kvsteer report` on tiny real runs: Markdown tables and JSON, two shards of one
+# configuration report exactly as one file, a c_v ablation is found, --plot
+# writes PNGs, and malformed or foreign run files fail with one line naming the
+# file.  usage: cli_report.sh path/to/kvsteer
+set -u
+BIN=$1
+MODEL=${KVS_MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
+DATA=${KVS_DATA:-../shared/data}
+T=${KVS_TEST_THREADS:-1}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0; fail=0
+ok() { pass=$((pass+1)); }
+bad() { fail=$((fail+1)); echo "FAIL $*"; }
+check() { local name=$1; shift; if "$@"; then ok; else bad "$name"; fi; }
+
+EV=("$BIN" eval -m "$MODEL" --data "$DATA" -t "$T" --quiet --task arc --max-new 6)
+mkdir -p "$tmp/runs" "$tmp/shards"
+"${EV[@]}" --method baseline --offset-start 1167 --limit 3 -o "$tmp/runs/base.jsonl" >/dev/null 2>"$tmp/err" || bad "eval base: $(cat "$tmp/err")"
+"${EV[@]}" --method cot --offset-start 1167 --limit 3 -o "$tmp/runs/cot.jsonl" >/dev/null 2>"$tmp/err" || bad "eval cot: $(cat "$tmp/err")"
+# the same configuration in two shards of questions
+"${EV[@]}" --method baseline --offset-start 1167 --limit 2 -o "$tmp/shards/a.jsonl" >/dev/null 2>"$tmp/err" || bad "shard a: $(cat "$tmp/err")"
+"${EV[@]}" --method baseline --offset-start 1169 --limit 1 -o "$tmp/shards/b.jsonl" >/dev/null 2>"$tmp/err" || bad "shard b: $(cat "$tmp/err")"
+
+"$BIN" report "$tmp/runs/base.jsonl" "$tmp/runs/cot.jsonl" >"$tmp/md" 2>"$tmp/err" || bad "report: $(cat "$tmp/err")"
+check "md: accuracy table" grep -q '^| task | baseline | cot |$' "$tmp/md"
+check "md: arc row" grep -qE '^\| arc \| [0-9.]+ \| [0-9.]+ \|$' "$tmp/md"
+check "md: tokens table" grep -q '^## Mean generated tokens, greedy' "$tmp/md"
+check "md: time table" grep -qE '^\| cot \| 1 \| [0-9]+ \| [0-9.]+ \| 16 \|$' "$tmp/md"
+check "md: runs list" [ "$(grep -c '^| arc | ' "$tmp/md")" -ge 3 ]
+# accuracy as the eval summary line computed it
+acc=$(python3 -c "import json,sys; print('%.1f' % (100*[json.loads(l) for l in open(sys.argv[1])][-1]['accuracy']['choice']))" "$tmp/runs/base.jsonl")
+check "md: accuracy = eval summary" grep -qE "^\| arc \| $acc \|" "$tmp/md"
+"$BIN" report --json "$tmp/runs" -o "$tmp/r.json" >"$tmp/json" 2>"$tmp/err" || bad "report --json: $(cat "$tmp/err")"
+check "json: -o = stdout" cmp -s "$tmp/json" "$tmp/r.json"
+check "json: two runs" python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert sorted(r['method'] for r in j['runs'])==['baseline','cot'] and all(r['n']==3 for r in j['runs'])" "$tmp/json"
+# shards merge losslessly: the same numbers as the single file
+"$BIN" report --json "$tmp/shards" >"$tmp/sj" 2>"$tmp/err" || bad "report shards: $(cat "$tmp/err")"
+check "shards = one file" python3 -c "
+import json,sys
+a=[r for r in json.load(open(sys.argv[1]))['runs'] if r['method']=='baseline'][0]
+b=json.load(open(sys.argv[2]))['runs']
+assert len(b)==1, b
+b=b[0]
+for k in ('n','n_questions','accuracy','invalid','mean_generated_tokens','params','config'): assert a[k]==b[k], k
+assert len(b['files'])==2" "$tmp/json" "$tmp/sj"
+# a shard given twice: duplicates counted once
+"$BIN" report --json "$tmp/shards" "$tmp/shards/a.jsonl" >"$tmp/dj" 2>"$tmp/err" || bad "report dup: $(cat "$tmp/err")"
+check "duplicates dropped" python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['runs'][0]; assert r['n']==3 and r['duplicates_dropped']==2" "$tmp/dj"
+# an ablation over c_v
+"$BIN" extract -m "$MODEL" --traces data/demo/demo_traces.jsonl --pairs 2 --shots 1 -t "$T" -q -o "$tmp/v.gguf" 2>"$tmp/err" || bad "extract: $(cat "$tmp/err")"
+for cv in 1 3; do
+  "${EV[@]}" --method cache --steer "$tmp/v.gguf" --cv $cv --offset-start 1167 --limit 2 -o "$tmp/runs/cv$cv.jsonl" >/dev/null 2>"$tmp/err" || bad "eval cv$cv: $(cat "$tmp/err")"
+done
+"$BIN" report "$tmp/runs" >"$tmp/md2" 2>"$tmp/err" || bad "report ablation: $(cat "$tmp/err")"
+check "ablation: labels" grep -q '| cache c_v=1 | cache c_v=3 |' "$tmp/md2"
+check "ablation: series" grep -q 'accuracy against c_v' "$tmp/md2"
+if command -v gnuplot >/dev/null; then
+  "$BIN" report "$tmp/runs" --plot "$tmp/plots" >/dev/null 2>"$tmp/err" || bad "plot: $(cat "$tmp/err")"
+  check "plot: ablation png" sh -c "head -c 4 '$tmp/plots/ablation_arc_greedy_cv.png' | grep -q PNG"
+  check "plot: time png" sh -c "head -c 4 '$tmp/plots/time_per_token.png' | grep -q PNG"
+  check "plot: no temp files" [ -z "$(find "$tmp/plots" -name '*.tmp*')" ]
+else
+  echo "SKIP --plot: gnuplot is not installed (scripts/setup.sh installs gnuplot-nox)"
+fi
+
+expect_error() { # name, needle, args...
+  local name=$1 needle=$2; shift 2
+  rm -f "$tmp/o.md"
+  "$BIN" report "$@" >"$tmp/o" 2>"$tmp/e"
+  local rc=$?
+  if [ $rc -ne 0 ] && [ $rc -lt 128 ] && [ "$(wc -l <"$tmp/e")" -eq 1 ] && grep -q -- "$needle" "$tmp/e" && [ ! -s "$tmp/o" ] && [ ! -e "$tmp/o.md" ]; then ok
+  else bad "$name: rc=$rc stderr=[$(head -c 300 "$tmp/e")]"; fi
+}
+echo '{"question": "q?", "answer": "A"}' >"$tmp/foreign.jsonl"
+head -c 100 "$tmp/runs/base.jsonl" >"$tmp/cut.jsonl"; printf '\n{"id":"x","seed":null}\n' >>"$tmp/cut.jsonl"
+{ head -n 1 "$tmp/runs/base.jsonl"; echo '{"what": 1}'; } >"$tmp/odd.jsonl"
+head -n 1 "$tmp/runs/base.jsonl" >"$tmp/nosamples.jsonl"
+: >"$tmp/empty.jsonl"
+mkdir -p "$tmp/nodir"
+expect_error none "no run files" -o "$tmp/o.md"
+expect_error foreign "foreign.jsonl: not a kvsteer eval run file" "$tmp/foreign.jsonl" -o "$tmp/o.md"
+expect_error cut "cut.jsonl: not a kvsteer eval run file" "$tmp/cut.jsonl" -o "$tmp/o.md"
+expect_error odd "odd.jsonl:2: neither a sample nor a summary" "$tmp/runs/base.jsonl" "$tmp/odd.jsonl" -o "$tmp/o.md"
+expect_error no-samples "nosamples.jsonl: holds no samples" "$tmp/nosamples.jsonl" -o "$tmp/o.md"
+expect_error empty "empty.jsonl: empty" "$tmp/empty.jsonl" -o "$tmp/o.md"
+expect_error missing "nothere.jsonl: cannot open" "$tmp/nothere.jsonl" -o "$tmp/o.md"
+expect_error empty-dir "nodir: no .jsonl run files" "$tmp/nodir" -o "$tmp/o.md"
+expect_error unknown "unknown option" --frobnicate "$tmp/runs"
+if "$BIN" report --help | grep -q "usage: kvsteer report"; then ok; else bad "--help"; fi
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
