@@ -22,7 +22,8 @@ typedef struct attn_tile {
     int nq;                  /* queries, 1..ATTN_TILE_MAX */
     int d;                   /* head dimension */
     const float *const *q;   /* nq query vectors (d floats each) */
-    const int *len;          /* query i attends to rows [0, len[i]), len[i] >= 1 */
+    const int *lo, *len;     /* query i attends to rows [lo[i], len[i]) (lo NULL: from row 0);
+                              * lo[i] < len[i]; a sliding-window layer starts past row 0 */
     const float *k, *v;      /* row 0 of the keys / values of this KV head */
     size_t stride;           /* floats between consecutive rows of k and v */
     float scale;             /* applied to every score before the softmax */

@@ -6,6 +6,12 @@
 #include "attn.h"
 
 #define INLINE static inline __attribute__((always_inline))
+#define VEC __m256
+#define CMAX 2
+#define LANES 8
+#define LOAD _mm256_loadu_ps
+#define BCAST(p) _mm256_broadcast_ss(p)
+#define FMA _mm256_fmadd_ps
 
 /* e^x for x <= 0, as in attn_avx512.c; 2^n is built in the exponent field,
  * so x is first held above -87 where that stays a normal number (e^-87 is far
@@ -62,15 +68,17 @@ static void softmax(float *x, int n) {
     for (int k = 0; k < n; k++) x[k] *= inv;
 }
 
-static void scores(const attn_tile *t, int maxlen) {
+static void scores(const attn_tile *t, int minlo, int maxlen) {
     const int d = t->d;
-    for (int jb = 0; jb < maxlen; jb += 4) {
+    /* groups of four start at multiples of 4 whatever the window, so a row's
+     * place in its group never depends on the tile */
+    for (int jb = minlo & ~3; jb < maxlen; jb += 4) {
         const float *r[4];
         /* rows past the longest query are never stored; point them at a real row */
         for (int x = 0; x < 4; x++) r[x] = t->k + (size_t)(jb + x < maxlen ? jb + x : maxlen - 1) * t->stride;
         for (int i = 0; i < t->nq; i++) {
-            const int len = t->len[i];
-            if (len <= jb) continue;
+            const int len = t->len[i], lo = t->lo ? t->lo[i] : 0;
+            if (len <= jb || lo >= jb + 4) continue;
             const float *q = t->q[i];
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
             for (int x = 0; x < d; x += 8) {
@@ -86,7 +94,7 @@ static void scores(const attn_tile *t, int maxlen) {
             _mm_storeu_ps(s4, _mm_mul_ps(sum, _mm_set1_ps(t->scale)));
             float *s = t->scores + (size_t)i * t->ld + jb;
             const int m = len - jb < 4 ? len - jb : 4;
-            for (int x = 0; x < m; x++) s[x] = s4[x];
+            for (int x = lo > jb ? lo - jb : 0; x < m; x++) s[x] = s4[x];
         }
     }
 }
@@ -94,42 +102,59 @@ static void scores(const attn_tile *t, int maxlen) {
 /* Queries i0..i0+N-1, output lanes c0..c0+8*C-1. */
 INLINE void wsum_block(const attn_tile *t, const int N, const int C, int i0, int c0) {
     __m256 acc[6][2];
-    int lo = t->len[i0], hi = t->len[i0];
+    /* rows every query of the block sees are [start_max, end_min); the rows
+     * before and after that are checked per query */
+    int end_min = t->len[i0], end_max = t->len[i0], start_min = t->lo ? t->lo[i0] : 0, start_max = start_min;
 #pragma GCC unroll 6
     for (int i = 0; i < N; i++) {
-        const int l = t->len[i0 + i];
-        lo = l < lo ? l : lo;
-        hi = l > hi ? l : hi;
+        const int l = t->len[i0 + i], f = t->lo ? t->lo[i0 + i] : 0;
+        end_min = l < end_min ? l : end_min;
+        end_max = l > end_max ? l : end_max;
+        start_min = f < start_min ? f : start_min;
+        start_max = f > start_max ? f : start_max;
 #pragma GCC unroll 2
         for (int c = 0; c < C; c++) acc[i][c] = _mm256_setzero_ps();
     }
     const float *w[6];
 #pragma GCC unroll 6
     for (int i = 0; i < N; i++) w[i] = t->scores + (size_t)(i0 + i) * t->ld;
-    int j = 0;
-    for (; j < lo; j++) {
+    int j = start_min;
+    for (; j < start_max; j++) { /* the earlier-starting queries' first rows */
         const float *vr = t->v + (size_t)j * t->stride + c0;
-        __m256 v[2];
-#pragma GCC unroll 2
-        for (int c = 0; c < C; c++) v[c] = _mm256_loadu_ps(vr + 8 * c);
+        VEC v[CMAX];
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) v[c] = LOAD(vr + LANES * c);
 #pragma GCC unroll 6
         for (int i = 0; i < N; i++) {
-            const __m256 wj = _mm256_broadcast_ss(w[i] + j);
-#pragma GCC unroll 2
-            for (int c = 0; c < C; c++) acc[i][c] = _mm256_fmadd_ps(wj, v[c], acc[i][c]);
+            if (j < (t->lo ? t->lo[i0 + i] : 0) || j >= t->len[i0 + i]) continue;
+            const VEC wj = BCAST(w[i] + j);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) acc[i][c] = FMA(wj, v[c], acc[i][c]);
         }
     }
-    for (; j < hi; j++) { /* the longer queries' last rows */
+    for (; j < end_min; j++) {
         const float *vr = t->v + (size_t)j * t->stride + c0;
-        __m256 v[2];
+        VEC v[CMAX];
 #pragma GCC unroll 2
-        for (int c = 0; c < C; c++) v[c] = _mm256_loadu_ps(vr + 8 * c);
+        for (int c = 0; c < C; c++) v[c] = LOAD(vr + LANES * c);
 #pragma GCC unroll 6
         for (int i = 0; i < N; i++) {
-            if (j >= t->len[i0 + i]) continue;
-            const __m256 wj = _mm256_broadcast_ss(w[i] + j);
+            const VEC wj = BCAST(w[i] + j);
 #pragma GCC unroll 2
-            for (int c = 0; c < C; c++) acc[i][c] = _mm256_fmadd_ps(wj, v[c], acc[i][c]);
+            for (int c = 0; c < C; c++) acc[i][c] = FMA(wj, v[c], acc[i][c]);
+        }
+    }
+    for (; j < end_max; j++) { /* the longer queries' last rows */
+        const float *vr = t->v + (size_t)j * t->stride + c0;
+        VEC v[CMAX];
+#pragma GCC unroll 2
+        for (int c = 0; c < C; c++) v[c] = LOAD(vr + LANES * c);
+#pragma GCC unroll 6
+        for (int i = 0; i < N; i++) {
+            if (j >= t->len[i0 + i] || j < (t->lo ? t->lo[i0 + i] : 0)) continue;
+            const VEC wj = BCAST(w[i] + j);
+#pragma GCC unroll 2
+            for (int c = 0; c < C; c++) acc[i][c] = FMA(wj, v[c], acc[i][c]);
         }
     }
 #pragma GCC unroll 6
@@ -170,7 +195,12 @@ void attn_run_avx2(const attn_tile *t) {
     }
     int maxlen = 0;
     for (int i = 0; i < t->nq; i++) maxlen = t->len[i] > maxlen ? t->len[i] : maxlen;
-    scores(t, maxlen);
-    for (int i = 0; i < t->nq; i++) softmax(t->scores + (size_t)i * t->ld, t->len[i]);
+    int minlo = maxlen;
+    for (int i = 0; i < t->nq; i++) minlo = (t->lo ? t->lo[i] : 0) < minlo ? (t->lo ? t->lo[i] : 0) : minlo;
+    scores(t, minlo, maxlen);
+    for (int i = 0; i < t->nq; i++) {
+        const int lo = t->lo ? t->lo[i] : 0;
+        softmax(t->scores + (size_t)i * t->ld + lo, t->len[i] - lo);
+    }
     wsum(t);
 }

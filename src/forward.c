@@ -154,8 +154,9 @@ static void attend_tile(const kvs_ctx *c, int layer, const int32_t *pos, const i
             len[nq++] = pos[t] + 1;
         }
     const size_t row0 = kv_index(kc, layer, seq[t0], 0) + (size_t)kvh * hd;
-    const attn_tile at = {nq, hd, qp, len, kc->k + row0, kc->v + row0, (size_t)kc->kv_dim,
-                          1.0f / sqrtf((float)hd), scores, (size_t)c->n_ctx, op};
+    const attn_tile at = {.nq = nq, .d = hd, .q = qp, .lo = NULL, .len = len, .k = kc->k + row0, .v = kc->v + row0,
+                          .stride = (size_t)kc->kv_dim, .scale = 1.0f / sqrtf((float)hd), .scores = scores,
+                          .ld = (size_t)c->n_ctx, .out = op};
     attn_run(&at);
 }
 

@@ -14,14 +14,16 @@ static const char *const k_backends[] = {"scalar", "avx2", "avx512vnni"};
 typedef struct case_data {
     int d, nq, rows, stride;
     float *q, *kv, *k, *v, *scores, *out;
-    int len[ATTN_TILE_MAX];
+    int lo[ATTN_TILE_MAX], len[ATTN_TILE_MAX];
 } case_data;
 
-static void make_case(case_data *c, int d, int nq, const int *len, float q_scale, uint64_t seed) {
+/* lo: first row per query (a sliding window), or NULL for row 0 */
+static void make_case(case_data *c, int d, int nq, const int *lo, const int *len, float q_scale, uint64_t seed) {
     memset(c, 0, sizeof *c);
     c->d = d, c->nq = nq, c->stride = 3 * d + 5; /* rows of several heads, odd stride */
     for (int i = 0; i < nq; i++) {
         c->len[i] = len[i];
+        c->lo[i] = lo ? lo[i] : 0;
         c->rows = len[i] > c->rows ? len[i] : c->rows;
     }
     c->q = malloc(sizeof(float) * (size_t)nq * d);
@@ -41,23 +43,25 @@ static void free_case(case_data *c) { free(c->q), free(c->kv), free(c->scores), 
 static void run(case_data *c, const int *which, int n, float *out, int ref) {
     const float *qp[ATTN_TILE_MAX];
     float *op[ATTN_TILE_MAX];
-    int len[ATTN_TILE_MAX];
+    int lo[ATTN_TILE_MAX], len[ATTN_TILE_MAX];
     for (int i = 0; i < n; i++) {
         qp[i] = c->q + (size_t)which[i] * c->d;
         op[i] = out + (size_t)which[i] * c->d;
+        lo[i] = c->lo[which[i]];
         len[i] = c->len[which[i]];
     }
-    attn_tile t = {n, c->d, qp, len, c->k, c->v, (size_t)c->stride, 1.0f / sqrtf((float)c->d),
-                   c->scores, (size_t)c->rows, op};
+    attn_tile t = {.nq = n, .d = c->d, .q = qp, .lo = lo, .len = len, .k = c->k, .v = c->v,
+                   .stride = (size_t)c->stride, .scale = 1.0f / sqrtf((float)c->d), .scores = c->scores,
+                   .ld = (size_t)c->rows, .out = op};
     if (ref)
         attn_run_ref(&t);
     else
         attn_run(&t);
 }
 
-static void check_case(int d, int nq, const int *len, float q_scale, uint64_t seed) {
+static void check_case(int d, int nq, const int *lo, const int *len, float q_scale, uint64_t seed) {
     case_data c;
-    make_case(&c, d, nq, len, q_scale, seed);
+    make_case(&c, d, nq, lo, len, q_scale, seed);
     int all[ATTN_TILE_MAX];
     for (int i = 0; i < nq; i++) all[i] = i;
     float *want = malloc(sizeof(float) * (size_t)nq * d), *alone = malloc(sizeof(float) * (size_t)nq * d);
@@ -96,7 +100,7 @@ static void test_shapes(void **state) {
     const int nqs[] = {3, 6, 6, 8};
     uint64_t seed = 1;
     for (size_t di = 0; di < sizeof dims / sizeof *dims; di++)
-        for (size_t li = 0; li < sizeof nqs / sizeof *nqs; li++) check_case(dims[di], nqs[li], lens[li], 1.0f, seed++);
+        for (size_t li = 0; li < sizeof nqs / sizeof *nqs; li++) check_case(dims[di], nqs[li], NULL, lens[li], 1.0f, seed++);
 }
 
 /* Sharp softmaxes (scores hundreds apart): the small weights underflow to 0
@@ -104,10 +108,21 @@ static void test_shapes(void **state) {
 static void test_sharp_scores(void **state) {
     (void)state;
     const int len[ATTN_TILE_MAX] = {40, 41, 200, 9};
-    check_case(64, 4, len, 60.0f, 99);
+    check_case(64, 4, NULL, len, 60.0f, 99);
+}
+
+/* Sliding windows: queries start at different rows, including windows that do
+ * not overlap and starts that are not multiples of 4. */
+static void test_windows(void **state) {
+    (void)state;
+    const int lo[ATTN_TILE_MAX] = {0, 3, 5, 9, 30, 31, 33, 2};
+    const int len[ATTN_TILE_MAX] = {4, 12, 13, 14, 40, 45, 46, 3};
+    for (int d = 16; d <= 128; d *= 2) check_case(d, 8, lo, len, 1.0f, 7 + (uint64_t)d);
+    check_case(24, 8, lo, len, 1.0f, 3);
 }
 
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_shapes), cmocka_unit_test(test_sharp_scores)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_shapes), cmocka_unit_test(test_sharp_scores),
+                                       cmocka_unit_test(test_windows)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
