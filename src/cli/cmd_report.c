@@ -220,7 +220,7 @@ static void describe(run *r) {
 }
 
 /* The label of a run: the method, then each setting that differs between runs
- * of that method (parameters as name=value, fingerprints and files briefly). */
+ * of that method and decoding (greedy and sampled runs sit in separate tables). */
 static void make_labels(run *rs, int n) {
     static const char *const show[] = {"model", "traces", "layers", "offset", "max_new", "vectors", "sampling"};
     for (int i = 0; i < n; i++) {
@@ -230,7 +230,7 @@ static void make_labels(run *rs, int n) {
         for (int p = 0; p < N_PARAMS; p++) {
             int differs = 0;
             for (int j = 0; j < n && !differs; j++)
-                if (!strcmp(rs[j].method, r->method) && j != i) {
+                if (!strcmp(rs[j].method, r->method) && rs[j].sampling == r->sampling && j != i) {
                     const double a = r->param[p], b = rs[j].param[p];
                     differs = !(isnan(a) && isnan(b)) && !(a == b);
                 }
@@ -242,7 +242,8 @@ static void make_labels(run *rs, int n) {
         for (size_t s = 0; s < sizeof show / sizeof *show; s++) {
             int differs = 0;
             for (int j = 0; j < n && !differs; j++)
-                if (!strcmp(rs[j].method, r->method) && j != i) differs = strcmp(get_set(r, show[s]), get_set(&rs[j], show[s]));
+                if (!strcmp(rs[j].method, r->method) && rs[j].sampling == r->sampling && j != i)
+                    differs = strcmp(get_set(r, show[s]), get_set(&rs[j], show[s]));
             if (differs && at < sizeof r->label)
                 at += (size_t)snprintf(r->label + at, sizeof r->label - at, "%s%s=%s", first ? " " : ", ", show[s],
                                        get_set(r, show[s])[0] ? get_set(r, show[s]) : "-"),
@@ -501,11 +502,12 @@ static void md_time(sbuf *b, const run *rs, int n) {
             sec += rs[i].seconds;
             k++;
             const double bt = num(rs[i].full, "batch");
-            char one[24];
-            snprintf(one, sizeof one, "%g", bt);
-            if (!isnan(bt) && !strstr(batches, one)) {
+            char one[32], padded[140];
+            snprintf(one, sizeof one, ", %g,", bt);
+            snprintf(padded, sizeof padded, ", %s,", batches);
+            if (!isnan(bt) && !strstr(padded, one)) {
                 const size_t bl = strlen(batches);
-                snprintf(batches + bl, sizeof batches - bl, "%s%s", bl ? ", " : "", one);
+                snprintf(batches + bl, sizeof batches - bl, "%s%g", bl ? ", " : "", bt);
             }
         }
         sb(b, "| %s | %d | %.0f | %.2f | %s |\n", labels[l].name, k, tok, tok > 0 ? 1000 * sec / tok : 0.0,

@@ -56,7 +56,8 @@ static int tabulate(const style_detector *d, row *r) {
     run_file rf;
     kvs_error err = {0};
     if (run_file_load(r->run, 1, &rf, &err)) return cli_error(CMD, "%s", err.msg);
-    int rc = 0;
+    int rc = 0, correct = 0;
+    double tokens = 0;
     const cJSON *s;
     cJSON_ArrayForEach(s, rf.samples) {
         const cJSON *resp = cJSON_GetObjectItemCaseSensitive(s, "response");
@@ -71,12 +72,14 @@ static int tabulate(const style_detector *d, row *r) {
         r->no_marks += mk == 0;
         const cJSON *stop = cJSON_GetObjectItemCaseSensitive(s, "stop");
         r->capped += cJSON_IsString(stop) && !strcmp(stop->valuestring, "max_new");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(s, "correct");
+        correct += cJSON_IsTrue(cJSON_IsObject(c) ? c->child : c); /* the primary extractor */
+        const cJSON *gt = cJSON_GetObjectItemCaseSensitive(s, "generated_tokens");
+        tokens += cJSON_IsNumber(gt) ? gt->valuedouble : 0;
         r->n++;
     }
-    const cJSON *acc = cJSON_GetObjectItemCaseSensitive(rf.summary, "accuracy");
-    r->accuracy = acc && acc->child && cJSON_IsNumber(acc->child) ? acc->child->valuedouble : -1;
-    const cJSON *tk = cJSON_GetObjectItemCaseSensitive(rf.summary, "mean_generated_tokens");
-    r->tokens = cJSON_IsNumber(tk) ? tk->valuedouble : -1;
+    r->accuracy = r->n ? (double)correct / r->n : 0;
+    r->tokens = r->n ? tokens / r->n : 0;
     run_file_free(&rf);
     return rc;
 }
@@ -142,8 +145,8 @@ static cJSON *render_json(const row *rows, int n, const cJSON *settings) {
             cJSON_AddNumberToObject(o, "intended_share", (double)r->shows[r->intended] / r->n);
             cJSON_AddNumberToObject(o, "intended_marker_share", (double)r->marks[r->intended] / r->n);
         }
-        if (r->accuracy >= 0) cJSON_AddNumberToObject(o, "accuracy", r->accuracy);
-        if (r->tokens >= 0) cJSON_AddNumberToObject(o, "mean_generated_tokens", r->tokens);
+        cJSON_AddNumberToObject(o, "accuracy", r->accuracy);
+        cJSON_AddNumberToObject(o, "mean_generated_tokens", r->tokens);
         cJSON_AddItemToArray(arr, o);
     }
     return j;
