@@ -246,6 +246,8 @@ int cmd_styles(int argc, char **argv) {
                     return cli_error(CMD, "%s: path too long", out_dir);
             } else {
                 set_label(r, vecs[i], n, rows);
+                if (!strcmp(r->label, "baseline")) /* the control's run file is baseline.jsonl */
+                    snprintf(r->label, sizeof r->label, "baseline-vector");
                 char label[sizeof r->label]; /* a copy: gcc's -Wrestrict sees one object */
                 memcpy(label, r->label, sizeof label);
                 if (snprintf(r->run, sizeof r->run, "%s/%s.jsonl", runs_dir, label) >= (int)sizeof r->run)
