@@ -45,6 +45,9 @@ assert len(b)==1, b
 b=b[0]
 for k in ('n','n_questions','accuracy','invalid','mean_generated_tokens','params','config'): assert a[k]==b[k], k
 assert len(b['files'])==2" "$tmp/json" "$tmp/sj"
+"$BIN" report --json "$tmp/shards/b.jsonl" "$tmp/runs/cot.jsonl" "$tmp/shards/a.jsonl" >"$tmp/o1" 2>"$tmp/err" || bad "order 1: $(cat "$tmp/err")"
+"$BIN" report --json "$tmp/shards/a.jsonl" "$tmp/shards/b.jsonl" "$tmp/runs/cot.jsonl" >"$tmp/o2" 2>"$tmp/err" || bad "order 2: $(cat "$tmp/err")"
+check "argument order does not matter" cmp -s "$tmp/o1" "$tmp/o2"
 # a shard given twice: duplicates counted once
 "$BIN" report --json "$tmp/shards" "$tmp/shards/a.jsonl" >"$tmp/dj" 2>"$tmp/err" || bad "report dup: $(cat "$tmp/err")"
 check "duplicates dropped" python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['runs'][0]; assert r['n']==3 and r['duplicates_dropped']==2" "$tmp/dj"

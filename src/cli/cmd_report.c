@@ -318,6 +318,27 @@ static int expand(const char *arg, strlist *files) {
     return rc;
 }
 
+static int rank(const char *s, const char *const *order, int n);
+static const char *const k_task_order[] = {"gsm8k", "arc", "csqa", "piqa"};
+static const char *const k_method_order[] = {"baseline", "cot", "cache", "cache+cot", "act"};
+
+static int cmp_run(const void *a, const void *b) {
+    const run *x = a, *y = b;
+    int d = rank(x->task, k_task_order, 4) - rank(y->task, k_task_order, 4);
+    if (!d) d = strcmp(x->task, y->task);
+    if (!d) d = x->sampling - y->sampling;
+    if (!d) d = rank(x->method, k_method_order, 5) - rank(y->method, k_method_order, 5);
+    if (!d) { /* numeric settings by value, then the label */
+        for (int p = 0; p < N_PARAMS && !d; p++) {
+            const double u = x->param[p], v = y->param[p];
+            if (!isnan(u) && !isnan(v) && u != v) d = u < v ? -1 : 1;
+        }
+    }
+    if (!d) d = strcmp(x->label, y->label);
+    if (!d) d = strcmp(x->files, y->files);
+    return d;
+}
+
 static int load_runs(const strlist *files, run **out, int *n_out) {
     run *rs = calloc((size_t)files->n, sizeof *rs);
     if (!rs) return cli_error(CMD, "out of memory");
@@ -351,7 +372,11 @@ static int load_runs(const strlist *files, run **out, int *n_out) {
         describe(&rs[i]);
         rc = aggregate(&rs[i]);
     }
-    if (!rc) make_labels(rs, n);
+    if (!rc) {
+        make_labels(rs, n);
+        /* a fixed order, whatever the order of the files: shards give one report */
+        qsort(rs, (size_t)n, sizeof *rs, cmp_run);
+    }
     *out = rs;
     *n_out = n;
     return rc;
@@ -397,9 +422,6 @@ static void sb(sbuf *b, const char *fmt, ...) {
         b->cap = nc;
     }
 }
-
-static const char *const k_task_order[] = {"gsm8k", "arc", "csqa", "piqa"};
-static const char *const k_method_order[] = {"baseline", "cot", "cache", "cache+cot", "act"};
 
 static int rank(const char *s, const char *const *order, int n) {
     for (int i = 0; i < n; i++)
@@ -862,6 +884,7 @@ int cmd_report(int argc, char **argv) {
     strlist files = {0};
     int rc = 0;
     for (int i = optind; i < argc && !rc; i++) rc = expand(argv[i], &files);
+    if (!rc) qsort(files.v, (size_t)files.n, sizeof *files.v, cmp_str); /* the order of the arguments is no input */
     run *rs = NULL;
     int n = 0;
     if (!rc) rc = load_runs(&files, &rs, &n);
