@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "error.h"
-#include "eval.h"
 
 void run_file_free(run_file *r) {
     if (!r) return;
@@ -80,10 +79,7 @@ int run_file_load(const char *path, int with_samples, run_file *r, kvs_error *er
     fclose(f);
     if (!rc && !r->header) rc = kvs_fail(err, KVS_E_FORMAT, "%s: empty (not a kvsteer eval run file)", path);
     if (!rc && r->n_samples == 0) rc = kvs_fail(err, KVS_E_FORMAT, "%s: holds no samples yet", path);
-    if (!rc && !r->summary) {
-        r->partial = 1;
-        if (!(r->summary = eval_summarize(path, err))) rc = err && err->code ? err->code : KVS_E_FORMAT;
-    }
+    if (!rc) r->partial = r->summary == NULL;
     if (rc) run_file_free(r);
     return rc;
 }

@@ -10,7 +10,7 @@
 typedef struct run_file {
     char *path;
     cJSON *header;   /* the header line: {"header": true, "config": {...}, ...} */
-    cJSON *summary;  /* the summary line; for an unfinished run, one computed from its samples */
+    cJSON *summary;  /* the summary line; NULL for an unfinished run */
     cJSON *samples;  /* array of the sample lines (only when asked for), else NULL */
     int partial;     /* no summary line: the run has not finished */
     int n_samples;
@@ -23,7 +23,9 @@ int run_file_load(const char *path, int with_samples, run_file *r, kvs_error *er
 void run_file_free(run_file *r);
 
 /* The header config, and the summary's full config (every option, vector
- * metadata) falling back to the header config; never NULL after a load. */
+ * metadata) falling back to the header config; never NULL after a load.
+ * Numbers (accuracy, tokens) are best recomputed from the samples, which every
+ * file has, finished or not. */
 const cJSON *run_config(const run_file *r);
 const cJSON *run_full_config(const run_file *r);
 

@@ -18,7 +18,7 @@ const char *const style_names[STYLE_N] = {"stepwise", "strategy_execution", "cau
 /* Markdown a model wraps labels in ("**Step 1:**", "### Strategy:"). */
 #define MD "[*_#]*"
 
-enum { R_STEP, R_STRATEGY, R_SOLUTION, R_IFTHEN, R_ARROW, R_ANALOGY, N_RE };
+enum { R_STEP, R_STRATEGY, R_SOLUTION, R_IFTHEN, R_ARROW, R_ANALOGY, R_BRACKET_LINE, R_IF_OPENER, N_RE };
 
 static const char *const k_re[N_RE] = {
     /* "Step 2:" / "Step 2." / "Step 2)" - the number distinguishes a label from prose ("a step further") */
@@ -30,6 +30,10 @@ static const char *const k_re[N_RE] = {
     /* "[premise] -> [conclusion]" on one line */
     [R_ARROW] = "\\[[^\\[\\]\\n]{1,200}\\]\\s*" ARROW "\\s*\\[[^\\[\\]\\n]{1,200}\\]",
     [R_ANALOGY] = "\\b(?:just\\s+like|just\\s+as|similar\\s+to\\s+how|in\\s+the\\s+same\\s+way\\s+(?:that|as))\\b",
+    /* a line opening with a bracketed phrase: the annotated form without its arrows */
+    [R_BRACKET_LINE] = "(?m)^[ \\t]*\\[[^\\[\\]\\n]{1,200}\\]",
+    /* a sentence that opens with "If": the causal form without its "then" */
+    [R_IF_OPENER] = "(?:^|[.!?:]\\s+|\\n\\s*)if\\b",
 };
 
 /* The least number of markers that makes a structure (docs/STYLES.md): two
@@ -120,5 +124,16 @@ unsigned style_detect(const style_detector *d, const char *text, int counts[STYL
     bits |= (unsigned)(c[STYLE_ANNOTATED] >= MIN_ARROWS) << STYLE_ANNOTATED;
     bits |= (unsigned)(c[STYLE_ANALOGICAL] >= MIN_ANALOGIES) << STYLE_ANALOGICAL;
     if (counts) memcpy(counts, c, sizeof c);
+    return bits;
+}
+
+unsigned style_markers(const style_detector *d, const char *text) {
+    const size_t len = strlen(text);
+    int c[STYLE_N];
+    unsigned bits = style_detect(d, text, c);
+    bits |= (unsigned)(c[STYLE_STEPWISE] >= 1) << STYLE_STEPWISE;
+    bits |= (unsigned)(count(d, R_STRATEGY, text, len) >= 1) << STYLE_STRATEGY;
+    bits |= (unsigned)(c[STYLE_CAUSAL] >= 1 || count(d, R_IF_OPENER, text, len) >= 1) << STYLE_CAUSAL;
+    bits |= (unsigned)(count(d, R_BRACKET_LINE, text, len) >= 1) << STYLE_ANNOTATED;
     return bits;
 }

@@ -28,5 +28,12 @@ void style_free(style_detector *d);
 /* Bit i set when the text shows structure i; counts[i] (may be NULL) gets the
  * number of markers of structure i found. */
 unsigned style_detect(const style_detector *d, const char *text, int counts[STYLE_N]);
+/* Bit i set when the text holds at least one surface marker of structure i
+ * (one "Step N:", one "Strategy:" label, one conditional or a sentence
+ * opening with "If", one line opening
+ * with a bracketed phrase, one analogy opener) without necessarily showing the
+ * structure: a steered model often imitates the markers before the form (or
+ * repeats one marker in a loop).  Every structure shown also counts here. */
+unsigned style_markers(const style_detector *d, const char *text);
 
 #endif

@@ -45,9 +45,22 @@ assert len(b)==1, b
 b=b[0]
 for k in ('n','n_questions','accuracy','invalid','mean_generated_tokens','params','config'): assert a[k]==b[k], k
 assert len(b['files'])==2" "$tmp/json" "$tmp/sj"
+"$BIN" report --json "$tmp/shards/b.jsonl" "$tmp/runs/cot.jsonl" "$tmp/shards/a.jsonl" >"$tmp/o1" 2>"$tmp/err" || bad "order 1: $(cat "$tmp/err")"
+"$BIN" report --json "$tmp/shards/a.jsonl" "$tmp/shards/b.jsonl" "$tmp/runs/cot.jsonl" >"$tmp/o2" 2>"$tmp/err" || bad "order 2: $(cat "$tmp/err")"
+check "argument order does not matter" cmp -s "$tmp/o1" "$tmp/o2"
 # a shard given twice: duplicates counted once
 "$BIN" report --json "$tmp/shards" "$tmp/shards/a.jsonl" >"$tmp/dj" 2>"$tmp/err" || bad "report dup: $(cat "$tmp/err")"
 check "duplicates dropped" python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['runs'][0]; assert r['n']==3 and r['duplicates_dropped']==2" "$tmp/dj"
+# an unfinished run (no summary, last line cut mid-write) still reports, marked
+{ head -n 3 "$tmp/runs/base.jsonl"; sed -n 4p "$tmp/runs/base.jsonl" | head -c 50; } >"$tmp/unfinished.jsonl"
+"$BIN" report "$tmp/unfinished.jsonl" >"$tmp/u" 2>"$tmp/err" || bad "unfinished: $(cat "$tmp/err")"
+check "unfinished: two samples, marked" grep -qE '^\| arc \| baseline \| greedy \| 2 \| 2 \| .*\(unfinished\)' "$tmp/u"
+# sampling: mean +- std over seeds in its own table
+"${EV[@]}" --method cot --offset-start 1167 --limit 2 --sampling --seeds 2 -o "$tmp/samp.jsonl" >/dev/null 2>"$tmp/err" || bad "eval sampling: $(cat "$tmp/err")"
+"$BIN" report "$tmp/runs/base.jsonl" "$tmp/samp.jsonl" >"$tmp/s" 2>"$tmp/err" || bad "report sampling: $(cat "$tmp/err")"
+check "sampling: own table" grep -q '^## Accuracy (%), sampling: mean ± std over seeds' "$tmp/s"
+check "sampling: mean +- std cell" grep -qE '^\| arc \| [0-9.]+ ± [0-9.]+ \|$' "$tmp/s"
+check "sampling: seeds in the runs list" grep -q '| sampling, 2 seeds | 2 | 4 |' "$tmp/s"
 # an ablation over c_v
 "$BIN" extract -m "$MODEL" --traces data/demo/demo_traces.jsonl --pairs 2 --shots 1 -t "$T" -q -o "$tmp/v.gguf" 2>"$tmp/err" || bad "extract: $(cat "$tmp/err")"
 for cv in 1 3; do

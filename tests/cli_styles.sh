@@ -21,11 +21,11 @@ for s in stepwise causal_chain; do
 done
 ST=("$BIN" styles -m "$MODEL" --data "$DATA" -t "$T" -q --limit 2 --offset-start 1167 --max-new 12 --cv 4)
 "${ST[@]}" --vec "$tmp/stepwise.gguf" --vec "$tmp/causal_chain.gguf" -o "$tmp/out" >"$tmp/table" 2>"$tmp/err" || bad "styles: $(cat "$tmp/err")"
-check "table: header + 3 rows" [ "$(grep -c '^|' "$tmp/table")" = 5 ]
+check "tables: structure and markers, header + 3 rows each" [ "$(grep -c '^|' "$tmp/table")" = 10 ]
 check "table: rows labelled by style" grep -q '^| stepwise | 2 | \*\*' "$tmp/table"
 check "table: control row" grep -q '^| none (unsteered) | 2 |' "$tmp/table"
 check "styles.md = stdout" cmp -s "$tmp/table" "$tmp/out/styles.md"
-check "styles.json parses" python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert len(j['rows'])==3 and j['rows'][1]['intended']=='stepwise' and set(j['rows'][0]['share'])==set(j['structures'])" "$tmp/out/styles.json"
+check "styles.json parses" python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert len(j['rows'])==3 and j['rows'][1]['intended']=='stepwise' and set(j['rows'][0]['share'])==set(j['structures']) and set(j['rows'][0]['marker_share'])==set(j['structures'])" "$tmp/out/styles.json"
 check "run files" [ -s "$tmp/out/runs/baseline.jsonl" ] && [ -s "$tmp/out/runs/stepwise.jsonl" ] && [ -s "$tmp/out/runs/causal_chain.jsonl" ]
 check "cv in the run config" grep -q '"cv":4' "$tmp/out/runs/stepwise.jsonl"
 check "no temp files" [ -z "$(find "$tmp/out" -name '*.tmp*')" ]

@@ -69,6 +69,17 @@ static void test_examples(void **state) {
     expect("It is just a guess.", 0);
     /* several at once */
     expect("Step 1: If a, then b. Step 2: If b, then c.", BIT(STYLE_STEPWISE) | BIT(STYLE_CAUSAL));
+    /* single markers: not the structure, but its surface */
+    assert_int_equal(style_markers(D, "Strategy:\nStrategy:\nStrategy:"), BIT(STYLE_STRATEGY));
+    assert_int_equal(style_detect(D, "Strategy:\nStrategy:\nStrategy:", NULL), 0);
+    assert_int_equal(style_markers(D, "Step 1: look."), BIT(STYLE_STEPWISE));
+    assert_int_equal(style_markers(D, "If it rains, then it is wet."), BIT(STYLE_CAUSAL));
+    assert_int_equal(style_markers(D, "Ice melts. If it is warm, water flows."), BIT(STYLE_CAUSAL));
+    assert_int_equal(style_markers(D, "It flows if it is warm."), 0);
+    assert_int_equal(style_markers(D, "intro\n[D] plants grow.\n"), BIT(STYLE_ANNOTATED));
+    assert_int_equal(style_markers(D, "see [D] here"), 0);
+    assert_int_equal(style_markers(D, "The solution: add salt."), 0);
+    assert_int_equal(style_markers(D, "The answer is B."), 0);
     /* counts */
     int c[STYLE_N];
     style_detect(D, "Step 1: a. Step 2: b. Step 3: c.", c);
@@ -87,9 +98,29 @@ static void test_cut_utf8(void **state) {
     expect("\xff\xfe Step 1: a \xc3 Step 2: b", BIT(STYLE_STEPWISE));
 }
 
+static void print_table(const char *title, int table[STYLE_N][STYLE_N], const int *n) {
+    printf("%s\n%-26s", title, "");
+    for (int d = 0; d < STYLE_N; d++) printf(" %10.10s", style_names[d]);
+    printf("\n");
+    for (int s = 0; s < STYLE_N; s++) {
+        printf("%-20s (%3d)", style_names[s], n[s]);
+        for (int d = 0; d < STYLE_N; d++) printf(" %10.2f", (double)table[s][d] / n[s]);
+        printf("\n");
+    }
+}
+
+static void check_table(const char *what, int table[STYLE_N][STYLE_N], const int *n) {
+    for (int s = 0; s < STYLE_N; s++)
+        for (int d = 0; d < STYLE_N; d++) {
+            const double r = (double)table[s][d] / n[s];
+            if (s == d && r < OWN_MIN) fail_msg("%s: %s traces read as their own style only %.2f", what, style_names[s], r);
+            if (s != d && r > OTHER_MAX) fail_msg("%s: %s traces read as %s %.2f", what, style_names[s], style_names[d], r);
+        }
+}
+
 static void test_traces(void **state) {
     (void)state;
-    int table[STYLE_N][STYLE_N] = {{0}}, n[STYLE_N] = {0};
+    int table[STYLE_N][STYLE_N] = {{0}}, loose[STYLE_N][STYLE_N] = {{0}}, n[STYLE_N] = {0};
     for (int s = 0; s < STYLE_N; s++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/traces/styles/arc_%s.jsonl", tu_data_path(), style_names[s]);
@@ -100,27 +131,21 @@ static void test_traces(void **state) {
         for (int i = 0; i < set.n; i++) {
             char *t = qa_join_steps(&set.rows[i]);
             assert_non_null(t);
-            const unsigned bits = style_detect(D, t, NULL);
-            for (int d = 0; d < STYLE_N; d++) table[s][d] += (bits >> d) & 1;
+            const unsigned bits = style_detect(D, t, NULL), mk = style_markers(D, t);
+            assert_int_equal(bits & ~mk, 0); /* a structure shown implies its markers */
+            for (int d = 0; d < STYLE_N; d++) {
+                table[s][d] += (bits >> d) & 1;
+                loose[s][d] += (mk >> d) & 1;
+            }
             free(t);
         }
         n[s] = set.n;
         qa_free(&set);
     }
-    printf("trace style (rows) x structure detected (share of traces)\n%-26s", "");
-    for (int d = 0; d < STYLE_N; d++) printf(" %10.10s", style_names[d]);
-    printf("\n");
-    for (int s = 0; s < STYLE_N; s++) {
-        printf("%-20s (%3d)", style_names[s], n[s]);
-        for (int d = 0; d < STYLE_N; d++) printf(" %10.2f", (double)table[s][d] / n[s]);
-        printf("\n");
-    }
-    for (int s = 0; s < STYLE_N; s++)
-        for (int d = 0; d < STYLE_N; d++) {
-            const double r = (double)table[s][d] / n[s];
-            if (s == d && r < OWN_MIN) fail_msg("%s traces read as their own style only %.2f", style_names[s], r);
-            if (s != d && r > OTHER_MAX) fail_msg("%s traces read as %s %.2f", style_names[s], style_names[d], r);
-        }
+    print_table("trace style (rows) x structure detected (share of traces)", table, n);
+    print_table("trace style (rows) x markers present (share of traces)", loose, n);
+    check_table("structure", table, n);
+    check_table("markers", loose, n);
 }
 
 int main(void) {

@@ -220,7 +220,7 @@ static void describe(run *r) {
 }
 
 /* The label of a run: the method, then each setting that differs between runs
- * of that method (parameters as name=value, fingerprints and files briefly). */
+ * of that method and decoding (greedy and sampled runs sit in separate tables). */
 static void make_labels(run *rs, int n) {
     static const char *const show[] = {"model", "traces", "layers", "offset", "max_new", "vectors", "sampling"};
     for (int i = 0; i < n; i++) {
@@ -230,7 +230,7 @@ static void make_labels(run *rs, int n) {
         for (int p = 0; p < N_PARAMS; p++) {
             int differs = 0;
             for (int j = 0; j < n && !differs; j++)
-                if (!strcmp(rs[j].method, r->method) && j != i) {
+                if (!strcmp(rs[j].method, r->method) && rs[j].sampling == r->sampling && j != i) {
                     const double a = r->param[p], b = rs[j].param[p];
                     differs = !(isnan(a) && isnan(b)) && !(a == b);
                 }
@@ -242,7 +242,8 @@ static void make_labels(run *rs, int n) {
         for (size_t s = 0; s < sizeof show / sizeof *show; s++) {
             int differs = 0;
             for (int j = 0; j < n && !differs; j++)
-                if (!strcmp(rs[j].method, r->method) && j != i) differs = strcmp(get_set(r, show[s]), get_set(&rs[j], show[s]));
+                if (!strcmp(rs[j].method, r->method) && rs[j].sampling == r->sampling && j != i)
+                    differs = strcmp(get_set(r, show[s]), get_set(&rs[j], show[s]));
             if (differs && at < sizeof r->label)
                 at += (size_t)snprintf(r->label + at, sizeof r->label - at, "%s%s=%s", first ? " " : ", ", show[s],
                                        get_set(r, show[s])[0] ? get_set(r, show[s]) : "-"),
@@ -317,6 +318,27 @@ static int expand(const char *arg, strlist *files) {
     return rc;
 }
 
+static int rank(const char *s, const char *const *order, int n);
+static const char *const k_task_order[] = {"gsm8k", "arc", "csqa", "piqa"};
+static const char *const k_method_order[] = {"baseline", "cot", "cache", "cache+cot", "act"};
+
+static int cmp_run(const void *a, const void *b) {
+    const run *x = a, *y = b;
+    int d = rank(x->task, k_task_order, 4) - rank(y->task, k_task_order, 4);
+    if (!d) d = strcmp(x->task, y->task);
+    if (!d) d = x->sampling - y->sampling;
+    if (!d) d = rank(x->method, k_method_order, 5) - rank(y->method, k_method_order, 5);
+    if (!d) { /* numeric settings by value, then the label */
+        for (int p = 0; p < N_PARAMS && !d; p++) {
+            const double u = x->param[p], v = y->param[p];
+            if (!isnan(u) && !isnan(v) && u != v) d = u < v ? -1 : 1;
+        }
+    }
+    if (!d) d = strcmp(x->label, y->label);
+    if (!d) d = strcmp(x->files, y->files);
+    return d;
+}
+
 static int load_runs(const strlist *files, run **out, int *n_out) {
     run *rs = calloc((size_t)files->n, sizeof *rs);
     if (!rs) return cli_error(CMD, "out of memory");
@@ -350,7 +372,11 @@ static int load_runs(const strlist *files, run **out, int *n_out) {
         describe(&rs[i]);
         rc = aggregate(&rs[i]);
     }
-    if (!rc) make_labels(rs, n);
+    if (!rc) {
+        make_labels(rs, n);
+        /* a fixed order, whatever the order of the files: shards give one report */
+        qsort(rs, (size_t)n, sizeof *rs, cmp_run);
+    }
     *out = rs;
     *n_out = n;
     return rc;
@@ -396,9 +422,6 @@ static void sb(sbuf *b, const char *fmt, ...) {
         b->cap = nc;
     }
 }
-
-static const char *const k_task_order[] = {"gsm8k", "arc", "csqa", "piqa"};
-static const char *const k_method_order[] = {"baseline", "cot", "cache", "cache+cot", "act"};
 
 static int rank(const char *s, const char *const *order, int n) {
     for (int i = 0; i < n; i++)
@@ -501,11 +524,12 @@ static void md_time(sbuf *b, const run *rs, int n) {
             sec += rs[i].seconds;
             k++;
             const double bt = num(rs[i].full, "batch");
-            char one[24];
-            snprintf(one, sizeof one, "%g", bt);
-            if (!isnan(bt) && !strstr(batches, one)) {
+            char one[32], padded[140];
+            snprintf(one, sizeof one, ", %g,", bt);
+            snprintf(padded, sizeof padded, ", %s,", batches);
+            if (!isnan(bt) && !strstr(padded, one)) {
                 const size_t bl = strlen(batches);
-                snprintf(batches + bl, sizeof batches - bl, "%s%s", bl ? ", " : "", one);
+                snprintf(batches + bl, sizeof batches - bl, "%s%g", bl ? ", " : "", bt);
             }
         }
         sb(b, "| %s | %d | %.0f | %.2f | %s |\n", labels[l].name, k, tok, tok > 0 ? 1000 * sec / tok : 0.0,
@@ -860,6 +884,7 @@ int cmd_report(int argc, char **argv) {
     strlist files = {0};
     int rc = 0;
     for (int i = optind; i < argc && !rc; i++) rc = expand(argv[i], &files);
+    if (!rc) qsort(files.v, (size_t)files.n, sizeof *files.v, cmp_str); /* the order of the arguments is no input */
     run *rs = NULL;
     int n = 0;
     if (!rc) rc = load_runs(&files, &rs, &n);

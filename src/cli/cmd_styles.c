@@ -22,7 +22,8 @@ static const char *k_help =
     "(and unsteered as a control), and count which reasoning structures the answers\n"
     "show: stepwise, strategy_execution, causal_chain, annotated_deduction,\n"
     "analogical_reasoning (docs/STYLES.md).  Prints a Markdown table of vector used x\n"
-    "structure detected (share of answers) and writes DIR/styles.md, DIR/styles.json;\n"
+    "structure detected (share of answers), and a second one of answers holding at\n"
+    "least one surface marker of each style; writes DIR/styles.md, DIR/styles.json;\n"
     "the runs go to DIR/runs/LABEL.jsonl (kvsteer eval run files: rerunning resumes).\n"
     "A vector whose file name contains a style name is labelled with that style.\n\n"
     "  -m, --model FILE       GGUF model (required unless --runs)\n"
@@ -46,6 +47,7 @@ typedef struct row {
     char label[128];
     char run[1024];
     int n, shows[STYLE_N], none, capped;
+    int marks[STYLE_N], no_marks; /* at least one surface marker (style_markers) */
     int intended; /* style index or -1 */
     double accuracy, tokens;
 } row;
@@ -54,7 +56,8 @@ static int tabulate(const style_detector *d, row *r) {
     run_file rf;
     kvs_error err = {0};
     if (run_file_load(r->run, 1, &rf, &err)) return cli_error(CMD, "%s", err.msg);
-    int rc = 0;
+    int rc = 0, correct = 0;
+    double tokens = 0;
     const cJSON *s;
     cJSON_ArrayForEach(s, rf.samples) {
         const cJSON *resp = cJSON_GetObjectItemCaseSensitive(s, "response");
@@ -63,26 +66,29 @@ static int tabulate(const style_detector *d, row *r) {
                            cJSON_GetObjectItemCaseSensitive(s, "id")->valuestring);
             break;
         }
-        const unsigned bits = style_detect(d, resp->valuestring, NULL);
-        for (int k = 0; k < STYLE_N; k++) r->shows[k] += (bits >> k) & 1;
+        const unsigned bits = style_detect(d, resp->valuestring, NULL), mk = style_markers(d, resp->valuestring);
+        for (int k = 0; k < STYLE_N; k++) r->shows[k] += (bits >> k) & 1, r->marks[k] += (mk >> k) & 1;
         r->none += bits == 0;
+        r->no_marks += mk == 0;
         const cJSON *stop = cJSON_GetObjectItemCaseSensitive(s, "stop");
         r->capped += cJSON_IsString(stop) && !strcmp(stop->valuestring, "max_new");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(s, "correct");
+        correct += cJSON_IsTrue(cJSON_IsObject(c) ? c->child : c); /* the primary extractor */
+        const cJSON *gt = cJSON_GetObjectItemCaseSensitive(s, "generated_tokens");
+        tokens += cJSON_IsNumber(gt) ? gt->valuedouble : 0;
         r->n++;
     }
-    const cJSON *acc = cJSON_GetObjectItemCaseSensitive(rf.summary, "accuracy");
-    r->accuracy = acc && acc->child && cJSON_IsNumber(acc->child) ? acc->child->valuedouble : -1;
-    const cJSON *tk = cJSON_GetObjectItemCaseSensitive(rf.summary, "mean_generated_tokens");
-    r->tokens = cJSON_IsNumber(tk) ? tk->valuedouble : -1;
+    r->accuracy = r->n ? (double)correct / r->n : 0;
+    r->tokens = r->n ? tokens / r->n : 0;
     run_file_free(&rf);
     return rc;
 }
 
 static char *render_md(const row *rows, int n) {
-    size_t cap = 4096 + (size_t)n * 512;
+    size_t cap = 4096 + (size_t)n * 1024;
     char *s = malloc(cap);
     if (!s) return NULL;
-    size_t at = (size_t)snprintf(s, cap, "| vector | n |");
+    size_t at = (size_t)snprintf(s, cap, "Structure shown (share of answers; the vector's own style in bold):\n\n| vector | n |");
     for (int k = 0; k < STYLE_N; k++) at += (size_t)snprintf(s + at, cap - at, " %s |", style_names[k]);
     at += (size_t)snprintf(s + at, cap - at, " none | hit max-new | accuracy | mean tokens |\n|---|---|");
     for (int k = 0; k < STYLE_N + 4; k++) at += (size_t)snprintf(s + at, cap - at, "---|");
@@ -96,6 +102,20 @@ static char *render_md(const row *rows, int n) {
         }
         at += (size_t)snprintf(s + at, cap - at, " %.0f%% | %.0f%% | %.1f%% | %.1f |\n", 100.0 * r->none / r->n,
                                100.0 * r->capped / r->n, 100.0 * r->accuracy, r->tokens);
+    }
+    at += (size_t)snprintf(s + at, cap - at, "\nMarkers present (at least one surface marker of the style, share of answers):\n\n| vector | n |");
+    for (int k = 0; k < STYLE_N; k++) at += (size_t)snprintf(s + at, cap - at, " %s |", style_names[k]);
+    at += (size_t)snprintf(s + at, cap - at, " none |\n|---|---|");
+    for (int k = 0; k < STYLE_N + 1; k++) at += (size_t)snprintf(s + at, cap - at, "---|");
+    at += (size_t)snprintf(s + at, cap - at, "\n");
+    for (int i = 0; i < n; i++) {
+        const row *r = &rows[i];
+        at += (size_t)snprintf(s + at, cap - at, "| %s | %d |", r->label, r->n);
+        for (int k = 0; k < STYLE_N; k++) {
+            const char *b = k == r->intended ? "**" : "";
+            at += (size_t)snprintf(s + at, cap - at, " %s%.0f%%%s |", b, 100.0 * r->marks[k] / r->n, b);
+        }
+        at += (size_t)snprintf(s + at, cap - at, " %.0f%% |\n", 100.0 * r->no_marks / r->n);
     }
     return s;
 }
@@ -117,10 +137,16 @@ static cJSON *render_json(const row *rows, int n, const cJSON *settings) {
         cJSON *sh = cJSON_AddObjectToObject(o, "share");
         for (int k = 0; k < STYLE_N; k++) cJSON_AddNumberToObject(sh, style_names[k], (double)r->shows[k] / r->n);
         cJSON_AddNumberToObject(o, "none", (double)r->none / r->n);
+        cJSON *mk = cJSON_AddObjectToObject(o, "marker_share");
+        for (int k = 0; k < STYLE_N; k++) cJSON_AddNumberToObject(mk, style_names[k], (double)r->marks[k] / r->n);
+        cJSON_AddNumberToObject(o, "no_markers", (double)r->no_marks / r->n);
         cJSON_AddNumberToObject(o, "hit_max_new", (double)r->capped / r->n);
-        if (r->intended >= 0) cJSON_AddNumberToObject(o, "intended_share", (double)r->shows[r->intended] / r->n);
-        if (r->accuracy >= 0) cJSON_AddNumberToObject(o, "accuracy", r->accuracy);
-        if (r->tokens >= 0) cJSON_AddNumberToObject(o, "mean_generated_tokens", r->tokens);
+        if (r->intended >= 0) {
+            cJSON_AddNumberToObject(o, "intended_share", (double)r->shows[r->intended] / r->n);
+            cJSON_AddNumberToObject(o, "intended_marker_share", (double)r->marks[r->intended] / r->n);
+        }
+        cJSON_AddNumberToObject(o, "accuracy", r->accuracy);
+        cJSON_AddNumberToObject(o, "mean_generated_tokens", r->tokens);
         cJSON_AddItemToArray(arr, o);
     }
     return j;
@@ -220,7 +246,11 @@ int cmd_styles(int argc, char **argv) {
                     return cli_error(CMD, "%s: path too long", out_dir);
             } else {
                 set_label(r, vecs[i], n, rows);
-                if (snprintf(r->run, sizeof r->run, "%s/%s.jsonl", runs_dir, r->label) >= (int)sizeof r->run)
+                if (!strcmp(r->label, "baseline")) /* the control's run file is baseline.jsonl */
+                    snprintf(r->label, sizeof r->label, "baseline-vector");
+                char label[sizeof r->label]; /* a copy: gcc's -Wrestrict sees one object */
+                memcpy(label, r->label, sizeof label);
+                if (snprintf(r->run, sizeof r->run, "%s/%s.jsonl", runs_dir, label) >= (int)sizeof r->run)
                     return cli_error(CMD, "%s: path too long", out_dir);
             }
             char *av[48];
