@@ -5,6 +5,8 @@
  * and matrix tiles compute every per-block integer sum exactly and differ from
  * the references only in the order of the float accumulation. */
 #include <immintrin.h>
+#include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "half.h"
@@ -190,6 +192,51 @@ INLINE float q8_block(const float *x, int8_t *qs, int *sum) {
     return d;
 }
 
+/* One Q8_K super-block.  The scan for the extreme element stays scalar: its
+ * first-wins tie rule decides the sign of the scale, and 256 compares cost little
+ * next to the products that use the row. */
+static void q8k_block(const float *x, uint8_t *blk) {
+    float amax = 0.0f, extreme = 0.0f;
+    for (int j = 0; j < QK_K; j++)
+        if (fabsf(x[j]) > amax) {
+            amax = fabsf(x[j]);
+            extreme = x[j];
+        }
+    block_q8_k *y = (block_q8_k *)(void *)blk;
+    if (amax == 0.0f) {
+        memset(blk, 0, sizeof(block_q8_k));
+        return;
+    }
+    const float iscale = -127.0f / extreme;
+    const __m256 is = _mm256_set1_ps(iscale);
+    for (int c = 0; c < QK_K; c += 32) {
+        __m256i i4[4];
+        for (int t = 0; t < 4; t++) {
+            __m256 r = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + c + 8 * t), is),
+                                       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            r = _mm256_and_ps(r, _mm256_cmp_ps(r, r, _CMP_ORD_Q));
+            r = _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f));
+            i4[t] = _mm256_cvttps_epi32(r);
+        }
+        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i4[0], i4[1]), _mm256_packs_epi32(i4[2], i4[3]));
+        const __m256i q = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(void *)(y->qs + c), q);
+        /* codes -> int16 pair sums -> the two 16-element group sums */
+        const __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), q);
+        const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+        /* lanes 0..3 hold elements 0..15 of this 32-run (after the permute above
+         * the vector is in element order), lanes 4..7 elements 16..31 */
+        __m128i lo = _mm256_castsi256_si128(s32), hi = _mm256_extracti128_si256(s32, 1);
+        lo = _mm_hadd_epi32(lo, hi);
+        lo = _mm_hadd_epi32(lo, lo);
+        const int16_t g0 = (int16_t)_mm_cvtsi128_si32(lo), g1 = (int16_t)_mm_extract_epi32(lo, 1);
+        memcpy(&y->bsums[c / 16], &g0, 2);
+        memcpy(&y->bsums[c / 16 + 1], &g1, 2);
+    }
+    const float d = 1.0f / iscale;
+    memcpy(&y->d, &d, sizeof d);
+}
+
 void kvs_avx2_from_float(uint32_t type, const float *src, void *dst, int64_t n) {
     uint8_t *p = dst;
     switch (type) {
@@ -244,6 +291,9 @@ void kvs_avx2_from_float(uint32_t type, const float *src, void *dst, int64_t n) 
             memcpy(&y->d, &dh, 2);
             memcpy(&y->s, &sh, 2);
         }
+        return;
+    case GGT_Q8_K:
+        for (int64_t b = 0; b < n / QK_K; b++) q8k_block(src + b * QK_K, p + (size_t)b * sizeof(block_q8_k));
         return;
     default:
         quant_from_float_ref(type, src, dst, n);
@@ -451,6 +501,139 @@ static void gemm_quant(int kind, int64_t k, const uint8_t *W, size_t w_stride, i
     }
 }
 
+/* ---- Q5_0/Q5_1 and K-quant dots (row by row) -------------------------- */
+
+/* Bit j of qh as 0x10 in byte j: the fifth bit of each Q5 code in place. */
+INLINE __m256i q5_high_bits(const uint8_t *qh4) {
+    uint32_t qh;
+    memcpy(&qh, qh4, 4);
+    const __m256i sel = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                         2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), sel);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), _mm256_set1_epi8(0x10));
+}
+
+static float dot_q5(int q51, int64_t n, const uint8_t *w, const uint8_t *a) {
+    const size_t wbs = q51 ? sizeof(block_q5_1) : sizeof(block_q5_0);
+    const size_t abs_ = q51 ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const size_t wq = q51 ? 8 : 6, aq = q51 ? 4 : 2; /* code offsets in the blocks */
+    const __m128i low4 = _mm_set1_epi8(15);
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    float ms = 0.0f;
+    for (int64_t b = 0; b < n / QK; b++) {
+        const uint8_t *x = w + (size_t)b * wbs, *y = a + (size_t)b * abs_;
+        const __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(x + wq));
+        __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(c, 4), low4), _mm_and_si128(c, low4));
+        q = _mm256_or_si256(q, q5_high_bits(x + wq - 4));
+        __m256i av = _mm256_loadu_si256((const __m256i *)(const void *)(y + aq));
+        if (!q51) { /* signed codes: magnitude in the unsigned slot, sign onto the activation */
+            const __m256i qs = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
+            q = _mm256_abs_epi8(qs);
+            av = _mm256_sign_epi8(av, qs);
+        }
+        const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(q, av), ones16);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(f16_scalar(x) * f16_scalar(y)), acc);
+        if (q51) ms += f16_scalar(x + 2) * f16_scalar(y + 2);
+    }
+    return hsum256(acc) + ms;
+}
+
+INLINE int hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+INLINE float q8k_scale(const uint8_t *y) {
+    float d;
+    memcpy(&d, y, sizeof d);
+    return d;
+}
+
+INLINE int16_t q8k_bsum(const uint8_t *y, int g) {
+    int16_t v;
+    memcpy(&v, y + offsetof(block_q8_k, bsums) + 2 * (size_t)g, 2);
+    return v;
+}
+
+/*
+ * K-quant dots.  Each super-block's integer sums are formed exactly (codes times
+ * activation codes by maddubs, times the sub-block scale by madd, minimum and
+ * offset terms from the activation's bsums), then combined in floats in the same
+ * expression as the reference.  Codes are unsigned (Q4_K, Q5_K as stored; Q6_K
+ * before its -32, which is applied through bsums), so maddubs needs no sign
+ * trick, and its pair sums stay below 63*127*2 < 32767.
+ */
+static float dot_q45k(int five, int64_t n, const uint8_t *w, const uint8_t *a) {
+    const size_t wbs = five ? sizeof(block_q5_k) : sizeof(block_q4_k);
+    const __m256i low4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
+    float s = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const uint8_t *x = w + (size_t)b * wbs, *y = a + (size_t)b * sizeof(block_q8_k);
+        const uint8_t *scales = x + 4, *qs = x + (five ? 48 : 16);
+        const __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(const void *)(x + 16)) : _mm256_setzero_si256();
+        __m256i acc = _mm256_setzero_si256();
+        int summ = 0;
+        for (int r = 0; r < 4; r++) {
+            uint8_t sc0, mn0, sc1, mn1;
+            kvs_k_scale_min(scales, 2 * r, &sc0, &mn0);
+            kvs_k_scale_min(scales, 2 * r + 1, &sc1, &mn1);
+            const __m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * r));
+            __m256i lo = _mm256_and_si256(c, low4), hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), low4);
+            if (five) {
+                /* bits 2r and 2r+1 of each qh byte, moved to 0x10 (the masks keep
+                 * the 16-bit shifts from mixing neighbouring bytes) */
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * r), one), 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * r + 1), one), 4));
+            }
+            const __m256i a0 = _mm256_loadu_si256((const __m256i *)(const void *)(y + 4 + 64 * r));
+            const __m256i a1 = _mm256_loadu_si256((const __m256i *)(const void *)(y + 4 + 64 * r + 32));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a0), _mm256_set1_epi16(sc0)));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, a1), _mm256_set1_epi16(sc1)));
+            summ += mn0 * (q8k_bsum(y, 4 * r) + q8k_bsum(y, 4 * r + 1)) +
+                    mn1 * (q8k_bsum(y, 4 * r + 2) + q8k_bsum(y, 4 * r + 3));
+        }
+        const float dy = q8k_scale(y);
+        s += f16_scalar(x) * dy * (float)hsum_i32(acc) - f16_scalar(x + 2) * dy * (float)summ;
+    }
+    return s;
+}
+
+static float dot_q6k(int64_t n, const uint8_t *w, const uint8_t *a) {
+    const __m256i low4 = _mm256_set1_epi8(15), three = _mm256_set1_epi8(3);
+    float s = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const uint8_t *x = w + (size_t)b * sizeof(block_q6_k), *y = a + (size_t)b * sizeof(block_q8_k);
+        const int8_t *sc = (const int8_t *)(x + offsetof(block_q6_k, scales));
+        __m256i acc = _mm256_setzero_si256();
+        int off = 0;
+        for (int h = 0; h < 2; h++) {
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(x + 128 + 32 * h));
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)(x + 64 * h));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(x + 64 * h + 32));
+            __m256i q[4];
+            q[0] = _mm256_and_si256(l0, low4);
+            q[1] = _mm256_and_si256(l1, low4);
+            q[2] = _mm256_and_si256(_mm256_srli_epi16(l0, 4), low4);
+            q[3] = _mm256_and_si256(_mm256_srli_epi16(l1, 4), low4);
+            for (int t = 0; t < 4; t++) {
+                const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * t), three);
+                const __m256i qt = _mm256_or_si256(q[t], _mm256_slli_epi16(hb, 4));
+                const __m256i av = _mm256_loadu_si256((const __m256i *)(const void *)(y + 4 + 128 * h + 32 * t));
+                const int g = 8 * h + 2 * t; /* the two 16-element sub-blocks of this run */
+                const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(qt, av), scv));
+                off += sc[g] * q8k_bsum(y, g) + sc[g + 1] * q8k_bsum(y, g + 1);
+            }
+        }
+        s += f16_scalar(x + offsetof(block_q6_k, d)) * q8k_scale(y) * (float)(hsum_i32(acc) - 32 * off);
+    }
+    return s;
+}
+
 static void gemm_avx2(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
                       const void *A, size_t a_stride, int n_a, float *C, int ldc) {
     switch (wtype) {
@@ -459,6 +642,9 @@ static void gemm_avx2(uint32_t wtype, int64_t k, const void *W, size_t w_stride,
     case GGT_Q8_0: gemm_quant(K_Q8_0, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
     case GGT_F32: case GGT_F16: case GGT_BF16:
         kvs_gemm_by_dot(dot_float, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
+        return;
+    case GGT_Q5_0: case GGT_Q5_1: case GGT_Q4_K: case GGT_Q5_K: case GGT_Q6_K:
+        kvs_gemm_by_dot(kvs_avx2_dot, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
         return;
     default:
         kvs_gemm_by_dot(quant_dot_ref, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
@@ -475,6 +661,11 @@ float kvs_avx2_dot(uint32_t wtype, int64_t n, const void *w, const void *a) {
         gemm_avx2(wtype, n, w, 0, 0, 1, a, 0, 1, &c, 1);
         return c;
     }
+    case GGT_Q5_0: return dot_q5(0, n, w, a);
+    case GGT_Q5_1: return dot_q5(1, n, w, a);
+    case GGT_Q4_K: return dot_q45k(0, n, w, a);
+    case GGT_Q5_K: return dot_q45k(1, n, w, a);
+    case GGT_Q6_K: return dot_q6k(n, w, a);
     default:
         return quant_dot_ref(wtype, n, w, a);
     }

@@ -6,6 +6,7 @@
 #ifndef KVS_QUANT_INTERNAL_H
 #define KVS_QUANT_INTERNAL_H
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 
 #include "quant.h"
@@ -51,5 +52,9 @@ static inline int8_t kvs_q8_from_rounded(float r) {
     if (r < -127.0f) return -127;
     return (int8_t)r;
 }
+
+/* Round half to even, as ggml's Q8_K quantizer does (by its float magic-number
+ * trick); rintf does it in the default rounding mode, which nothing here changes. */
+static inline float kvs_round_even(float v) { return rintf(v); }
 
 #endif
