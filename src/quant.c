@@ -8,6 +8,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "half.h"
@@ -105,10 +106,19 @@ static void q6k_codes(const block_q6_k *x, int q[QK_K]) {
             }
 }
 
-static float q8k_d(const block_q8_k *y) {
-    float d; /* activation rows need not keep the float 4-aligned */
-    memcpy(&d, &y->d, sizeof d);
+/* Q8_K blocks are read through byte offsets: activation rows need not keep the
+ * block's float 4-aligned, so no block_q8_k lvalue is ever formed. */
+#define Q8K_BLOCK(base, b) ((const uint8_t *)(base) + (size_t)(b) * sizeof(block_q8_k))
+static float q8k_d(const uint8_t *y) {
+    float d;
+    memcpy(&d, y + offsetof(block_q8_k, d), sizeof d);
     return d;
+}
+static const int8_t *q8k_qs(const uint8_t *y) { return (const int8_t *)(y + offsetof(block_q8_k, qs)); }
+static int q8k_bsum(const uint8_t *y, int g) {
+    int16_t v;
+    memcpy(&v, y + offsetof(block_q8_k, bsums) + 2 * (size_t)g, sizeof v);
+    return v;
 }
 
 /* ---- dequantization ---------------------------------------------------- */
@@ -223,10 +233,11 @@ void quant_to_float_ref(uint32_t type, const void *src, float *dst, int64_t n) {
         return;
     }
     case GGT_Q8_K: {
-        const block_q8_k *x = src;
         for (int64_t b = 0; b < n / QK_K; b++, dst += QK_K) {
-            const float d = q8k_d(&x[b]);
-            for (int j = 0; j < QK_K; j++) dst[j] = (float)x[b].qs[j] * d;
+            const uint8_t *x = Q8K_BLOCK(src, b);
+            const float d = q8k_d(x);
+            const int8_t *qs = q8k_qs(x);
+            for (int j = 0; j < QK_K; j++) dst[j] = (float)qs[j] * d;
         }
         return;
     }
@@ -269,7 +280,10 @@ static void q8_block(const float *x, int8_t *qs, float *d_out) {
 /* Q8_K as ggml defines it: the scale carries the sign of the element of largest
  * magnitude (the first one on ties), which lands on code -127; codes round half
  * to even (ggml's magic-number rounding), and d is the float 1/iscale. */
-static void q8k_block(const float *x, int8_t *qs, int16_t *bsums, float *d_out) {
+static void q8k_block(const float *x, uint8_t *blk) {
+    int8_t *qs = (int8_t *)(blk + offsetof(block_q8_k, qs));
+    uint8_t *bsums = blk + offsetof(block_q8_k, bsums);
+    float d;
     float amax = 0.0f, extreme = 0.0f;
     for (int j = 0; j < QK_K; j++)
         if (fabsf(x[j]) > amax) {
@@ -277,9 +291,7 @@ static void q8k_block(const float *x, int8_t *qs, int16_t *bsums, float *d_out) 
             extreme = x[j];
         }
     if (amax == 0.0f) {
-        memset(qs, 0, QK_K);
-        memset(bsums, 0, QK_K / 16 * sizeof *bsums);
-        *d_out = 0.0f;
+        memset(blk, 0, sizeof(block_q8_k));
         return;
     }
     const float iscale = -127.0f / extreme;
@@ -288,9 +300,10 @@ static void q8k_block(const float *x, int8_t *qs, int16_t *bsums, float *d_out) 
         int sum = 0;
         for (int i = 0; i < 16; i++) sum += qs[16 * g + i];
         const int16_t s16 = (int16_t)sum;
-        memcpy(&bsums[g], &s16, sizeof s16);
+        memcpy(bsums + 2 * g, &s16, sizeof s16);
     }
-    *d_out = 1.0f / iscale;
+    d = 1.0f / iscale;
+    memcpy(blk + offsetof(block_q8_k, d), &d, sizeof d);
 }
 
 void quant_from_float_ref(uint32_t type, const float *src, void *dst, int64_t n) {
@@ -337,13 +350,7 @@ void quant_from_float_ref(uint32_t type, const float *src, void *dst, int64_t n)
         return;
     }
     case GGT_Q8_K: {
-        block_q8_k *y = dst;
-        for (int64_t b = 0; b < n / QK_K; b++) {
-            const float *x = src + b * QK_K;
-            float d;
-            q8k_block(x, y[b].qs, y[b].bsums, &d);
-            memcpy(&y[b].d, &d, sizeof d);
-        }
+        for (int64_t b = 0; b < n / QK_K; b++) q8k_block(src + b * QK_K, (uint8_t *)dst + (size_t)b * sizeof(block_q8_k));
         return;
     }
     case GGT_Q4_0: {
@@ -497,38 +504,40 @@ float quant_dot_ref(uint32_t wtype, int64_t n, const void *w, const void *a) {
         /* per super-block both integer sums are exact: the code term with the
          * sub-block scales, and the minimum term from the activation's bsums */
         const size_t bs = wtype == GGT_Q4_K ? sizeof(block_q4_k) : sizeof(block_q5_k);
-        const block_q8_k *y = a;
         float s = 0.0f;
         int q[QK_K], sc[8], mn[8];
         for (int64_t b = 0; b < n / QK_K; b++) {
             float d, dmin;
             k45_codes(wtype, (const uint8_t *)w + (size_t)b * bs, q, sc, mn, &d, &dmin);
+            const uint8_t *y = Q8K_BLOCK(a, b);
+            const int8_t *yq = q8k_qs(y);
             int sumi = 0, summ = 0;
             for (int sb = 0; sb < 8; sb++) {
                 int t = 0;
-                for (int i = 0; i < 32; i++) t += q[32 * sb + i] * y[b].qs[32 * sb + i];
+                for (int i = 0; i < 32; i++) t += q[32 * sb + i] * yq[32 * sb + i];
                 sumi += sc[sb] * t;
-                summ += mn[sb] * (y[b].bsums[2 * sb] + y[b].bsums[2 * sb + 1]);
+                summ += mn[sb] * (q8k_bsum(y, 2 * sb) + q8k_bsum(y, 2 * sb + 1));
             }
-            const float dy = q8k_d(&y[b]);
+            const float dy = q8k_d(y);
             s += d * dy * (float)sumi - dmin * dy * (float)summ;
         }
         return s;
     }
     case GGT_Q6_K: {
         const block_q6_k *x = w;
-        const block_q8_k *y = a;
         float s = 0.0f;
         int q[QK_K];
         for (int64_t b = 0; b < n / QK_K; b++) {
             q6k_codes(&x[b], q);
+            const uint8_t *y = Q8K_BLOCK(a, b);
+            const int8_t *yq = q8k_qs(y);
             int sumi = 0;
             for (int sb = 0; sb < 16; sb++) {
                 int t = 0;
-                for (int i = 0; i < 16; i++) t += q[16 * sb + i] * y[b].qs[16 * sb + i];
+                for (int i = 0; i < 16; i++) t += q[16 * sb + i] * yq[16 * sb + i];
                 sumi += x[b].scales[sb] * t;
             }
-            s += kvs_f16_to_f32(x[b].d) * q8k_d(&y[b]) * (float)sumi;
+            s += kvs_f16_to_f32(x[b].d) * q8k_d(y) * (float)sumi;
         }
         return s;
     }

@@ -202,7 +202,7 @@ static void q8k_block(const float *x, uint8_t *blk) {
             amax = fabsf(x[j]);
             extreme = x[j];
         }
-    block_q8_k *y = (block_q8_k *)(void *)blk;
+    int8_t *qs = (int8_t *)(blk + offsetof(block_q8_k, qs));
     if (amax == 0.0f) {
         memset(blk, 0, sizeof(block_q8_k));
         return;
@@ -220,7 +220,7 @@ static void q8k_block(const float *x, uint8_t *blk) {
         }
         const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i4[0], i4[1]), _mm256_packs_epi32(i4[2], i4[3]));
         const __m256i q = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256((__m256i *)(void *)(y->qs + c), q);
+        _mm256_storeu_si256((__m256i *)(void *)(qs + c), q);
         /* codes -> int16 pair sums -> the two 16-element group sums */
         const __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), q);
         const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
@@ -230,11 +230,11 @@ static void q8k_block(const float *x, uint8_t *blk) {
         lo = _mm_hadd_epi32(lo, hi);
         lo = _mm_hadd_epi32(lo, lo);
         const int16_t g0 = (int16_t)_mm_cvtsi128_si32(lo), g1 = (int16_t)_mm_extract_epi32(lo, 1);
-        memcpy(&y->bsums[c / 16], &g0, 2);
-        memcpy(&y->bsums[c / 16 + 1], &g1, 2);
+        memcpy(blk + offsetof(block_q8_k, bsums) + 2 * (size_t)(c / 16), &g0, 2);
+        memcpy(blk + offsetof(block_q8_k, bsums) + 2 * (size_t)(c / 16 + 1), &g1, 2);
     }
     const float d = 1.0f / iscale;
-    memcpy(&y->d, &d, sizeof d);
+    memcpy(blk + offsetof(block_q8_k, d), &d, sizeof d);
 }
 
 void kvs_avx2_from_float(uint32_t type, const float *src, void *dst, int64_t n) {
