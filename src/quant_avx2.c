@@ -364,12 +364,26 @@ static float dot_float(uint32_t wtype, int64_t n, const void *w, const void *a) 
 #define TR 2  /* weight rows per tile */
 #define TJ 4  /* activation rows per tile */
 
-enum { K_Q4_0, K_Q4_1, K_Q8_0 };
+/* Bit j of qh as 0x10 in byte j: the fifth bit of each Q5 code in place. */
+INLINE __m256i q5_high_bits(const uint8_t *qh4) {
+    uint32_t qh;
+    memcpy(&qh, qh4, 4);
+    const __m256i sel = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                         2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), sel);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), _mm256_set1_epi8(0x10));
+}
+
+/* Q5_0/Q5_1 are Q4_0/Q4_1 with a fifth bit per code and offset 16 instead of 8;
+ * their codes sit 4 bytes later (after qh). */
+enum { K_Q4_0, K_Q4_1, K_Q8_0, K_Q5_0, K_Q5_1 };
 
 INLINE void tile(const int kind, const int J, const uint8_t *const *wr, size_t wbs,
                  const uint8_t *const *ar, size_t abs_, int nbc, const float *P, const float *wm,
                  const float *as, float out[TR][TJ]) {
-    const size_t woff = kind == K_Q4_1 ? 4 : 2, aoff = kind == K_Q4_1 ? 4 : 2;
+    const int affine = kind == K_Q4_1 || kind == K_Q5_1; /* x = d*q + m, with Q8_1 activations */
+    const size_t woff = kind == K_Q5_1 ? 8 : kind == K_Q5_0 ? 6 : affine ? 4 : 2, aoff = affine ? 4 : 2;
     const __m256i ones16 = _mm256_set1_epi16(1);
     const __m128i low4 = _mm_set1_epi8(15);
     __m256 acc[TR][TJ];
@@ -389,22 +403,23 @@ INLINE void tile(const int kind, const int J, const uint8_t *const *wr, size_t w
             } else {
                 const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
                 wu = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(x, 4), low4), _mm_and_si128(x, low4));
-                if (kind == K_Q4_0) {
-                    ws = _mm256_sub_epi8(wu, _mm256_set1_epi8(8));
+                if (kind == K_Q5_0 || kind == K_Q5_1) wu = _mm256_or_si256(wu, q5_high_bits(q - 4));
+                if (kind == K_Q4_0 || kind == K_Q5_0) {
+                    ws = _mm256_sub_epi8(wu, _mm256_set1_epi8(kind == K_Q4_0 ? 8 : 16));
                     wu = _mm256_abs_epi8(ws);
                 }
             }
 #pragma GCC unroll 8
             for (int j = 0; j < J; j++) {
                 __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(ar[j] + (size_t)b * abs_ + aoff));
-                if (kind != K_Q4_1) a = _mm256_sign_epi8(a, ws);
+                if (!affine) a = _mm256_sign_epi8(a, ws);
                 const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(wu, a), ones16);
                 acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_broadcast_ss(P + (r * TJ + j) * NBP + b),
                                             acc[r][j]);
             }
         }
     }
-    if (kind == K_Q4_1) {
+    if (affine) {
         /* the arrays are zero-padded to a multiple of 8 */
         for (int b = 0; b < nbc; b += 8)
 #pragma GCC unroll 8
@@ -441,18 +456,30 @@ static void tile_q8_0(int J, const uint8_t *const *wr, size_t wbs, const uint8_t
     TILE_CASES(K_Q8_0)
 }
 
+static void tile_q5_0(int J, const uint8_t *const *wr, size_t wbs, const uint8_t *const *ar, size_t abs_,
+                      int nbc, const float *P, const float *wm, const float *as, float out[TR][TJ]) {
+    TILE_CASES(K_Q5_0)
+}
+static void tile_q5_1(int J, const uint8_t *const *wr, size_t wbs, const uint8_t *const *ar, size_t abs_,
+                      int nbc, const float *P, const float *wm, const float *as, float out[TR][TJ]) {
+    TILE_CASES(K_Q5_1)
+}
+
 static void gemm_quant(int kind, int64_t k, const uint8_t *W, size_t w_stride, int i0, int i1,
                        const uint8_t *A, size_t a_stride, int n_a, float *C, int ldc) {
     const size_t wbs = kind == K_Q4_0 ? sizeof(block_q4_0)
-                       : kind == K_Q4_1 ? sizeof(block_q4_1) : sizeof(block_q8_0);
-    const size_t abs_ = kind == K_Q4_1 ? sizeof(block_q8_1) : sizeof(block_q8_0);
+                       : kind == K_Q4_1 ? sizeof(block_q4_1)
+                       : kind == K_Q5_0 ? sizeof(block_q5_0)
+                       : kind == K_Q5_1 ? sizeof(block_q5_1) : sizeof(block_q8_0);
+    const int affine = kind == K_Q4_1 || kind == K_Q5_1;
+    const size_t abs_ = affine ? sizeof(block_q8_1) : sizeof(block_q8_0);
     const int nb = (int)(k / QK);
     if (nb == 0) { /* empty rows: the products are 0, as the references give */
         for (int j = 0; j < n_a; j++)
             for (int i = i0; i < i1; i++) C[(size_t)j * (size_t)ldc + (size_t)i] = 0.0f;
         return;
     }
-    const int two = kind == K_Q4_1; /* whether the second fp16 (m, s) is used */
+    const int two = affine; /* whether the second fp16 (m, s) is used */
     float ad[JC * NBP], as[JC * NBP], wd[TR * NBP], wm[TR * NBP], P[TR * TJ * NBP];
     for (int kb = 0; kb < nb; kb += NBC) {
         const int nbc = nb - kb < NBC ? nb - kb : NBC;
@@ -489,6 +516,10 @@ static void gemm_quant(int kind, int64_t k, const uint8_t *W, size_t w_stride, i
                         tile_q4_0(J, wrow, wbs, ar, abs_, nbc, P, wm, asj, out);
                     else if (kind == K_Q4_1)
                         tile_q4_1(J, wrow, wbs, ar, abs_, nbc, P, wm, asj, out);
+                    else if (kind == K_Q5_0)
+                        tile_q5_0(J, wrow, wbs, ar, abs_, nbc, P, wm, asj, out);
+                    else if (kind == K_Q5_1)
+                        tile_q5_1(J, wrow, wbs, ar, abs_, nbc, P, wm, asj, out);
                     else
                         tile_q8_0(J, wrow, wbs, ar, abs_, nbc, P, wm, asj, out);
                     for (int j = 0; j < J; j++) {
@@ -501,44 +532,7 @@ static void gemm_quant(int kind, int64_t k, const uint8_t *W, size_t w_stride, i
     }
 }
 
-/* ---- Q5_0/Q5_1 and K-quant dots (row by row) -------------------------- */
-
-/* Bit j of qh as 0x10 in byte j: the fifth bit of each Q5 code in place. */
-INLINE __m256i q5_high_bits(const uint8_t *qh4) {
-    uint32_t qh;
-    memcpy(&qh, qh4, 4);
-    const __m256i sel = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                         2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), sel);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), _mm256_set1_epi8(0x10));
-}
-
-static float dot_q5(int q51, int64_t n, const uint8_t *w, const uint8_t *a) {
-    const size_t wbs = q51 ? sizeof(block_q5_1) : sizeof(block_q5_0);
-    const size_t abs_ = q51 ? sizeof(block_q8_1) : sizeof(block_q8_0);
-    const size_t wq = q51 ? 8 : 6, aq = q51 ? 4 : 2; /* code offsets in the blocks */
-    const __m128i low4 = _mm_set1_epi8(15);
-    const __m256i ones16 = _mm256_set1_epi16(1);
-    __m256 acc = _mm256_setzero_ps();
-    float ms = 0.0f;
-    for (int64_t b = 0; b < n / QK; b++) {
-        const uint8_t *x = w + (size_t)b * wbs, *y = a + (size_t)b * abs_;
-        const __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(x + wq));
-        __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(c, 4), low4), _mm_and_si128(c, low4));
-        q = _mm256_or_si256(q, q5_high_bits(x + wq - 4));
-        __m256i av = _mm256_loadu_si256((const __m256i *)(const void *)(y + aq));
-        if (!q51) { /* signed codes: magnitude in the unsigned slot, sign onto the activation */
-            const __m256i qs = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
-            q = _mm256_abs_epi8(qs);
-            av = _mm256_sign_epi8(av, qs);
-        }
-        const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(q, av), ones16);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(f16_scalar(x) * f16_scalar(y)), acc);
-        if (q51) ms += f16_scalar(x + 2) * f16_scalar(y + 2);
-    }
-    return hsum256(acc) + ms;
-}
+/* ---- K-quant dots (row by row) ---------------------------------------- */
 
 INLINE int hsum_i32(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -634,16 +628,18 @@ static float dot_q6k(int64_t n, const uint8_t *w, const uint8_t *a) {
     return s;
 }
 
-static void gemm_avx2(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
-                      const void *A, size_t a_stride, int n_a, float *C, int ldc) {
+void kvs_avx2_gemm(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
+                   const void *A, size_t a_stride, int n_a, float *C, int ldc) {
     switch (wtype) {
     case GGT_Q4_0: gemm_quant(K_Q4_0, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
+    case GGT_Q5_0: gemm_quant(K_Q5_0, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
+    case GGT_Q5_1: gemm_quant(K_Q5_1, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
     case GGT_Q4_1: gemm_quant(K_Q4_1, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
     case GGT_Q8_0: gemm_quant(K_Q8_0, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
     case GGT_F32: case GGT_F16: case GGT_BF16:
         kvs_gemm_by_dot(dot_float, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
         return;
-    case GGT_Q5_0: case GGT_Q5_1: case GGT_Q4_K: case GGT_Q5_K: case GGT_Q6_K:
+    case GGT_Q4_K: case GGT_Q5_K: case GGT_Q6_K:
         kvs_gemm_by_dot(kvs_avx2_dot, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
         return;
     default:
@@ -656,13 +652,11 @@ float kvs_avx2_dot(uint32_t wtype, int64_t n, const void *w, const void *a) {
     switch (wtype) {
     case GGT_F32: case GGT_F16: case GGT_BF16:
         return dot_float(wtype, n, w, a);
-    case GGT_Q4_0: case GGT_Q4_1: case GGT_Q8_0: {
+    case GGT_Q4_0: case GGT_Q4_1: case GGT_Q8_0: case GGT_Q5_0: case GGT_Q5_1: {
         float c = 0.0f;
-        gemm_avx2(wtype, n, w, 0, 0, 1, a, 0, 1, &c, 1);
+        kvs_avx2_gemm(wtype, n, w, 0, 0, 1, a, 0, 1, &c, 1);
         return c;
     }
-    case GGT_Q5_0: return dot_q5(0, n, w, a);
-    case GGT_Q5_1: return dot_q5(1, n, w, a);
     case GGT_Q4_K: return dot_q45k(0, n, w, a);
     case GGT_Q5_K: return dot_q45k(1, n, w, a);
     case GGT_Q6_K: return dot_q6k(n, w, a);
@@ -740,5 +734,5 @@ void kvs_avx2_f32_wsum(int n, int d, const float *w, const float *rows, size_t s
 }
 
 const quant_kernels kvs_quant_avx2_kernels = {
-    "avx2", kvs_avx2_to_float, kvs_avx2_from_float, kvs_avx2_dot, gemm_avx2, kvs_avx2_f32_dots, kvs_avx2_f32_wsum,
+    "avx2", kvs_avx2_to_float, kvs_avx2_from_float, kvs_avx2_dot, kvs_avx2_gemm, kvs_avx2_f32_dots, kvs_avx2_f32_wsum,
 };

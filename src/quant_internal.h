@@ -30,6 +30,8 @@ extern const quant_kernels kvs_quant_avx512_kernels;
 void kvs_avx2_to_float(uint32_t type, const void *src, float *dst, int64_t n);
 void kvs_avx2_from_float(uint32_t type, const float *src, void *dst, int64_t n);
 float kvs_avx2_dot(uint32_t wtype, int64_t n, const void *w, const void *a);
+void kvs_avx2_gemm(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
+                   const void *A, size_t a_stride, int n_a, float *C, int ldc);
 void kvs_avx2_f32_dots(int n, int d, const float *q, const float *rows, size_t stride, float scale, float *out);
 void kvs_avx2_f32_wsum(int n, int d, const float *w, const float *rows, size_t stride, float *out);
 

@@ -334,6 +334,8 @@ static void test_gemm_backends(void **state) {
         check_gemm(&st, wt, 256, 9, 0, 9, 1);
         check_gemm(&st, wt, 512, 7, 2, 6, 5);
         check_gemm(&st, wt, 1280, 5, 0, 5, 17);
+        check_gemm(&st, wt, 768, 21, 3, 20, 33); /* several staged groups of activation rows */
+        check_gemm(&st, wt, 8192 + 256, 3, 0, 3, 5); /* more than one k-chunk of the 32-wide tiles */
     }
 }
 
