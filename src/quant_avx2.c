@@ -554,78 +554,134 @@ INLINE int16_t q8k_bsum(const uint8_t *y, int g) {
 }
 
 /*
- * K-quant dots.  Each super-block's integer sums are formed exactly (codes times
- * activation codes by maddubs, times the sub-block scale by madd, minimum and
- * offset terms from the activation's bsums), then combined in floats in the same
- * expression as the reference.  Codes are unsigned (Q4_K, Q5_K as stored; Q6_K
- * before its -32, which is applied through bsums), so maddubs needs no sign
- * trick, and its pair sums stay below 63*127*2 < 32767.
+ * K-quant products.  Each super-block's integer sums are formed exactly (codes
+ * times activation codes by maddubs, times the sub-block scale by madd, minimum
+ * and offset terms from the activation's bsums), then combined in floats in the
+ * same expression as the reference.  Codes are unsigned (Q4_K, Q5_K as stored;
+ * Q6_K before its -32, which is applied through bsums), so maddubs needs no sign
+ * trick, and its pair sums stay below 63*127*2 < 32767.  One weight row is taken
+ * against up to KJ activation rows at once, so its codes are unpacked once per
+ * KJ products (the row itself is a few hundred bytes and stays in L1).
  */
-static float dot_q45k(int five, int64_t n, const uint8_t *w, const uint8_t *a) {
-    const size_t wbs = five ? sizeof(block_q5_k) : sizeof(block_q4_k);
+#define KJ 4
+
+INLINE void q45k_block(const int five, const int J, const uint8_t *x, const uint8_t *const *y, float *s) {
     const __m256i low4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
-    float s = 0.0f;
-    for (int64_t b = 0; b < n / QK_K; b++) {
-        const uint8_t *x = w + (size_t)b * wbs, *y = a + (size_t)b * sizeof(block_q8_k);
-        const uint8_t *scales = x + 4, *qs = x + (five ? 48 : 16);
-        const __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(const void *)(x + 16)) : _mm256_setzero_si256();
-        __m256i acc = _mm256_setzero_si256();
-        int summ = 0;
-        for (int r = 0; r < 4; r++) {
-            uint8_t sc0, mn0, sc1, mn1;
-            kvs_k_scale_min(scales, 2 * r, &sc0, &mn0);
-            kvs_k_scale_min(scales, 2 * r + 1, &sc1, &mn1);
-            const __m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * r));
-            __m256i lo = _mm256_and_si256(c, low4), hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), low4);
-            if (five) {
-                /* bits 2r and 2r+1 of each qh byte, moved to 0x10 (the masks keep
-                 * the 16-bit shifts from mixing neighbouring bytes) */
-                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * r), one), 4));
-                hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * r + 1), one), 4));
-            }
-            const __m256i a0 = _mm256_loadu_si256((const __m256i *)(const void *)(y + 4 + 64 * r));
-            const __m256i a1 = _mm256_loadu_si256((const __m256i *)(const void *)(y + 4 + 64 * r + 32));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a0), _mm256_set1_epi16(sc0)));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, a1), _mm256_set1_epi16(sc1)));
-            summ += mn0 * (q8k_bsum(y, 4 * r) + q8k_bsum(y, 4 * r + 1)) +
-                    mn1 * (q8k_bsum(y, 4 * r + 2) + q8k_bsum(y, 4 * r + 3));
+    const uint8_t *scales = x + 4, *qs = x + (five ? 48 : 16);
+    const __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(const void *)(x + 16)) : _mm256_setzero_si256();
+    uint8_t sc[8], mn[8];
+    for (int t = 0; t < 8; t++) kvs_k_scale_min(scales, t, &sc[t], &mn[t]);
+    __m256i acc[KJ];
+#pragma GCC unroll 4
+    for (int j = 0; j < J; j++) acc[j] = _mm256_setzero_si256();
+    for (int r = 0; r < 4; r++) {
+        const __m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * r));
+        __m256i lo = _mm256_and_si256(c, low4), hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), low4);
+        if (five) {
+            /* bits 2r and 2r+1 of each qh byte, moved to 0x10 (the masks keep the
+             * 16-bit shifts from mixing neighbouring bytes) */
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * r), one), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * r + 1), one), 4));
         }
-        const float dy = q8k_scale(y);
-        s += f16_scalar(x) * dy * (float)hsum_i32(acc) - f16_scalar(x + 2) * dy * (float)summ;
+        const __m256i s0 = _mm256_set1_epi16(sc[2 * r]), s1 = _mm256_set1_epi16(sc[2 * r + 1]);
+#pragma GCC unroll 4
+        for (int j = 0; j < J; j++) {
+            const __m256i a0 = _mm256_loadu_si256((const __m256i *)(const void *)(y[j] + 4 + 64 * r));
+            const __m256i a1 = _mm256_loadu_si256((const __m256i *)(const void *)(y[j] + 4 + 64 * r + 32));
+            acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a0), s0));
+            acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(_mm256_maddubs_epi16(hi, a1), s1));
+        }
     }
-    return s;
+    const float d = f16_scalar(x), dmin = f16_scalar(x + 2);
+#pragma GCC unroll 4
+    for (int j = 0; j < J; j++) {
+        int summ = 0;
+        for (int t = 0; t < 8; t++) summ += mn[t] * (q8k_bsum(y[j], 2 * t) + q8k_bsum(y[j], 2 * t + 1));
+        const float dy = q8k_scale(y[j]);
+        s[j] += d * dy * (float)hsum_i32(acc[j]) - dmin * dy * (float)summ;
+    }
 }
 
-static float dot_q6k(int64_t n, const uint8_t *w, const uint8_t *a) {
+INLINE void q6k_block(const int J, const uint8_t *x, const uint8_t *const *y, float *s) {
     const __m256i low4 = _mm256_set1_epi8(15), three = _mm256_set1_epi8(3);
-    float s = 0.0f;
-    for (int64_t b = 0; b < n / QK_K; b++) {
-        const uint8_t *x = w + (size_t)b * sizeof(block_q6_k), *y = a + (size_t)b * sizeof(block_q8_k);
-        const int8_t *sc = (const int8_t *)(x + offsetof(block_q6_k, scales));
-        __m256i acc = _mm256_setzero_si256();
-        int off = 0;
-        for (int h = 0; h < 2; h++) {
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(x + 128 + 32 * h));
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)(x + 64 * h));
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(x + 64 * h + 32));
-            __m256i q[4];
-            q[0] = _mm256_and_si256(l0, low4);
-            q[1] = _mm256_and_si256(l1, low4);
-            q[2] = _mm256_and_si256(_mm256_srli_epi16(l0, 4), low4);
-            q[3] = _mm256_and_si256(_mm256_srli_epi16(l1, 4), low4);
-            for (int t = 0; t < 4; t++) {
-                const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * t), three);
-                const __m256i qt = _mm256_or_si256(q[t], _mm256_slli_epi16(hb, 4));
-                const __m256i av = _mm256_loadu_si256((const __m256i *)(const void *)(y + 4 + 128 * h + 32 * t));
-                const int g = 8 * h + 2 * t; /* the two 16-element sub-blocks of this run */
-                const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(qt, av), scv));
-                off += sc[g] * q8k_bsum(y, g) + sc[g + 1] * q8k_bsum(y, g + 1);
+    const int8_t *sc = (const int8_t *)(x + offsetof(block_q6_k, scales));
+    __m256i acc[KJ];
+#pragma GCC unroll 4
+    for (int j = 0; j < J; j++) acc[j] = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(x + 128 + 32 * h));
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)(x + 64 * h));
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(x + 64 * h + 32));
+        const __m256i lo4[4] = {_mm256_and_si256(l0, low4), _mm256_and_si256(l1, low4),
+                                _mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                                _mm256_and_si256(_mm256_srli_epi16(l1, 4), low4)};
+        for (int t = 0; t < 4; t++) {
+            const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * t), three);
+            const __m256i qt = _mm256_or_si256(lo4[t], _mm256_slli_epi16(hb, 4));
+            const int g = 8 * h + 2 * t; /* the two 16-element sub-blocks of this run */
+            const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
+#pragma GCC unroll 4
+            for (int j = 0; j < J; j++) {
+                const __m256i av = _mm256_loadu_si256((const __m256i *)(const void *)(y[j] + 4 + 128 * h + 32 * t));
+                acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(_mm256_maddubs_epi16(qt, av), scv));
             }
         }
-        s += f16_scalar(x + offsetof(block_q6_k, d)) * q8k_scale(y) * (float)(hsum_i32(acc) - 32 * off);
     }
-    return s;
+    const float d = f16_scalar(x + offsetof(block_q6_k, d));
+#pragma GCC unroll 4
+    for (int j = 0; j < J; j++) {
+        int off = 0;
+        for (int g = 0; g < 16; g++) off += sc[g] * q8k_bsum(y[j], g);
+        s[j] += d * q8k_scale(y[j]) * (float)(hsum_i32(acc[j]) - 32 * off);
+    }
+}
+
+enum { K_Q4K, K_Q5K, K_Q6K };
+
+INLINE void k_rows(const int kind, const int J, int64_t nb, const uint8_t *w, const uint8_t *const *a, float *s) {
+    const size_t wbs = kind == K_Q4K ? sizeof(block_q4_k) : kind == K_Q5K ? sizeof(block_q5_k) : sizeof(block_q6_k);
+#pragma GCC unroll 4
+    for (int j = 0; j < J; j++) s[j] = 0.0f;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *y[KJ];
+#pragma GCC unroll 4
+        for (int j = 0; j < J; j++) y[j] = a[j] + (size_t)b * sizeof(block_q8_k);
+        if (kind == K_Q6K)
+            q6k_block(J, w + (size_t)b * wbs, y, s);
+        else
+            q45k_block(kind == K_Q5K, J, w + (size_t)b * wbs, y, s);
+    }
+}
+
+#define K_ROWS_FN(name, kind)                                                                \
+    static void name(int J, int64_t nb, const uint8_t *w, const uint8_t *const *a, float *s) { \
+        switch (J) {                                                                         \
+        case 1: k_rows(kind, 1, nb, w, a, s); break;                                         \
+        case 2: k_rows(kind, 2, nb, w, a, s); break;                                         \
+        case 3: k_rows(kind, 3, nb, w, a, s); break;                                         \
+        default: k_rows(kind, 4, nb, w, a, s); break;                                        \
+        }                                                                                    \
+    }
+K_ROWS_FN(rows_q4k, K_Q4K)
+K_ROWS_FN(rows_q5k, K_Q5K)
+K_ROWS_FN(rows_q6k, K_Q6K)
+
+static void gemm_k(uint32_t wtype, int64_t k, const uint8_t *W, size_t w_stride, int i0, int i1,
+                   const uint8_t *A, size_t a_stride, int n_a, float *C, int ldc) {
+    void (*rows)(int, int64_t, const uint8_t *, const uint8_t *const *, float *) =
+        wtype == GGT_Q4_K ? rows_q4k : wtype == GGT_Q5_K ? rows_q5k : rows_q6k;
+    const int64_t nb = k / QK_K;
+    /* activation rows outer: a group of KJ stays in L1 while the weight rows go by */
+    for (int j0 = 0; j0 < n_a; j0 += KJ) {
+        const int J = n_a - j0 < KJ ? n_a - j0 : KJ;
+        const uint8_t *a[KJ];
+        for (int j = 0; j < J; j++) a[j] = A + (size_t)(j0 + j) * a_stride;
+        for (int i = i0; i < i1; i++) {
+            float s[KJ];
+            rows(J, nb, W + (size_t)i * w_stride, a, s);
+            for (int j = 0; j < J; j++) C[(size_t)(j0 + j) * (size_t)ldc + (size_t)i] = s[j];
+        }
+    }
 }
 
 void kvs_avx2_gemm(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
@@ -640,7 +696,7 @@ void kvs_avx2_gemm(uint32_t wtype, int64_t k, const void *W, size_t w_stride, in
         kvs_gemm_by_dot(dot_float, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
         return;
     case GGT_Q4_K: case GGT_Q5_K: case GGT_Q6_K:
-        kvs_gemm_by_dot(kvs_avx2_dot, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
+        gemm_k(wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
         return;
     default:
         kvs_gemm_by_dot(quant_dot_ref, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
@@ -657,9 +713,11 @@ float kvs_avx2_dot(uint32_t wtype, int64_t n, const void *w, const void *a) {
         kvs_avx2_gemm(wtype, n, w, 0, 0, 1, a, 0, 1, &c, 1);
         return c;
     }
-    case GGT_Q4_K: return dot_q45k(0, n, w, a);
-    case GGT_Q5_K: return dot_q45k(1, n, w, a);
-    case GGT_Q6_K: return dot_q6k(n, w, a);
+    case GGT_Q4_K: case GGT_Q5_K: case GGT_Q6_K: {
+        float c = 0.0f;
+        gemm_k(wtype, n, w, 0, 0, 1, a, 0, 1, &c, 1);
+        return c;
+    }
     default:
         return quant_dot_ref(wtype, n, w, a);
     }
