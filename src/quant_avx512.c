@@ -244,6 +244,9 @@ static void gemm_avx512(uint32_t wtype, int64_t k, const void *W, size_t w_strid
     case GGT_Q4_0: gemm_quant(K_Q4_0, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
     case GGT_Q4_1: gemm_quant(K_Q4_1, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
     case GGT_Q8_0: gemm_quant(K_Q8_0, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
+    case GGT_Q5_0: case GGT_Q5_1: /* the AVX2 tiles, until these get VNNI tiles of their own */
+        kvs_avx2_gemm(wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
+        return;
     default:
         kvs_gemm_by_dot(kvs_avx2_dot, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
         return;

@@ -6,6 +6,7 @@
 #ifndef KVS_QUANT_INTERNAL_H
 #define KVS_QUANT_INTERNAL_H
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 
 #include "quant.h"
@@ -29,6 +30,8 @@ extern const quant_kernels kvs_quant_avx512_kernels;
 void kvs_avx2_to_float(uint32_t type, const void *src, float *dst, int64_t n);
 void kvs_avx2_from_float(uint32_t type, const float *src, void *dst, int64_t n);
 float kvs_avx2_dot(uint32_t wtype, int64_t n, const void *w, const void *a);
+void kvs_avx2_gemm(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
+                   const void *A, size_t a_stride, int n_a, float *C, int ldc);
 void kvs_avx2_f32_dots(int n, int d, const float *q, const float *rows, size_t stride, float scale, float *out);
 void kvs_avx2_f32_wsum(int n, int d, const float *w, const float *rows, size_t stride, float *out);
 
@@ -51,5 +54,9 @@ static inline int8_t kvs_q8_from_rounded(float r) {
     if (r < -127.0f) return -127;
     return (int8_t)r;
 }
+
+/* Round half to even, as ggml's Q8_K quantizer does (by its float magic-number
+ * trick); rintf does it in the default rounding mode, which nothing here changes. */
+static inline float kvs_round_even(float v) { return rintf(v); }
 
 #endif

@@ -108,8 +108,8 @@ static void test_dispatch(void **state) {
 static void test_types(void **state) {
     (void)state;
     for (int i = 0; i < N_WTYPES; i++) assert_true(quant_supported(k_wtypes[i]));
-    assert_false(quant_supported(GGT_Q4_K));
-    assert_false(quant_supported(GGT_Q5_0));
+    assert_false(quant_supported(GGT_Q2_K));
+    assert_false(quant_supported(GGT_IQ4_NL));
     assert_false(quant_supported(1000));
     assert_int_equal(quant_dot_type(GGT_Q4_0), GGT_Q8_0);
     assert_int_equal(quant_dot_type(GGT_Q4_1), GGT_Q8_1);
@@ -117,7 +117,7 @@ static void test_types(void **state) {
     assert_int_equal(quant_dot_type(GGT_F16), GGT_F16);
     assert_int_equal(quant_dot_type(GGT_BF16), GGT_BF16);
     assert_int_equal(quant_dot_type(GGT_F32), GGT_F32);
-    assert_null(ggtype_get(quant_dot_type(GGT_Q6_K)));
+    assert_null(ggtype_get(quant_dot_type(GGT_Q3_K)));
     assert_int_equal(sizeof(block_q4_0), 18);
     assert_int_equal(sizeof(block_q4_1), 20);
     assert_int_equal(sizeof(block_q8_0), 34);
