@@ -22,7 +22,7 @@ void kvs_ctx_free(kvs_ctx *c) {
     kv_cache_free(&c->cache);
     free(c->x); free(c->xb); free(c->xb2); free(c->q); free(c->k); free(c->v);
     free(c->att); free(c->hb); free(c->hb2); free(c->qbuf); free(c->scores);
-    free(c->out_row); free(c->logits); free(c->hidden); free(c->resid);
+    free(c->out_row); free(c->logits); free(c->hidden); free(c->resid); free(c->rope);
     if (c->hooks) {
         for (int s = 0; s < c->n_seq; s++) {
             if (!c->hooks[s].add) continue;
@@ -80,6 +80,17 @@ kvs_ctx *kvs_ctx_new(const kvs_model *m, const kvs_ctx_params *p, kvs_error *err
     c->qbuf = malloc(qb);
     c->scores = malloc(sizeof(float) * (size_t)n_threads * (size_t)n_ctx);
     c->hooks = calloc((size_t)n_seq, sizeof *c->hooks);
+    c->rope = malloc(sizeof *c->rope * (size_t)hp->n_layer);
+    if (!c->rope) goto nomem;
+    /* phi3 longrope: the long factors once the context exceeds the original
+     * training context, as llama.cpp decides (per sequence) */
+    const float *div = m->rope_freqs ? m->rope_freqs : m->rope_long && n_ctx > hp->n_ctx_orig ? m->rope_long : m->rope_short;
+    for (int l = 0; l < hp->n_layer; l++) {
+        const int swa = hp->swa_layer[l];
+        rope_cfg r = {hp->rope, hp->rope_dim, swa ? hp->rope_base_swa : hp->rope_base,
+                      swa && hp->arch == ARCH_GEMMA3 ? 1.0f : hp->rope_freq_scale, hp->rope_attn_factor, div};
+        c->rope[l] = r;
+    }
     if (!c->x || !c->xb || !c->xb2 || !c->q || !c->k || !c->v || !c->att || !c->hb || !c->hb2 || !c->qbuf ||
         !c->scores || !c->hooks)
         goto nomem;
@@ -104,21 +115,26 @@ static int reserve(float **buf, int *cap, size_t n) {
     return 0;
 }
 
+static void add_vec(float *x, const float *b, int n) {
+    for (int i = 0; i < n; i++) x[i] += b[i];
+}
+
 /* Attention of one query head of one token over its sequence's cached positions. */
 static void attend(const kvs_ctx *c, int layer, int seq, int pos, const float *qh, int kvh, float *out,
                    float *scores) {
     const hparams *hp = &c->model->hp;
     const kv_cache *kc = &c->cache;
     const int hd = hp->head_dim;
-    const float scale = 1.0f / sqrtf((float)hd);
-    const float *K = kc->k + kv_index(kc, layer, seq, 0) + (size_t)kvh * hd;
-    const float *V = kc->v + kv_index(kc, layer, seq, 0) + (size_t)kvh * hd;
+    /* a sliding-window layer sees the last n_swa positions, its own included */
+    const int p0 = hp->swa_layer[layer] && pos >= hp->n_swa ? pos - hp->n_swa + 1 : 0, n = pos + 1 - p0;
+    const float *K = kc->k + kv_index(kc, layer, seq, p0) + (size_t)kvh * hd;
+    const float *V = kc->v + kv_index(kc, layer, seq, p0) + (size_t)kvh * hd;
     const size_t stride = (size_t)kc->kv_dim;
     /* vectorised kernels matter here: at prompts of a few thousand tokens (10-shot
      * extraction) attention, not the weights, dominates prefill */
-    quant_f32_dots(pos + 1, hd, qh, K, stride, scale, scores);
-    op_softmax(scores, pos + 1);
-    quant_f32_wsum(pos + 1, hd, scores, V, stride, out);
+    quant_f32_dots(n, hd, qh, K, stride, hp->attn_scale, scores);
+    op_softmax(scores, n);
+    quant_f32_wsum(n, hd, scores, V, stride, out);
 }
 
 /* Quantize `x` for w (if not already quantized for that dot type) then multiply.
@@ -147,6 +163,8 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
     const hparams *hp = &m->hp;
     const int d = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd;
     const int group = hp->n_head / hp->n_head_kv;
+    const arch_desc *ad = &hp->desc;
+    const float embd_scale = sqrtf((float)d);
     kv_cache *kc = &c->cache;
     uint32_t qtype = UINT32_MAX;
     const float *qsrc = NULL;
@@ -156,9 +174,12 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
     {
         float *scores = c->scores + (size_t)omp_get_thread_num() * c->n_ctx;
 #pragma omp for schedule(static)
-        for (int t = 0; t < nt; t++)
-            quant_to_float(m->tok_embd.type, (const char *)m->tok_embd.data + m->tok_embd.row_bytes * tok[t],
-                           c->x + (size_t)t * d, d);
+        for (int t = 0; t < nt; t++) {
+            float *xt = c->x + (size_t)t * d;
+            quant_to_float(m->tok_embd.type, (const char *)m->tok_embd.data + m->tok_embd.row_bytes * tok[t], xt, d);
+            if (ad->embd_scale)
+                for (int i = 0; i < d; i++) xt[i] *= embd_scale;
+        }
 
         for (int l = 0; l < hp->n_layer; l++) {
             const layer_weights *L = &m->layers[l];
@@ -171,12 +192,22 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
 #pragma omp barrier
 #pragma omp for schedule(static)
             for (int t = 0; t < nt; t++) {
-                float *qt = c->q + (size_t)t * qd, *kt = c->k + (size_t)t * kvd;
-                op_rope(qt, hp->n_head, hd, hp->rope_dim, pos[t], hp->rope_base, hp->rope);
-                op_rope(kt, hp->n_head_kv, hd, hp->rope_dim, pos[t], hp->rope_base, hp->rope);
+                float *qt = c->q + (size_t)t * qd, *kt = c->k + (size_t)t * kvd, *vt = c->v + (size_t)t * kvd;
+                if (L->bq.data) add_vec(qt, L->bq.data, qd);
+                if (L->bk.data) add_vec(kt, L->bk.data, kvd);
+                if (L->bv.data) add_vec(vt, L->bv.data, kvd);
+                if (ad->qk_norm) {
+                    for (int h = 0; h < hp->n_head; h++)
+                        op_rmsnorm(qt + (size_t)h * hd, qt + (size_t)h * hd, L->q_norm.data, hd, hp->norm_eps);
+                    for (int h = 0; h < hp->n_head_kv; h++)
+                        op_rmsnorm(kt + (size_t)h * hd, kt + (size_t)h * hd, L->k_norm.data, hd, hp->norm_eps);
+                }
+                op_rope(qt, hp->n_head, hd, pos[t], &c->rope[l]);
+                op_rope(kt, hp->n_head_kv, hd, pos[t], &c->rope[l]);
+                /* keys are cached after rotary: steering vectors are extracted from and added to this form */
                 size_t at = kv_index(kc, l, seq[t], pos[t]);
                 memcpy(kc->k + at, kt, sizeof(float) * kvd);
-                memcpy(kc->v + at, c->v + (size_t)t * kvd, sizeof(float) * kvd);
+                memcpy(kc->v + at, vt, sizeof(float) * kvd);
             }
 #pragma omp for schedule(dynamic, 4)
             for (int th = 0; th < nt * hp->n_head; th++) {
@@ -188,8 +219,8 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
 #pragma omp barrier
 #pragma omp for schedule(static)
             for (int t = 0; t < nt; t++) {
-                float *xt = c->x + (size_t)t * d;
-                const float *o = c->xb2 + (size_t)t * d;
+                float *xt = c->x + (size_t)t * d, *o = c->xb2 + (size_t)t * d;
+                if (ad->post_norms) op_rmsnorm(o, o, L->post_attn_norm.data, d, hp->norm_eps);
                 for (int i = 0; i < d; i++) xt[i] += o[i];
                 op_rmsnorm(c->xb + (size_t)t * d, xt, L->ffn_norm.data, d, hp->norm_eps);
             }
@@ -197,14 +228,18 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
             matmul(c, &L->w_up, c->xb, nt, c->hb2, &qtype, &qsrc);
 #pragma omp barrier
 #pragma omp for schedule(static)
-            for (int t = 0; t < nt; t++)
-                op_swiglu(c->hb + (size_t)t * hp->n_ff, c->hb2 + (size_t)t * hp->n_ff, hp->n_ff);
+            for (int t = 0; t < nt; t++) {
+                float *g = c->hb + (size_t)t * hp->n_ff;
+                const float *u = c->hb2 + (size_t)t * hp->n_ff;
+                if (ad->act == ACT_GELU_TANH) op_geglu(g, u, hp->n_ff);
+                else op_swiglu(g, u, hp->n_ff);
+            }
             matmul(c, &L->w_down, c->hb, nt, c->xb2, &qtype, &qsrc);
 #pragma omp barrier
 #pragma omp for schedule(static)
             for (int t = 0; t < nt; t++) {
-                float *xt = c->x + (size_t)t * d;
-                const float *o = c->xb2 + (size_t)t * d;
+                float *xt = c->x + (size_t)t * d, *o = c->xb2 + (size_t)t * d;
+                if (ad->post_norms) op_rmsnorm(o, o, L->post_ffn_norm.data, d, hp->norm_eps);
                 for (int i = 0; i < d; i++) xt[i] += o[i];
                 const resid_hooks *hk = &c->hooks[seq[t]];
                 if (hk->add && hk->add[l])
