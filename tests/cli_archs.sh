@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The command line on the tiny fixture of every architecture: inspect says it
-# is runnable, a chat run works with the template named by the file, a file
+# is runnable, logits prints its JSON line, a chat run works with the template named by the file, a file
 # whose template is unrecognised is refused unless --chat-template names one,
 # and a bad template name is a one-line error.  usage: cli_archs.sh path/to/kvsteer
 set -u
@@ -24,6 +24,7 @@ for f in qwen2:qwen2 llama3:llama llama3_meta:llama phi3:phi3 gemma3:gemma3; do
   file=$FIX/${f%%:*}.gguf arch=${f##*:}
   check "inspect $file" ok "model: arch $arch," "$BIN" inspect "$file"
   check "inspect-runnable $file" ok "runnable: yes" "$BIN" inspect "$file"
+  check "logits $file" ok '"top":\[\[' "$BIN" logits -m "$file" -k 3 -t 1 "hello world"
   # a random model's text is arbitrary; the run must simply succeed
   check "chat $file" ok "" "$BIN" run -m "$file" -p "what is the capital" --chat -n 4 -t 1
   check "bad-template $file" err "unknown chat template name 'bogus'" \
