@@ -192,10 +192,12 @@ def spec_phi3():
         ctx=1024, rope_base=10000.0, eps=1e-5, template="phi3", pre="gpt-2", rope_dim=8,
         specials=["<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"],
         bos="<|endoftext|>", eos="<|endoftext|>", add_bos=False, tied=False, seed=3,
-        # longrope: the reference context (512) exceeds the original one (64),
-        # so the long factors apply; the window exceeds every test sequence
-        # (llama.cpp ignores phi3 windows) but is recorded as real files do
-        longrope=dict(orig=64, attn_factor=1.19), swa=2047)
+        # longrope: the reference context (512) exceeds the original one (384),
+        # so the long factors apply; a second run at 256 (llama.cpp's smallest
+        # context) takes the short ones.  The window exceeds every test
+        # sequence (llama.cpp ignores phi3 windows) but is recorded as real
+        # files do
+        longrope=dict(orig=384, attn_factor=1.19), swa=2047)
 
 
 def spec_gemma3():
@@ -414,22 +416,34 @@ def reference(path, sp, tokens, n_plain):
     n_vocab = m.n_vocab()
     assert n_vocab == len(tokens)
 
-    def logits():
-        ptr = llama_cpp.llama_get_logits_ith(m._ctx.ctx, -1)
+    def logits(mod):
+        ptr = llama_cpp.llama_get_logits_ith(mod._ctx.ctx, -1)
         return np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)), shape=(n_vocab,)).copy()
 
-    rs = np.random.default_rng(100 + sp["seed"])
-    seqs = []
-    for label, n in SEQS:
-        ids = [int(x) for x in rs.integers(0, n_plain, n)]
-        m.reset()
-        m.eval(ids)
-        lg = logits()
-        srt = np.sort(lg)
-        ex = exact_logits(path, ids, n_ctx)
-        seqs.append({"label": label, "ids": ids, "argmax": int(np.argmax(lg)),
-                     "margin": round(float(srt[-1] - srt[-2]), 6), "logits": [round(float(x), 6) for x in lg],
-                     "exact": [round(float(x), 6) for x in ex], "llama_exact": float(np.abs(lg - ex).max())})
+    def run_seqs(m, n_ctx):
+        rs = np.random.default_rng(100 + sp["seed"])
+        seqs = []
+        for label, n in SEQS:
+            ids = [int(x) for x in rs.integers(0, n_plain, n)]
+            m.reset()
+            m.eval(ids)
+            lg = logits(m)
+            srt = np.sort(lg)
+            ex = exact_logits(path, ids, n_ctx)
+            seqs.append({"label": label, "ids": ids, "argmax": int(np.argmax(lg)),
+                         "margin": round(float(srt[-1] - srt[-2]), 6), "logits": [round(float(x), 6) for x in lg],
+                         "exact": [round(float(x), 6) for x in ex], "llama_exact": float(np.abs(lg - ex).max())})
+        return seqs
+
+    seqs = run_seqs(m, n_ctx)
+    short = None
+    if "longrope" in sp:
+        # the short rotary factors: a context within the original one
+        ms = Llama(path, n_ctx=256, n_batch=256, n_threads=1, seed=0, verbose=False, type_k=0, type_v=0,
+                   flash_attn=False, swa_full=True)
+        assert ms.n_ctx() == 256 <= sp["longrope"]["orig"]
+        short = {"n_ctx": 256, "sequences": run_seqs(ms, 256)}
+        del ms
 
     tmpl = jinja2.Environment(loader=jinja2.BaseLoader()).from_string(TEMPLATES[sp["template"]])
     render = lambda msgs, gen: tmpl.render(messages=msgs, add_generation_prompt=gen, bos_token=sp["bos"],
@@ -442,7 +456,7 @@ def reference(path, sp, tokens, n_plain):
     m.eval(ids)
     gen, margins = [], []
     for _ in range(GREEDY_TOKENS):  # not stopped at end-of-generation: this checks the forward pass
-        lg = logits()
+        lg = logits(m)
         srt = np.sort(lg)
         t = int(np.argmax(lg))
         gen.append(t)
@@ -452,6 +466,7 @@ def reference(path, sp, tokens, n_plain):
         "file": sp["file"], "arch": sp["arch"], "n_ctx": n_ctx, "n_vocab": n_vocab,
         "bos_id": tokens.index(sp["bos"]), "eos_id": tokens.index(sp["eos"]),
         "template": sp["template"], "sequences": seqs, "chat_renders": chats,
+        **({"short_context": short} if short else {}),
         "greedy": {"prompt": text, "prompt_ids": ids, "generated": gen, "margins": margins},
     }
 
