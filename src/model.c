@@ -244,8 +244,25 @@ static int load_swa(kvs_model *m, kvs_error *err) {
     if (hp->n_swa == 0) return 0;
     int pattern = 1; /* every layer */
     if (hp->arch == ARCH_GEMMA3) {
+        rc = get_float(m, "rope.freq_base_swa", 0, 10000.0f, &hp->rope_base_swa, err);
+        if (rc) return rc;
+        /* newer converters state the layers one by one (true = window layer) */
+        char key[128];
+        snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", hp->arch_name);
+        const gguf_kv *kv = gguf_find(m->file, key);
+        if (kv && kv->type == GGUF_ARR) {
+            if (kv->arr_n != (uint64_t)hp->n_layer)
+                return kvs_fail(err, KVS_E_FORMAT, "%s: metadata '%s' has %llu entries for %d layers", m->path, key,
+                                (unsigned long long)kv->arr_n, hp->n_layer);
+            for (int l = 0; l < hp->n_layer; l++) {
+                int64_t v;
+                if (gguf_arr_i64(kv, (uint64_t)l, &v))
+                    return kvs_fail(err, KVS_E_FORMAT, "%s: metadata '%s' is not a list of flags", m->path, key);
+                hp->swa_layer[l] = v != 0;
+            }
+            return 0;
+        }
         rc = get_int(m, "attention.sliding_window_pattern", 0, 6, 1, 1 << 16, &pattern, err);
-        rc = rc ? rc : get_float(m, "rope.freq_base_swa", 0, 10000.0f, &hp->rope_base_swa, err);
         if (rc) return rc;
     }
     for (int l = 0; l < hp->n_layer; l++) hp->swa_layer[l] = pattern == 1 || l % pattern < pattern - 1;

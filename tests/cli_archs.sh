@@ -20,7 +20,7 @@ check() { # name, expected rc class (ok|err), needle (stdout for ok, stderr for 
      grep -q -- "$needle" "$tmp/err"; then pass=$((pass+1)); return; fi
   fail=$((fail+1)); echo "FAIL $name: rc=$rc stdout=[$(head -c 300 "$tmp/out")] stderr=[$(head -c 300 "$tmp/err")]"
 }
-for f in qwen2:qwen2 llama3:llama llama3_meta:llama phi3:phi3 gemma3:gemma3; do
+for f in qwen2:qwen2 llama3:llama llama3_meta:llama phi3:phi3 gemma3:gemma3 gemma3_swa_list:gemma3; do
   file=$FIX/${f%%:*}.gguf arch=${f##*:}
   check "inspect $file" ok "model: arch $arch," "$BIN" inspect "$file"
   check "inspect-runnable $file" ok "runnable: yes" "$BIN" inspect "$file"

@@ -214,7 +214,7 @@ def spec_gemma3():
         embd_std=0.18, out_norm=3.0)
 
 
-def write_model(path, sp, llama3_meta_only=False):
+def write_model(path, sp, llama3_meta_only=False, swa_flags=False):
     import gguf
 
     rng = Rng(sp["seed"])
@@ -240,6 +240,10 @@ def write_model(path, sp, llama3_meta_only=False):
     w.add_rope_dimension_count(sp.get("rope_dim", hd))
     if "swa" in sp:
         w.add_sliding_window(sp["swa"])
+    if swa_flags:
+        # newer converters list the window layers one by one (true = window)
+        # (layer 2 made global as well, so that the list must be obeyed)
+        w.add_sliding_window_pattern([il % 6 < 5 and il != 2 for il in range(sp["n_layer"])])
     if "linear_factor" in sp:
         w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
         w.add_rope_scaling_factor(sp["linear_factor"])
@@ -336,6 +340,8 @@ def exact_logits(path, ids, n_ctx):
     n_swa = kv("attention.sliding_window", 0)
     neox = arch != "llama"
     gemma = arch == "gemma3"
+    pat = f"{arch}.attention.sliding_window_pattern"
+    flags = [bool(x) for x in r.fields[pat].contents()] if pat in r.fields else None
     if "rope_freqs.weight" in T:
         div = T["rope_freqs.weight"]
     elif "rope_factors_long.weight" in T:
@@ -376,7 +382,7 @@ def exact_logits(path, ids, n_ctx):
         q, k, v = q.reshape(n, nh, hd), k.reshape(n, nkv, hd), v.reshape(n, nkv, hd)
         if gemma:
             q, k = rms(q, T[p + "attn_q_norm.weight"]), rms(k, T[p + "attn_k_norm.weight"])
-        swa = n_swa > 0 and (not gemma or il % 6 < 5)
+        swa = n_swa > 0 and (not gemma or (flags[il] if flags else il % 6 < 5))
         b, sc = (10000.0, 1.0) if gemma and swa else (base, 1.0 / lin)
         q, k = rope(q, pos, b, sc), rope(k, pos, b, sc)
         mask = np.triu(np.full((n, n), -np.inf), 1)
@@ -490,7 +496,20 @@ def main():
             # tensor version's reference
             alt = os.path.join(args.out, "llama3_meta.gguf")
             write_model(alt, sp, llama3_meta_only=True)
-            e["variants"] = ["llama3_meta.gguf"]
+            e["variants"] = [{"file": "llama3_meta.gguf"}]
+        if sp["arch"] == "gemma3":
+            # the same model with its window layers listed per layer rather
+            # than left to the every-sixth-is-global rule
+            alt = os.path.join(args.out, "gemma3_swa_list.gguf")
+            write_model(alt, sp, swa_flags=True)
+            seqs = []
+            for s in e["sequences"]:  # llama.cpp may not read such lists: the exact evaluation only
+                ex = exact_logits(alt, s["ids"], e["n_ctx"])
+                srt = np.sort(ex)
+                seqs.append({"label": s["label"], "ids": s["ids"], "argmax": int(np.argmax(ex)),
+                             "margin": round(float(srt[-1] - srt[-2]), 6), "logits": [round(float(x), 6) for x in ex],
+                             "exact": [round(float(x), 6) for x in ex], "llama_exact": 0.0})
+            e["variants"] = [{"file": "gemma3_swa_list.gguf", "exact_only": True, "sequences": seqs}]
         golden["models"].append(e)
         print(f"{sp['file']}: max |llama.cpp - exact| {max(s['llama_exact'] for s in e['sequences']):.2e}, "
               f"{os.path.getsize(path)} bytes, vocab {len(tokens)}, greedy {e['greedy']['generated']},"
