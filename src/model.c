@@ -143,6 +143,9 @@ static int bind_layer(kvs_model *m, int il, kvs_error *err) {
     return 0;
 }
 
+/* Norm weights are applied as stored for every family: Gemma's RMSNorm scales
+ * by (1 + w), and llama.cpp's converter writes 1 + w into the file, so a gemma3
+ * GGUF already holds the effective multiplier. */
 static const arch_desc ARCHS[] = {
     /* id           name      rope       act            bias fqkv fup qkn post escale */
     {ARCH_LLAMA,  "llama",  ROPE_NORM, ACT_SILU,      0,   0,   0,  0,  0,   0},
