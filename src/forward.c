@@ -24,7 +24,7 @@ void kvs_ctx_free(kvs_ctx *c) {
     free(c->x); free(c->xb); free(c->xb2); free(c->q); free(c->k); free(c->v);
     free(c->att); free(c->hb); free(c->hb2); free(c->qbuf); free(c->scores);
     free(c->tile_t0); free(c->tile_n);
-    free(c->out_row); free(c->logits); free(c->hidden); free(c->resid);
+    free(c->out_row); free(c->logits); free(c->hidden); free(c->resid); free(c->rope);
     if (c->hooks) {
         for (int s = 0; s < c->n_seq; s++) {
             if (!c->hooks[s].add) continue;
@@ -84,6 +84,17 @@ kvs_ctx *kvs_ctx_new(const kvs_model *m, const kvs_ctx_params *p, kvs_error *err
     c->tile_t0 = malloc(sizeof(int) * nb);
     c->tile_n = malloc(sizeof(int) * nb);
     c->hooks = calloc((size_t)n_seq, sizeof *c->hooks);
+    c->rope = malloc(sizeof *c->rope * (size_t)hp->n_layer);
+    if (!c->rope) goto nomem;
+    /* phi3 longrope: the long factors once the context exceeds the original
+     * training context, as llama.cpp decides (per sequence) */
+    const float *div = m->rope_freqs ? m->rope_freqs : m->rope_long && n_ctx > hp->n_ctx_orig ? m->rope_long : m->rope_short;
+    for (int l = 0; l < hp->n_layer; l++) {
+        const int swa = hp->swa_layer[l];
+        rope_cfg r = {hp->rope, hp->rope_dim, swa ? hp->rope_base_swa : hp->rope_base,
+                      swa && hp->arch == ARCH_GEMMA3 ? 1.0f : hp->rope_freq_scale, hp->rope_attn_factor, div};
+        c->rope[l] = r;
+    }
     if (!c->x || !c->xb || !c->xb2 || !c->q || !c->k || !c->v || !c->att || !c->hb || !c->hb2 || !c->qbuf ||
         !c->scores || !c->hooks || !c->tile_t0 || !c->tile_n)
         goto nomem;
@@ -106,6 +117,10 @@ static int reserve(float **buf, int *cap, size_t n) {
     *buf = nb;
     *cap = (int)n;
     return 0;
+}
+
+static void add_vec(float *x, const float *b, int n) {
+    for (int i = 0; i < n; i++) x[i] += b[i];
 }
 
 /* Attention work for one chunk: tiles of queries that read the same cache rows
@@ -145,17 +160,19 @@ static void attend_tile(const kvs_ctx *c, int layer, const int32_t *pos, const i
     const int t0 = c->tile_t0[tile];
     const float *qp[ATTN_TILE_MAX];
     float *op[ATTN_TILE_MAX];
-    int len[ATTN_TILE_MAX], nq = 0;
+    int lo[ATTN_TILE_MAX], len[ATTN_TILE_MAX], nq = 0;
     for (int t = t0; t < t0 + c->tile_n[tile]; t++)
         for (int g = g0; g < g1; g++) {
             const size_t off = (size_t)t * qd + (size_t)(kvh * group + g) * hd;
             qp[nq] = c->q + off;
             op[nq] = c->att + off;
+            /* a sliding-window layer sees the last n_swa positions, its own included */
+            lo[nq] = hp->swa_layer[layer] && pos[t] >= hp->n_swa ? pos[t] - hp->n_swa + 1 : 0;
             len[nq++] = pos[t] + 1;
         }
     const size_t row0 = kv_index(kc, layer, seq[t0], 0) + (size_t)kvh * hd;
-    const attn_tile at = {.nq = nq, .d = hd, .q = qp, .lo = NULL, .len = len, .k = kc->k + row0, .v = kc->v + row0,
-                          .stride = (size_t)kc->kv_dim, .scale = 1.0f / sqrtf((float)hd), .scores = scores,
+    const attn_tile at = {.nq = nq, .d = hd, .q = qp, .lo = lo, .len = len, .k = kc->k + row0, .v = kc->v + row0,
+                          .stride = (size_t)kc->kv_dim, .scale = hp->attn_scale, .scores = scores,
                           .ld = (size_t)c->n_ctx, .out = op};
     attn_run(&at);
 }
@@ -186,6 +203,8 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
     const hparams *hp = &m->hp;
     const int d = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd;
     const int group = hp->n_head / hp->n_head_kv;
+    const arch_desc *ad = &hp->desc;
+    const float embd_scale = sqrtf((float)d);
     kv_cache *kc = &c->cache;
     uint32_t qtype = UINT32_MAX;
     const float *qsrc = NULL;
@@ -197,9 +216,12 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
     {
         float *scores = c->scores + (size_t)omp_get_thread_num() * ATTN_TILE_MAX * c->n_ctx;
 #pragma omp for schedule(static)
-        for (int t = 0; t < nt; t++)
-            quant_to_float(m->tok_embd.type, (const char *)m->tok_embd.data + m->tok_embd.row_bytes * tok[t],
-                           c->x + (size_t)t * d, d);
+        for (int t = 0; t < nt; t++) {
+            float *xt = c->x + (size_t)t * d;
+            quant_to_float(m->tok_embd.type, (const char *)m->tok_embd.data + m->tok_embd.row_bytes * tok[t], xt, d);
+            if (ad->embd_scale)
+                for (int i = 0; i < d; i++) xt[i] *= embd_scale;
+        }
 
         for (int l = 0; l < hp->n_layer; l++) {
             const layer_weights *L = &m->layers[l];
@@ -212,12 +234,22 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
 #pragma omp barrier
 #pragma omp for schedule(static)
             for (int t = 0; t < nt; t++) {
-                float *qt = c->q + (size_t)t * qd, *kt = c->k + (size_t)t * kvd;
-                op_rope(qt, hp->n_head, hd, hp->rope_dim, pos[t], hp->rope_base, hp->rope);
-                op_rope(kt, hp->n_head_kv, hd, hp->rope_dim, pos[t], hp->rope_base, hp->rope);
+                float *qt = c->q + (size_t)t * qd, *kt = c->k + (size_t)t * kvd, *vt = c->v + (size_t)t * kvd;
+                if (L->bq.data) add_vec(qt, L->bq.data, qd);
+                if (L->bk.data) add_vec(kt, L->bk.data, kvd);
+                if (L->bv.data) add_vec(vt, L->bv.data, kvd);
+                if (ad->qk_norm) {
+                    for (int h = 0; h < hp->n_head; h++)
+                        op_rmsnorm(qt + (size_t)h * hd, qt + (size_t)h * hd, L->q_norm.data, hd, hp->norm_eps);
+                    for (int h = 0; h < hp->n_head_kv; h++)
+                        op_rmsnorm(kt + (size_t)h * hd, kt + (size_t)h * hd, L->k_norm.data, hd, hp->norm_eps);
+                }
+                op_rope(qt, hp->n_head, hd, pos[t], &c->rope[l]);
+                op_rope(kt, hp->n_head_kv, hd, pos[t], &c->rope[l]);
+                /* keys are cached after rotary: steering vectors are extracted from and added to this form */
                 size_t at = kv_index(kc, l, seq[t], pos[t]);
                 memcpy(kc->k + at, kt, sizeof(float) * kvd);
-                memcpy(kc->v + at, c->v + (size_t)t * kvd, sizeof(float) * kvd);
+                memcpy(kc->v + at, vt, sizeof(float) * kvd);
             }
 #pragma omp for schedule(dynamic, 1)
             for (int w = 0; w < n_tiles * hp->n_head_kv * n_sub; w++) {
@@ -228,8 +260,8 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
 #pragma omp barrier
 #pragma omp for schedule(static)
             for (int t = 0; t < nt; t++) {
-                float *xt = c->x + (size_t)t * d;
-                const float *o = c->xb2 + (size_t)t * d;
+                float *xt = c->x + (size_t)t * d, *o = c->xb2 + (size_t)t * d;
+                if (ad->post_norms) op_rmsnorm(o, o, L->post_attn_norm.data, d, hp->norm_eps);
                 for (int i = 0; i < d; i++) xt[i] += o[i];
                 op_rmsnorm(c->xb + (size_t)t * d, xt, L->ffn_norm.data, d, hp->norm_eps);
             }
@@ -237,14 +269,18 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
             matmul(c, &L->w_up, c->xb, nt, c->hb2, &qtype, &qsrc);
 #pragma omp barrier
 #pragma omp for schedule(static)
-            for (int t = 0; t < nt; t++)
-                op_swiglu(c->hb + (size_t)t * hp->n_ff, c->hb2 + (size_t)t * hp->n_ff, hp->n_ff);
+            for (int t = 0; t < nt; t++) {
+                float *g = c->hb + (size_t)t * hp->n_ff;
+                const float *u = c->hb2 + (size_t)t * hp->n_ff;
+                if (ad->act == ACT_GELU_TANH) op_geglu(g, u, hp->n_ff);
+                else op_swiglu(g, u, hp->n_ff);
+            }
             matmul(c, &L->w_down, c->hb, nt, c->xb2, &qtype, &qsrc);
 #pragma omp barrier
 #pragma omp for schedule(static)
             for (int t = 0; t < nt; t++) {
-                float *xt = c->x + (size_t)t * d;
-                const float *o = c->xb2 + (size_t)t * d;
+                float *xt = c->x + (size_t)t * d, *o = c->xb2 + (size_t)t * d;
+                if (ad->post_norms) op_rmsnorm(o, o, L->post_ffn_norm.data, d, hp->norm_eps);
                 for (int i = 0; i < d; i++) xt[i] += o[i];
                 const resid_hooks *hk = &c->hooks[seq[t]];
                 if (hk->add && hk->add[l])

@@ -8,6 +8,7 @@
 #include "kvcache.h"
 #include "kvsteer.h"
 #include "model.h"
+#include "ops.h"
 
 /* Per-sequence residual additions (activation steering): add[layer] is NULL or
  * n_embd floats already multiplied by their scale. */
@@ -39,6 +40,10 @@ struct kvs_ctx {
     int cap_resid;
 
     resid_hooks *hooks;  /* n_seq entries */
+
+    /* rotary embedding per layer: the long/short factor choice depends on this
+     * context's size, so it lives here rather than in the shared model */
+    rope_cfg *rope;      /* n_layer entries */
 };
 
 #endif

@@ -13,25 +13,27 @@ void op_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
     for (int i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
 }
 
-void op_rope(float *x, int n_heads, int head_dim, int rope_dim, int pos, float base, rope_kind kind) {
+void op_rope(float *x, int n_heads, int head_dim, int pos, const rope_cfg *r) {
     /* theta_i = pos * base^(-2i/d), built by repeated multiplication in float,
      * which is how the reference implementation computes it (parity matters more
-     * than the last ulp of accuracy here) */
-    const float theta_scale = powf(base, -2.0f / (float)rope_dim);
-    float cs[2048];
-    const int half = rope_dim / 2;
+     * than the last ulp of accuracy here); a divisor and the scale then apply to
+     * each angle in that order, for the same reason */
+    const int rope_dim = r->rope_dim, half = rope_dim / 2;
+    const float theta_scale = powf(r->base, -2.0f / (float)rope_dim);
+    float cs[4096]; /* rope_dim <= 4096 (checked at load) */
     float theta = (float)pos;
-    for (int i = 0; i < half && i < 1024; i++) {
-        cs[2 * i] = cosf(theta);
-        cs[2 * i + 1] = sinf(theta);
+    for (int i = 0; i < half; i++) {
+        const float th = r->freq_scale * (r->freq_div ? theta / r->freq_div[i] : theta);
+        cs[2 * i] = cosf(th) * r->attn_factor;
+        cs[2 * i + 1] = sinf(th) * r->attn_factor;
         theta *= theta_scale;
     }
     for (int h = 0; h < n_heads; h++) {
         float *v = x + (size_t)h * head_dim;
         for (int i = 0; i < half; i++) {
             const float c = cs[2 * i], s = cs[2 * i + 1];
-            const int a = kind == ROPE_NORM ? 2 * i : i;
-            const int b = kind == ROPE_NORM ? 2 * i + 1 : i + half;
+            const int a = r->kind == ROPE_NORM ? 2 * i : i;
+            const int b = r->kind == ROPE_NORM ? 2 * i + 1 : i + half;
             const float x0 = v[a], x1 = v[b];
             v[a] = x0 * c - x1 * s;
             v[b] = x0 * s + x1 * c;
@@ -53,6 +55,14 @@ void op_softmax(float *x, int n) {
 
 void op_swiglu(float *a, const float *b, int n) {
     for (int i = 0; i < n; i++) a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
+}
+
+void op_geglu(float *a, const float *b, int n) {
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (int i = 0; i < n; i++) {
+        const float x = a[i];
+        a[i] = 0.5f * x * (1.0f + tanhf(k * x * (1.0f + 0.044715f * x * x))) * b[i];
+    }
 }
 
 size_t op_act_bytes(const weight *w, int n_rows) {

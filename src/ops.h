@@ -10,13 +10,24 @@
 
 /* out = x / rms(x) * w   (n elements; out may alias x) */
 void op_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
-/* Rotary embedding of n_heads heads of head_dim at position pos, first rope_dim
- * dims of each head. */
-void op_rope(float *x, int n_heads, int head_dim, int rope_dim, int pos, float base, rope_kind kind);
+/* One layer's rotary embedding. */
+typedef struct rope_cfg {
+    rope_kind kind;
+    int rope_dim;           /* leading dims of each head that rotate */
+    float base;
+    float freq_scale;       /* angle multiplier (1 / linear scaling factor) */
+    float attn_factor;      /* cos/sin multiplier */
+    const float *freq_div;  /* rope_dim/2 per-frequency divisors, or NULL */
+} rope_cfg;
+
+/* Rotary embedding of n_heads heads of head_dim at position pos. */
+void op_rope(float *x, int n_heads, int head_dim, int pos, const rope_cfg *r);
 /* In-place softmax. */
 void op_softmax(float *x, int n);
 /* a = silu(a) * b */
 void op_swiglu(float *a, const float *b, int n);
+/* a = gelu(a) * b, GELU in its tanh approximation */
+void op_geglu(float *a, const float *b, int n);
 
 /* Bytes needed to hold n_rows activation rows of length k for products with w. */
 size_t op_act_bytes(const weight *w, int n_rows);

@@ -11,7 +11,7 @@
 
 static char g_path[128];
 
-typedef enum { NO_BLOCK_COUNT = 1, BAD_HEADS = 2, NO_TENSORS = 4 } flaws;
+typedef enum { NO_BLOCK_COUNT = 1, BAD_HEADS = 2, NO_TENSORS = 4, YARN = 8, KV_LENGTHS = 16 } flaws;
 
 /* A tiny llama-shaped file: 1 layer, width 32, 2 heads. */
 static void write_model(const char *arch, int flaws_mask, int embd_rows) {
@@ -24,6 +24,14 @@ static void write_model(const char *arch, int flaws_mask, int embd_rows) {
     gguf_writer_add_u32(w, K("attention.head_count"), (flaws_mask & BAD_HEADS) ? 5 : 2);
     gguf_writer_add_u32(w, K("feed_forward_length"), 64);
     gguf_writer_add_f32(w, K("attention.layer_norm_rms_epsilon"), 1e-5f);
+    if (flaws_mask & YARN) {
+        gguf_writer_add_str(w, K("rope.scaling.type"), "yarn");
+        gguf_writer_add_f32(w, K("rope.scaling.factor"), 4.0f);
+    }
+    if (flaws_mask & KV_LENGTHS) {
+        gguf_writer_add_u32(w, K("attention.key_length"), 16);
+        gguf_writer_add_u32(w, K("attention.value_length"), 8);
+    }
 #undef K
     if (!(flaws_mask & NO_TENSORS)) {
         float *z = calloc(64 * 64, sizeof(float));
@@ -66,6 +74,19 @@ static void test_inconsistent_heads(void **state) {
     expect_load_error(KVS_E_FORMAT, "do not divide");
 }
 
+/* Architecture-specific requirements are errors too, never silent defaults. */
+static void test_arch_requirements(void **state) {
+    (void)state;
+    write_model("gemma3", 0, 10); /* gemma3 needs its sliding window */
+    expect_load_error(KVS_E_FORMAT, "missing metadata key 'gemma3.attention.sliding_window'");
+    write_model("qwen2", YARN, 10);
+    expect_load_error(KVS_E_UNSUPPORTED, "rope scaling 'yarn' is not supported");
+    write_model("llama", KV_LENGTHS, 10);
+    expect_load_error(KVS_E_UNSUPPORTED, "key length 16 differs from value length 8");
+    write_model("phi3", 0, 10);
+    expect_load_error(KVS_E_FORMAT, "missing tensor");
+}
+
 static void test_missing_tensor(void **state) {
     (void)state;
     write_model("llama", NO_TENSORS, 10);
@@ -103,7 +124,8 @@ int main(void) {
     snprintf(g_path, sizeof g_path, "/tmp/kvs_test_model_%d.gguf", (int)getpid());
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unknown_architecture), cmocka_unit_test(test_missing_key),
-        cmocka_unit_test(test_inconsistent_heads),   cmocka_unit_test(test_missing_tensor),
+        cmocka_unit_test(test_inconsistent_heads),   cmocka_unit_test(test_arch_requirements),
+        cmocka_unit_test(test_missing_tensor),
         cmocka_unit_test(test_missing_layer_tensor), cmocka_unit_test(test_unsupported_tensor_type),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

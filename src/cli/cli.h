@@ -10,6 +10,7 @@ typedef int (*cli_cmd_fn)(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
 int cmd_pairs(int argc, char **argv);
 int cmd_compare(int argc, char **argv);

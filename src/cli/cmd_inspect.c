@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "ggtype.h"
 #include "gguf.h"
+#include "model.h"
 
 static const char *k_help =
     "usage: kvsteer inspect FILE.gguf\n"
@@ -71,6 +72,16 @@ int cmd_inspect(int argc, char **argv) {
            mi.arch, mi.n_layer, mi.n_embd, mi.n_head, mi.n_head_kv, mi.head_dim, mi.n_ff, mi.n_vocab,
            mi.n_ctx_train, mi.rope_freq_base, mi.norm_eps, mi.bos_id, mi.eos_id, mi.eot_id, mi.add_bos,
            (unsigned long long)mi.tokenizer_hash);
+    const hparams *hp = &m->hp;
+    int n_swa_layers = 0;
+    for (int l = 0; l < hp->n_layer; l++) n_swa_layers += hp->swa_layer[l];
+    printf("       rotary %s over %d dims, freq scale %g, factors %s, attn factor %g; q.k scale %g;\n"
+           "       sliding window %d on %d of %d layers",
+           hp->rope == ROPE_NORM ? "norm" : "neox", hp->rope_dim, hp->rope_freq_scale,
+           m->rope_freqs_owned ? "llama3 (from metadata)" : m->rope_freqs ? "rope_freqs" : m->rope_long ? "long/short" : "none",
+           hp->rope_attn_factor, hp->attn_scale, hp->n_swa, n_swa_layers, hp->n_layer);
+    if (n_swa_layers && n_swa_layers < hp->n_layer) printf(" (those: rope base %g, unscaled)", hp->rope_base_swa);
+    printf("\n");
     printf("runnable: yes\n");
     kvs_model_free(m);
     return 0;

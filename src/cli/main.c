@@ -13,6 +13,7 @@ static const struct {
     {"run", cmd_run, "generate text from a prompt (optionally steered)"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"inspect", cmd_inspect, "describe a GGUF file (architecture, sizes, tensor types)"},
+    {"logits", cmd_logits, "print the next-token logits after a prompt (for parity checks)"},
     {"pairs", cmd_pairs, "show the contrastive prompt pairs built from a trace file"},
     {"bench", cmd_bench, "measure prompt, generation and batched throughput"},
     {"compare", cmd_compare, "answer questions unsteered and steered, side by side"},
