@@ -562,28 +562,10 @@ static void gemm_ref(uint32_t wtype, int64_t k, const void *W, size_t w_stride, 
     kvs_gemm_by_dot(quant_dot_ref, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
 }
 
-void quant_f32_dots_ref(int n, int d, const float *q, const float *rows, size_t stride, float scale, float *out) {
-    for (int j = 0; j < n; j++) {
-        const float *r = rows + (size_t)j * stride;
-        double s = 0.0;
-        for (int i = 0; i < d; i++) s += (double)q[i] * r[i];
-        out[j] = (float)s * scale;
-    }
-}
-
-void quant_f32_wsum_ref(int n, int d, const float *w, const float *rows, size_t stride, float *out) {
-    for (int i = 0; i < d; i++) {
-        double s = 0.0;
-        for (int j = 0; j < n; j++) s += (double)w[j] * rows[(size_t)j * stride + i];
-        out[i] = (float)s;
-    }
-}
-
 /* ---- dispatch ---------------------------------------------------------- */
 
 static const quant_kernels scalar_kernels = {
-    "scalar", quant_to_float_ref, quant_from_float_ref, quant_dot_ref, gemm_ref, quant_f32_dots_ref,
-    quant_f32_wsum_ref,
+    "scalar", quant_to_float_ref, quant_from_float_ref, quant_dot_ref, gemm_ref,
 };
 
 /* F16C straight from CPUID: clang's __builtin_cpu_supports has no "f16c".
@@ -670,14 +652,4 @@ void quant_gemm(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i
                 const void *A, size_t a_stride, int n_a, float *C, int ldc) {
     if (i0 >= i1 || n_a <= 0) return;
     kernels()->gemm(wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
-}
-
-void quant_f32_dots(int n, int d, const float *q, const float *rows, size_t stride, float scale, float *out) {
-    if (n > 0) kernels()->f32_dots(n, d, q, rows, stride, scale, out);
-}
-
-void quant_f32_wsum(int n, int d, const float *w, const float *rows, size_t stride, float *out) {
-    if (n > 0) kernels()->f32_wsum(n, d, w, rows, stride, out);
-    else
-        for (int i = 0; i < d; i++) out[i] = 0.0f;
 }

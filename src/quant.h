@@ -93,16 +93,6 @@ float quant_dot_ref(uint32_t wtype, int64_t n, const void *w, const void *a);
 void quant_gemm(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
                 const void *A, size_t a_stride, int n_a, float *C, int ldc);
 
-/* Attention's two products over rows of floats `stride` floats apart (keys or
- * values of one KV head in the cache):
- *   dots: out[j] = scale * dot(q, row j)            for j < n  (d floats each)
- *   wsum: out[i] = sum_j w[j] * row_j[i]            for i < d
- * Each output depends only on its own inputs, never on n's blocking. */
-void quant_f32_dots(int n, int d, const float *q, const float *rows, size_t stride, float scale, float *out);
-void quant_f32_dots_ref(int n, int d, const float *q, const float *rows, size_t stride, float scale, float *out);
-void quant_f32_wsum(int n, int d, const float *w, const float *rows, size_t stride, float *out);
-void quant_f32_wsum_ref(int n, int d, const float *w, const float *rows, size_t stride, float *out);
-
 /* Name of the kernel set in use ("avx512vnni", "avx2", "scalar"). */
 const char *quant_backend(void);
 /* Force a kernel set for tests/benchmarks: "scalar", "avx2", "avx512vnni" or

@@ -1,6 +1,6 @@
 /* quant_avx512.c - AVX-512 VNNI matrix tiles (built with AVX-512 F/BW/VL/DQ/VNNI
- * flags; only called after quant.c has checked the CPU).  Conversions and float
- * dots reuse the AVX2 set: they are memory-bound and gain nothing from width.
+ * flags; only called after quant.c has checked the CPU).  Conversions reuse the
+ * AVX2 set: they are memory-bound and gain nothing from width.
  *
  * Each per-block integer sum is exact; results differ from the references only
  * in the order of the float accumulation. */
@@ -266,6 +266,5 @@ static float dot_avx512(uint32_t wtype, int64_t n, const void *w, const void *a)
 }
 
 const quant_kernels kvs_quant_avx512_kernels = {
-    "avx512vnni", kvs_avx2_to_float, kvs_avx2_from_float, dot_avx512, gemm_avx512, kvs_avx2_f32_dots,
-    kvs_avx2_f32_wsum,
+    "avx512vnni", kvs_avx2_to_float, kvs_avx2_from_float, dot_avx512, gemm_avx512,
 };

@@ -18,22 +18,18 @@ typedef struct quant_kernels {
     float (*dot)(uint32_t wtype, int64_t n, const void *w, const void *a);
     void (*gemm)(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
                  const void *A, size_t a_stride, int n_a, float *C, int ldc);
-    void (*f32_dots)(int n, int d, const float *q, const float *rows, size_t stride, float scale, float *out);
-    void (*f32_wsum)(int n, int d, const float *w, const float *rows, size_t stride, float *out);
 } quant_kernels;
 
 extern const quant_kernels kvs_quant_avx2_kernels;
 extern const quant_kernels kvs_quant_avx512_kernels;
 
 /* The AVX2 entry points, which the AVX-512 set reuses for the operations where
- * wider vectors buy nothing (conversions, float dots). */
+ * wider vectors buy nothing (conversions). */
 void kvs_avx2_to_float(uint32_t type, const void *src, float *dst, int64_t n);
 void kvs_avx2_from_float(uint32_t type, const float *src, void *dst, int64_t n);
 float kvs_avx2_dot(uint32_t wtype, int64_t n, const void *w, const void *a);
 void kvs_avx2_gemm(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
                    const void *A, size_t a_stride, int n_a, float *C, int ldc);
-void kvs_avx2_f32_dots(int n, int d, const float *q, const float *rows, size_t stride, float scale, float *out);
-void kvs_avx2_f32_wsum(int n, int d, const float *w, const float *rows, size_t stride, float *out);
 
 /* C[j*ldc+i] = dot(W row i, A row j) through a per-pair dot function; used for the
  * float weight types, whose products are memory-bound anyway. */

@@ -632,46 +632,6 @@ static void test_gemm_backends(void **state) {
     }
 }
 
-/* Attention products: every backend against the double-precision reference,
- * over lengths that exercise the 4-row blocks and the tails, and widths that
- * are and are not multiples of the vector width. */
-static void test_attention_products(void **state) {
-    (void)state;
-    uint64_t st = 77;
-    const int ns[] = {1, 3, 4, 5, 17, 130}, ds[] = {64, 128, 40, 7};
-    for (int b = 0; b < 3; b++) {
-        if (!use_backend(b)) continue;
-        for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
-            for (size_t c = 0; c < sizeof ds / sizeof *ds; c++) {
-                const int n = ns[a], d = ds[c];
-                const size_t stride = (size_t)d + 9;
-                float *rows = xmalloc(sizeof(float) * stride * n), *q = xmalloc(sizeof(float) * d);
-                float *w = xmalloc(sizeof(float) * n);
-                float *o1 = xmalloc(sizeof(float) * (n > d ? n : d)), *o2 = xmalloc(sizeof(float) * (n > d ? n : d));
-                tu_rand_floats(&st, rows, (int)(stride * n));
-                tu_rand_floats(&st, q, d);
-                tu_rand_floats(&st, w, n);
-                quant_f32_dots(n, d, q, rows, stride, 0.125f, o1);
-                quant_f32_dots_ref(n, d, q, rows, stride, 0.125f, o2);
-                for (int j = 0; j < n; j++) {
-                    double mag = 0;
-                    for (int i = 0; i < d; i++) mag += fabs((double)q[i] * rows[j * stride + i]);
-                    if (fabs(o1[j] - o2[j]) > 1e-5 * 0.125 * mag + 1e-30)
-                        fail_msg("%s dots n=%d d=%d j=%d: %g vs %g", k_backends[b], n, d, j, o1[j], o2[j]);
-                }
-                quant_f32_wsum(n, d, w, rows, stride, o1);
-                quant_f32_wsum_ref(n, d, w, rows, stride, o2);
-                for (int i = 0; i < d; i++) {
-                    double mag = 0;
-                    for (int j = 0; j < n; j++) mag += fabs((double)w[j] * rows[j * stride + i]);
-                    if (fabs(o1[i] - o2[i]) > 1e-5 * mag + 1e-30)
-                        fail_msg("%s wsum n=%d d=%d i=%d: %g vs %g", k_backends[b], n, d, i, o1[i], o2[i]);
-                }
-                free(rows), free(q), free(w), free(o1), free(o2);
-            }
-    }
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_dispatch, teardown_backend),
@@ -689,7 +649,6 @@ int main(void) {
         cmocka_unit_test_teardown(test_to_float_backends, teardown_backend),
         cmocka_unit_test_teardown(test_dot_backends, teardown_backend),
         cmocka_unit_test_teardown(test_gemm_backends, teardown_backend),
-        cmocka_unit_test_teardown(test_attention_products, teardown_backend),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
