@@ -17,6 +17,8 @@
 #define LANES 16
 #define LOAD _mm512_loadu_ps
 #define BCAST(p) _mm512_set1_ps(*(p))
+#define ZERO _mm512_setzero_ps
+#define STORE _mm512_storeu_ps
 #define FMA _mm512_fmadd_ps
 
 /* Horizontal sums of four vectors, in order, as one xmm. */
@@ -107,94 +109,7 @@ static void scores(const attn_tile *t, int minlo, int maxlen) {
     }
 }
 
-/* Queries i0..i0+N-1, output lanes c0..c0+16*C-1. */
-INLINE void wsum_block(const attn_tile *t, const int N, const int C, int i0, int c0) {
-    __m512 acc[6][4];
-    /* rows every query of the block sees are [start_max, end_min); the rows
-     * before and after that are checked per query */
-    int end_min = t->len[i0], end_max = t->len[i0], start_min = t->lo ? t->lo[i0] : 0, start_max = start_min;
-#pragma GCC unroll 6
-    for (int i = 0; i < N; i++) {
-        const int l = t->len[i0 + i], f = t->lo ? t->lo[i0 + i] : 0;
-        end_min = l < end_min ? l : end_min;
-        end_max = l > end_max ? l : end_max;
-        start_min = f < start_min ? f : start_min;
-        start_max = f > start_max ? f : start_max;
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) acc[i][c] = _mm512_setzero_ps();
-    }
-    const float *w[6];
-#pragma GCC unroll 6
-    for (int i = 0; i < N; i++) w[i] = t->scores + (size_t)(i0 + i) * t->ld;
-    int j = start_min;
-    for (; j < start_max; j++) { /* the earlier-starting queries' first rows */
-        const float *vr = t->v + (size_t)j * t->stride + c0;
-        VEC v[CMAX];
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) v[c] = LOAD(vr + LANES * c);
-#pragma GCC unroll 6
-        for (int i = 0; i < N; i++) {
-            if (j < (t->lo ? t->lo[i0 + i] : 0) || j >= t->len[i0 + i]) continue;
-            const VEC wj = BCAST(w[i] + j);
-#pragma GCC unroll 4
-            for (int c = 0; c < C; c++) acc[i][c] = FMA(wj, v[c], acc[i][c]);
-        }
-    }
-    for (; j < end_min; j++) {
-        const float *vr = t->v + (size_t)j * t->stride + c0;
-        VEC v[CMAX];
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) v[c] = LOAD(vr + LANES * c);
-#pragma GCC unroll 6
-        for (int i = 0; i < N; i++) {
-            const VEC wj = BCAST(w[i] + j);
-#pragma GCC unroll 4
-            for (int c = 0; c < C; c++) acc[i][c] = FMA(wj, v[c], acc[i][c]);
-        }
-    }
-    for (; j < end_max; j++) { /* the longer queries' last rows */
-        const float *vr = t->v + (size_t)j * t->stride + c0;
-        VEC v[CMAX];
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) v[c] = LOAD(vr + LANES * c);
-#pragma GCC unroll 6
-        for (int i = 0; i < N; i++) {
-            if (j >= t->len[i0 + i] || j < (t->lo ? t->lo[i0 + i] : 0)) continue;
-            const VEC wj = BCAST(w[i] + j);
-#pragma GCC unroll 4
-            for (int c = 0; c < C; c++) acc[i][c] = FMA(wj, v[c], acc[i][c]);
-        }
-    }
-#pragma GCC unroll 6
-    for (int i = 0; i < N; i++)
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) _mm512_storeu_ps(t->out[i0 + i] + c0 + 16 * c, acc[i][c]);
-}
-
-#define WSUM_N(C, i0, c0, n)                                   \
-    switch (n) {                                               \
-    case 1: wsum_block(t, 1, C, i0, c0); break;                \
-    case 2: wsum_block(t, 2, C, i0, c0); break;                \
-    case 3: wsum_block(t, 3, C, i0, c0); break;                \
-    case 4: wsum_block(t, 4, C, i0, c0); break;                \
-    case 5: wsum_block(t, 5, C, i0, c0); break;                \
-    default: wsum_block(t, 6, C, i0, c0); break;               \
-    }
-
-static void wsum(const attn_tile *t) {
-    for (int c0 = 0; c0 < t->d;) {
-        const int wide = t->d - c0 >= 64;
-        for (int i0 = 0; i0 < t->nq; i0 += 6) {
-            const int n = t->nq - i0 < 6 ? t->nq - i0 : 6;
-            if (wide) {
-                WSUM_N(4, i0, c0, n)
-            } else {
-                WSUM_N(1, i0, c0, n)
-            }
-        }
-        c0 += wide ? 64 : 16;
-    }
-}
+#include "attn_wsum.h"
 
 void attn_run_avx512(const attn_tile *t) {
     if (t->d % 16) {

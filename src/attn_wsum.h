@@ -1,0 +1,101 @@
+/* attn_wsum.h - the weighted sum of tile attention, written once for both vector
+ * widths.  Included by attn_avx2.c and attn_avx512.c after they define VEC (the
+ * vector type), LANES (floats per vector), CMAX (vectors per wide chunk of the head
+ * dimension), ZERO, LOAD, STORE, BCAST and FMA, and INLINE.
+ *
+ * Each value row chunk is loaded once and added into the accumulators of up to six
+ * queries; every output lane sums its rows in order, from the query's first row, so
+ * a result never depends on the other queries of the tile. */
+#ifndef KVS_ATTN_WSUM_H
+#define KVS_ATTN_WSUM_H
+
+/* Queries i0..i0+N-1, output lanes c0..c0+LANES*C-1. */
+INLINE void wsum_block(const attn_tile *t, const int N, const int C, int i0, int c0) {
+    VEC acc[6][CMAX];
+    /* rows every query of the block sees are [start_max, end_min); the rows
+     * before and after that are checked per query */
+    int end_min = t->len[i0], end_max = t->len[i0], start_min = t->lo ? t->lo[i0] : 0, start_max = start_min;
+#pragma GCC unroll 6
+    for (int i = 0; i < N; i++) {
+        const int l = t->len[i0 + i], f = t->lo ? t->lo[i0 + i] : 0;
+        end_min = l < end_min ? l : end_min;
+        end_max = l > end_max ? l : end_max;
+        start_min = f < start_min ? f : start_min;
+        start_max = f > start_max ? f : start_max;
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) acc[i][c] = ZERO();
+    }
+    const float *w[6];
+#pragma GCC unroll 6
+    for (int i = 0; i < N; i++) w[i] = t->scores + (size_t)(i0 + i) * t->ld;
+    int j = start_min;
+    for (; j < start_max; j++) { /* the earlier-starting queries' first rows */
+        const float *vr = t->v + (size_t)j * t->stride + c0;
+        VEC v[CMAX];
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) v[c] = LOAD(vr + LANES * c);
+#pragma GCC unroll 6
+        for (int i = 0; i < N; i++) {
+            if (j < (t->lo ? t->lo[i0 + i] : 0) || j >= t->len[i0 + i]) continue;
+            const VEC wj = BCAST(w[i] + j);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) acc[i][c] = FMA(wj, v[c], acc[i][c]);
+        }
+    }
+    for (; j < end_min; j++) {
+        const float *vr = t->v + (size_t)j * t->stride + c0;
+        VEC v[CMAX];
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) v[c] = LOAD(vr + LANES * c);
+#pragma GCC unroll 6
+        for (int i = 0; i < N; i++) {
+            const VEC wj = BCAST(w[i] + j);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) acc[i][c] = FMA(wj, v[c], acc[i][c]);
+        }
+    }
+    for (; j < end_max; j++) { /* the longer queries' last rows */
+        const float *vr = t->v + (size_t)j * t->stride + c0;
+        VEC v[CMAX];
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) v[c] = LOAD(vr + LANES * c);
+#pragma GCC unroll 6
+        for (int i = 0; i < N; i++) {
+            if (j >= t->len[i0 + i] || j < (t->lo ? t->lo[i0 + i] : 0)) continue;
+            const VEC wj = BCAST(w[i] + j);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) acc[i][c] = FMA(wj, v[c], acc[i][c]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < N; i++)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) STORE(t->out[i0 + i] + c0 + LANES * c, acc[i][c]);
+}
+
+#define WSUM_N(C, i0, c0, n)                                   \
+    switch (n) {                                               \
+    case 1: wsum_block(t, 1, C, i0, c0); break;                \
+    case 2: wsum_block(t, 2, C, i0, c0); break;                \
+    case 3: wsum_block(t, 3, C, i0, c0); break;                \
+    case 4: wsum_block(t, 4, C, i0, c0); break;                \
+    case 5: wsum_block(t, 5, C, i0, c0); break;                \
+    default: wsum_block(t, 6, C, i0, c0); break;               \
+    }
+
+static void wsum(const attn_tile *t) {
+    for (int c0 = 0; c0 < t->d;) {
+        const int wide = t->d - c0 >= CMAX * LANES;
+        for (int i0 = 0; i0 < t->nq; i0 += 6) {
+            const int n = t->nq - i0 < 6 ? t->nq - i0 : 6;
+            if (wide) {
+                WSUM_N(CMAX, i0, c0, n)
+            } else {
+                WSUM_N(1, i0, c0, n)
+            }
+        }
+        c0 += wide ? CMAX * LANES : LANES;
+    }
+}
+
+#endif
