@@ -227,6 +227,9 @@ typedef struct kvs_gen_request {
     kvs_token *out;        /* caller-provided, max_new entries */
     int n_out;
     int stop;              /* 1 end-of-generation token, 2 max_new, 3 context full */
+    double seconds;        /* wall time charged to this request: each decoding
+                              step's time, shared among the requests in it in
+                              proportion to their tokens in the step */
 } kvs_gen_request;
 
 /*
@@ -241,6 +244,26 @@ typedef struct kvs_gen_request {
 int kvs_generate(kvs_ctx *c, kvs_gen_request *reqs, int n, int first_seq,
                  int (*on_token)(int req, kvs_token t, void *user), void *user,
                  kvs_error *err);
+
+/*
+ * Continuous batching: keep n_slots sequences (first_seq .. first_seq+n_slots-1)
+ * busy with a stream of requests.  `refill` is called once per slot at the start
+ * with finished == NULL, and again each time that slot's request finishes (its
+ * outputs complete) with finished pointing at it; it stores the slot's next
+ * request in *next, or NULL to leave the slot idle for good, and returns 0, or
+ * non-zero with err set to stop the whole call with that error.  A request stays
+ * owned by the caller and must stay valid until refill has seen it finished;
+ * refill may hand the same request struct back, refilled.  A next request with
+ * `append` continues the sequence its predecessor left (e.g. an answer suffix
+ * after a response).  New prompts are prefilled in the same step as the other
+ * slots' decoding tokens, so no slot waits for the longest answer of a group.
+ * Results are as with kvs_generate: each request's tokens depend only on itself.
+ * Returns when every slot is idle.
+ */
+typedef int (*kvs_gen_refill)(void *user, int slot, kvs_gen_request *finished, kvs_gen_request **next,
+                              kvs_error *err);
+int kvs_generate_stream(kvs_ctx *c, int n_slots, int first_seq, kvs_gen_refill refill, void *refill_user,
+                        int (*on_token)(int slot, kvs_token t, void *user), void *user, kvs_error *err);
 
 /* ---------------------------------------------------------------- steering */
 

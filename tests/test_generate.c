@@ -1,5 +1,6 @@
 /* Generation on the real model: a sensible chat answer, and batching or
  * holding back tokens never changes the greedy result. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,6 +102,119 @@ static void test_batch_equals_single(void **state) {
     for (int i = 0; i < 3; i++) free(p[i]);
 }
 
+/* Continuous batching: five requests through two slots, each followed by an
+ * appended suffix request in the same slot, give exactly what each gives alone;
+ * every finished request is handed back once, and a refill error stops the call. */
+#define N_STREAM 5
+typedef struct stream_q {
+    kvs_token *p[N_STREAM];
+    int n[N_STREAM];
+    kvs_token *suffix;
+    int n_suffix;
+    kvs_gen_request main_r[2], tail_r[2];
+    int slot_q[2];
+    int next_q;
+    kvs_token out[N_STREAM][20], tail[N_STREAM][6];
+    int n_out[N_STREAM], n_tail[N_STREAM], finished;
+    double seconds;
+    int fail_at; /* refill fails when this many requests have finished (-1 never) */
+} stream_q;
+
+static int stream_refill(void *user, int slot, kvs_gen_request *fin, kvs_gen_request **next, kvs_error *err) {
+    stream_q *q = user;
+    *next = NULL;
+    if (fin) {
+        q->finished++;
+        q->seconds += fin->seconds;
+        if (q->finished == q->fail_at) {
+            err->code = KVS_E_ARG;
+            snprintf(err->msg, sizeof err->msg, "refill says stop");
+            return err->code;
+        }
+        const int qi = q->slot_q[slot];
+        if (fin == &q->main_r[slot]) {
+            q->n_out[qi] = fin->n_out;
+            kvs_gen_request *t = &q->tail_r[slot];
+            memset(t, 0, sizeof *t);
+            t->prompt = q->suffix;
+            t->n_prompt = q->n_suffix;
+            t->max_new = 6;
+            t->append = 1;
+            t->out = q->tail[qi];
+            *next = t;
+            return 0;
+        }
+        q->n_tail[qi] = fin->n_out;
+    }
+    if (q->next_q >= N_STREAM) return 0;
+    const int qi = q->slot_q[slot] = q->next_q++;
+    kvs_gen_request *r = &q->main_r[slot];
+    memset(r, 0, sizeof *r);
+    r->prompt = q->p[qi];
+    r->n_prompt = q->n[qi];
+    r->n_hold = qi % 2;
+    r->max_new = 8 + 3 * qi; /* different lengths: slots free up at different steps */
+    r->out = q->out[qi];
+    *next = r;
+    return 0;
+}
+
+static void test_stream_equals_single(void **state) {
+    (void)state;
+    const char *qs[N_STREAM] = {"Name three primary colours.", "What is 12 times 7?", "Write a haiku about rain.",
+                                "Why is the sky blue?", "Say hello."};
+    static stream_q q;
+    memset(&q, 0, sizeof q);
+    q.fail_at = -1;
+    for (int i = 0; i < N_STREAM; i++) q.p[i] = chat_tokens(qs[i], &q.n[i]);
+    kvs_error err = {0};
+    const char *sfx = "\nSo the answer is";
+    q.n_suffix = kvs_tokenize(tu_model(), sfx, strlen(sfx), 0, 0, NULL, 0, &err);
+    assert_true(q.n_suffix > 0);
+    q.suffix = malloc(sizeof(kvs_token) * (size_t)q.n_suffix);
+    assert_int_equal(kvs_tokenize(tu_model(), sfx, strlen(sfx), 0, 0, q.suffix, q.n_suffix, &err), q.n_suffix);
+    kvs_ctx *c = new_ctx(3);
+    assert_int_equal(kvs_generate_stream(c, 2, 1, stream_refill, &q, NULL, NULL, &err), 0);
+    assert_int_equal(q.finished, 2 * N_STREAM);
+    assert_true(q.seconds > 0);
+    kvs_ctx_free(c);
+
+    c = new_ctx(1);
+    for (int i = 0; i < N_STREAM; i++) {
+        kvs_token out[20], tail[6];
+        kvs_gen_request r = {0};
+        r.prompt = q.p[i];
+        r.n_prompt = q.n[i];
+        r.max_new = 8 + 3 * i;
+        r.out = out;
+        assert_int_equal(kvs_generate(c, &r, 1, 0, NULL, NULL, &err), 0);
+        assert_int_equal(r.n_out, q.n_out[i]);
+        assert_memory_equal(out, q.out[i], sizeof(kvs_token) * (size_t)r.n_out);
+        kvs_gen_request t = {0};
+        t.prompt = q.suffix;
+        t.n_prompt = q.n_suffix;
+        t.max_new = 6;
+        t.append = 1;
+        t.out = tail;
+        assert_int_equal(kvs_generate(c, &t, 1, 0, NULL, NULL, &err), 0);
+        assert_int_equal(t.n_out, q.n_tail[i]);
+        assert_memory_equal(tail, q.tail[i], sizeof(kvs_token) * (size_t)t.n_out);
+    }
+    kvs_ctx_free(c);
+
+    /* an error from refill ends the call with that error */
+    c = new_ctx(2);
+    memset(q.n_out, 0, sizeof q.n_out);
+    q.next_q = q.finished = 0;
+    q.fail_at = 3;
+    assert_int_not_equal(kvs_generate_stream(c, 2, 0, stream_refill, &q, NULL, NULL, &err), 0);
+    assert_string_equal(err.msg, "refill says stop");
+    assert_int_not_equal(kvs_generate_stream(c, 3, 0, stream_refill, &q, NULL, NULL, &err), 0); /* 3 slots of 2 */
+    kvs_ctx_free(c);
+    for (int i = 0; i < N_STREAM; i++) free(q.p[i]);
+    free(q.suffix);
+}
+
 static int saw_prefill_pos = -1;
 static int on_prefilled(kvs_ctx *c, int seq, int last_pos, void *user, kvs_error *err) {
     (void)c, (void)seq, (void)user, (void)err;
@@ -138,6 +252,7 @@ static void test_hook_and_limits(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_capital_of_japan),
+        cmocka_unit_test(test_stream_equals_single),
         cmocka_unit_test(test_batch_equals_single),
         cmocka_unit_test(test_hook_and_limits),
     };

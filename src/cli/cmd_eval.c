@@ -9,6 +9,7 @@
 
 #include "../answer.h"
 #include "../dataset.h"
+#include "../error.h"
 #include "../eval.h"
 #include "cli.h"
 #include "progress.h"
@@ -126,6 +127,179 @@ static void add_extract_meta(cJSON *o, const kvs_steer *v) {
     }
 }
 
+/* The decoding loop's state: what every refill needs to score a finished
+ * sample and start the next one in the freed slot. */
+typedef struct loop {
+    const kvs_model *m;
+    kvs_ctx *c;
+    const question *qs;
+    const sample *todo;
+    int n_todo;
+    int mc;
+    const kvs_token *suffix;
+    int n_suffix, n_ctx, max_new, n_off;
+    steer_opts *so;  /* cache steering, else NULL */
+    int sampling;
+    kvs_sampler_params sp;
+    ans_extractor *ax;
+    const char *task, *method;
+    eval_run *run;
+    progress *pg;
+    /* per slot: the answer request, the answer-span request that continues it,
+     * the sampler, the span prompt buffer, the sample index, response tokens */
+    kvs_gen_request *req, *areq;
+    kvs_sampler **smp;
+    kvs_token **app;
+    int *slot_sample, *n_resp;
+    int next, total, done_n, new_n, correct_n;
+    long long gen_tokens;
+} loop;
+
+/* Score one finished sample and write its line (span NULL: no span was run). */
+static int record(loop *lp, int j, const kvs_gen_request *span_req, kvs_error *err) {
+    const sample *s = &lp->todo[lp->slot_sample[j]];
+    const question *q = &lp->qs[s->q];
+    const qa_row *row = q->row;
+    const kvs_gen_request *r = &lp->req[j];
+    const int n_resp = lp->n_resp[j];
+    char *resp = detok(lp->m, r->out, n_resp);
+    char *span = NULL;
+    if (lp->mc) span = detok(lp->m, span_req ? span_req->out : NULL, span_req ? strip_eog(lp->m, span_req->out, span_req->n_out) : 0);
+    cJSON *o = resp && (!lp->mc || span) ? cJSON_CreateObject() : NULL;
+    if (!o) {
+        free(resp);
+        free(span);
+        return kvs_fail(err, KVS_E_NOMEM, "out of memory");
+    }
+    cJSON_AddStringToObject(o, "id", row->id);
+    cJSON_AddNumberToObject(o, "index", q->index);
+    cJSON_AddStringToObject(o, "task", lp->task);
+    cJSON_AddStringToObject(o, "method", lp->method);
+    if (s->seed < 0) cJSON_AddNullToObject(o, "seed");
+    else cJSON_AddNumberToObject(o, "seed", s->seed);
+    cJSON_AddStringToObject(o, "prompt", q->prompt_text);
+    cJSON_AddStringToObject(o, "response", resp);
+    int ok;
+    if (lp->mc) {
+        cJSON_AddStringToObject(o, "span", span);
+        ans_how how;
+        const int ci = ans_choice(lp->ax, resp, span, (const char *const *)row->labels,
+                                  (const char *const *)row->texts, row->n_choices, &how);
+        cJSON *x = cJSON_AddObjectToObject(o, "extracted");
+        cJSON_AddStringToObject(x, "choice", ci >= 0 ? row->labels[ci] : "invalid");
+        cJSON_AddStringToObject(x, "rule", how.rule);
+        cJSON_AddNumberToObject(x, "stage", how.stage);
+        cJSON_AddStringToObject(o, "target", row->answer);
+        ok = ci >= 0 && !strcmp(row->labels[ci], row->answer);
+        cJSON_AddBoolToObject(o, "correct", ok);
+    } else {
+        char *ln = ans_last_number(lp->ax, resp), *st = ans_strict_number(lp->ax, resp);
+        cJSON *x = cJSON_AddObjectToObject(o, "extracted");
+        if (ln) cJSON_AddStringToObject(x, "last_number", ln);
+        else cJSON_AddNullToObject(x, "last_number");
+        if (st) cJSON_AddStringToObject(x, "strict", st);
+        else cJSON_AddNullToObject(x, "strict");
+        cJSON_AddStringToObject(o, "target", row->answer);
+        cJSON *cr = cJSON_AddObjectToObject(o, "correct");
+        ok = ln && ans_numbers_equal(ln, row->answer);
+        cJSON_AddBoolToObject(cr, "last_number", ok);
+        cJSON_AddBoolToObject(cr, "strict", st && ans_numbers_equal(st, row->answer));
+        free(ln);
+        free(st);
+    }
+    cJSON_AddNumberToObject(o, "generated_tokens", n_resp);
+    cJSON_AddStringToObject(o, "stop", r->stop == 1 ? "eog" : r->stop == 2 ? "max_new" : "context");
+    /* the decoding time charged to this sample (its share of each step it was in) */
+    cJSON_AddNumberToObject(o, "seconds", r->seconds);
+    if (lp->mc) cJSON_AddNumberToObject(o, "span_seconds", span_req ? span_req->seconds : 0.0);
+    const int werr = eval_run_write(lp->run, o, err) || eval_run_flush(lp->run, err);
+    cJSON_Delete(o);
+    free(resp);
+    free(span);
+    if (werr) return err->code ? err->code : KVS_E_IO;
+    lp->correct_n += ok;
+    lp->gen_tokens += n_resp;
+    lp->done_n++;
+    lp->new_n++;
+    char extra_s[96];
+    const double el = progress_now() - lp->pg->t0;
+    snprintf(extra_s, sizeof extra_s, "acc %.1f%%  %.1f tok/s", 100.0 * lp->correct_n / lp->new_n,
+             el > 0 ? lp->gen_tokens / el : 0.0);
+    progress_update(lp->pg, lp->done_n, lp->total, "samples", extra_s);
+    return 0;
+}
+
+/* The multiple-choice answer span: continue slot j's sequence with the response
+ * tokens not yet cached and the suffix, then up to SPAN_TOKENS greedy tokens.
+ * Returns 0 when the context has no room for it. */
+static int span_request(loop *lp, int j) {
+    const question *q = &lp->qs[lp->todo[lp->slot_sample[j]].q];
+    const kvs_gen_request *r = &lp->req[j];
+    const int full_n = q->n_toks + lp->n_resp[j];
+    int cached = kvs_seq_len(lp->c, j);
+    if (cached > full_n) {
+        kvs_seq_truncate(lp->c, j, full_n, NULL);
+        cached = full_n;
+    }
+    kvs_token *a = lp->app[j];
+    int na = 0;
+    for (int p = cached; p < full_n; p++) a[na++] = p < q->n_toks ? q->toks[p] : r->out[p - q->n_toks];
+    memcpy(a + na, lp->suffix, sizeof *lp->suffix * (size_t)lp->n_suffix);
+    na += lp->n_suffix;
+    kvs_gen_request *ar = &lp->areq[j];
+    kvs_token *aout = ar->out;
+    memset(ar, 0, sizeof *ar);
+    ar->out = aout;
+    ar->prompt = a;
+    ar->n_prompt = na;
+    ar->max_new = SPAN_TOKENS;
+    ar->append = 1;
+    return cached + na + 1 < lp->n_ctx;
+}
+
+/* Slot j's request finished (or the run starts): score what finished, run the
+ * answer span after a multiple-choice response, else start the next sample. */
+static int loop_refill(void *user, int j, kvs_gen_request *fin, kvs_gen_request **next, kvs_error *err) {
+    loop *lp = user;
+    *next = NULL;
+    if (fin == &lp->req[j]) {
+        lp->n_resp[j] = strip_eog(lp->m, fin->out, fin->n_out);
+        if (lp->mc && span_request(lp, j)) {
+            *next = &lp->areq[j];
+            return 0;
+        }
+        if (record(lp, j, NULL, err)) return err->code;
+    } else if (fin == &lp->areq[j] && record(lp, j, fin, err)) {
+        return err->code;
+    }
+    if (lp->next >= lp->n_todo) return 0;
+    const sample *s = &lp->todo[lp->slot_sample[j] = lp->next++];
+    const question *q = &lp->qs[s->q];
+    kvs_gen_request *r = &lp->req[j];
+    kvs_token *out = r->out;
+    memset(r, 0, sizeof *r);
+    r->out = out;
+    r->prompt = q->toks;
+    r->n_prompt = q->n_toks;
+    r->n_hold = lp->n_off;
+    r->max_new = lp->max_new;
+    if (lp->so) {
+        r->on_prefilled = steer_opts_on_prefilled;
+        r->user = lp->so;
+    }
+    kvs_sampler_free(lp->smp[j]);
+    lp->smp[j] = NULL;
+    if (lp->sampling) {
+        /* each question's own stream: the results do not depend on batching */
+        kvs_sampler_params p = lp->sp;
+        p.seed = ((uint64_t)(unsigned)s->seed << 32) | (uint32_t)q->index;
+        if (!(lp->smp[j] = kvs_sampler_new(&p, err))) return err->code ? err->code : KVS_E_NOMEM;
+    }
+    r->sampler = lp->smp[j];
+    *next = r;
+    return 0;
+}
+
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *task_name = NULL, *data = NULL, *method_name = NULL, *out_path = NULL;
     int limit = 0, offset_start = 0, max_new = 768, batch = 16, sampling = 0, n_seeds = 5, threads = 0, n_ctx = 0;
@@ -220,9 +394,6 @@ int cmd_eval(int argc, char **argv) {
     char *data_path = NULL;
     cJSON *cfg = NULL, *full = NULL, *extra = NULL;
     eval_run run = {0};
-    kvs_gen_request *req = NULL, *areq = NULL;
-    kvs_sampler **smp = NULL;
-    kvs_token **app = NULL;
     int n_q = 0, n_suffix = 0, n_off = 0, n_todo = 0;
 
     if (!(m = kvs_model_load(model, &err))) {
@@ -422,12 +593,11 @@ int cmd_eval(int argc, char **argv) {
             const int seed = sampling ? s : -1;
             if (!eval_run_has(&run, seed, qs[i].row->id)) todo[n_todo++] = (sample){i, seed};
         }
-    int done_n = total - n_todo, correct_n = 0, new_n = 0; /* accuracy so far: this invocation's samples */
+    const int done_n = total - n_todo;
     progress pg;
     char pg_label[64];
     snprintf(pg_label, sizeof pg_label, "eval %s %s", task->name, k_methods[method]);
     progress_init(&pg, pg_label, quiet);
-    long long gen_tokens = 0;
     if (n_todo > 0) {
         const int B = batch < n_todo ? batch : n_todo;
         kvs_ctx_params cp = kvs_ctx_default_params();
@@ -442,182 +612,39 @@ int cmd_eval(int argc, char **argv) {
             cli_error(CMD, "%s", err.msg);
             goto done;
         }
-        req = calloc((size_t)B, sizeof *req);
-        areq = calloc((size_t)B, sizeof *areq);
-        smp = calloc((size_t)B, sizeof *smp);
-        app = calloc((size_t)B, sizeof *app);
-        if (!req || !areq || !smp || !app) {
-            cli_error(CMD, "out of memory");
-            goto done;
-        }
-        for (int j = 0; j < B; j++) {
-            req[j].out = malloc(sizeof(kvs_token) * (size_t)max_new);
-            areq[j].out = malloc(sizeof(kvs_token) * SPAN_TOKENS);
-            app[j] = malloc(sizeof(kvs_token) * (size_t)(n_ctx + n_suffix + 1));
-            if (!req[j].out || !areq[j].out || !app[j]) {
-                cli_error(CMD, "out of memory");
-                goto done;
-            }
+        loop lp = {.m = m, .c = c, .qs = qs, .todo = todo, .n_todo = n_todo, .mc = mc, .suffix = suffix,
+                   .n_suffix = n_suffix, .n_ctx = n_ctx, .max_new = max_new, .n_off = n_off,
+                   .so = cache ? &so : NULL, .sampling = sampling, .sp = sp, .ax = ax, .task = task->name,
+                   .method = k_methods[method], .run = &run, .pg = &pg, .total = total, .done_n = done_n};
+        lp.req = calloc((size_t)B, sizeof *lp.req);
+        lp.areq = calloc((size_t)B, sizeof *lp.areq);
+        lp.smp = calloc((size_t)B, sizeof *lp.smp);
+        lp.app = calloc((size_t)B, sizeof *lp.app);
+        lp.slot_sample = calloc((size_t)B, sizeof *lp.slot_sample);
+        lp.n_resp = calloc((size_t)B, sizeof *lp.n_resp);
+        int ok = lp.req && lp.areq && lp.smp && lp.app && lp.slot_sample && lp.n_resp;
+        for (int j = 0; ok && j < B; j++) {
+            lp.req[j].out = malloc(sizeof(kvs_token) * (size_t)max_new);
+            lp.areq[j].out = malloc(sizeof(kvs_token) * SPAN_TOKENS);
+            lp.app[j] = malloc(sizeof(kvs_token) * (size_t)(n_ctx + n_suffix + 1));
+            ok = lp.req[j].out && lp.areq[j].out && lp.app[j];
         }
         progress_update(&pg, done_n, total, "samples", NULL);
-        for (int g0 = 0; g0 < n_todo; g0 += B) {
-            const int nb = n_todo - g0 < B ? n_todo - g0 : B;
-            for (int j = 0; j < nb; j++) {
-                const sample *s = &todo[g0 + j];
-                const question *q = &qs[s->q];
-                kvs_gen_request *r = &req[j];
-                kvs_token *out = r->out;
-                memset(r, 0, sizeof *r);
-                r->out = out;
-                r->prompt = q->toks;
-                r->n_prompt = q->n_toks;
-                r->n_hold = n_off;
-                r->max_new = max_new;
-                if (cache) {
-                    r->on_prefilled = steer_opts_on_prefilled;
-                    r->user = &so;
-                }
-                kvs_sampler_free(smp[j]);
-                smp[j] = NULL;
-                if (sampling) {
-                    /* each question's own stream: the results do not depend on batching */
-                    kvs_sampler_params p = sp;
-                    p.seed = ((uint64_t)(unsigned)s->seed << 32) | (uint32_t)q->index;
-                    if (!(smp[j] = kvs_sampler_new(&p, &err))) {
-                        cli_error(CMD, "%s", err.msg);
-                        goto done;
-                    }
-                }
-                r->sampler = smp[j];
-            }
-            const double t0 = progress_now();
-            if (kvs_generate(c, req, nb, 0, NULL, NULL, &err)) {
-                cli_error(CMD, "%s", err.msg);
-                goto done;
-            }
-            const double t1 = progress_now();
-            int n_resp[1024];
-            for (int j = 0; j < nb; j++) n_resp[j] = strip_eog(m, req[j].out, req[j].n_out);
-            int has_span[1024] = {0};
-            if (mc) {
-                /* continue each sequence: the response tokens not yet cached,
-                 * then the suffix; greedy span of up to SPAN_TOKENS */
-                for (int j = 0; j < nb; j++) {
-                    const question *q = &qs[todo[g0 + j].q];
-                    const int full_n = q->n_toks + n_resp[j];
-                    int cached = kvs_seq_len(c, j);
-                    if (cached > full_n) {
-                        kvs_seq_truncate(c, j, full_n, NULL);
-                        cached = full_n;
-                    }
-                    int na = 0;
-                    for (int p = cached; p < full_n; p++)
-                        app[j][na++] = p < q->n_toks ? q->toks[p] : req[j].out[p - q->n_toks];
-                    memcpy(app[j] + na, suffix, sizeof *suffix * (size_t)n_suffix);
-                    na += n_suffix;
-                    kvs_token *aout = areq[j].out;
-                    memset(&areq[j], 0, sizeof areq[j]);
-                    areq[j].out = aout;
-                    areq[j].prompt = app[j];
-                    areq[j].n_prompt = na;
-                    areq[j].max_new = SPAN_TOKENS;
-                    areq[j].append = 1;
-                    has_span[j] = cached + na + 1 < n_ctx;
-                }
-                /* contiguous runs of sequences with room (all of them unless --ctx is tight) */
-                for (int j = 0; j < nb;) {
-                    if (!has_span[j]) {
-                        j++;
-                        continue;
-                    }
-                    int k = j;
-                    while (k < nb && has_span[k]) k++;
-                    if (kvs_generate(c, areq + j, k - j, j, NULL, NULL, &err)) {
-                        cli_error(CMD, "%s", err.msg);
-                        goto done;
-                    }
-                    j = k;
-                }
-            }
-            const double t2 = progress_now();
-            for (int j = 0; j < nb; j++) {
-                const sample *s = &todo[g0 + j];
-                const question *q = &qs[s->q];
-                const qa_row *row = q->row;
-                char *resp = detok(m, req[j].out, n_resp[j]);
-                char *span = NULL;
-                if (mc) span = detok(m, areq[j].out, has_span[j] ? strip_eog(m, areq[j].out, areq[j].n_out) : 0);
-                if (!resp || (mc && !span)) {
-                    free(resp);
-                    free(span);
-                    cli_error(CMD, "out of memory");
-                    goto done;
-                }
-                cJSON *o = cJSON_CreateObject();
-                cJSON_AddStringToObject(o, "id", row->id);
-                cJSON_AddNumberToObject(o, "index", q->index);
-                cJSON_AddStringToObject(o, "task", task->name);
-                cJSON_AddStringToObject(o, "method", k_methods[method]);
-                if (s->seed < 0) cJSON_AddNullToObject(o, "seed");
-                else cJSON_AddNumberToObject(o, "seed", s->seed);
-                cJSON_AddStringToObject(o, "prompt", q->prompt_text);
-                cJSON_AddStringToObject(o, "response", resp);
-                int ok;
-                if (mc) {
-                    cJSON_AddStringToObject(o, "span", span);
-                    ans_how how;
-                    const int ci = ans_choice(ax, resp, span, (const char *const *)row->labels,
-                                              (const char *const *)row->texts, row->n_choices, &how);
-                    cJSON *x = cJSON_AddObjectToObject(o, "extracted");
-                    cJSON_AddStringToObject(x, "choice", ci >= 0 ? row->labels[ci] : "invalid");
-                    cJSON_AddStringToObject(x, "rule", how.rule);
-                    cJSON_AddNumberToObject(x, "stage", how.stage);
-                    cJSON_AddStringToObject(o, "target", row->answer);
-                    ok = ci >= 0 && !strcmp(row->labels[ci], row->answer);
-                    cJSON_AddBoolToObject(o, "correct", ok);
-                } else {
-                    char *ln = ans_last_number(ax, resp), *st = ans_strict_number(ax, resp);
-                    cJSON *x = cJSON_AddObjectToObject(o, "extracted");
-                    if (ln) cJSON_AddStringToObject(x, "last_number", ln);
-                    else cJSON_AddNullToObject(x, "last_number");
-                    if (st) cJSON_AddStringToObject(x, "strict", st);
-                    else cJSON_AddNullToObject(x, "strict");
-                    cJSON_AddStringToObject(o, "target", row->answer);
-                    cJSON *cr = cJSON_AddObjectToObject(o, "correct");
-                    ok = ln && ans_numbers_equal(ln, row->answer);
-                    cJSON_AddBoolToObject(cr, "last_number", ok);
-                    cJSON_AddBoolToObject(cr, "strict", st && ans_numbers_equal(st, row->answer));
-                    free(ln);
-                    free(st);
-                }
-                cJSON_AddNumberToObject(o, "generated_tokens", n_resp[j]);
-                cJSON_AddStringToObject(o, "stop", req[j].stop == 1 ? "eog" : req[j].stop == 2 ? "max_new" : "context");
-                /* this sample's share of its group's wall time */
-                cJSON_AddNumberToObject(o, "seconds", (t1 - t0) / nb);
-                if (mc) cJSON_AddNumberToObject(o, "span_seconds", (t2 - t1) / nb);
-                int werr = eval_run_write(&run, o, &err);
-                cJSON_Delete(o);
-                free(resp);
-                free(span);
-                if (werr) {
-                    cli_error(CMD, "%s", err.msg);
-                    goto done;
-                }
-                correct_n += ok;
-                gen_tokens += n_resp[j];
-            }
-            if (eval_run_flush(&run, &err)) {
-                cli_error(CMD, "%s", err.msg);
-                goto done;
-            }
-            done_n += nb;
-            new_n += nb;
-            char extra_s[96];
-            const double el = progress_now() - pg.t0;
-            snprintf(extra_s, sizeof extra_s, "acc %.1f%%  %.1f tok/s", 100.0 * correct_n / new_n,
-                     el > 0 ? gen_tokens / el : 0.0);
-            progress_update(&pg, done_n, total, "samples", extra_s);
+        if (!ok) cli_error(CMD, "out of memory");
+        else if (kvs_generate_stream(c, B, 0, loop_refill, &lp, NULL, NULL, &err)) cli_error(CMD, "%s", err.msg);
+        for (int j = 0; j < B; j++) {
+            free(lp.req ? lp.req[j].out : NULL);
+            free(lp.areq ? lp.areq[j].out : NULL);
+            free(lp.app ? lp.app[j] : NULL);
+            kvs_sampler_free(lp.smp ? lp.smp[j] : NULL);
         }
+        free(lp.req);
+        free(lp.areq);
+        free(lp.smp);
+        free(lp.app);
+        free(lp.slot_sample);
+        free(lp.n_resp);
+        if (!ok || err.code) goto done;
     }
 
     /* every requested sample is present: the summary, from the whole file */
@@ -655,17 +682,6 @@ int cmd_eval(int argc, char **argv) {
     }
     rc = fflush(stdout) ? 1 : 0;
 done:
-    if (req)
-        for (int j = 0; j < (batch < n_todo ? batch : n_todo); j++) {
-            free(req[j].out);
-            free(areq ? areq[j].out : NULL);
-            free(app ? app[j] : NULL);
-            kvs_sampler_free(smp ? smp[j] : NULL);
-        }
-    free(req);
-    free(areq);
-    free(app);
-    free(smp);
     eval_run_close(&run);
     cJSON_Delete(cfg);
     cJSON_Delete(full);
