@@ -332,6 +332,17 @@ int kvs_steer_apply_act(kvs_ctx *c, int seq, const kvs_steer *s, int layer,
 
 const char *kvs_version(void);
 
+/*
+ * The kernel set in use for every process-wide product: "scalar", "avx2",
+ * "avx512vnni" or "amx" (AMX-INT8 tiles for Q4_1 weights, AVX-512 elsewhere);
+ * chosen at first use as the best this CPU and OS allow.  kvs_kernels_use
+ * forces one (NULL: back to the best), for comparing them; it returns
+ * KVS_E_ARG if this machine cannot run that set.  Results depend on the set
+ * only through floating-point rounding order.
+ */
+const char *kvs_kernels_name(void);
+int kvs_kernels_use(const char *name);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,8 +10,11 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "half.h"
+#include "kvsteer.h"
 #include "quant.h"
 #include "quant_internal.h"
 
@@ -585,13 +588,30 @@ static int cpu_has_avx512vnni(void) {
            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
 }
 
+/* AMX-INT8: the CPU has it and Linux grants this process the tile data state
+ * (which it hands out only on request, since it enlarges every context switch). */
+static int cpu_has_amx_int8(void) {
+#if defined(__linux__) && defined(__x86_64__)
+    unsigned a, b, c, d;
+    if (!cpu_has_avx512vnni() || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    if (!(d & (1u << 24)) || !(d & (1u << 25))) return 0; /* AMX-TILE, AMX-INT8 */
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+#else
+    return 0;
+#endif
+}
+
 static const quant_kernels *g_best;
+static int g_has_amx;
 static pthread_once_t g_best_once = PTHREAD_ONCE_INIT;
 /* The set in use; NULL until first use or a forced choice. */
 static _Atomic(const quant_kernels *) g_kernels;
 
 static void detect_best(void) {
     __builtin_cpu_init();
+    /* AMX is offered, not chosen: its batch-1 decoding is slower than the VNNI
+     * tiles' (BENCHMARKS.md), and batch 1 is the common case */
+    g_has_amx = cpu_has_amx_int8();
     if (cpu_has_avx512vnni())
         g_best = &kvs_quant_avx512_kernels;
     else if (cpu_has_avx2())
@@ -619,6 +639,10 @@ static inline const quant_kernels *kernels(void) {
 
 const char *quant_backend(void) { return kernels()->name; }
 
+const char *kvs_kernels_name(void) { return quant_backend(); }
+
+int kvs_kernels_use(const char *name) { return quant_force_backend(name) ? KVS_E_ARG : KVS_OK; }
+
 int quant_force_backend(const char *name) {
     const quant_kernels *k;
     (void)best_kernels(); /* runs the CPU-feature initialisation */
@@ -630,6 +654,8 @@ int quant_force_backend(const char *name) {
         k = &kvs_quant_avx2_kernels;
     else if (!strcmp(name, "avx512vnni") && cpu_has_avx512vnni())
         k = &kvs_quant_avx512_kernels;
+    else if (!strcmp(name, "amx") && g_has_amx)
+        k = &kvs_quant_amx_kernels;
     else
         return -1;
     atomic_store_explicit(&g_kernels, k, memory_order_release);

@@ -22,6 +22,7 @@ typedef struct quant_kernels {
 
 extern const quant_kernels kvs_quant_avx2_kernels;
 extern const quant_kernels kvs_quant_avx512_kernels;
+extern const quant_kernels kvs_quant_amx_kernels;
 
 /* The AVX2 entry points, which the AVX-512 set reuses for the operations where
  * wider vectors buy nothing (conversions). */

@@ -37,6 +37,12 @@ check "batch 4 == batch 1" cmp -s <(samples "$tmp/b4.jsonl") <(samples "$tmp/b1.
 # two slots for four questions: slots are refilled as answers finish
 "${EV[@]}" "${ARC[@]}" --method baseline --limit 4 --max-new 24 --batch 2 -o "$tmp/b2.jsonl" >/dev/null 2>"$tmp/err" || bad "b2 run: $(cat "$tmp/err")"
 check "batch 2 (refilled slots) == batch 1" cmp -s <(samples "$tmp/b2.jsonl") <(samples "$tmp/b1.jsonl")
+# AMX tiles (where this machine has them): batch 4 == batch 1 there too
+if KVS_KERNELS=amx "$BIN" version >/dev/null 2>&1; then
+  KVS_KERNELS=amx "${EV[@]}" "${ARC[@]}" --method baseline --limit 4 --max-new 24 --batch 4 -o "$tmp/amx4.jsonl" >/dev/null 2>"$tmp/err" || bad "amx b4: $(cat "$tmp/err")"
+  KVS_KERNELS=amx "${EV[@]}" "${ARC[@]}" --method baseline --limit 4 --max-new 24 --batch 1 -o "$tmp/amx1.jsonl" >/dev/null 2>"$tmp/err" || bad "amx b1: $(cat "$tmp/err")"
+  check "amx: batch 4 == batch 1" cmp -s <(samples "$tmp/amx4.jsonl") <(samples "$tmp/amx1.jsonl")
+fi
 check "header first" sh -c "head -1 '$tmp/b4.jsonl' | grep -q '^{\"header\":true'"
 check "sample fields" sh -c "grep '\"id\":' '$tmp/b4.jsonl' | head -1 | grep '\"span\":' | grep '\"extracted\":{\"choice\":' | grep -q '\"generated_tokens\":'"
 

@@ -13,8 +13,8 @@
 #include "half.h"
 #include "quant.h"
 
-static const char *const k_backends[] = {"scalar", "avx2", "avx512vnni"};
-#define N_BACKENDS 3
+static const char *const k_backends[] = {"scalar", "avx2", "avx512vnni", "amx"};
+#define N_BACKENDS 4
 
 static const uint32_t k_wtypes[] = {GGT_F32, GGT_F16, GGT_BF16, GGT_Q4_0, GGT_Q4_1, GGT_Q8_0};
 #define N_WTYPES 6
@@ -93,7 +93,7 @@ static void test_dispatch(void **state) {
     (void)state;
     assert_int_equal(quant_force_backend(NULL), 0);
     const char *best = quant_backend();
-    assert_true(!strcmp(best, "scalar") || !strcmp(best, "avx2") || !strcmp(best, "avx512vnni"));
+    assert_true(!strcmp(best, "scalar") || !strcmp(best, "avx2") || !strcmp(best, "avx512vnni") || !strcmp(best, "amx"));
     assert_int_equal(quant_force_backend("nonsense"), -1);
     assert_string_equal(quant_backend(), best); /* a failed force changes nothing */
     assert_int_equal(quant_force_backend("scalar"), 0);
@@ -632,6 +632,46 @@ static void test_gemm_backends(void **state) {
     }
 }
 
+/* Each output element is the same bits whatever else is computed with it: other
+ * activation rows (a sequence's tokens must not depend on the batch) and other
+ * weight rows (threads split the rows differently). */
+static void test_gemm_batch_independent(void **state) {
+    (void)state;
+    uint64_t st = 77;
+    const uint32_t types[] = {GGT_Q4_0, GGT_Q4_1, GGT_Q8_0, GGT_F16};
+    const int64_t ks[] = {576, 1536, 64 * 32 * 2 + 96};
+    for (int bi = 0; bi < N_BACKENDS; bi++) {
+        if (!use_backend(bi)) continue;
+        for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++)
+            for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
+                const uint32_t wt = types[ti];
+                const int64_t k = ks[ki];
+                const int rows = 37, n_a = 37;
+                const uint32_t at = quant_dot_type(wt);
+                const size_t ws = row_bytes(wt, k), as = row_bytes(at, k);
+                float *x = xmalloc(sizeof(float) * (size_t)(k * (rows > n_a ? rows : n_a)));
+                uint8_t *W = xmalloc(ws * rows), *A = xmalloc(as * n_a);
+                tu_rand_floats(&st, x, (int)(k * rows));
+                quant_from_float_ref(wt, x, W, k * rows);
+                tu_rand_floats(&st, x, (int)(k * n_a));
+                for (int j = 0; j < n_a; j++) quant_from_float(at, x + j * k, A + j * as, k);
+                float *all = xmalloc(sizeof(float) * rows * n_a), *one = xmalloc(sizeof(float) * rows);
+                quant_gemm(wt, k, W, ws, 0, rows, A, as, n_a, all, rows);
+                for (int j = 0; j < n_a; j++) {
+                    /* activation row j alone, and the weight rows in uneven pieces */
+                    quant_gemm(wt, k, W, ws, 0, 5, A + j * as, as, 1, one, rows);
+                    quant_gemm(wt, k, W, ws, 5, 22, A + j * as, as, 1, one, rows);
+                    quant_gemm(wt, k, W, ws, 22, rows, A + j * as, as, 1, one, rows);
+                    for (int i = 0; i < rows; i++)
+                        if (!same_float(one[i], all[j * rows + i]))
+                            fail_msg("%s: type %u k=%lld: row %d act %d: %.9g alone, %.9g in the batch", k_backends[bi],
+                                     wt, (long long)k, i, j, one[i], all[j * rows + i]);
+                }
+                free(x); free(W); free(A); free(all); free(one);
+            }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_dispatch, teardown_backend),
@@ -649,6 +689,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_to_float_backends, teardown_backend),
         cmocka_unit_test_teardown(test_dot_backends, teardown_backend),
         cmocka_unit_test_teardown(test_gemm_backends, teardown_backend),
+        cmocka_unit_test_teardown(test_gemm_batch_independent, teardown_backend),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,7 +22,9 @@ static const char *k_help =
     "      --steer        also run tg with a one-shot cache edit and with an\n"
     "                     activation hook at the middle layer (random vectors)\n"
     "  -r, --reps N       repetitions; the mean rate is reported, as llama-bench does,\n"
-    "                     with the best and worst beside it (default 3)\n";
+    "                     with the best and worst beside it (default 3)\n"
+    "      --kernels K    kernel set: scalar, avx2, avx512vnni or amx (default: the\n"
+    "                     best this machine runs; the JSON names the one used)\n";
 
 typedef struct bench_cfg {
     int pp, tg, depth, batch, reps, threads, steer;
@@ -127,8 +129,8 @@ static void report(const char *test, const bench_cfg *b, const char *model, cons
     double mean = sum / b->reps;
     printf("{\"test\": \"%s\", \"model\": \"%s\", \"threads\": %d, \"pp\": %d, \"tg\": %d, \"depth\": %d, "
            "\"batch\": %d, \"reps\": %d, \"tokens_per_s\": %.2f, \"best_tokens_per_s\": %.2f, "
-           "\"worst_tokens_per_s\": %.2f}\n",
-           test, model, b->threads, b->pp, b->tg, b->depth, b->batch, b->reps, mean, best, worst);
+           "\"worst_tokens_per_s\": %.2f, \"kernels\": \"%s\"}\n",
+           test, model, b->threads, b->pp, b->tg, b->depth, b->batch, b->reps, mean, best, worst, kvs_kernels_name());
     fprintf(stderr, "%-22s %10.2f tokens/s (mean of %d; best %.2f, worst %.2f)\n", test, mean, b->reps, best,
             worst);
     fflush(stdout);
@@ -142,7 +144,7 @@ int cmd_bench(int argc, char **argv) {
         {"pp", required_argument, 0, 'p'},    {"tg", required_argument, 0, 'n'},
         {"depth", required_argument, 0, 'd'}, {"batch", required_argument, 0, 'b'},
         {"steer", no_argument, 0, 'S'},       {"reps", required_argument, 0, 'r'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+        {"kernels", required_argument, 0, 'K'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int o;
     optind = 1;
     opterr = 0;
@@ -156,6 +158,10 @@ int cmd_bench(int argc, char **argv) {
         case 'b': if (cli_int("bench", "--batch", optarg, 0, 4096, &b.batch)) return 1; break;
         case 'r': if (cli_int("bench", "--reps", optarg, 1, 1000, &b.reps)) return 1; break;
         case 'S': b.steer = 1; break;
+        case 'K':
+            if (kvs_kernels_use(optarg))
+                return cli_error("bench", "--kernels %s: not a kernel set this machine runs", optarg);
+            break;
         case 'h': fputs(k_help, stdout); return 0;
         case ':': return cli_error("bench", "option %s needs a value", argv[optind - 1]);
         default: return cli_error("bench", "unknown option '%s'", argv[optind - 1]);

@@ -1,6 +1,7 @@
 /* kvsteer - command-line front end.  Each command is a thin layer over the
  * library in include/kvsteer.h. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -29,11 +30,21 @@ static void usage(FILE *f) {
     for (size_t i = 0; i < sizeof k_cmds / sizeof *k_cmds; i++)
         fprintf(f, "  %-10s %s\n", k_cmds[i].name, k_cmds[i].summary);
     fprintf(f, "  %-10s %s\n", "version", "print the version");
+    fprintf(f, "\nenvironment: KVS_KERNELS=scalar|avx2|avx512vnni|amx picks the kernel set (default: the\n"
+               "fastest for batch-1 decoding on this CPU; amx is faster for prompts and large batches)\n");
 }
 
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
+        return 2;
+    }
+    /* the kernel set for every command (benchmarks, or AMX tiles for batched
+     * evaluation); unset: the library's choice */
+    const char *kernels = getenv("KVS_KERNELS");
+    if (kernels && *kernels && kvs_kernels_use(kernels)) {
+        fprintf(stderr, "kvsteer: KVS_KERNELS=%s: not a kernel set this machine runs (scalar, avx2, avx512vnni, amx)\n",
+                kernels);
         return 2;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
