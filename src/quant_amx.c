@@ -1,4 +1,4 @@
-/* quant_amx.c - AMX-INT8 matrix tiles for Q4_1 weights (built with AMX and
+/* quant_amx.c - AMX-INT8 matrix tiles for Q4_0, Q4_1 and Q8_0 weights (built with AMX and
  * AVX-512 flags; only called after quant.c has checked the CPU and the kernel
  * has granted this process the tile state).
  *
@@ -10,7 +10,11 @@
  * whatever the number of activation rows and whichever vector direction a tile
  * uses: for each block b in order,
  *     acc = fma(float(isum_b) * d_a, d_w, acc);   acc = fma(m_w, s_a, acc)
- * where isum_b is the exact integer dot product of the block's codes.  So a
+ * where isum_b is the exact integer dot product of the block's codes (the
+ * second step only for Q4_1's offset m).  Tiles multiply unsigned by signed
+ * bytes: Q4 nibbles are unsigned as stored, Q8_0 weights are made unsigned by
+ * adding 128, and the offsets (Q4_0's -8, Q8_0's +128) come off the integer
+ * sums exactly, as offset * (sum of the block's activation codes).  So a
  * sequence's results never depend on what else is in the batch (the engine's
  * promise), and they differ from the scalar reference only in rounding order.
  */
@@ -27,6 +31,8 @@
 #define NBC 64   /* blocks per k-chunk: bounds the staged activation tiles */
 #define GMAX 4   /* activation tiles staged together (64 rows) */
 
+enum { K_Q4_0, K_Q4_1, K_Q8_0 };
+
 typedef struct tile_cfg {
     uint8_t palette, start_row;
     uint8_t reserved[14];
@@ -36,7 +42,7 @@ typedef struct tile_cfg {
 
 /* tmm0: products (TM x n int32), tmm1: weights (TM x 32 u8), tmm2: activations
  * (8 x 4n s8, four consecutive codes of each activation row per dword);
- * tmm3..5 the same again */
+ * tmm3..5 the same again, for a second block in flight */
 static void configure(int n) {
     tile_cfg c;
     memset(&c, 0, sizeof c);
@@ -47,41 +53,78 @@ static void configure(int n) {
     c.colsb[1] = QK;
     c.rows[2] = QK / 4;
     c.colsb[2] = (uint16_t)(n * 4);
-    for (int t = 3; t < 6; t++) { /* a second set, for a second block in flight */
+    for (int t = 3; t < 6; t++) {
         c.rows[t] = c.rows[t - 3];
         c.colsb[t] = c.colsb[t - 3];
     }
-    _tile_loadconfig(&c);
+    /* not _tile_loadconfig: GCC 12's version tells the compiler it reads only 8
+     * bytes, and then the stores above may be dropped as dead */
+    __asm__ volatile("ldtilecfg %0" : : "m"(c));
 }
 
+INLINE size_t w_bytes(int kind) {
+    return kind == K_Q4_0 ? sizeof(block_q4_0) : kind == K_Q4_1 ? sizeof(block_q4_1) : sizeof(block_q8_0);
+}
+/* the offset of the stored weight codes over the true ones */
+INLINE int w_offset(int kind) { return kind == K_Q4_0 ? 8 : kind == K_Q8_0 ? 128 : 0; }
+
 /* Staged activations of one tile of n rows over nbc blocks: the B operand per
- * block, and the scales d and s with one lane per activation row. */
+ * block, and per activation row (one lane each) the scale d, Q8_1's s, and the
+ * integer correction offset * (sum of codes). */
 typedef struct act_stage {
     uint8_t b[NBC][QK / 4][64];
     float d[NBC][TN], s[NBC][TN];
+    int32_t corr[NBC][TN];
 } act_stage;
 
-static void stage_acts(const uint8_t *A, size_t a_stride, int n, int kb, int nbc, act_stage *st) {
+static void stage_acts(int kind, const uint8_t *A, size_t a_stride, int n, int kb, int nbc, act_stage *st) {
     memset(st->d, 0, sizeof st->d);
     memset(st->s, 0, sizeof st->s);
+    memset(st->corr, 0, sizeof st->corr);
+    const int off = w_offset(kind);
     for (int j = 0; j < n; j++) {
-        const block_q8_1 *blk = (const block_q8_1 *)(const void *)(A + (size_t)j * a_stride) + kb;
+        const uint8_t *row = A + (size_t)j * a_stride;
         for (int b = 0; b < nbc; b++) {
-            st->d[b][j] = _cvtsh_ss(blk[b].d);
-            st->s[b][j] = _cvtsh_ss(blk[b].s);
-            for (int kk = 0; kk < QK / 4; kk++) memcpy(&st->b[b][kk][4 * j], blk[b].qs + 4 * kk, 4);
+            const int8_t *qs;
+            if (kind == K_Q4_1) {
+                const block_q8_1 *blk = (const block_q8_1 *)(const void *)row + kb + b;
+                st->d[b][j] = _cvtsh_ss(blk->d);
+                st->s[b][j] = _cvtsh_ss(blk->s);
+                qs = blk->qs;
+            } else {
+                const block_q8_0 *blk = (const block_q8_0 *)(const void *)row + kb + b;
+                st->d[b][j] = _cvtsh_ss(blk->d);
+                qs = blk->qs;
+                int sum = 0;
+                for (int x = 0; x < QK; x++) sum += qs[x];
+                st->corr[b][j] = off * sum;
+            }
+            for (int kk = 0; kk < QK / 4; kk++) memcpy(&st->b[b][kk][4 * j], qs + 4 * kk, 4);
         }
     }
 }
 
-/* The codes of block b of TM weight rows as bytes, element order (low nibbles
- * are elements 0..15, high nibbles 16..31), four rows per vector. */
-INLINE void unpack_weights(const uint8_t *const *wrow, int b, uint8_t out[TM][QK]) {
+/* The codes of block b of TM weight rows as unsigned bytes in element order
+ * (Q4: low nibbles are elements 0..15, high nibbles 16..31). */
+INLINE void unpack_weights(const int kind, const uint8_t *const *wrow, int b, uint8_t out[TM][QK]) {
+    const size_t wbs = w_bytes(kind);
+    if (kind == K_Q8_0) {
+        const __m512i flip = _mm512_set1_epi8((char)0x80);
+#pragma GCC unroll 8
+        for (int r = 0; r < TM; r += 2) {
+            const __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(wrow[r] + (size_t)b * wbs + 2));
+            const __m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(wrow[r + 1] + (size_t)b * wbs + 2));
+            const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(a), c, 1);
+            _mm512_store_si512((void *)out[r], _mm512_xor_si512(q, flip));
+        }
+        return;
+    }
+    const size_t qo = kind == K_Q4_1 ? 4 : 2;
     const __m512i lo4 = _mm512_set1_epi8(15);
     const __m512i i0 = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), i1 = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
 #pragma GCC unroll 4
     for (int r = 0; r < TM; r += 4) {
-#define QS(x) _mm_loadu_si128((const __m128i *)(const void *)((const block_q4_1 *)(const void *)wrow[r + (x)] + b)->qs)
+#define QS(x) _mm_loadu_si128((const __m128i *)(const void *)(wrow[r + (x)] + (size_t)b * wbs + qo))
         __m512i q = _mm512_castsi128_si512(QS(0));
         q = _mm512_inserti32x4(q, QS(1), 1);
         q = _mm512_inserti32x4(q, QS(2), 2);
@@ -95,29 +138,33 @@ INLINE void unpack_weights(const uint8_t *const *wrow, int b, uint8_t out[TM][QK
 
 /* One block's products (tile rows = weight rows, lanes = activation rows) into
  * the running sums: the fixed per-element sequence of the file comment. */
-INLINE void update(const int32_t prod[TM][TN], const act_stage *st, int b, const float wd[TM][NBC],
+INLINE void update(const int kind, const int32_t prod[TM][TN], const act_stage *st, int b, const float wd[TM][NBC],
                    const float wm[TM][NBC], __m512 acc[TM]) {
     const __m512 ad = _mm512_loadu_ps(st->d[b]), as = _mm512_loadu_ps(st->s[b]);
+    const __m512i corr = _mm512_loadu_si512(st->corr[b]);
 #pragma GCC unroll 16
     for (int r = 0; r < TM; r++) {
-        const __m512 p = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(prod[r])), ad);
+        __m512i isum = _mm512_load_si512(prod[r]);
+        if (kind != K_Q4_1) isum = _mm512_sub_epi32(isum, corr);
+        const __m512 p = _mm512_mul_ps(_mm512_cvtepi32_ps(isum), ad);
         acc[r] = _mm512_fmadd_ps(p, _mm512_set1_ps(wd[r][b]), acc[r]);
-        acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(wm[r][b]), as, acc[r]);
+        if (kind == K_Q4_1) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(wm[r][b]), as, acc[r]);
     }
 }
 
 /* A single activation row (batch-1 decoding): the products come out as one
  * column, so lanes are the TM weight rows and the same per-element sequence
- * costs one vector per block instead of TM.  acc[0] holds the TM sums (and
+ * costs one vector per block instead of TM.  *acc holds the TM sums (and
  * continues from them). */
-static void col_q4_1(const uint8_t *const *wrow, int rn, size_t w_stride, uint8_t wq[NBC][TM][QK],
-                     const act_stage *st, int nbc, __m512 acc[TM]) {
+INLINE void column(const int kind, const uint8_t *const *wrow, int rn, size_t w_stride, uint8_t wq[NBC][TM][QK],
+                   const act_stage *st, int nbc, __m512 *acc) {
     __attribute__((aligned(64))) int32_t prod[2][TM];
-    const __m512i idx = _mm512_mullo_epi32(_mm512_min_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-                                                                            12, 13, 14, 15),
-                                                            _mm512_set1_epi32(rn - 1)),
-                                           _mm512_set1_epi32((int)w_stride));
-    __m512 a = acc[0];
+    const size_t wbs = w_bytes(kind);
+    const __m512i idx = _mm512_mullo_epi32(
+        _mm512_min_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(rn - 1)),
+        _mm512_set1_epi32((int)w_stride));
+    __m512 a = *acc;
     /* two blocks in flight on the two sets of tiles */
     for (int b = 0; b < nbc; b += 2) {
         const int two = b + 1 < nbc;
@@ -134,30 +181,33 @@ static void col_q4_1(const uint8_t *const *wrow, int rn, size_t w_stride, uint8_
         _tile_stored(0, prod[0], 4);
         if (two) _tile_stored(3, prod[1], 4);
         for (int h = 0; h <= two; h++) {
-            /* d and m of block b+h of each row, one gathered dword per row */
-            const __m512i g =
-                _mm512_i32gather_epi32(idx, (const void *)((const block_q4_1 *)(const void *)wrow[0] + b + h), 1);
+            /* the block's first dword in each row: d, then Q4_1's m */
+            const __m512i g = _mm512_i32gather_epi32(idx, (const void *)(wrow[0] + (size_t)(b + h) * wbs), 1);
             const __m512 wd = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
-            const __m512 wm = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(g, 16)));
-            const __m512 p =
-                _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(prod[h])), _mm512_set1_ps(st->d[b + h][0]));
+            __m512i isum = _mm512_load_si512(prod[h]);
+            if (kind != K_Q4_1) isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(st->corr[b + h][0]));
+            const __m512 p = _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(st->d[b + h][0]));
             a = _mm512_fmadd_ps(p, wd, a);
-            a = _mm512_fmadd_ps(wm, _mm512_set1_ps(st->s[b + h][0]), a);
+            if (kind == K_Q4_1) {
+                const __m512 wm = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(g, 16)));
+                a = _mm512_fmadd_ps(wm, _mm512_set1_ps(st->s[b + h][0]), a);
+            }
         }
     }
-    acc[0] = a;
+    *acc = a;
 }
 
-/* Rows i0..i1 of W (Q4_1) times n_a activation rows (Q8_1). */
-static void gemm_q4_1(int64_t k, const uint8_t *W, size_t w_stride, int i0, int i1, const uint8_t *A,
-                      size_t a_stride, int n_a, float *C, int ldc) {
+/* Rows i0..i1 of W times n_a activation rows (Q8_1 for Q4_1, else Q8_0). */
+INLINE void gemm_kind(const int kind, int64_t k, const uint8_t *W, size_t w_stride, int i0, int i1,
+                      const uint8_t *A, size_t a_stride, int n_a, float *C, int ldc) {
     const int nb = (int)(k / QK);
+    const size_t wbs = w_bytes(kind);
     if (nb == 0) {
         for (int j = 0; j < n_a; j++)
             for (int i = i0; i < i1; i++) C[(size_t)j * (size_t)ldc + (size_t)i] = 0.0f;
         return;
     }
-    /* about 200 KiB in all: the staged activations, then one row group's
+    /* about 220 KiB in all: the staged activations, then one row group's
      * unpacked weights (NBC blocks) and scales */
     act_stage stage[GMAX];
     __attribute__((aligned(64))) uint8_t wq[NBC][TM][QK];
@@ -171,27 +221,26 @@ static void gemm_q4_1(int64_t k, const uint8_t *W, size_t w_stride, int i0, int 
             const int nbc = nb - kb < NBC ? nb - kb : NBC;
             for (int g = 0; g < ng; g++) {
                 const int n = nj - g * TN < TN ? nj - g * TN : TN;
-                stage_acts(A + (size_t)(j0 + g * TN) * a_stride, a_stride, n, kb, nbc, &stage[g]);
+                stage_acts(kind, A + (size_t)(j0 + g * TN) * a_stride, a_stride, n, kb, nbc, &stage[g]);
             }
             for (int i = i0; i < i1; i += TM) {
                 const int rn = i1 - i < TM ? i1 - i : TM;
                 const uint8_t *wrow[TM];
                 for (int r = 0; r < TM; r++)
-                    wrow[r] = W + (size_t)(i + (r < rn ? r : rn - 1)) * w_stride + (size_t)kb * sizeof(block_q4_1);
+                    wrow[r] = W + (size_t)(i + (r < rn ? r : rn - 1)) * w_stride + (size_t)kb * wbs;
                 for (int r = 0; n_a > 1 && r < TM; r++)
                     for (int b = 0; b < nbc; b++) {
-                        const block_q4_1 *blk = (const block_q4_1 *)(const void *)wrow[r] + b;
-                        wd[r][b] = _cvtsh_ss(blk->d);
-                        wm[r][b] = _cvtsh_ss(blk->m);
+                        const uint16_t *h = (const uint16_t *)(const void *)(wrow[r] + (size_t)b * wbs);
+                        wd[r][b] = _cvtsh_ss(h[0]);
+                        if (kind == K_Q4_1) wm[r][b] = _cvtsh_ss(h[1]);
                     }
                 /* ask for the next row group's block b while unpacking this one's:
                  * spread out, the requests never fill the line-fill buffers */
                 const int pf = i + TM < i1 ? (i1 - i - TM < TM ? i1 - i - TM : TM) : 0;
                 for (int b = 0; b < nbc; b++) {
                     for (int r = 0; r < pf; r++)
-                        _mm_prefetch((const char *)(wrow[r] + (size_t)TM * w_stride) + (size_t)b * sizeof(block_q4_1),
-                                     _MM_HINT_T0);
-                    unpack_weights(wrow, b, wq[b]);
+                        _mm_prefetch((const char *)(wrow[r] + (size_t)TM * w_stride) + (size_t)b * wbs, _MM_HINT_T0);
+                    unpack_weights(kind, wrow, b, wq[b]);
                 }
                 for (int g = 0; g < ng; g++) {
                     const int n = nj - g * TN < TN ? nj - g * TN : TN;
@@ -205,7 +254,7 @@ static void gemm_q4_1(int64_t k, const uint8_t *W, size_t w_stride, int i0, int 
                         float t[TM] = {0};
                         for (int r = 0; kb && r < rn; r++) t[r] = C[i + r];
                         acc[0] = _mm512_loadu_ps(t);
-                        col_q4_1(wrow, rn, w_stride, wq, &stage[0], nbc, acc);
+                        column(kind, wrow, rn, w_stride, wq, &stage[0], nbc, &acc[0]);
                         _mm512_storeu_ps(t, acc[0]);
                         for (int r = 0; r < rn; r++) C[i + r] = t[r];
                         continue;
@@ -230,8 +279,8 @@ static void gemm_q4_1(int64_t k, const uint8_t *W, size_t w_stride, int i0, int 
                         _tile_dpbusd(3, 4, 5);
                         _tile_stored(0, prod[0], TN * 4);
                         _tile_stored(3, prod[1], TN * 4);
-                        update(prod[0], st, b, wd, wm, acc);
-                        update(prod[1], st, b + 1, wd, wm, acc);
+                        update(kind, prod[0], st, b, wd, wm, acc);
+                        update(kind, prod[1], st, b + 1, wd, wm, acc);
                     }
                     if (b < nbc) {
                         _tile_loadd(1, wq[b], QK);
@@ -239,7 +288,7 @@ static void gemm_q4_1(int64_t k, const uint8_t *W, size_t w_stride, int i0, int 
                         _tile_zero(0);
                         _tile_dpbusd(0, 1, 2);
                         _tile_stored(0, prod[0], TN * 4);
-                        update(prod[0], st, b, wd, wm, acc);
+                        update(kind, prod[0], st, b, wd, wm, acc);
                     }
                     for (int r = 0; r < rn; r++) {
                         float t[TN];
@@ -253,19 +302,34 @@ static void gemm_q4_1(int64_t k, const uint8_t *W, size_t w_stride, int i0, int 
     _tile_release();
 }
 
+static void gemm_q4_0(int64_t k, const uint8_t *W, size_t ws, int i0, int i1, const uint8_t *A, size_t as, int n_a,
+                      float *C, int ldc) {
+    gemm_kind(K_Q4_0, k, W, ws, i0, i1, A, as, n_a, C, ldc);
+}
+static void gemm_q4_1(int64_t k, const uint8_t *W, size_t ws, int i0, int i1, const uint8_t *A, size_t as, int n_a,
+                      float *C, int ldc) {
+    gemm_kind(K_Q4_1, k, W, ws, i0, i1, A, as, n_a, C, ldc);
+}
+static void gemm_q8_0(int64_t k, const uint8_t *W, size_t ws, int i0, int i1, const uint8_t *A, size_t as, int n_a,
+                      float *C, int ldc) {
+    gemm_kind(K_Q8_0, k, W, ws, i0, i1, A, as, n_a, C, ldc);
+}
+
 static void gemm_amx(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1, const void *A,
                      size_t a_stride, int n_a, float *C, int ldc) {
-    if (wtype == GGT_Q4_1)
-        gemm_q4_1(k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
-    else
-        kvs_quant_avx512_kernels.gemm(wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
+    switch (wtype) {
+    case GGT_Q4_0: gemm_q4_0(k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
+    case GGT_Q4_1: gemm_q4_1(k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
+    case GGT_Q8_0: gemm_q8_0(k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
+    default: kvs_quant_avx512_kernels.gemm(wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
+    }
 }
 
 /* A single product goes through the tiles too, so it equals the matrix's. */
 static float dot_amx(uint32_t wtype, int64_t n, const void *w, const void *a) {
-    if (wtype != GGT_Q4_1) return kvs_quant_avx512_kernels.dot(wtype, n, w, a);
+    if (wtype != GGT_Q4_0 && wtype != GGT_Q4_1 && wtype != GGT_Q8_0) return kvs_quant_avx512_kernels.dot(wtype, n, w, a);
     float c = 0.0f;
-    gemm_q4_1(n, w, 0, 0, 1, a, 0, 1, &c, 1);
+    gemm_amx(wtype, n, w, 0, 0, 1, a, 0, 1, &c, 1);
     return c;
 }
 
