@@ -570,6 +570,8 @@ int cmd_eval(int argc, char **argv) {
     if (sampling) cJSON_AddNumberToObject(full, "seeds", n_seeds);
     else cJSON_AddNullToObject(full, "seeds");
     cJSON_AddNumberToObject(full, "threads", threads);
+    /* greedy tokens can differ between kernel sets at near-ties */
+    cJSON_AddStringToObject(full, "kernels", kvs_kernels_name());
     cJSON_AddNumberToObject(full, "ctx", n_ctx);
     extra = cJSON_CreateObject();
     cJSON_AddStringToObject(extra, "fingerprint_method", EVAL_FINGERPRINT_METHOD);
