@@ -609,10 +609,10 @@ static _Atomic(const quant_kernels *) g_kernels;
 
 static void detect_best(void) {
     __builtin_cpu_init();
-    /* AMX is offered, not chosen: its batch-1 decoding is slower than the VNNI
-     * tiles' (BENCHMARKS.md), and batch 1 is the common case */
     g_has_amx = cpu_has_amx_int8();
-    if (cpu_has_avx512vnni())
+    if (g_has_amx)
+        g_best = &kvs_quant_amx_kernels;
+    else if (cpu_has_avx512vnni())
         g_best = &kvs_quant_avx512_kernels;
     else if (cpu_has_avx2())
         g_best = &kvs_quant_avx2_kernels;

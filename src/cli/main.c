@@ -30,8 +30,8 @@ static void usage(FILE *f) {
     for (size_t i = 0; i < sizeof k_cmds / sizeof *k_cmds; i++)
         fprintf(f, "  %-10s %s\n", k_cmds[i].name, k_cmds[i].summary);
     fprintf(f, "  %-10s %s\n", "version", "print the version");
-    fprintf(f, "\nenvironment: KVS_KERNELS=scalar|avx2|avx512vnni|amx picks the kernel set (default: the\n"
-               "fastest for batch-1 decoding on this CPU; amx is faster for prompts and large batches)\n");
+    fprintf(f, "\nenvironment: KVS_KERNELS=scalar|avx2|avx512vnni|amx picks the kernel set\n"
+               "(default: the best this CPU and OS allow)\n");
 }
 
 int main(int argc, char **argv) {
