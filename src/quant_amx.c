@@ -241,6 +241,8 @@ INLINE void gemm_kind(const int kind, int64_t k, const uint8_t *W, size_t w_stri
     __attribute__((aligned(64))) int32_t prod[2][TM][TN];
     __attribute__((aligned(64))) float wd[TM][NBC], wm[TM][NBC];
     int cfg_n = -1;
+    const __m512i bidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int)wbs));
     for (int j0 = 0; j0 < n_a; j0 += GMAX * TN) {
         const int nj = n_a - j0 < GMAX * TN ? n_a - j0 : GMAX * TN;
         const int ng = (nj + TN - 1) / TN;
@@ -255,18 +257,23 @@ INLINE void gemm_kind(const int kind, int64_t k, const uint8_t *W, size_t w_stri
                 const uint8_t *wrow[TM];
                 for (int r = 0; r < TM; r++)
                     wrow[r] = W + (size_t)(i + (r < rn ? r : rn - 1)) * w_stride + (size_t)kb * wbs;
+                /* the rows' scales as dense floats, sixteen blocks per gather of
+                 * each block's first dword (d, then Q4_1's m) */
                 for (int r = 0; n_a > 1 && r < TM; r++)
-                    for (int b = 0; b < nbc; b++) {
-                        const uint16_t *h = (const uint16_t *)(const void *)(wrow[r] + (size_t)b * wbs);
-                        wd[r][b] = _cvtsh_ss(h[0]);
-                        if (kind == K_Q4_1) wm[r][b] = _cvtsh_ss(h[1]);
+                    for (int b = 0; b < nbc; b += 16) {
+                        const __mmask16 m = nbc - b >= 16 ? 0xffff : (__mmask16)((1u << (nbc - b)) - 1);
+                        const __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, bidx,
+                                                                      (const void *)(wrow[r] + (size_t)b * wbs), 1);
+                        _mm512_store_ps(&wd[r][b], _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g)));
+                        if (kind == K_Q4_1)
+                            _mm512_store_ps(&wm[r][b], _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(g, 16))));
                     }
                 /* ask for the next row group's block b while unpacking this one's:
                  * spread out, the requests never fill the line-fill buffers */
                 const int pf = i + TM < i1 ? (i1 - i - TM < TM ? i1 - i - TM : TM) : 0;
                 for (int b = 0; b < nbc; b++) {
                     for (int r = 0; r < pf; r++)
-                        _mm_prefetch((const char *)(wrow[r] + (size_t)TM * w_stride) + (size_t)b * wbs, _MM_HINT_T0);
+                        _mm_prefetch((const char *)(wrow[r] + (size_t)TM * w_stride) + (size_t)b * wbs, _MM_HINT_T1);
                     if (n_a > 1) unpack_weights(kind, wrow, b, wq[b]);
                 }
                 for (int g = 0; g < ng; g++) {
