@@ -537,6 +537,8 @@ int cmd_eval(int argc, char **argv) {
     if (cot) cJSON_AddStringToObject(cfg, "assistant_prefix", COT_TEXT);
     else cJSON_AddNullToObject(cfg, "assistant_prefix");
     cJSON_AddNumberToObject(cfg, "max_new", max_new);
+    /* greedy tokens can differ between kernel sets at near-ties: one set per file */
+    cJSON_AddStringToObject(cfg, "kernels", kvs_kernels_name());
     if (sampling) {
         cJSON *d = cJSON_AddObjectToObject(cfg, "sampling");
         cJSON_AddNumberToObject(d, "temperature", round_f(sp.temperature));
@@ -570,8 +572,6 @@ int cmd_eval(int argc, char **argv) {
     if (sampling) cJSON_AddNumberToObject(full, "seeds", n_seeds);
     else cJSON_AddNullToObject(full, "seeds");
     cJSON_AddNumberToObject(full, "threads", threads);
-    /* greedy tokens can differ between kernel sets at near-ties */
-    cJSON_AddStringToObject(full, "kernels", kvs_kernels_name());
     cJSON_AddNumberToObject(full, "ctx", n_ctx);
     extra = cJSON_CreateObject();
     cJSON_AddStringToObject(extra, "fingerprint_method", EVAL_FINGERPRINT_METHOD);
