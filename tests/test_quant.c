@@ -103,6 +103,13 @@ static void test_dispatch(void **state) {
     printf("kernel sets available: %d (best: %s)\n", n, best);
     assert_int_equal(quant_force_backend(NULL), 0);
     assert_string_equal(quant_backend(), best);
+    /* the public face of the same choice */
+    assert_string_equal(kvs_kernels_name(), best);
+    assert_int_equal(kvs_kernels_use("nonsense"), KVS_E_ARG);
+    assert_int_equal(kvs_kernels_use("scalar"), KVS_OK);
+    assert_string_equal(kvs_kernels_name(), "scalar");
+    assert_int_equal(kvs_kernels_use(NULL), KVS_OK);
+    assert_string_equal(kvs_kernels_name(), best);
 }
 
 static void test_types(void **state) {
