@@ -20,7 +20,9 @@ vec() { local name=$1; shift
     >"out/logs/extract-$name.log" 2>&1; }
 which=${1:-all}
 if [ "$which" = baselines ] || [ "$which" = all ]; then
-  for t in arc gsm8k csqa piqa; do ev "$t-baseline" --task "$t" --method baseline; done
+  # arc-baseline.jsonl is an older avx512vnni run: the amx one has its own file
+  ev arc-baseline-amx --task arc --method baseline
+  for t in gsm8k csqa piqa; do ev "$t-baseline" --task "$t" --method baseline; done
 fi
 if [ "$which" = cot ] || [ "$which" = all ]; then
   for t in arc gsm8k csqa piqa; do ev "$t-cot" --task "$t" --method cot; done
