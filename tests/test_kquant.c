@@ -23,12 +23,6 @@ static const char *const k_backends[] = {"scalar", "avx2", "avx512vnni"};
 static const uint32_t k_wtypes[] = {GGT_Q5_0, GGT_Q5_1, GGT_Q4_K, GGT_Q5_K, GGT_Q6_K};
 #define N_WTYPES 5
 
-static void *xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    assert_non_null(p);
-    return p;
-}
-
 static int use_backend(int i) {
     if (quant_force_backend(k_backends[i]) != 0) return 0;
     assert_string_equal(quant_backend(), k_backends[i]);
@@ -38,13 +32,6 @@ static int use_backend(int i) {
 static int teardown_backend(void **state) {
     (void)state;
     return quant_force_backend(NULL);
-}
-
-static uint64_t next_u64(uint64_t *s) {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
 }
 
 static size_t row_bytes(uint32_t type, int64_t k) { return ggtype_row_bytes(type, (uint64_t)k); }
@@ -68,11 +55,11 @@ static void random_weights(uint64_t *st, uint32_t t, int64_t k, uint8_t *w) {
     layout(t, &f0, &f1, &c0, &c1);
     for (int64_t b = 0; b < k / ti->block; b++) {
         uint8_t *blk = w + (size_t)b * (size_t)ti->bytes;
-        for (int i = 0; i < ti->bytes; i++) blk[i] = (uint8_t)next_u64(st);
+        for (int i = 0; i < ti->bytes; i++) blk[i] = (uint8_t)tu_next_u64(st);
         for (int f = 0; f < 2; f++) {
             const int at = f ? f1 : f0;
             if (at < 0) continue;
-            const float v = ((float)(next_u64(st) % 2001) - 1000.0f) * 1e-4f;
+            const float v = ((float)(tu_next_u64(st) % 2001) - 1000.0f) * 1e-4f;
             const uint16_t h = kvs_f32_to_f16(v);
             memcpy(blk + at, &h, 2);
         }
@@ -82,9 +69,9 @@ static void random_weights(uint64_t *st, uint32_t t, int64_t k, uint8_t *w) {
 /* Activations with a spread of magnitudes, outliers and a zero run. */
 static void random_acts(uint64_t *st, int64_t k, float *x) {
     tu_rand_floats(st, x, (int)k);
-    const float scale = (float)(1 + next_u64(st) % 50);
+    const float scale = (float)(1 + tu_next_u64(st) % 50);
     for (int64_t e = 0; e < k; e++) x[e] *= scale * ((e % 89) == 5 ? 30.0f : 1.0f);
-    if (k >= 512 && (next_u64(st) & 1))
+    if (k >= 512 && (tu_next_u64(st) & 1))
         for (int e = 256; e < 512; e++) x[e] = 0.0f; /* an all-zero super-block */
 }
 
@@ -127,7 +114,7 @@ static void test_dequant_goldens(void **state) {
         const size_t nb = (size_t)hdr[1] * (size_t)ti->bytes;
         assert_true(off + nb + 4 * (size_t)n <= len);
         const uint8_t *raw = buf + off;
-        float *want = xmalloc(4 * (size_t)n), *got = xmalloc(4 * (size_t)n);
+        float *want = tu_xmalloc(4 * (size_t)n), *got = tu_xmalloc(4 * (size_t)n);
         memcpy(want, buf + off + nb, 4 * (size_t)n);
         off += nb + 4 * (size_t)n;
         for (int bi = -1; bi < N_BACKENDS; bi++) {
@@ -156,25 +143,25 @@ static void test_q8k_quantization(void **state) {
     (void)state;
     uint64_t st = 99;
     const int64_t k = 256 * 24;
-    float *x = xmalloc(4 * (size_t)k), *y = xmalloc(4 * (size_t)k);
+    float *x = tu_xmalloc(4 * (size_t)k), *y = tu_xmalloc(4 * (size_t)k);
     const size_t rb = row_bytes(GGT_Q8_K, k);
-    uint8_t *ref = xmalloc(rb), *got = xmalloc(rb);
+    uint8_t *ref = tu_xmalloc(rb), *got = tu_xmalloc(rb);
     for (int rep = 0; rep < 20; rep++) {
         random_acts(&st, k, x);
         for (int64_t b = 0; b < k / QK_K; b++) {
             float *v = x + b * QK_K;
             switch (b % 8) {
             case 1: /* exact halves after scaling: round-to-even decides */
-                for (int j = 0; j < QK_K; j++) v[j] = (float)((int)(next_u64(&st) % 254) - 127) + 0.5f;
-                v[next_u64(&st) % QK_K] = -127.0f;
+                for (int j = 0; j < QK_K; j++) v[j] = (float)((int)(tu_next_u64(&st) % 254) - 127) + 0.5f;
+                v[tu_next_u64(&st) % QK_K] = -127.0f;
                 break;
             case 2: /* +a and -a both extreme: the first decides the sign */
                 v[7] = 500.0f, v[200] = -500.0f;
                 if (rep & 1) v[7] = -500.0f, v[200] = 500.0f;
                 break;
-            case 3: v[next_u64(&st) % QK_K] = NAN; break;
+            case 3: v[tu_next_u64(&st) % QK_K] = NAN; break;
             case 4: for (int j = 0; j < QK_K; j++) v[j] *= 1e-40f; break; /* subnormal */
-            case 5: v[next_u64(&st) % QK_K] = INFINITY; break;
+            case 5: v[tu_next_u64(&st) % QK_K] = INFINITY; break;
             default: break;
             }
         }
@@ -230,10 +217,10 @@ static double abs_terms(uint32_t t, int64_t k, const uint8_t *w, const uint8_t *
     const ggtype_info *ti = ggtype_get(t);
     int f0, f1, c0, c1;
     layout(t, &f0, &f1, &c0, &c1);
-    uint8_t *z = xmalloc(row_bytes(t, k));
+    uint8_t *z = tu_xmalloc(row_bytes(t, k));
     memcpy(z, w, row_bytes(t, k));
     for (int64_t b = 0; b < k / ti->block; b++) memset(z + (size_t)b * (size_t)ti->bytes + c0, 0, (size_t)(c1 - c0));
-    float *xw = xmalloc(4 * (size_t)k), *xz = xmalloc(4 * (size_t)k), *xa = xmalloc(4 * (size_t)k);
+    float *xw = tu_xmalloc(4 * (size_t)k), *xz = tu_xmalloc(4 * (size_t)k), *xa = tu_xmalloc(4 * (size_t)k);
     quant_to_float_ref(t, w, xw, k);
     quant_to_float_ref(t, z, xz, k);
     quant_to_float_ref(at, a, xa, k);
@@ -257,8 +244,8 @@ static void test_dot_backends(void **state) {
         for (int ki = 0; ki < 6; ki++)
             for (int rep = 0; rep < 4; rep++) {
                 const int64_t k = ks[ki];
-                uint8_t *w = xmalloc(row_bytes(wt, k)), *a = xmalloc(row_bytes(at, k));
-                float *x = xmalloc(4 * (size_t)k);
+                uint8_t *w = tu_xmalloc(row_bytes(wt, k)), *a = tu_xmalloc(row_bytes(at, k));
+                float *x = tu_xmalloc(4 * (size_t)k);
                 random_weights(&st, wt, k, w);
                 random_acts(&st, k, x);
                 quant_from_float_ref(at, x, a, k);
@@ -289,9 +276,9 @@ static void check_gemm(uint64_t *st, uint32_t wt, int64_t k, int rows, int i0, i
     /* padded strides (the Q8_K float lands unaligned) catch indexing mistakes */
     const size_t ws = row_bytes(wt, k) + 6, as = row_bytes(at, k) + 10;
     const int ldc = rows + 3;
-    uint8_t *W = xmalloc(ws * (size_t)rows), *A = xmalloc(as * (size_t)n_a);
-    float *C = xmalloc(sizeof(float) * (size_t)ldc * (size_t)n_a), *R = xmalloc(sizeof(float) * (size_t)ldc * (size_t)n_a);
-    float *x = xmalloc(4 * (size_t)k);
+    uint8_t *W = tu_xmalloc(ws * (size_t)rows), *A = tu_xmalloc(as * (size_t)n_a);
+    float *C = tu_xmalloc(sizeof(float) * (size_t)ldc * (size_t)n_a), *R = tu_xmalloc(sizeof(float) * (size_t)ldc * (size_t)n_a);
+    float *x = tu_xmalloc(4 * (size_t)k);
     memset(W, 0x5a, ws * (size_t)rows);
     memset(A, 0x5a, as * (size_t)n_a);
     for (int i = 0; i < rows; i++) random_weights(st, wt, k, W + (size_t)i * ws);

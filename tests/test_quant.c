@@ -21,12 +21,6 @@ static const uint32_t k_wtypes[] = {GGT_F32, GGT_F16, GGT_BF16, GGT_Q4_0, GGT_Q4
 
 static size_t row_bytes(uint32_t type, int64_t n) { return ggtype_row_bytes(type, (uint64_t)n); }
 
-static void *xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    assert_non_null(p);
-    return p;
-}
-
 /* Backend i if this CPU has it (then it is forced), else 0. */
 static int use_backend(int i) {
     if (quant_force_backend(k_backends[i]) != 0) return 0;
@@ -37,13 +31,6 @@ static int use_backend(int i) {
 static int teardown_backend(void **state) {
     (void)state;
     return quant_force_backend(NULL);
-}
-
-static uint64_t next_u64(uint64_t *s) {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
 }
 
 static int same_float(float a, float b) {
@@ -58,10 +45,10 @@ static void fill_stress(uint64_t *st, float *x, int64_t n, int specials) {
     tu_rand_floats(st, x, (int)n);
     for (int64_t b = 0; b < n / QK; b++) {
         float *v = x + b * QK;
-        switch (next_u64(st) % 8) {
+        switch (tu_next_u64(st) % 8) {
         case 0: /* exact halves: roundf and round-to-even disagree on these */
-            for (int j = 0; j < QK; j++) v[j] = (float)((int)(next_u64(st) % 254) - 127) + 0.5f;
-            v[next_u64(st) % QK] = 127.0f;
+            for (int j = 0; j < QK; j++) v[j] = (float)((int)(tu_next_u64(st) % 254) - 127) + 0.5f;
+            v[tu_next_u64(st) % QK] = 127.0f;
             break;
         case 1:
             for (int j = 0; j < QK; j++) v[j] = 0.0f;
@@ -74,12 +61,12 @@ static void fill_stress(uint64_t *st, float *x, int64_t n, int specials) {
             break;
         case 4:
             if (specials) {
-                v[next_u64(st) % QK] = NAN;
-                v[next_u64(st) % QK] = (next_u64(st) & 1) ? INFINITY : -INFINITY;
+                v[tu_next_u64(st) % QK] = NAN;
+                v[tu_next_u64(st) % QK] = (tu_next_u64(st) & 1) ? INFINITY : -INFINITY;
             }
             break;
         case 5: /* one outlier dominating the scale */
-            v[next_u64(st) % QK] = 1000.0f;
+            v[tu_next_u64(st) % QK] = 1000.0f;
             break;
         default:
             break;
@@ -198,12 +185,12 @@ static void test_half_rounding(void **state) {
 static void test_half_conversions_backends(void **state) {
     (void)state;
     const int n = 65536 + 5; /* odd tail exercises the scalar remainder */
-    uint16_t *h = xmalloc(2 * (size_t)n), *o1 = xmalloc(2 * (size_t)n), *o2 = xmalloc(2 * (size_t)n);
-    float *f1 = xmalloc(4 * (size_t)n), *f2 = xmalloc(4 * (size_t)n), *x = xmalloc(4 * (size_t)n);
+    uint16_t *h = tu_xmalloc(2 * (size_t)n), *o1 = tu_xmalloc(2 * (size_t)n), *o2 = tu_xmalloc(2 * (size_t)n);
+    float *f1 = tu_xmalloc(4 * (size_t)n), *f2 = tu_xmalloc(4 * (size_t)n), *x = tu_xmalloc(4 * (size_t)n);
     uint64_t st = 99;
     for (int i = 0; i < n; i++) h[i] = (uint16_t)i;
     for (int i = 0; i < n; i++) {
-        uint32_t u = (uint32_t)next_u64(&st);
+        uint32_t u = (uint32_t)tu_next_u64(&st);
         switch (i % 4) {
         case 0: break;                                               /* anything */
         case 1: u = (u & 0x80000000u) | (0x33000000u + u % 0x14800000u); break; /* f16 range */
@@ -373,8 +360,8 @@ static void test_hand_dots(void **state) {
 static void test_round_trip_bounds(void **state) {
     (void)state;
     const int64_t n = 4096;
-    float *x = xmalloc(4 * (size_t)n), *y = xmalloc(4 * (size_t)n);
-    void *q = xmalloc(row_bytes(GGT_F32, n));
+    float *x = tu_xmalloc(4 * (size_t)n), *y = tu_xmalloc(4 * (size_t)n);
+    void *q = tu_xmalloc(row_bytes(GGT_F32, n));
     uint64_t st = 1234;
     const uint32_t types[] = {GGT_F16, GGT_BF16, GGT_Q8_0, GGT_Q8_1, GGT_Q4_0, GGT_Q4_1};
     for (int bi = 0; bi < N_BACKENDS; bi++) {
@@ -427,9 +414,9 @@ static void test_round_trip_bounds(void **state) {
 static void test_from_float_backends(void **state) {
     (void)state;
     const int64_t n = 32 * 301;
-    float *x = xmalloc(4 * (size_t)n);
+    float *x = tu_xmalloc(4 * (size_t)n);
     const uint32_t types[] = {GGT_F32, GGT_F16, GGT_BF16, GGT_Q8_0, GGT_Q8_1, GGT_Q4_0, GGT_Q4_1};
-    uint8_t *r = xmalloc(row_bytes(GGT_F32, n)), *f = xmalloc(row_bytes(GGT_F32, n));
+    uint8_t *r = tu_xmalloc(row_bytes(GGT_F32, n)), *f = tu_xmalloc(row_bytes(GGT_F32, n));
     uint64_t st = 77;
     for (int rep = 0; rep < 4; rep++) {
         fill_stress(&st, x, n, rep & 1);
@@ -460,18 +447,18 @@ static void test_to_float_backends(void **state) {
     (void)state;
     const int64_t n = 32 * 77;
     const uint32_t types[] = {GGT_F32, GGT_F16, GGT_BF16, GGT_Q8_0, GGT_Q8_1, GGT_Q4_0, GGT_Q4_1};
-    uint8_t *q = xmalloc(row_bytes(GGT_F32, n));
-    float *r = xmalloc(4 * (size_t)n), *f = xmalloc(4 * (size_t)n);
+    uint8_t *q = tu_xmalloc(row_bytes(GGT_F32, n));
+    float *r = tu_xmalloc(4 * (size_t)n), *f = tu_xmalloc(4 * (size_t)n);
     uint64_t st = 4242;
     for (int t = 0; t < 7; t++) {
         const size_t rb = row_bytes(types[t], n);
-        for (size_t i = 0; i < rb; i++) q[i] = (uint8_t)next_u64(&st);
+        for (size_t i = 0; i < rb; i++) q[i] = (uint8_t)tu_next_u64(&st);
         /* finite fp16 scales (a NaN or inf scale is tested by the F16 paths) */
         const size_t bs = (size_t)ggtype_get(types[t])->bytes;
         if (ggtype_get(types[t])->block == QK)
             for (size_t o = 0; o < rb; o += bs) {
-                const uint16_t d = (uint16_t)(next_u64(&st) % 0x7800);
-                const uint16_t m = (uint16_t)((next_u64(&st) % 0x7800) | (next_u64(&st) & 0x8000));
+                const uint16_t d = (uint16_t)(tu_next_u64(&st) % 0x7800);
+                const uint16_t m = (uint16_t)((tu_next_u64(&st) % 0x7800) | (tu_next_u64(&st) & 0x8000));
                 memcpy(q + o, &d, 2);
                 if (types[t] == GGT_Q4_1) memcpy(q + o + 2, &m, 2);
             }
@@ -492,7 +479,7 @@ static void test_to_float_backends(void **state) {
  * summation-order differences. */
 static double abs_terms(uint32_t wtype, int64_t k, const void *w, const void *a) {
     const uint32_t at = quant_dot_type(wtype);
-    float *x = xmalloc(4 * (size_t)k), *y = xmalloc(4 * (size_t)k);
+    float *x = tu_xmalloc(4 * (size_t)k), *y = tu_xmalloc(4 * (size_t)k);
     quant_to_float_ref(wtype, w, x, k);
     quant_to_float_ref(at, a, y, k);
     double s = 0.0;
@@ -516,7 +503,7 @@ static double abs_terms(uint32_t wtype, int64_t k, const void *w, const void *a)
 
 /* A random weight matrix of `rows` rows of k elements, `stride` bytes apart. */
 static void make_weights(uint64_t *st, uint32_t wtype, int64_t k, int rows, size_t stride, uint8_t *W) {
-    float *x = xmalloc(4 * (size_t)k);
+    float *x = tu_xmalloc(4 * (size_t)k);
     for (int i = 0; i < rows; i++) {
         fill_stress(st, x, k, 0);
         for (int64_t e = 0; e < k; e++)
@@ -525,14 +512,14 @@ static void make_weights(uint64_t *st, uint32_t wtype, int64_t k, int rows, size
         if (wtype == GGT_Q8_0 && (i & 1)) { /* raw codes, -128 included */
             for (int64_t b = 0; b < k / QK; b++)
                 for (int j = 0; j < QK; j++)
-                    ((block_q8_0 *)(void *)(W + (size_t)i * stride))[b].qs[j] = (int8_t)next_u64(st);
+                    ((block_q8_0 *)(void *)(W + (size_t)i * stride))[b].qs[j] = (int8_t)tu_next_u64(st);
         }
     }
     free(x);
 }
 
 static void make_acts(uint64_t *st, uint32_t atype, int64_t k, int n, size_t stride, uint8_t *A) {
-    float *x = xmalloc(4 * (size_t)k);
+    float *x = tu_xmalloc(4 * (size_t)k);
     for (int j = 0; j < n; j++) {
         tu_rand_floats(st, x, (int)k);
         for (int64_t e = 0; e < k; e++) x[e] *= (float)(1 + (j % 7)) * ((e % 97) == 3 ? 40.0f : 1.0f);
@@ -551,7 +538,7 @@ static void test_dot_backends(void **state) {
         const uint32_t wt = k_wtypes[t], at = quant_dot_type(wt);
         for (int ki = 0; ki < 7; ki++) {
             for (int64_t k = ks[ki]; k <= ks[ki] + (ggtype_get(wt)->block == 1 ? 7 : 0); k += 7) {
-                uint8_t *w = xmalloc(row_bytes(wt, k)), *a = xmalloc(row_bytes(at, k));
+                uint8_t *w = tu_xmalloc(row_bytes(wt, k)), *a = tu_xmalloc(row_bytes(at, k));
                 make_weights(&st, wt, k, 1, 0, w);
                 make_acts(&st, at, k, 1, 0, a);
                 const float ref = quant_dot_ref(wt, k, w, a);
@@ -575,10 +562,10 @@ static void check_gemm(uint64_t *st, uint32_t wt, int64_t k, int rows, int i0, i
     /* padded strides and leading dimension catch indexing mistakes */
     const size_t ws = row_bytes(wt, k) + 6, as = row_bytes(at, k) + 10;
     const int ldc = rows + 3;
-    uint8_t *W = xmalloc(ws * (size_t)rows), *A = xmalloc(as * (size_t)n_a);
-    float *C = xmalloc(sizeof(float) * (size_t)ldc * (size_t)n_a);
-    float *R = xmalloc(sizeof(float) * (size_t)ldc * (size_t)n_a);
-    double *T = xmalloc(sizeof(double) * (size_t)ldc * (size_t)n_a);
+    uint8_t *W = tu_xmalloc(ws * (size_t)rows), *A = tu_xmalloc(as * (size_t)n_a);
+    float *C = tu_xmalloc(sizeof(float) * (size_t)ldc * (size_t)n_a);
+    float *R = tu_xmalloc(sizeof(float) * (size_t)ldc * (size_t)n_a);
+    double *T = tu_xmalloc(sizeof(double) * (size_t)ldc * (size_t)n_a);
     memset(W, 0x5a, ws * (size_t)rows);
     memset(A, 0x5a, as * (size_t)n_a);
     make_weights(st, wt, k, rows, ws, W);
@@ -656,13 +643,13 @@ static void test_gemm_batch_independent(void **state) {
                 const int rows = 37, n_a = 37;
                 const uint32_t at = quant_dot_type(wt);
                 const size_t ws = row_bytes(wt, k), as = row_bytes(at, k);
-                float *x = xmalloc(sizeof(float) * (size_t)(k * (rows > n_a ? rows : n_a)));
-                uint8_t *W = xmalloc(ws * rows), *A = xmalloc(as * n_a);
+                float *x = tu_xmalloc(sizeof(float) * (size_t)(k * (rows > n_a ? rows : n_a)));
+                uint8_t *W = tu_xmalloc(ws * rows), *A = tu_xmalloc(as * n_a);
                 tu_rand_floats(&st, x, (int)(k * rows));
                 quant_from_float_ref(wt, x, W, k * rows);
                 tu_rand_floats(&st, x, (int)(k * n_a));
                 for (int j = 0; j < n_a; j++) quant_from_float(at, x + j * k, A + j * as, k);
-                float *all = xmalloc(sizeof(float) * rows * n_a), *one = xmalloc(sizeof(float) * rows);
+                float *all = tu_xmalloc(sizeof(float) * rows * n_a), *one = tu_xmalloc(sizeof(float) * rows);
                 quant_gemm(wt, k, W, ws, 0, rows, A, as, n_a, all, rows);
                 for (int j = 0; j < n_a; j++) {
                     /* activation row j alone, and the weight rows in uneven pieces */

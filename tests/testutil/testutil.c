@@ -51,11 +51,22 @@ char *tu_read_file(const char *path, size_t *len) {
     return buf;
 }
 
+uint64_t tu_next_u64(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+void *tu_xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    assert_non_null(p);
+    return p;
+}
+
 void tu_rand_floats(uint64_t *s, float *out, int n) {
     for (int i = 0; i < n; i++) {
-        *s ^= *s << 13;
-        *s ^= *s >> 7;
-        *s ^= *s << 17;
+        tu_next_u64(s);
         out[i] = (float)((*s >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
     }
 }

@@ -21,5 +21,9 @@ void tu_release(void);
 char *tu_read_file(const char *path, size_t *len);
 /* Deterministic pseudo-random floats in [-1, 1) (xorshift). */
 void tu_rand_floats(uint64_t *state, float *out, int n);
+/* One xorshift64 step (the generator behind tu_rand_floats). */
+uint64_t tu_next_u64(uint64_t *state);
+/* malloc that fails the test instead of returning NULL (n = 0 allowed). */
+void *tu_xmalloc(size_t n);
 
 #endif
