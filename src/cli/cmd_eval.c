@@ -600,6 +600,7 @@ int cmd_eval(int argc, char **argv) {
     char pg_label[64];
     snprintf(pg_label, sizeof pg_label, "eval %s %s", task->name, k_methods[method]);
     progress_init(&pg, pg_label, quiet);
+    progress_set_base(&pg, done_n);
     if (n_todo > 0) {
         const int B = batch < n_todo ? batch : n_todo;
         kvs_ctx_params cp = kvs_ctx_default_params();

@@ -9,9 +9,12 @@ typedef struct progress {
     int last_decile;
     int tty;
     int quiet;
+    int base; /* items already done before t0 (a resumed run): not part of the rate */
 } progress;
 
 void progress_init(progress *p, const char *label, int quiet);
+/* Items counted as done at the start (resumed); rate and ETA cover only the rest. */
+void progress_set_base(progress *p, int already_done);
 /* `extra` (may be NULL) is appended, e.g. "acc 41.2%". */
 void progress_update(progress *p, int done, int total, const char *unit, const char *extra);
 double progress_now(void);
