@@ -3,20 +3,7 @@
 # change results (greedy and sampled), resuming continues without duplicates,
 # a truncated last line is repaired, a config mismatch is refused, steering
 # methods run, and bad input fails with one line.  usage: cli_eval.sh path/to/kvsteer
-set -u
-BIN=$1
-MODEL=${KVS_MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
-DATA=${KVS_DATA:-../shared/data}
-T=${KVS_TEST_THREADS:-1}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "FAIL $*"; }
-check() { # name, condition command...
-  local name=$1; shift
-  if "$@"; then ok; else bad "$name"; fi
-}
+. "$(dirname "$0")/testutil/cli.sh"
 # four short ARC questions (rows 1167-1170) and a short GSM8K one keep this fast
 EV=("$BIN" eval -m "$MODEL" --data "$DATA" -t "$T" --quiet)
 ARC=(--task arc --offset-start 1167)
@@ -143,5 +130,4 @@ expect_error output-dir "nodir/e.jsonl" -m "$MODEL" --data "$DATA" -o "$tmp/nodi
 expect_error missing-model "nope.gguf" -m "$tmp/nope.gguf" --data "$DATA" -o "$tmp/e.jsonl" --task arc --method baseline
 if "$BIN" eval --help >/dev/null 2>&1; then ok; else bad "eval --help"; fi
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

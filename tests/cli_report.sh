@@ -3,17 +3,7 @@
 # configuration report exactly as one file, a c_v ablation is found, --plot
 # writes PNGs, and malformed or foreign run files fail with one line naming the
 # file.  usage: cli_report.sh path/to/kvsteer
-set -u
-BIN=$1
-MODEL=${KVS_MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
-DATA=${KVS_DATA:-../shared/data}
-T=${KVS_TEST_THREADS:-1}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "FAIL $*"; }
-check() { local name=$1; shift; if "$@"; then ok; else bad "$name"; fi; }
+. "$(dirname "$0")/testutil/cli.sh"
 
 EV=("$BIN" eval -m "$MODEL" --data "$DATA" -t "$T" --quiet --task arc --max-new 6)
 mkdir -p "$tmp/runs" "$tmp/shards"
@@ -103,5 +93,4 @@ expect_error empty-dir "nodir: no .jsonl run files" "$tmp/nodir" -o "$tmp/o.md"
 expect_error unknown "unknown option" --frobnicate "$tmp/runs"
 if "$BIN" report --help | grep -q "usage: kvsteer report"; then ok; else bad "--help"; fi
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -3,17 +3,7 @@
 # real style traces, the table on stdout and in styles.md/json, --runs over the
 # same run files gives the same table, rerunning resumes, bad input fails with
 # one line.  usage: cli_styles.sh path/to/kvsteer
-set -u
-BIN=$1
-MODEL=${KVS_MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
-DATA=${KVS_DATA:-../shared/data}
-T=${KVS_TEST_THREADS:-1}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "FAIL $*"; }
-check() { local name=$1; shift; if "$@"; then ok; else bad "$name"; fi; }
+. "$(dirname "$0")/testutil/cli.sh"
 
 S=$DATA/traces/styles
 for s in stepwise causal_chain; do
@@ -57,5 +47,4 @@ expect_error bad-limit "\-\-limit expects" -m "$MODEL" --vec "$tmp/stepwise.gguf
 expect_error unknown "unknown option" --frobnicate
 if "$BIN" styles --help | grep -q "usage: kvsteer styles"; then ok; else bad "--help"; fi
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

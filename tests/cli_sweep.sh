@@ -3,17 +3,7 @@
 # two shards give the same report as one unsharded sweep, the vector is
 # extracted once and reused, a rerun resumes, --dry-run lists the shard, bad
 # input fails with one line.  usage: cli_sweep.sh path/to/kvsteer
-set -u
-BIN=$1
-MODEL=${KVS_MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
-DATA=${KVS_DATA:-../shared/data}
-T=${KVS_TEST_THREADS:-1}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "FAIL $*"; }
-check() { local name=$1; shift; if "$@"; then ok; else bad "$name"; fi; }
+. "$(dirname "$0")/testutil/cli.sh"
 
 SW=("$BIN" sweep -m "$MODEL" --data "$DATA" --task arc --traces data/demo/demo_traces.jsonl --pairs 2 --shots 1
     --cv 1,4 --limit 2 --offset-start 1167 --max-new 6 -t "$T" -q)
@@ -69,5 +59,4 @@ expect_error task "unknown --task" -m "$MODEL" --task mmlu -o "$tmp/x" --methods
 expect_error traces-missing "nope.jsonl" "${A[@]}" --traces "$tmp/nope.jsonl" --limit 1
 if "$BIN" sweep --help | grep -q "usage: kvsteer sweep"; then ok; else bad "--help"; fi
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish
