@@ -36,18 +36,6 @@
 
 static cJSON *g_golden;
 
-static cJSON *load_json(const char *rel) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", KVS_SOURCE_DIR, rel);
-    size_t n;
-    char *buf = tu_read_file(path, &n);
-    if (!buf) fail_msg("cannot read %s", path);
-    cJSON *j = cJSON_ParseWithLength(buf, n);
-    free(buf);
-    if (!j) fail_msg("%s: invalid JSON", path);
-    return j;
-}
-
 static void fixture_path(char *out, size_t cap, const char *file) {
     snprintf(out, cap, "%s/tests/fixtures/%s", KVS_SOURCE_DIR, file);
 }
@@ -59,17 +47,6 @@ static kvs_model *load(const char *file) {
     kvs_model *m = kvs_model_load(path, &err);
     if (!m) fail_msg("%s", err.msg);
     return m;
-}
-
-static kvs_ctx *new_ctx(const kvs_model *m, int n_ctx, int n_seq) {
-    kvs_ctx_params p = kvs_ctx_default_params();
-    p.n_ctx = n_ctx;
-    p.n_seq = n_seq;
-    p.n_threads = 1;
-    kvs_error err = {0};
-    kvs_ctx *c = kvs_ctx_new(m, &p, &err);
-    if (!c) fail_msg("%s", err.msg);
-    return c;
 }
 
 static int ids_of(const cJSON *arr, kvs_token *out, int cap) {
@@ -107,7 +84,7 @@ static double check_seqs(const kvs_model *m, const cJSON *g, const cJSON *seqs, 
     cJSON_ArrayForEach(s, seqs) {
         kvs_token t[512];
         const int n = ids_of(cJSON_GetObjectItem(s, "ids"), t, 512);
-        kvs_ctx *c = new_ctx(m, n_ctx, 1);
+        kvs_ctx *c = tu_ctx(m, n_ctx, 1, 1);
         const float *l = decode(c, t, n, 0);
         const cJSON *ref = cJSON_GetObjectItem(s, "logits");
         assert_int_equal(cJSON_GetArraySize(ref), n_vocab);
@@ -206,7 +183,7 @@ static void test_greedy_and_chat(void **state) {
         assert_memory_equal(got, want, sizeof(kvs_token) * n);
         const int n_gen = ids_of(cJSON_GetObjectItem(gr, "generated"), gen, 64);
         const int n_vocab = cJSON_GetObjectItem(g, "n_vocab")->valueint;
-        kvs_ctx *c = new_ctx(m, cJSON_GetObjectItem(g, "n_ctx")->valueint, 1);
+        kvs_ctx *c = tu_ctx(m, cJSON_GetObjectItem(g, "n_ctx")->valueint, 1, 1);
         const float *l = decode(c, got, n, 0);
         int agree = 0;
         for (int i = 0; i < n_gen; i++) {
@@ -225,20 +202,10 @@ static void test_greedy_and_chat(void **state) {
 
 /* ------------------------------------------------------------ steering */
 
-typedef struct hook_ud {
-    const kvs_steer *s;
-    kvs_steer_params p;
-} hook_ud;
-
-static int hook(kvs_ctx *c, int seq, int last_pos, void *user, kvs_error *err) {
-    hook_ud *u = user;
-    return kvs_steer_apply_cache(c, seq, last_pos, u->s, &u->p, err);
-}
-
 /* Greedy run with the last prompt token held back and an optional edit. */
 static int run(const kvs_model *m, const kvs_token *t, int n, const kvs_steer *s, float ck, float cv, kvs_token *out) {
-    kvs_ctx *c = new_ctx(m, 256, 1);
-    hook_ud u = {s, {ck, cv, 0, -1}};
+    kvs_ctx *c = tu_ctx(m, 256, 1, 1);
+    tu_cache_edit u = {s, {ck, cv, 0, -1}};
     kvs_gen_request r = {0};
     r.prompt = t;
     r.n_prompt = n;
@@ -246,7 +213,7 @@ static int run(const kvs_model *m, const kvs_token *t, int n, const kvs_steer *s
     r.max_new = 12;
     r.out = out;
     if (s) {
-        r.on_prefilled = hook;
+        r.on_prefilled = tu_cache_edit_hook;
         r.user = &u;
     }
     kvs_error err = {0};
@@ -276,7 +243,7 @@ static void check_steering(const char *file) {
 
     /* a nonzero edit: exactly the entries of the last position, by c * S */
     const int dim = mi.n_head_kv * mi.head_dim, from = mi.n_layer > 1 ? 1 : 0;
-    kvs_ctx *c = new_ctx(m, 256, 1);
+    kvs_ctx *c = tu_ctx(m, 256, 1, 1);
     const float *plain = decode(c, t, n - 1, 0);
     (void)plain;
     float *before = malloc(sizeof(float) * (size_t)mi.n_layer * n * 2 * dim), *e = malloc(sizeof(float) * dim);
@@ -305,7 +272,7 @@ static void check_steering(const char *file) {
     /* and the edited cache is what the next token attends to */
     float *steered = malloc(sizeof(float) * mi.n_vocab);
     memcpy(steered, decode(c, t + n - 1, 1, n - 1), sizeof(float) * mi.n_vocab);
-    kvs_ctx *c2 = new_ctx(m, 256, 1);
+    kvs_ctx *c2 = tu_ctx(m, 256, 1, 1);
     const float *ref = decode(c2, t, n, 0);
     double diff = 0;
     for (int i = 0; i < mi.n_vocab; i++) diff = fmax(diff, fabs(steered[i] - ref[i]));
@@ -347,7 +314,7 @@ static void test_inspect(void **state) {
 
 static int setup(void **state) {
     (void)state;
-    g_golden = load_json("tests/fixtures/archs_golden.json");
+    g_golden = tu_load_json("tests/fixtures/archs_golden.json");
     return 0;
 }
 

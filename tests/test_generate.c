@@ -30,21 +30,11 @@ static char *detok(const kvs_token *t, int n) {
     return s;
 }
 
-static kvs_ctx *new_ctx(int n_seq) {
-    kvs_ctx_params p = kvs_ctx_default_params();
-    p.n_ctx = 512;
-    p.n_seq = n_seq;
-    kvs_error err = {0};
-    kvs_ctx *c = kvs_ctx_new(tu_model(), &p, &err);
-    if (!c) fail_msg("%s", err.msg);
-    return c;
-}
-
 static void test_capital_of_japan(void **state) {
     (void)state;
     int n;
     kvs_token *p = chat_tokens("What is the capital of Japan?", &n);
-    kvs_ctx *c = new_ctx(1);
+    kvs_ctx *c = tu_ctx(tu_model(), 512, 1, 0);
     kvs_token out[48];
     kvs_gen_request r = {0};
     r.prompt = p;
@@ -72,7 +62,7 @@ static void test_batch_equals_single(void **state) {
     kvs_token single[3][24], batched[3][24];
     int ns[3];
     kvs_error err = {0};
-    kvs_ctx *c = new_ctx(1);
+    kvs_ctx *c = tu_ctx(tu_model(), 512, 1, 0);
     for (int i = 0; i < 3; i++) {
         kvs_gen_request r = {0};
         r.prompt = p[i];
@@ -83,7 +73,7 @@ static void test_batch_equals_single(void **state) {
         ns[i] = r.n_out;
     }
     kvs_ctx_free(c);
-    c = new_ctx(4);
+    c = tu_ctx(tu_model(), 512, 4, 0);
     kvs_gen_request rs[3];
     memset(rs, 0, sizeof rs);
     for (int i = 0; i < 3; i++) {
@@ -173,13 +163,13 @@ static void test_stream_equals_single(void **state) {
     assert_true(q.n_suffix > 0);
     q.suffix = malloc(sizeof(kvs_token) * (size_t)q.n_suffix);
     assert_int_equal(kvs_tokenize(tu_model(), sfx, strlen(sfx), 0, 0, q.suffix, q.n_suffix, &err), q.n_suffix);
-    kvs_ctx *c = new_ctx(3);
+    kvs_ctx *c = tu_ctx(tu_model(), 512, 3, 0);
     assert_int_equal(kvs_generate_stream(c, 2, 1, stream_refill, &q, NULL, NULL, &err), 0);
     assert_int_equal(q.finished, 2 * N_STREAM);
     assert_true(q.seconds > 0);
     kvs_ctx_free(c);
 
-    c = new_ctx(1);
+    c = tu_ctx(tu_model(), 512, 1, 0);
     for (int i = 0; i < N_STREAM; i++) {
         kvs_token out[20], tail[6];
         kvs_gen_request r = {0};
@@ -203,7 +193,7 @@ static void test_stream_equals_single(void **state) {
     kvs_ctx_free(c);
 
     /* an error from refill ends the call with that error */
-    c = new_ctx(2);
+    c = tu_ctx(tu_model(), 512, 2, 0);
     memset(q.n_out, 0, sizeof q.n_out);
     q.next_q = q.finished = 0;
     q.fail_at = 3;
@@ -226,7 +216,7 @@ static void test_hook_and_limits(void **state) {
     (void)state;
     int n;
     kvs_token *p = chat_tokens("Say hello.", &n);
-    kvs_ctx *c = new_ctx(1);
+    kvs_ctx *c = tu_ctx(tu_model(), 512, 1, 0);
     kvs_token out[4];
     kvs_gen_request r = {0};
     r.prompt = p;

@@ -38,18 +38,6 @@
 #define LLAMA_BOUND 0.5
 #define EXACT_BOUND 0.5
 
-static cJSON *load_json(const char *rel) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", KVS_SOURCE_DIR, rel);
-    size_t n;
-    char *buf = tu_read_file(path, &n);
-    if (!buf) fail_msg("cannot read %s", path);
-    cJSON *j = cJSON_ParseWithLength(buf, n);
-    free(buf);
-    if (!j) fail_msg("%s: invalid JSON", path);
-    return j;
-}
-
 static int argmax(const float *x, int n) {
     int b = 0;
     for (int i = 1; i < n; i++)
@@ -58,7 +46,7 @@ static int argmax(const float *x, int n) {
 }
 
 static void check_models(void) {
-    cJSON *g = load_json("tests/fixtures/kquant_models.json");
+    cJSON *g = tu_load_json("tests/fixtures/kquant_models.json");
     assert_true(cJSON_GetObjectItem(g, "min_margin")->valuedouble >= 2 * LLAMA_BOUND);
     int n_models = 0;
     const cJSON *mj;

@@ -29,22 +29,10 @@
 #define EXACT_BOUND 1.0
 #define TIE_MARGIN 0.25
 
-static cJSON *load_json(const char *rel) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", KVS_SOURCE_DIR, rel);
-    size_t n;
-    char *buf = tu_read_file(path, &n);
-    if (!buf) fail_msg("cannot read %s", path);
-    cJSON *j = cJSON_ParseWithLength(buf, n);
-    free(buf);
-    if (!j) fail_msg("%s: invalid JSON", path);
-    return j;
-}
-
 static void test_logits_parity(void **state) {
     (void)state;
-    cJSON *g = load_json("tests/golden/smollm2_q4_1.json");
-    cJSON *x = load_json("tests/golden/smollm2_q4_1_exact.json");
+    cJSON *g = tu_load_json("tests/golden/smollm2_q4_1.json");
+    cJSON *x = tu_load_json("tests/golden/smollm2_q4_1_exact.json");
     const int stride = cJSON_GetObjectItem(g, "logit_stride")->valueint;
     const cJSON *exact = cJSON_GetObjectItem(x, "prompts");
     kvs_ctx_params cp = kvs_ctx_default_params();
@@ -141,7 +129,7 @@ static void test_logits_parity(void **state) {
  * agreement rate is reported. */
 static void test_greedy_continuations(void **state) {
     (void)state;
-    cJSON *g = load_json("tests/golden/smollm2_q4_1.json");
+    cJSON *g = tu_load_json("tests/golden/smollm2_q4_1.json");
     const cJSON *gr;
     kvs_ctx_params cp = kvs_ctx_default_params();
     cp.n_ctx = 512;

@@ -40,16 +40,6 @@ static kvs_token *tok(const char *text, int *n) {
     return t;
 }
 
-static kvs_ctx *ctx(int n_seq) {
-    kvs_ctx_params p = kvs_ctx_default_params();
-    p.n_ctx = 512;
-    p.n_seq = n_seq;
-    kvs_error err = {0};
-    kvs_ctx *c = kvs_ctx_new(tu_model(), &p, &err);
-    if (!c) fail_msg("%s", err.msg);
-    return c;
-}
-
 static int setup(void **state) {
     (void)state;
     kvs_extract_params xp = {KVS_STEER_CACHE, 0, 0, 2, NULL, NULL};
@@ -80,7 +70,7 @@ static void test_extract_matches_brute_force(void **state) {
         for (int side = 0; side < 2; side++) {
             int n;
             kvs_token *t = tok(side ? k_neg[i] : k_pos[i], &n);
-            kvs_ctx *c = ctx(1);
+            kvs_ctx *c = tu_ctx(tu_model(), 512, 1, 0);
             kvs_gen_request r = {0};
             r.prompt = t;
             r.n_prompt = n;
@@ -111,19 +101,9 @@ static void test_extract_matches_brute_force(void **state) {
     free(e);
 }
 
-typedef struct hook_ud {
-    const kvs_steer *s;
-    kvs_steer_params p;
-} hook_ud;
-
-static int hook(kvs_ctx *c, int seq, int last_pos, void *user, kvs_error *err) {
-    hook_ud *u = user;
-    return kvs_steer_apply_cache(c, seq, last_pos, u->s, &u->p, err);
-}
-
 static void generate(const kvs_token *t, int n, const kvs_steer *s, float ck, float cv, kvs_token *out, int *n_out) {
-    kvs_ctx *c = ctx(1);
-    hook_ud u = {s, {ck, cv, 1, -1}};
+    kvs_ctx *c = tu_ctx(tu_model(), 512, 1, 0);
+    tu_cache_edit u = {s, {ck, cv, 1, -1}};
     kvs_gen_request r = {0};
     r.prompt = t;
     r.n_prompt = n;
@@ -131,7 +111,7 @@ static void generate(const kvs_token *t, int n, const kvs_steer *s, float ck, fl
     r.max_new = 40;
     r.out = out;
     if (s) {
-        r.on_prefilled = hook;
+        r.on_prefilled = tu_cache_edit_hook;
         r.user = &u;
     }
     kvs_error err = {0};
@@ -163,7 +143,7 @@ static void test_only_target_entries_change(void **state) {
     const int dim = mi.n_head_kv * mi.head_dim;
     int n;
     kvs_token *t = tok(k_pos[0], &n);
-    kvs_ctx *c = ctx(2);
+    kvs_ctx *c = tu_ctx(tu_model(), 512, 2, 0);
     kvs_gen_request r = {0};
     r.prompt = t;
     r.n_prompt = n;
@@ -289,7 +269,7 @@ static void test_act_extraction(void **state) {
         for (int side = 0; side < 2; side++) {
             int n;
             kvs_token *t = tok(side ? k_neg[i] : k_pos[i], &n);
-            kvs_ctx *c = ctx(1);
+            kvs_ctx *c = tu_ctx(tu_model(), 512, 1, 0);
             kvs_set_capture_residual(c, 1);
             int32_t *pos = malloc(sizeof(int32_t) * n), *sq = calloc(n, sizeof(int32_t));
             for (int k = 0; k < n; k++) pos[k] = k;
@@ -308,7 +288,7 @@ static void test_act_extraction(void **state) {
             assert_true(fabs(v[d] - acc[(size_t)l * mi.n_embd + d] / 2.0) <= 1e-4 * (1 + fabs(v[d])));
     }
     /* applying it at a layer changes generation; scale 0 does not */
-    kvs_ctx *c = ctx(1);
+    kvs_ctx *c = tu_ctx(tu_model(), 512, 1, 0);
     assert_int_equal(kvs_steer_apply_act(c, 0, s, 10, 0.0f, &err), 0);
     assert_int_not_equal(kvs_steer_apply_act(c, 0, s, mi.n_layer, 1.0f, &err), 0);
     kvs_ctx_free(c);

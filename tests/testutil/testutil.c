@@ -70,3 +70,31 @@ void tu_rand_floats(uint64_t *s, float *out, int n) {
         out[i] = (float)((*s >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
     }
 }
+
+cJSON *tu_load_json(const char *rel) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", KVS_SOURCE_DIR, rel);
+    size_t n;
+    char *buf = tu_read_file(path, &n);
+    if (!buf) fail_msg("cannot read %s", path);
+    cJSON *j = cJSON_ParseWithLength(buf, n);
+    free(buf);
+    if (!j) fail_msg("%s: invalid JSON", path);
+    return j;
+}
+
+kvs_ctx *tu_ctx(const kvs_model *m, int n_ctx, int n_seq, int n_threads) {
+    kvs_ctx_params p = kvs_ctx_default_params();
+    p.n_ctx = n_ctx;
+    p.n_seq = n_seq;
+    if (n_threads > 0) p.n_threads = n_threads;
+    kvs_error err = {0};
+    kvs_ctx *c = kvs_ctx_new(m, &p, &err);
+    if (!c) fail_msg("%s", err.msg);
+    return c;
+}
+
+int tu_cache_edit_hook(kvs_ctx *c, int seq, int last_pos, void *user, kvs_error *err) {
+    const tu_cache_edit *u = user;
+    return kvs_steer_apply_cache(c, seq, last_pos, u->s, &u->p, err);
+}
