@@ -59,6 +59,18 @@ done
 "$BIN" report "$tmp/runs" >"$tmp/md2" 2>"$tmp/err" || bad "report ablation: $(cat "$tmp/err")"
 check "ablation: labels" grep -q '| cache c_v=1 | cache c_v=3 |' "$tmp/md2"
 check "ablation: series" grep -q 'accuracy against c_v' "$tmp/md2"
+# each task's vector comes from its own traces: the paper-shaped table keeps one
+# cache column; between runs of one task, another trace file is a setting to show
+"$BIN" extract -m "$MODEL" --traces "$DATA/traces/styles/arc_stepwise.jsonl" --pairs 2 --shots 1 -t "$T" -q \
+  -o "$tmp/v2.gguf" 2>"$tmp/err" || bad "extract v2: $(cat "$tmp/err")"
+"$BIN" eval -m "$MODEL" --data "$DATA" -t "$T" --quiet --task csqa --max-new 6 --method cache --steer "$tmp/v2.gguf" \
+  --cv 1 --limit 1 -o "$tmp/csqa-cv1.jsonl" >/dev/null 2>"$tmp/err" || bad "eval csqa v2: $(cat "$tmp/err")"
+"$BIN" report "$tmp/runs/cv1.jsonl" "$tmp/csqa-cv1.jsonl" >"$tmp/md3" 2>"$tmp/err" || bad "report two tasks: $(cat "$tmp/err")"
+check "two tasks' vectors: one cache column" grep -q '^| task | cache |$' "$tmp/md3"
+"${EV[@]}" --method cache --steer "$tmp/v2.gguf" --cv 1 --offset-start 1167 --limit 1 -o "$tmp/arc-v2.jsonl" >/dev/null 2>"$tmp/err" || bad "eval arc v2: $(cat "$tmp/err")"
+"$BIN" report "$tmp/runs/cv1.jsonl" "$tmp/arc-v2.jsonl" >"$tmp/md4" 2>"$tmp/err" || bad "report two vectors: $(cat "$tmp/err")"
+check "one task, two trace files: shown" sh -c "grep '^| task |' '$tmp/md4' | grep -q ' cache traces=demo_traces.jsonl |' &&
+  grep '^| task |' '$tmp/md4' | grep -q ' cache traces=arc_stepwise.jsonl |'"
 if command -v gnuplot >/dev/null; then
   "$BIN" report "$tmp/runs" --plot "$tmp/plots" >/dev/null 2>"$tmp/err" || bad "plot: $(cat "$tmp/err")"
   check "plot: ablation png" sh -c "head -c 4 '$tmp/plots/ablation_arc_greedy_cv.png' | grep -q PNG"

@@ -194,7 +194,8 @@ static void describe(run *r) {
         const cJSON *ly = cJSON_GetObjectItemCaseSensitive(v0, "layers"), *vf = cJSON_GetObjectItemCaseSensitive(v0, "fingerprint");
         const cJSON *tr = cJSON_GetObjectItemCaseSensitive(x0, "traces");
         add_set(r, "layers", "%s", cJSON_IsString(ly) ? ly->valuestring : "?");
-        if (cJSON_IsString(tr)) add_set(r, "traces", "%s", tr->valuestring);
+        /* "?" when unknown: a run still going has no summary (where this is) yet */
+        add_set(r, "traces", "%s", cJSON_IsString(tr) ? tr->valuestring : "?");
         add_set(r, "vector", "%s", cJSON_IsString(vf) ? vf->valuestring : "?");
         if (nst > 1) add_set(r, "vectors", "%d", nst);
     }
@@ -220,7 +221,11 @@ static void describe(run *r) {
 }
 
 /* The label of a run: the method, then each setting that differs between runs
- * of that method and decoding (greedy and sampled runs sit in separate tables). */
+ * of that method and decoding (greedy and sampled runs sit in separate tables).
+ * A setting unknown on one side ("?" or NaN: a run without its summary yet) does
+ * not count as a difference, and the trace file only counts between runs of one
+ * task: every task's vector comes from its own traces, and that must not split
+ * the paper-shaped table into one column per task. */
 static void make_labels(run *rs, int n) {
     static const char *const show[] = {"model", "traces", "layers", "offset", "max_new", "vectors", "sampling"};
     for (int i = 0; i < n; i++) {
@@ -232,7 +237,7 @@ static void make_labels(run *rs, int n) {
             for (int j = 0; j < n && !differs; j++)
                 if (!strcmp(rs[j].method, r->method) && rs[j].sampling == r->sampling && j != i) {
                     const double a = r->param[p], b = rs[j].param[p];
-                    differs = !(isnan(a) && isnan(b)) && !(a == b);
+                    differs = !isnan(a) && !isnan(b) && !(a == b);
                 }
             if (differs && !isnan(r->param[p]) && at < sizeof r->label)
                 at += (size_t)snprintf(r->label + at, sizeof r->label - at, "%s%s=%g", first ? " " : ", ",
@@ -242,8 +247,11 @@ static void make_labels(run *rs, int n) {
         for (size_t s = 0; s < sizeof show / sizeof *show; s++) {
             int differs = 0;
             for (int j = 0; j < n && !differs; j++)
-                if (!strcmp(rs[j].method, r->method) && rs[j].sampling == r->sampling && j != i)
-                    differs = strcmp(get_set(r, show[s]), get_set(&rs[j], show[s]));
+                if (!strcmp(rs[j].method, r->method) && rs[j].sampling == r->sampling && j != i &&
+                    (strcmp(show[s], "traces") || !strcmp(rs[j].task, r->task))) {
+                    const char *a = get_set(r, show[s]), *b = get_set(&rs[j], show[s]);
+                    differs = strcmp(a, "?") && strcmp(b, "?") && strcmp(a, b);
+                }
             if (differs && at < sizeof r->label)
                 at += (size_t)snprintf(r->label + at, sizeof r->label - at, "%s%s=%s", first ? " " : ", ", show[s],
                                        get_set(r, show[s])[0] ? get_set(r, show[s]) : "-"),
