@@ -103,19 +103,4 @@ static void scores(const attn_tile *t, int minlo, int maxlen) {
 
 #include "attn_wsum.h"
 
-void attn_run_avx2(const attn_tile *t) {
-    if (t->d % 8) {
-        attn_run_ref(t);
-        return;
-    }
-    int maxlen = 0;
-    for (int i = 0; i < t->nq; i++) maxlen = t->len[i] > maxlen ? t->len[i] : maxlen;
-    int minlo = maxlen;
-    for (int i = 0; i < t->nq; i++) minlo = (t->lo ? t->lo[i] : 0) < minlo ? (t->lo ? t->lo[i] : 0) : minlo;
-    scores(t, minlo, maxlen);
-    for (int i = 0; i < t->nq; i++) {
-        const int lo = t->lo ? t->lo[i] : 0;
-        softmax(t->scores + (size_t)i * t->ld + lo, t->len[i] - lo);
-    }
-    wsum(t);
-}
+void attn_run_avx2(const attn_tile *t) { attn_run_vec(t); }

@@ -10,6 +10,7 @@
 #include <math.h>
 
 #include "attn.h"
+#include "simd512.h"
 
 #define INLINE static inline __attribute__((always_inline))
 #define VEC __m512
@@ -20,17 +21,6 @@
 #define ZERO _mm512_setzero_ps
 #define STORE _mm512_storeu_ps
 #define FMA _mm512_fmadd_ps
-
-/* Horizontal sums of four vectors, in order, as one xmm. */
-INLINE __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
-    const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xee));
-    const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x44), _mm512_shuffle_f32x4(c, d, 0xee));
-    __m512 s = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xdd));
-    s = _mm512_add_ps(s, _mm512_permute_ps(s, 0x4e));
-    s = _mm512_add_ps(s, _mm512_permute_ps(s, 0xb1));
-    const __m512i pick = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-    return _mm512_castps512_ps128(_mm512_permutexvar_ps(pick, s));
-}
 
 /* e^x for x <= 0: x = n*ln2 + r with |r| <= ln2/2 (ln2 split in two so that
  * n*ln2 is exact), e^r by its Taylor series to degree 7 (truncation below
@@ -101,7 +91,7 @@ static void scores(const attn_tile *t, int minlo, int maxlen) {
                 a3 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r[3] + x), a3);
             }
             float s4[4];
-            _mm_storeu_ps(s4, _mm_mul_ps(sum4(a0, a1, a2, a3), _mm_set1_ps(t->scale)));
+            _mm_storeu_ps(s4, _mm_mul_ps(simd512_sum4(a0, a1, a2, a3), _mm_set1_ps(t->scale)));
             float *s = t->scores + (size_t)i * t->ld + jb;
             const int m = len - jb < 4 ? len - jb : 4;
             for (int x = lo > jb ? lo - jb : 0; x < m; x++) s[x] = s4[x];
@@ -111,19 +101,4 @@ static void scores(const attn_tile *t, int minlo, int maxlen) {
 
 #include "attn_wsum.h"
 
-void attn_run_avx512(const attn_tile *t) {
-    if (t->d % 16) {
-        attn_run_ref(t);
-        return;
-    }
-    int maxlen = 0;
-    for (int i = 0; i < t->nq; i++) maxlen = t->len[i] > maxlen ? t->len[i] : maxlen;
-    int minlo = maxlen;
-    for (int i = 0; i < t->nq; i++) minlo = (t->lo ? t->lo[i] : 0) < minlo ? (t->lo ? t->lo[i] : 0) : minlo;
-    scores(t, minlo, maxlen);
-    for (int i = 0; i < t->nq; i++) {
-        const int lo = t->lo ? t->lo[i] : 0;
-        softmax(t->scores + (size_t)i * t->ld + lo, t->len[i] - lo);
-    }
-    wsum(t);
-}
+void attn_run_avx512(const attn_tile *t) { attn_run_vec(t); }

@@ -1,7 +1,8 @@
-/* attn_wsum.h - the weighted sum of tile attention, written once for both vector
- * widths.  Included by attn_avx2.c and attn_avx512.c after they define VEC (the
- * vector type), LANES (floats per vector), CMAX (vectors per wide chunk of the head
- * dimension), ZERO, LOAD, STORE, BCAST and FMA, and INLINE.
+/* attn_wsum.h - the weighted sum of tile attention and the driver that runs
+ * scores, softmax and weighted sum, written once for both vector widths.  Included
+ * by attn_avx2.c and attn_avx512.c after they define VEC (the vector type), LANES
+ * (floats per vector), CMAX (vectors per wide chunk of the head dimension), ZERO,
+ * LOAD, STORE, BCAST and FMA, and INLINE, and their scores() and softmax().
  *
  * Each value row chunk is loaded once and added into the accumulators of up to six
  * queries; every output lane sums its rows in order, from the query's first row, so
@@ -96,6 +97,25 @@ static void wsum(const attn_tile *t) {
         }
         c0 += wide ? CMAX * LANES : LANES;
     }
+}
+
+/* One tile: scores, softmax per query over its own rows, weighted sum; head
+ * dimensions that are not a multiple of the vector width go to the reference. */
+static void attn_run_vec(const attn_tile *t) {
+    if (t->d % LANES) {
+        attn_run_ref(t);
+        return;
+    }
+    int maxlen = 0;
+    for (int i = 0; i < t->nq; i++) maxlen = t->len[i] > maxlen ? t->len[i] : maxlen;
+    int minlo = maxlen;
+    for (int i = 0; i < t->nq; i++) minlo = (t->lo ? t->lo[i] : 0) < minlo ? (t->lo ? t->lo[i] : 0) : minlo;
+    scores(t, minlo, maxlen);
+    for (int i = 0; i < t->nq; i++) {
+        const int lo = t->lo ? t->lo[i] : 0;
+        softmax(t->scores + (size_t)i * t->ld + lo, t->len[i] - lo);
+    }
+    wsum(t);
 }
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "quant.h"
 #include "quant_internal.h"
+#include "simd512.h"
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -113,18 +114,6 @@ INLINE void tile_step(const int kind, const int J, const uint8_t *const *wr, siz
     }
 }
 
-/* Horizontal sums of four vectors, in order, as one xmm. */
-INLINE __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
-    const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xee));
-    const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x44), _mm512_shuffle_f32x4(c, d, 0xee));
-    /* 128-bit lane i now holds a 4-float partial of input i */
-    __m512 s = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xdd));
-    s = _mm512_add_ps(s, _mm512_permute_ps(s, 0x4e));
-    s = _mm512_add_ps(s, _mm512_permute_ps(s, 0xb1));
-    const __m512i pick = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-    return _mm512_castps512_ps128(_mm512_permutexvar_ps(pick, s));
-}
-
 INLINE void tile(const int kind, const int J, const uint8_t *const *wr, size_t wbs,
                  const uint8_t *const *ar, size_t abs_, int nbc, int nbp, const float *P, const float *wm,
                  const float *as, float out[TJ][TR]) {
@@ -146,9 +135,9 @@ INLINE void tile(const int kind, const int J, const uint8_t *const *wr, size_t w
                     acc[r][j] = _mm512_fmadd_ps(_mm512_loadu_ps(wm + r * nbp + b),
                                                 _mm512_loadu_ps(as + j * nbp + b), acc[r][j]);
     }
-    _Static_assert(TR == 4, "reduce4 sums one activation row's TR accumulators");
+    _Static_assert(TR == 4, "simd512_sum4 sums one activation row's TR accumulators");
 #pragma GCC unroll 8
-    for (int j = 0; j < J; j++) _mm_storeu_ps(out[j], reduce4(acc[0][j], acc[1][j], acc[2][j], acc[3][j]));
+    for (int j = 0; j < J; j++) _mm_storeu_ps(out[j], simd512_sum4(acc[0][j], acc[1][j], acc[2][j], acc[3][j]));
 }
 
 #define TILE_FN(name, kind)                                                                           \
