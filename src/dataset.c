@@ -91,7 +91,9 @@ static int parse_row(const cJSON *o, qa_row *r, const char *label, int line, int
             r->steps[r->n_steps++] = strdup(s->valuestring);
         }
     }
-    if (need_steps && r->n_steps == 0)
+    /* an empty list is a row the teacher left without reasoning (the PIQA traces
+     * hold one): well-formed, but no positive side; pairs_build skips it */
+    if (need_steps && !steps)
         return kvs_fail(err, KVS_E_FORMAT, "%s:%d: trace row has no 'steps'", label, line);
     return 0;
 }

@@ -24,7 +24,8 @@ typedef struct qa_set {
     qa_row *rows;
 } qa_set;
 
-/* need_steps: every row must carry a non-empty "steps" array (trace files). */
+/* need_steps: every row must carry a "steps" array (trace files); an empty one is
+ * allowed and leaves the row unusable as a pair or shot (n_steps 0). */
 int qa_load(const char *path, int need_steps, qa_set *out, kvs_error *err);
 /* Parse from memory (fuzzing, tests); `label` names the source in errors. */
 int qa_parse(const char *buf, size_t len, const char *label, int need_steps, qa_set *out, kvs_error *err);

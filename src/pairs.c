@@ -195,13 +195,19 @@ int pairs_build(const kvs_model *m, const qa_set *tr, const pair_opts *o, pair_s
     if (o->n_shots < 0) return kvs_fail(err, KVS_E_ARG, "pairs: the number of shots must not be negative");
     int *pool = malloc(sizeof(int) * (size_t)tr->n);
     if (!pool) return kvs_fail(err, KVS_E_NOMEM, "pairs: out of memory");
-    int n_pool = 0;
-    for (int i = 0; i < tr->n; i++)
-        if (!excluded(o->exclude, tr->rows[i].question)) pool[n_pool++] = i;
+    int n_pool = 0, n_ex = 0, n_nosteps = 0;
+    for (int i = 0; i < tr->n; i++) {
+        /* a row without reasoning has no positive side: neither a pair nor a shot */
+        if (tr->rows[i].n_steps == 0) n_nosteps++;
+        else if (excluded(o->exclude, tr->rows[i].question)) n_ex++;
+        else pool[n_pool++] = i;
+    }
     if (o->n_pairs > n_pool) {
         free(pool);
-        return kvs_fail(err, KVS_E_ARG, "%s: %d pairs requested but only %d usable questions (%d rows, %d also in the evaluation set)",
-                        tr->path, o->n_pairs, n_pool, tr->n, tr->n - n_pool);
+        return kvs_fail(err, KVS_E_ARG,
+                        "%s: %d pairs requested but only %d usable questions (%d rows, %d also in the evaluation set, "
+                        "%d without steps)",
+                        tr->path, o->n_pairs, n_pool, tr->n, n_ex, n_nosteps);
     }
     if (o->n_shots > n_pool - 1) {
         free(pool);

@@ -30,6 +30,15 @@ static void test_parse_errors(void **state) {
     expect_parse_error("{\"question\": \"q\", \"answer\": \"A\", \"choices\": [{\"label\": \"A\", \"text\": 1}, {\"label\": \"B\", \"text\": \"b\"}]}\n", 0, "label");
     expect_parse_error("{\"question\": \"q\", \"answer\": \"A\"}\n", 1, "steps");
     expect_parse_error("{\"question\": \"q\", \"answer\": \"A\", \"steps\": [1]}\n", 1, "steps");
+    {   /* an empty steps list parses: the row is kept, unusable as a pair */
+        const char *t = "{\"question\": \"q\", \"answer\": \"A\", \"steps\": []}\n";
+        qa_set e;
+        kvs_error err = {0};
+        assert_int_equal(qa_parse(t, strlen(t), "t.jsonl", 1, &e, &err), 0);
+        assert_int_equal(e.n, 1);
+        assert_int_equal(e.rows[0].n_steps, 0);
+        qa_free(&e);
+    }
     expect_parse_error("{\"question\": \"q\", \"answer\": \"A\"}\n\n\n{\"question\": 5, \"answer\": \"A\"}", 0, ":4:");
 }
 
@@ -127,6 +136,23 @@ static void test_pairs_on_demo(void **state) {
     }
     pairs_free(&p);
     qa_free(&ex);
+
+    /* a row whose steps list is empty (the teacher gave no reasoning) is neither a
+     * pair nor a shot, and the error for too many pairs counts it */
+    const int saved = tr.rows[1].n_steps;
+    tr.rows[1].n_steps = 0;
+    o.exclude = NULL;
+    o.n_pairs = tr.n - 1;
+    assert_int_equal(pairs_build(tu_model(), &tr, &o, &p, &err), 0);
+    for (int i = 0; i < p.n; i++) {
+        assert_int_not_equal(p.target[i], 1);
+        for (int k = 0; k < 3; k++) assert_int_not_equal(p.shots[i][k], 1);
+    }
+    pairs_free(&p);
+    o.n_pairs = tr.n;
+    assert_int_not_equal(pairs_build(tu_model(), &tr, &o, &p, &err), 0);
+    assert_non_null(strstr(err.msg, "1 without steps"));
+    tr.rows[1].n_steps = saved;
     qa_free(&tr);
 }
 
