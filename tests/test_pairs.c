@@ -67,6 +67,14 @@ static void test_parse_and_render(void **state) {
     qa_free(&s);
 }
 
+/* Trace row `row` is neither a pair's question nor any pair's shot. */
+static void assert_row_unused(const pair_set *p, int row) {
+    for (int i = 0; i < p->n; i++) {
+        assert_int_not_equal(p->target[i], row);
+        for (int k = 0; k < p->n_shots; k++) assert_int_not_equal(p->shots[i][k], row);
+    }
+}
+
 static void test_pairs_on_demo(void **state) {
     (void)state;
     qa_set tr;
@@ -130,10 +138,7 @@ static void test_pairs_on_demo(void **state) {
     o.exclude = &ex;
     o.n_pairs = tr.n - 1;
     assert_int_equal(pairs_build(tu_model(), &tr, &o, &p, &err), 0);
-    for (int i = 0; i < p.n; i++) {
-        assert_int_not_equal(p.target[i], 0);
-        for (int k = 0; k < 3; k++) assert_int_not_equal(p.shots[i][k], 0);
-    }
+    assert_row_unused(&p, 0);
     pairs_free(&p);
     qa_free(&ex);
 
@@ -144,10 +149,7 @@ static void test_pairs_on_demo(void **state) {
     o.exclude = NULL;
     o.n_pairs = tr.n - 1;
     assert_int_equal(pairs_build(tu_model(), &tr, &o, &p, &err), 0);
-    for (int i = 0; i < p.n; i++) {
-        assert_int_not_equal(p.target[i], 1);
-        for (int k = 0; k < 3; k++) assert_int_not_equal(p.shots[i][k], 1);
-    }
+    assert_row_unused(&p, 1);
     pairs_free(&p);
     o.n_pairs = tr.n;
     assert_int_not_equal(pairs_build(tu_model(), &tr, &o, &p, &err), 0);
