@@ -239,7 +239,7 @@ static void make_labels(run *rs, int n) {
                     const double a = r->param[p], b = rs[j].param[p];
                     differs = !isnan(a) && !isnan(b) && !(a == b);
                 }
-            if (differs && !isnan(r->param[p]) && at < sizeof r->label)
+            if (differs && at < sizeof r->label)
                 at += (size_t)snprintf(r->label + at, sizeof r->label - at, "%s%s=%g", first ? " " : ", ",
                                        k_param_titles[p], r->param[p]),
                     first = 0;
