@@ -3,7 +3,7 @@
 # (run two of these in parallel on a 2-core machine).  Every run is resumable:
 # rerunning this script continues where it stopped.  Usage:
 #   experiments/full_results.sh [which]
-#   which: baselines | cot | cache | cache+cot | act | gsm8k | all
+#   which: baselines | cot | cache | cache+cot | act | gsm8k | sampling | all
 # Environment: MODEL, KVSTEER (default build/kvsteer), THREADS (default 1),
 # CV (c_v for cache steering on the multiple-choice tasks, chosen on held-out ARC
 # questions with experiments/choose_cv.sh: 2), ACT_LAYER / ACT_SCALE (chosen with
@@ -62,4 +62,11 @@ if [ "$which" = gsm8k ] || [ "$which" = all ]; then
   vec gsm8k-100x5 --traces $D/traces/gsm8k.jsonl --exclude $D/eval/gsm8k_test.jsonl --pairs 100 --shots 5
   KVS_KERNELS=avx512vnni ev gsm8k-cot-vnni --task gsm8k --method cot
   KVS_KERNELS=avx512vnni ev gsm8k-cache-cv1-vnni --task gsm8k --method cache --steer out/gsm8k-100x5.gguf --cv 1 --ck 0
+  KVS_KERNELS=avx512vnni ev gsm8k-cache+cot-cv1-vnni --task gsm8k --method cache+cot --steer out/gsm8k-100x5.gguf \
+    --cv 1 --ck 0
+fi
+# 5-seed sampling on the whole ARC-Challenge set (the paper's sampling protocol)
+if [ "$which" = sampling ] || [ "$which" = all ]; then
+  ev arc-baseline-sampling --task arc --method baseline --sampling --seeds 5
+  ev "arc-cache-cv$CV-sampling" --task arc --method cache --steer out/arc-100x5.gguf --cv "$CV" --ck 0 --sampling --seeds 5
 fi
