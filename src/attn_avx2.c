@@ -101,6 +101,6 @@ static void scores(const attn_tile *t, int minlo, int maxlen) {
     }
 }
 
-#include "attn_wsum.h"
+#include "attn_vec.h"
 
 void attn_run_avx2(const attn_tile *t) { attn_run_vec(t); }

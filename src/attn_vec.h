@@ -1,5 +1,5 @@
-/* attn_wsum.h - the weighted sum of tile attention and the driver that runs
- * scores, softmax and weighted sum, written once for both vector widths.  Included
+/* attn_vec.h - the tile attention driver (scores, softmax, weighted sum) and its
+ * weighted-sum blocks, written once for both vector widths.  Included
  * by attn_avx2.c and attn_avx512.c after they define VEC (the vector type), LANES
  * (floats per vector), CMAX (vectors per wide chunk of the head dimension), ZERO,
  * LOAD, STORE, BCAST and FMA, and INLINE, and their scores() and softmax().
@@ -7,8 +7,8 @@
  * Each value row chunk is loaded once and added into the accumulators of up to six
  * queries; every output lane sums its rows in order, from the query's first row, so
  * a result never depends on the other queries of the tile. */
-#ifndef KVS_ATTN_WSUM_H
-#define KVS_ATTN_WSUM_H
+#ifndef KVS_ATTN_VEC_H
+#define KVS_ATTN_VEC_H
 
 /* Queries i0..i0+N-1, output lanes c0..c0+LANES*C-1. */
 INLINE void wsum_block(const attn_tile *t, const int N, const int C, int i0, int c0) {
