@@ -12,7 +12,7 @@
 #include "quant.h"
 
 kvs_ctx_params kvs_ctx_default_params(void) {
-    kvs_ctx_params p = {0, 1, 512, 0};
+    kvs_ctx_params p = {0, 1, 512, 0, 0};
     return p;
 }
 
@@ -22,7 +22,7 @@ void kvs_ctx_free(kvs_ctx *c) {
     if (!c) return;
     kv_cache_free(&c->cache);
     free(c->x); free(c->xb); free(c->xb2); free(c->q); free(c->k); free(c->v);
-    free(c->att); free(c->hb); free(c->hb2); free(c->qbuf); free(c->scores);
+    free(c->att); free(c->hb); free(c->hb2); free(c->qbuf); free(c->scores); free(c->kv_rows);
     free(c->tile_t0); free(c->tile_n);
     free(c->out_row); free(c->logits); free(c->hidden); free(c->resid); free(c->rope);
     if (c->hooks) {
@@ -60,7 +60,7 @@ kvs_ctx *kvs_ctx_new(const kvs_model *m, const kvs_ctx_params *p, kvs_error *err
     c->n_batch = n_batch;
     c->n_threads = n_threads;
     const int d = hp->n_embd, qd = hp->n_head * hp->head_dim, kvd = hp->n_head_kv * hp->head_dim;
-    if (kv_cache_init(&c->cache, hp->n_layer, n_seq, n_ctx, kvd)) goto nomem;
+    if (kv_cache_init(&c->cache, hp->n_layer, n_seq, n_ctx, kvd, p->kv_f16)) goto nomem;
     const size_t nb = (size_t)n_batch;
     const int wide = d > qd ? d : qd;
     c->x = malloc(sizeof(float) * nb * d);
@@ -81,6 +81,8 @@ kvs_ctx *kvs_ctx_new(const kvs_model *m, const kvs_ctx_params *p, kvs_error *err
     qb = max_sz(qb, op_act_bytes(&m->output, n_batch));
     c->qbuf = malloc(qb);
     c->scores = malloc(sizeof(float) * (size_t)n_threads * ATTN_TILE_MAX * (size_t)n_ctx);
+    if (p->kv_f16 && !(c->kv_rows = malloc(sizeof(float) * (size_t)n_threads * 2 * (size_t)n_ctx * (size_t)hp->head_dim)))
+        goto nomem;
     c->tile_t0 = malloc(sizeof(int) * nb);
     c->tile_n = malloc(sizeof(int) * nb);
     c->hooks = calloc((size_t)n_seq, sizeof *c->hooks);
@@ -152,7 +154,7 @@ static int heads_per_tile(const kvs_ctx *c, int n_tiles) {
 }
 
 static void attend_tile(const kvs_ctx *c, int layer, const int32_t *pos, const int32_t *seq, int tile, int kvh,
-                        int g0, int hs, float *scores) {
+                        int g0, int hs, float *scores, float *kv_rows) {
     const hparams *hp = &c->model->hp;
     const kv_cache *kc = &c->cache;
     const int hd = hp->head_dim, qd = hp->n_head * hd, group = hp->n_head / hp->n_head_kv;
@@ -170,10 +172,28 @@ static void attend_tile(const kvs_ctx *c, int layer, const int32_t *pos, const i
             lo[nq] = hp->swa_layer[layer] && pos[t] >= hp->n_swa ? pos[t] - hp->n_swa + 1 : 0;
             len[nq++] = pos[t] + 1;
         }
-    const size_t row0 = kv_index(kc, layer, seq[t0], 0) + (size_t)kvh * hd;
-    const attn_tile at = {.nq = nq, .d = hd, .q = qp, .lo = lo, .len = len, .k = kc->k + row0, .v = kc->v + row0,
-                          .stride = (size_t)kc->kv_dim, .scale = hp->attn_scale, .scores = scores,
-                          .ld = (size_t)c->n_ctx, .out = op};
+    attn_tile at = {.nq = nq, .d = hd, .q = qp, .lo = lo, .len = len, .scale = hp->attn_scale, .scores = scores,
+                    .ld = (size_t)c->n_ctx, .out = op};
+    if (!kc->f16) {
+        const size_t row0 = kv_index(kc, layer, seq[t0], 0) + (size_t)kvh * hd;
+        at.k = (const float *)kc->k + row0;
+        at.v = (const float *)kc->v + row0;
+        at.stride = (size_t)kc->kv_dim;
+    } else {
+        /* widen this head's rows once for the whole tile; the kernels read rows
+         * in groups of four from a multiple of 4, so the group's first rows too */
+        int minlo = lo[0], maxlen = len[0];
+        for (int i = 1; i < nq; i++) {
+            minlo = lo[i] < minlo ? lo[i] : minlo;
+            maxlen = len[i] > maxlen ? len[i] : maxlen;
+        }
+        float *kr = kv_rows, *vr = kv_rows + (size_t)c->n_ctx * hd;
+        kv_load_rows(kc, 0, layer, seq[t0], minlo & ~3, maxlen, kvh * hd, hd, kr);
+        kv_load_rows(kc, 1, layer, seq[t0], minlo & ~3, maxlen, kvh * hd, hd, vr);
+        at.k = kr;
+        at.v = vr;
+        at.stride = (size_t)hd;
+    }
     attn_run(&at);
 }
 
@@ -215,6 +235,7 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
 #pragma omp parallel num_threads(c->n_threads)
     {
         float *scores = c->scores + (size_t)omp_get_thread_num() * ATTN_TILE_MAX * c->n_ctx;
+        float *kv_rows = c->kv_rows ? c->kv_rows + (size_t)omp_get_thread_num() * 2 * c->n_ctx * hd : NULL;
 #pragma omp for schedule(static)
         for (int t = 0; t < nt; t++) {
             float *xt = c->x + (size_t)t * d;
@@ -247,14 +268,12 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
                 op_rope(qt, hp->n_head, hd, pos[t], &c->rope[l]);
                 op_rope(kt, hp->n_head_kv, hd, pos[t], &c->rope[l]);
                 /* keys are cached after rotary: steering vectors are extracted from and added to this form */
-                size_t at = kv_index(kc, l, seq[t], pos[t]);
-                memcpy(kc->k + at, kt, sizeof(float) * kvd);
-                memcpy(kc->v + at, vt, sizeof(float) * kvd);
+                kv_store(kc, l, seq[t], pos[t], kt, vt);
             }
 #pragma omp for schedule(dynamic, 1)
             for (int w = 0; w < n_tiles * hp->n_head_kv * n_sub; w++) {
                 const int tile = w / (hp->n_head_kv * n_sub), r = w % (hp->n_head_kv * n_sub);
-                attend_tile(c, l, pos, seq, tile, r / n_sub, (r % n_sub) * hs, hs, scores);
+                attend_tile(c, l, pos, seq, tile, r / n_sub, (r % n_sub) * hs, hs, scores, kv_rows);
             }
             matmul(c, &L->wo, c->att, nt, c->xb2, &qtype, &qsrc);
 #pragma omp barrier

@@ -25,6 +25,7 @@ struct kvs_ctx {
     float *x, *xb, *xb2, *q, *k, *v, *att, *hb, *hb2;
     void *qbuf;
     float *scores; /* n_threads * ATTN_TILE_MAX * n_ctx attention scores */
+    float *kv_rows; /* half cache only: n_threads * 2 * n_ctx * head_dim, one head's rows as floats */
     int *tile_t0, *tile_n; /* attention tiles of the current chunk: first token, tokens */
 
     /* outputs of the last kvs_decode */

@@ -63,6 +63,15 @@ check "mismatch: file untouched" cmp -s "$tmp/m.jsonl" "$tmp/b4.jsonl"
 "${EV[@]}" "${ARC[@]}" --method baseline --limit 1 --max-new 4 --overwrite -o "$tmp/m.jsonl" >/dev/null 2>"$tmp/err" || bad "overwrite: $(cat "$tmp/err")"
 check "overwrite: fresh file" [ "$(nsamples "$tmp/m.jsonl")" = 1 ]
 
+# --- half KV cache: batching still exact, recorded, not mixed with float -----
+"${EV[@]}" "${ARC[@]}" --method baseline --limit 4 --max-new 24 --batch 4 --kv-f16 -o "$tmp/h4.jsonl" >/dev/null 2>"$tmp/err" || bad "f16 b4: $(cat "$tmp/err")"
+"${EV[@]}" "${ARC[@]}" --method baseline --limit 4 --max-new 24 --batch 1 --kv-f16 -o "$tmp/h1.jsonl" >/dev/null 2>"$tmp/err" || bad "f16 b1: $(cat "$tmp/err")"
+check "f16: batch 4 == batch 1" cmp -s <(samples "$tmp/h4.jsonl") <(samples "$tmp/h1.jsonl")
+check "f16: in config" grep -q '"kv_cache":"f16"' "$tmp/h4.jsonl"
+check "f32: no kv_cache key (older files resume)" sh -c "! grep -q kv_cache '$tmp/b4.jsonl'"
+"${EV[@]}" "${ARC[@]}" --method baseline --limit 4 --max-new 24 -o "$tmp/h4.jsonl" >/dev/null 2>"$tmp/err"
+check "f16 file, float run: refused" [ $? -ne 0 ] && grep -q "kv_cache" "$tmp/err"
+
 # --- sampling: seeds per question, independent of batching ------------------
 "${EV[@]}" "${ARC[@]}" --method cot --limit 2 --max-new 12 --sampling --seeds 2 --batch 4 -o "$tmp/s4.jsonl" >/dev/null 2>"$tmp/err" || bad "s4: $(cat "$tmp/err")"
 "${EV[@]}" "${ARC[@]}" --method cot --limit 2 --max-new 12 --sampling --seeds 2 --batch 1 -o "$tmp/s1.jsonl" >/dev/null 2>"$tmp/err" || bad "s1: $(cat "$tmp/err")"

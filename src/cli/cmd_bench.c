@@ -18,7 +18,9 @@ static const char *k_help =
     "      --pp N         prompt-processing test of N tokens (default 512; 0 = skip)\n"
     "      --tg N         generation test of N tokens (default 128; 0 = skip)\n"
     "      --depth D      tokens already in the cache before the tg test (default 0)\n"
-    "      --batch B      batched-generation test with B sequences (default 0 = skip)\n"
+    "      --batch B      batched-generation test with B sequences, each holding\n"
+    "                     max(16, D) tokens first (default 0 = skip)\n"
+    "      --kv-f16       keep the KV cache as IEEE half instead of float\n"
     "      --steer        also run tg with a one-shot cache edit and with an\n"
     "                     activation hook at the middle layer (random vectors)\n"
     "  -r, --reps N       repetitions; the mean rate is reported, as llama-bench does,\n"
@@ -27,14 +29,15 @@ static const char *k_help =
     "                     best this machine runs; the JSON names the one used)\n";
 
 typedef struct bench_cfg {
-    int pp, tg, depth, batch, reps, threads, steer;
+    int pp, tg, depth, batch, reps, threads, steer, kv_f16;
 } bench_cfg;
 
-static kvs_ctx *mkctx(const kvs_model *m, int n_ctx, int n_seq, int threads) {
+static kvs_ctx *mkctx(const kvs_model *m, int n_ctx, int n_seq, const bench_cfg *b) {
     kvs_ctx_params p = kvs_ctx_default_params();
     p.n_ctx = n_ctx;
     p.n_seq = n_seq;
-    p.n_threads = threads;
+    p.n_threads = b->threads;
+    p.kv_f16 = b->kv_f16;
     kvs_error err = {0};
     kvs_ctx *c = kvs_ctx_new(m, &p, &err);
     if (!c) cli_error("bench", "%s", err.msg);
@@ -64,7 +67,7 @@ static int feed(kvs_ctx *c, int seq, int n, int n_vocab) {
 typedef enum { TG_PLAIN, TG_CACHE, TG_ACT } tg_mode;
 
 static double run_tg(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b, tg_mode mode) {
-    kvs_ctx *c = mkctx(m, b->depth + b->tg + 2, 1, b->threads);
+    kvs_ctx *c = mkctx(m, b->depth + b->tg + 2, 1, b);
     if (!c) return -1;
     kvs_error err = {0};
     if (feed(c, 0, b->depth + 1, mi->n_vocab)) return -1;
@@ -83,7 +86,7 @@ static double run_tg(const kvs_model *m, const kvs_model_info *mi, const bench_c
 }
 
 static double run_pp(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b) {
-    kvs_ctx *c = mkctx(m, b->pp + 1, 1, b->threads);
+    kvs_ctx *c = mkctx(m, b->pp + 1, 1, b);
     if (!c) return -1;
     double t0 = progress_now();
     if (feed(c, 0, b->pp, mi->n_vocab)) return -1;
@@ -93,8 +96,9 @@ static double run_pp(const kvs_model *m, const kvs_model_info *mi, const bench_c
 }
 
 static double run_batch(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b) {
-    const int B = b->batch, prompt = 16;
-    kvs_ctx *c = mkctx(m, prompt + b->tg + 2, B, b->threads);
+    /* each sequence holds `depth` tokens first: attention reads grow with it */
+    const int B = b->batch, prompt = b->depth > 16 ? b->depth : 16;
+    kvs_ctx *c = mkctx(m, prompt + b->tg + 2, B, b);
     if (!c) return -1;
     for (int s = 0; s < B; s++)
         if (feed(c, s, prompt, mi->n_vocab)) return -1;
@@ -129,8 +133,9 @@ static void report(const char *test, const bench_cfg *b, const char *model, cons
     double mean = sum / b->reps;
     printf("{\"test\": \"%s\", \"model\": \"%s\", \"threads\": %d, \"pp\": %d, \"tg\": %d, \"depth\": %d, "
            "\"batch\": %d, \"reps\": %d, \"tokens_per_s\": %.2f, \"best_tokens_per_s\": %.2f, "
-           "\"worst_tokens_per_s\": %.2f, \"kernels\": \"%s\"}\n",
-           test, model, b->threads, b->pp, b->tg, b->depth, b->batch, b->reps, mean, best, worst, kvs_kernels_name());
+           "\"worst_tokens_per_s\": %.2f, \"kernels\": \"%s\", \"kv_cache\": \"%s\"}\n",
+           test, model, b->threads, b->pp, b->tg, b->depth, b->batch, b->reps, mean, best, worst, kvs_kernels_name(),
+           b->kv_f16 ? "f16" : "f32");
     fprintf(stderr, "%-22s %10.2f tokens/s (mean of %d; best %.2f, worst %.2f)\n", test, mean, b->reps, best,
             worst);
     fflush(stdout);
@@ -138,13 +143,14 @@ static void report(const char *test, const bench_cfg *b, const char *model, cons
 
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL;
-    bench_cfg b = {512, 128, 0, 0, 3, 0, 0};
+    bench_cfg b = {512, 128, 0, 0, 3, 0, 0, 0};
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"threads", required_argument, 0, 't'},
         {"pp", required_argument, 0, 'p'},    {"tg", required_argument, 0, 'n'},
         {"depth", required_argument, 0, 'd'}, {"batch", required_argument, 0, 'b'},
         {"steer", no_argument, 0, 'S'},       {"reps", required_argument, 0, 'r'},
-        {"kernels", required_argument, 0, 'K'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"kernels", required_argument, 0, 'K'}, {"kv-f16", no_argument, 0, 'F'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     int o;
     optind = 1;
     opterr = 0;
@@ -158,6 +164,7 @@ int cmd_bench(int argc, char **argv) {
         case 'b': if (cli_int("bench", "--batch", optarg, 0, 4096, &b.batch)) return 1; break;
         case 'r': if (cli_int("bench", "--reps", optarg, 1, 1000, &b.reps)) return 1; break;
         case 'S': b.steer = 1; break;
+        case 'F': b.kv_f16 = 1; break;
         case 'K':
             if (kvs_kernels_use(optarg))
                 return cli_error("bench", "--kernels %s: not a kernel set this machine runs", optarg);
@@ -176,7 +183,7 @@ int cmd_bench(int argc, char **argv) {
     const char *base = strrchr(model, '/');
     base = base ? base + 1 : model;
     /* one untimed warm-up pass pages the weights in */
-    kvs_ctx *w = mkctx(m, 64, 1, b.threads);
+    kvs_ctx *w = mkctx(m, 64, 1, &b);
     if (!w || feed(w, 0, 32, mi.n_vocab)) return 1;
     kvs_ctx_free(w);
     struct { const char *name; int on; int kind; } tests[] = {

@@ -40,6 +40,8 @@ static const char *k_help =
     "      --temp T --top-p P --top-k K   sampling settings (with --sampling)\n"
     "  -t, --threads N        worker threads (default: all cores)\n"
     "  -c, --ctx N            context per sequence (default: what the longest prompt needs)\n"
+    "      --kv-f16           keep the KV cache as IEEE half: less memory and faster long\n"
+    "                         answers; recorded in the run's configuration\n"
     "  -q, --quiet            no progress on stderr\n"
     "  -h, --help             this help\n"
     "methods: baseline = plain chat prompt; cot = the assistant turn starts with\n"
@@ -303,7 +305,7 @@ static int loop_refill(void *user, int j, kvs_gen_request *fin, kvs_gen_request 
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *task_name = NULL, *data = NULL, *method_name = NULL, *out_path = NULL;
     int limit = 0, offset_start = 0, max_new = 768, batch = 16, sampling = 0, n_seeds = 5, threads = 0, n_ctx = 0;
-    int quiet = 0, overwrite = 0, seeds_set = 0, samp_set = 0, act_scale_set = 0;
+    int quiet = 0, overwrite = 0, seeds_set = 0, samp_set = 0, act_scale_set = 0, kv_f16 = 0;
     kvs_sampler_params sp = {0.6f, 50, 0.9f, 0};
     steer_opts so;
     steer_opts_init(&so);
@@ -321,7 +323,8 @@ int cmd_eval(int argc, char **argv) {
         {"cv", required_argument, 0, 1000},       {"layers", required_argument, 0, 1000},
         {"act", required_argument, 0, 1000},      {"act-layer", required_argument, 0, 1000},
         {"act-scale", required_argument, 0, 1000}, {"offset", required_argument, 0, 1000},
-        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
+        {"kv-f16", no_argument, 0, 14},           {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     int o, li = 0;
     optind = 1;
     opterr = 0;
@@ -345,6 +348,7 @@ int cmd_eval(int argc, char **argv) {
         case 't': if (cli_int(CMD, "-t", optarg, 1, 1024, &threads)) return 1; break;
         case 'c': if (cli_int(CMD, "--ctx", optarg, 8, 1 << 24, &n_ctx)) return 1; break;
         case 'q': quiet = 1; break;
+        case 14: kv_f16 = 1; break;
         case 1000:
             if (steer_opts_parse(&so, CMD, opts[li].name, optarg) < 0) return 1;
             if (!strcmp(opts[li].name, "act-scale")) act_scale_set = 1;
@@ -539,6 +543,9 @@ int cmd_eval(int argc, char **argv) {
     cJSON_AddNumberToObject(cfg, "max_new", max_new);
     /* greedy tokens can differ between kernel sets at near-ties: one set per file */
     cJSON_AddStringToObject(cfg, "kernels", kvs_kernels_name());
+    /* only when not the default, so that float-cache files made before the
+     * option existed still resume */
+    if (kv_f16) cJSON_AddStringToObject(cfg, "kv_cache", "f16");
     if (sampling) {
         cJSON *d = cJSON_AddObjectToObject(cfg, "sampling");
         cJSON_AddNumberToObject(d, "temperature", round_f(sp.temperature));
@@ -607,6 +614,7 @@ int cmd_eval(int argc, char **argv) {
         cp.n_ctx = n_ctx;
         cp.n_seq = B;
         cp.n_threads = threads;
+        cp.kv_f16 = kv_f16;
         if (!(c = kvs_ctx_new(m, &cp, &err))) {
             cli_error(CMD, "%s", err.msg);
             goto done;

@@ -21,6 +21,8 @@ static const char *k_help =
     "      --seed S           random seed for sampling (default 0)\n"
     "  -t, --threads N        worker threads (default: all cores)\n"
     "  -c, --ctx N            context length (default: min(2048, training length))\n"
+    "      --kv-f16           keep the KV cache as IEEE half (half its memory; tokens can\n"
+    "                         differ from a float cache at near-ties)\n"
     "  -h, --help             this help\n"
     "steering:\n";
 
@@ -28,7 +30,7 @@ int cmd_run(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *system = NULL, *tmpl = NULL, *offset = NULL;
     steer_opts so;
     steer_opts_init(&so);
-    int chat = 0, n_predict = 256, threads = 0, n_ctx = 0;
+    int chat = 0, n_predict = 256, threads = 0, n_ctx = 0, kv_f16 = 0;
     kvs_sampler_params sp = {0.0f, 0, 1.0f, 0};
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 'p'},
@@ -41,7 +43,7 @@ int cmd_run(int argc, char **argv) {
         {"ck", required_argument, 0, 1000}, {"cv", required_argument, 0, 1000},
         {"layers", required_argument, 0, 1000}, {"act", required_argument, 0, 1000},
         {"act-layer", required_argument, 0, 1000}, {"act-scale", required_argument, 0, 1000},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"kv-f16", no_argument, 0, 'F'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int o, li = 0;
     optind = 1;
     opterr = 0;
@@ -52,6 +54,7 @@ int cmd_run(int argc, char **argv) {
         case 'C': chat = 1; break;
         case 'S': system = optarg; break;
         case 'T': tmpl = optarg; break;
+        case 'F': kv_f16 = 1; break;
         case 1000: if (steer_opts_parse(&so, "run", opts[li].name, optarg) < 0) return 1; break;
         case 'n': if (cli_int("run", "-n", optarg, 0, 1 << 24, &n_predict)) return 1; break;
         case 'e': if (cli_float("run", "--temp", optarg, 0, 100, &sp.temperature)) return 1; break;
@@ -103,6 +106,7 @@ int cmd_run(int argc, char **argv) {
     kvs_ctx_params cp = kvs_ctx_default_params();
     cp.n_ctx = n_ctx;
     cp.n_threads = threads;
+    cp.kv_f16 = kv_f16;
     if (!(c = kvs_ctx_new(m, &cp, &err))) {
         cli_error("run", "%s", err.msg);
         goto done;
