@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "progress.h"
@@ -44,6 +45,15 @@ static kvs_ctx *mkctx(const kvs_model *m, int n_ctx, int n_seq, const bench_cfg 
     return c;
 }
 
+/* Process CPU seconds: on a shared machine the wall-clock rate moves with the
+ * neighbours' load, the CPU-time rate much less (with -t 1 it is the rate of the
+ * core while it ran this; with more threads, spinning waits count too). */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static kvs_token synth(int i, int n_vocab) { return (kvs_token)((1000 + 7919 * (unsigned)i) % (unsigned)n_vocab); }
 
 /* Decode tokens [0, n) of sequence seq starting at its current length, in one batch. */
@@ -66,7 +76,7 @@ static int feed(kvs_ctx *c, int seq, int n, int n_vocab) {
 
 typedef enum { TG_PLAIN, TG_CACHE, TG_ACT } tg_mode;
 
-static double run_tg(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b, tg_mode mode) {
+static double run_tg(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b, tg_mode mode, double *cpu) {
     kvs_ctx *c = mkctx(m, b->depth + b->tg + 2, 1, b);
     if (!c) return -1;
     kvs_error err = {0};
@@ -76,26 +86,28 @@ static double run_tg(const kvs_model *m, const kvs_model_info *mi, const bench_c
     if (mode == TG_CACHE)
         for (int l = 1; l < mi->n_layer; l++) kvs_cache_add(c, 0, b->depth, l, KVS_V, vec, 1.0f, &err);
     if (mode == TG_ACT) kvs_set_residual_add(c, 0, mi->n_layer / 2, vec, 1.0f, &err);
-    double t0 = progress_now();
+    double t0 = progress_now(), c0 = cpu_now();
     for (int i = 0; i < b->tg; i++)
         if (feed(c, 0, 1, mi->n_vocab)) return -1;
     double el = progress_now() - t0;
+    *cpu = b->tg / (cpu_now() - c0);
     free(vec);
     kvs_ctx_free(c);
     return b->tg / el;
 }
 
-static double run_pp(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b) {
+static double run_pp(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b, double *cpu) {
     kvs_ctx *c = mkctx(m, b->pp + 1, 1, b);
     if (!c) return -1;
-    double t0 = progress_now();
+    double t0 = progress_now(), c0 = cpu_now();
     if (feed(c, 0, b->pp, mi->n_vocab)) return -1;
     double el = progress_now() - t0;
+    *cpu = b->pp / (cpu_now() - c0);
     kvs_ctx_free(c);
     return b->pp / el;
 }
 
-static double run_batch(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b) {
+static double run_batch(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b, double *cpu) {
     /* each sequence holds `depth` tokens first: attention reads grow with it */
     const int B = b->batch, prompt = b->depth > 16 ? b->depth : 16;
     kvs_ctx *c = mkctx(m, prompt + b->tg + 2, B, b);
@@ -106,7 +118,7 @@ static double run_batch(const kvs_model *m, const kvs_model_info *mi, const benc
     int32_t *pos = malloc(sizeof *pos * (size_t)B), *sq = malloc(sizeof *sq * (size_t)B);
     int8_t *want = malloc((size_t)B);
     kvs_error err = {0};
-    double t0 = progress_now();
+    double t0 = progress_now(), c0 = cpu_now();
     for (int i = 0; i < b->tg; i++) {
         for (int s = 0; s < B; s++) {
             pos[s] = kvs_seq_len(c, s);
@@ -118,26 +130,28 @@ static double run_batch(const kvs_model *m, const kvs_model_info *mi, const benc
         if (kvs_decode(c, &bt, &err)) return cli_error("bench", "%s", err.msg), -1;
     }
     double el = progress_now() - t0;
+    *cpu = (double)B * b->tg / (cpu_now() - c0);
     free(t), free(pos), free(sq), free(want);
     kvs_ctx_free(c);
     return (double)B * b->tg / el;
 }
 
-static void report(const char *test, const bench_cfg *b, const char *model, const double *v) {
-    double sum = 0, best = 0, worst = 1e30;
+static void report(const char *test, const bench_cfg *b, const char *model, const double *v, const double *cpu) {
+    double sum = 0, best = 0, worst = 1e30, cpu_sum = 0;
     for (int r = 0; r < b->reps; r++) {
         sum += v[r];
+        cpu_sum += cpu[r];
         best = v[r] > best ? v[r] : best;
         worst = v[r] < worst ? v[r] : worst;
     }
     double mean = sum / b->reps;
     printf("{\"test\": \"%s\", \"model\": \"%s\", \"threads\": %d, \"pp\": %d, \"tg\": %d, \"depth\": %d, "
            "\"batch\": %d, \"reps\": %d, \"tokens_per_s\": %.2f, \"best_tokens_per_s\": %.2f, "
-           "\"worst_tokens_per_s\": %.2f, \"kernels\": \"%s\", \"kv_cache\": \"%s\"}\n",
-           test, model, b->threads, b->pp, b->tg, b->depth, b->batch, b->reps, mean, best, worst, kvs_kernels_name(),
-           b->kv_f16 ? "f16" : "f32");
-    fprintf(stderr, "%-22s %10.2f tokens/s (mean of %d; best %.2f, worst %.2f)\n", test, mean, b->reps, best,
-            worst);
+           "\"worst_tokens_per_s\": %.2f, \"tokens_per_cpu_s\": %.2f, \"kernels\": \"%s\", \"kv_cache\": \"%s\"}\n",
+           test, model, b->threads, b->pp, b->tg, b->depth, b->batch, b->reps, mean, best, worst, cpu_sum / b->reps,
+           kvs_kernels_name(), b->kv_f16 ? "f16" : "f32");
+    fprintf(stderr, "%-22s %10.2f tokens/s (mean of %d; best %.2f, worst %.2f; %.2f per CPU second)\n", test, mean,
+            b->reps, best, worst, cpu_sum / b->reps);
     fflush(stdout);
 }
 
@@ -192,16 +206,17 @@ int cmd_bench(int argc, char **argv) {
     enum { N_TESTS = sizeof tests / sizeof *tests };
     /* Repetitions go round the tests (r outer) so that slow drifts of a shared
      * machine fall on every test alike; the steering ratios depend on it. */
-    double *rates = calloc((size_t)N_TESTS * b.reps, sizeof *rates);
+    double *rates = calloc((size_t)N_TESTS * b.reps * 2, sizeof *rates), *cpu = rates + (size_t)N_TESTS * b.reps;
     if (!rates) return kvs_model_free(m), cli_error("bench", "out of memory");
     for (int r = 0; r < b.reps; r++) {
         for (size_t i = 0; i < N_TESTS; i++) {
             if (!tests[i].on) continue;
-            double v = tests[i].kind == 0   ? run_pp(m, &mi, &b)
-                       : tests[i].kind == 1 ? run_tg(m, &mi, &b, TG_PLAIN)
-                       : tests[i].kind == 2 ? run_tg(m, &mi, &b, TG_CACHE)
-                       : tests[i].kind == 3 ? run_tg(m, &mi, &b, TG_ACT)
-                                            : run_batch(m, &mi, &b);
+            double *cr = cpu + i * b.reps + r;
+            double v = tests[i].kind == 0   ? run_pp(m, &mi, &b, cr)
+                       : tests[i].kind == 1 ? run_tg(m, &mi, &b, TG_PLAIN, cr)
+                       : tests[i].kind == 2 ? run_tg(m, &mi, &b, TG_CACHE, cr)
+                       : tests[i].kind == 3 ? run_tg(m, &mi, &b, TG_ACT, cr)
+                                            : run_batch(m, &mi, &b, cr);
             if (v < 0) {
                 free(rates);
                 kvs_model_free(m);
@@ -211,7 +226,7 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     for (size_t i = 0; i < N_TESTS; i++)
-        if (tests[i].on) report(tests[i].name, &b, base, rates + i * b.reps);
+        if (tests[i].on) report(tests[i].name, &b, base, rates + i * b.reps, cpu + i * b.reps);
     free(rates);
     kvs_model_free(m);
     return 0;
