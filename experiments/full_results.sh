@@ -3,7 +3,7 @@
 # (run two of these in parallel on a 2-core machine).  Every run is resumable:
 # rerunning this script continues where it stopped.  Usage:
 #   experiments/full_results.sh [which]
-#   which: baselines | cot | cache | cache+cot | act | gsm8k | sampling | all
+#   which: baselines | cot | cache | cache+cot | cache-task | act | gsm8k | sampling | all
 # Environment: MODEL, KVSTEER (default build/kvsteer), THREADS (default 1),
 # CV (c_v for cache steering on the multiple-choice tasks, chosen on held-out ARC
 # questions with experiments/choose_cv.sh: 2), ACT_LAYER / ACT_SCALE (chosen with
@@ -49,6 +49,12 @@ if [ "$which" = cache+cot ] || [ "$which" = all ]; then
   for t in arc csqa piqa; do
     ev "$t-cache+cot-cv$CV" --task "$t" --method cache+cot --steer "out/$t-100x5.gguf" --cv "$CV" --ck 0
   done
+fi
+# c_v chosen per task on held-out trace questions (experiments/choose_cv.sh csqa|piqa):
+# 1 for both (no steered setting beat the baseline there; 1 lost least)
+if [ "$which" = cache-task ] || [ "$which" = all ]; then
+  vecs
+  for t in csqa piqa; do ev "$t-cache-cv1" --task "$t" --method cache --steer "out/$t-100x5.gguf" --cv 1 --ck 0; done
 fi
 if [ "$which" = act ] || [ "$which" = all ]; then
   vec arc-act-100x5 --kind act --traces $D/traces/arc_challenge.jsonl --exclude $D/eval/arc_challenge_test.jsonl \
