@@ -59,6 +59,10 @@ done
 "$BIN" report "$tmp/runs" >"$tmp/md2" 2>"$tmp/err" || bad "report ablation: $(cat "$tmp/err")"
 check "ablation: labels" grep -q '| cache c_v=1 | cache c_v=3 |' "$tmp/md2"
 check "ablation: series" grep -q 'accuracy against c_v' "$tmp/md2"
+check "ablation: no baseline of other questions" sh -c "! grep -q 'Baseline on the same questions' '$tmp/md2'"
+"$BIN" report "$tmp/runs/cv1.jsonl" "$tmp/runs/cv3.jsonl" "$tmp/shards/a.jsonl" >"$tmp/md5" 2>"$tmp/err" || bad "report ablation + baseline: $(cat "$tmp/err")"
+bacc=$(python3 -c "import json,sys; print('%.1f' % (100*[json.loads(l) for l in open(sys.argv[1])][-1]['accuracy']['choice']))" "$tmp/shards/a.jsonl")
+check "ablation: its baseline" grep -q "^Baseline on the same questions: $bacc%" "$tmp/md5"
 # each task's vector comes from its own traces: the paper-shaped table keeps one
 # cache column; between runs of one task, another trace file is a setting to show
 "$BIN" extract -m "$MODEL" --traces "$DATA/traces/styles/arc_stepwise.jsonl" --pairs 2 --shots 1 -t "$T" -q \
@@ -76,6 +80,8 @@ if command -v gnuplot >/dev/null; then
   check "plot: ablation png" sh -c "head -c 4 '$tmp/plots/ablation_arc_greedy_cv.png' | grep -q PNG"
   check "plot: time png" sh -c "head -c 4 '$tmp/plots/time_per_token.png' | grep -q PNG"
   check "plot: no temp files" [ -z "$(find "$tmp/plots" -name '*.tmp*')" ]
+  "$BIN" report "$tmp/runs/cv1.jsonl" "$tmp/runs/cv3.jsonl" "$tmp/shards/a.jsonl" --plot "$tmp/plots2" >/dev/null 2>"$tmp/err" || bad "plot + baseline: $(cat "$tmp/err")"
+  check "plot: baseline level" grep -q "title 'baseline $bacc%'" "$tmp/plots2/ablation_arc_greedy_cv.gp"
 else
   echo "SKIP --plot: gnuplot is not installed (scripts/setup.sh installs gnuplot-nox)"
 fi

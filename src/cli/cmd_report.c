@@ -607,7 +607,40 @@ static void fixed_desc(const run *r, int varied, char *out, size_t cap) {
         }
 }
 
-static void md_ablation(sbuf *b, const run *rs, const series *s) {
+/* Every question id of a among b's samples (quadratic: a few thousand ids). */
+static int questions_within(const run *a, const run *b) {
+    const cJSON *x, *y;
+    cJSON_ArrayForEach(x, a->samples) {
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "id"));
+        int found = 0;
+        cJSON_ArrayForEach(y, b->samples) {
+            const char *jd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "id"));
+            if (id && jd && !strcmp(id, jd)) {
+                found = 1;
+                break;
+            }
+        }
+        if (!found) return 0;
+    }
+    return 1;
+}
+
+/* The baseline an ablation is read against: a baseline run of the same task,
+ * decoding, model, data file and questions, if one was given. */
+static const run *baseline_for(const run *rs, int n, const run *r0) {
+    const char *fp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r0->cfg, "data_fingerprint"));
+    for (int i = 0; fp && i < n; i++) {
+        const run *b = &rs[i];
+        const char *bf = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b->cfg, "data_fingerprint"));
+        if (!strcmp(b->method, "baseline") && !strcmp(b->task, r0->task) && b->sampling == r0->sampling &&
+            !strcmp(b->model, r0->model) && b->n_questions == r0->n_questions && bf && !strcmp(bf, fp) &&
+            questions_within(r0, b))
+            return b;
+    }
+    return NULL;
+}
+
+static void md_ablation(sbuf *b, const run *rs, int n, const series *s) {
     const run *r0 = &rs[s->idx[0]];
     char fixed[300];
     fixed_desc(r0, s->param, fixed, sizeof fixed);
@@ -620,6 +653,8 @@ static void md_ablation(sbuf *b, const run *rs, const series *s) {
     for (int t = 0; t < s->n; t++) sb(b, " %.1f |", 100 * rs[s->idx[t]].acc);
     sb(b, "\n| mean tokens |");
     for (int t = 0; t < s->n; t++) sb(b, " %.1f |", rs[s->idx[t]].tokens / rs[s->idx[t]].n);
+    const run *base = baseline_for(rs, n, r0);
+    if (base) sb(b, "\n\nBaseline on the same questions: %.1f%%, %.1f tokens.", 100 * base->acc, base->tokens / base->n);
     sb(b, "\n\n");
 }
 
@@ -647,7 +682,7 @@ static char *render_md(const run *rs, int n, const series *ser, int n_ser) {
     md_time(&b, rs, n);
     if (n_ser) {
         sb(&b, "\n## Ablations\n\n");
-        for (int i = 0; i < n_ser; i++) md_ablation(&b, rs, &ser[i]);
+        for (int i = 0; i < n_ser; i++) md_ablation(&b, rs, n, &ser[i]);
     } else {
         sb(&b, "\n");
     }
@@ -826,6 +861,10 @@ static int plot(const char *dir, const run *rs, int n, const series *ser, int n_
             gp_quote(&s, leg);
             block++;
         }
+        /* the baseline as a dashed level, so a curve reads as better or worse */
+        const run *base = baseline_for(rs, n, r0);
+        if (base) sb(&s, ", %g with lines dt 2 lw 2 lc rgb 'gray40' title 'baseline %.1f%%'", 100 * base->acc,
+                     100 * base->acc);
         sb(&s, "\n");
         char datname[300], path[4096];
         snprintf(datname, sizeof datname, "%s.dat", name);
