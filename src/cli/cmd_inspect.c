@@ -29,6 +29,10 @@ static void print_kv(const gguf_file *f, const gguf_kv *kv) {
         int v = 0;
         gguf_get_bool(f, kv->key, &v);
         printf("%s\n", v ? "true" : "false");
+    } else if (kv->type == GGUF_U64) { /* hashes use the whole range */
+        uint64_t v = 0;
+        gguf_get_u64(f, kv->key, &v);
+        printf("%llu\n", (unsigned long long)v);
     } else {
         int64_t v = 0;
         if (gguf_get_i64(f, kv->key, &v)) printf("(out of range)\n");
