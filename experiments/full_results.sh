@@ -43,6 +43,9 @@ CV=${CV:-2}
 if [ "$which" = cache ] || [ "$which" = all ]; then
   vecs
   for t in arc csqa piqa; do ev "$t-cache-cv$CV" --task "$t" --method cache --steer "out/$t-100x5.gguf" --cv "$CV" --ck 0; done
+  # the paper's ARC vector size: 300 pairs, 10 shots (about 2 h of one core to extract)
+  vec arc-300x10 --traces $D/traces/arc_challenge.jsonl --exclude $D/eval/arc_challenge_test.jsonl --pairs 300 --shots 10
+  ev "arc-cache-300x10-cv$CV" --task arc --method cache --steer out/arc-300x10.gguf --cv "$CV" --ck 0
 fi
 if [ "$which" = cache+cot ] || [ "$which" = all ]; then
   vecs
