@@ -114,9 +114,9 @@ typedef struct kvs_ctx_params {
     int n_seq;        /* independent sequences in the cache; 0 = 1 */
     int n_batch;      /* most tokens per kvs_decode call; 0 = 512 */
     int n_threads;    /* 0 = all cores */
-    int kv_f16;       /* non-zero: keep K/V as IEEE half (half the memory and the
-                       * attention reads); tokens can differ from a float cache at
-                       * near-ties, as between kernel sets */
+    int kv_f16;       /* non-zero: keep K/V as IEEE half, for half the memory (not
+                       * for speed: see BENCHMARKS.md); tokens can differ from a
+                       * float cache at near-ties, as between kernel sets */
 } kvs_ctx_params;
 
 kvs_ctx_params kvs_ctx_default_params(void);
