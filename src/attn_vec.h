@@ -10,6 +10,23 @@
 #ifndef KVS_ATTN_VEC_H
 #define KVS_ATTN_VEC_H
 
+/* Value row j into the accumulators of queries i0..i0+N-1; `check` (a constant
+ * at each call) skips the queries whose rows do not include j. */
+INLINE void wsum_row(const attn_tile *t, const int N, const int C, int i0, int c0, int j, const float *const *w,
+                     VEC acc[6][CMAX], const int check) {
+    const float *vr = t->v + (size_t)j * t->stride + c0;
+    VEC v[CMAX];
+#pragma GCC unroll 4
+    for (int c = 0; c < C; c++) v[c] = LOAD(vr + LANES * c);
+#pragma GCC unroll 6
+    for (int i = 0; i < N; i++) {
+        if (check && (j < (t->lo ? t->lo[i0 + i] : 0) || j >= t->len[i0 + i])) continue;
+        const VEC wj = BCAST(w[i] + j);
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) acc[i][c] = FMA(wj, v[c], acc[i][c]);
+    }
+}
+
 /* Queries i0..i0+N-1, output lanes c0..c0+LANES*C-1. */
 INLINE void wsum_block(const attn_tile *t, const int N, const int C, int i0, int c0) {
     VEC acc[6][CMAX];
@@ -30,44 +47,9 @@ INLINE void wsum_block(const attn_tile *t, const int N, const int C, int i0, int
 #pragma GCC unroll 6
     for (int i = 0; i < N; i++) w[i] = t->scores + (size_t)(i0 + i) * t->ld;
     int j = start_min;
-    for (; j < start_max; j++) { /* the earlier-starting queries' first rows */
-        const float *vr = t->v + (size_t)j * t->stride + c0;
-        VEC v[CMAX];
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) v[c] = LOAD(vr + LANES * c);
-#pragma GCC unroll 6
-        for (int i = 0; i < N; i++) {
-            if (j < (t->lo ? t->lo[i0 + i] : 0) || j >= t->len[i0 + i]) continue;
-            const VEC wj = BCAST(w[i] + j);
-#pragma GCC unroll 4
-            for (int c = 0; c < C; c++) acc[i][c] = FMA(wj, v[c], acc[i][c]);
-        }
-    }
-    for (; j < end_min; j++) {
-        const float *vr = t->v + (size_t)j * t->stride + c0;
-        VEC v[CMAX];
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) v[c] = LOAD(vr + LANES * c);
-#pragma GCC unroll 6
-        for (int i = 0; i < N; i++) {
-            const VEC wj = BCAST(w[i] + j);
-#pragma GCC unroll 4
-            for (int c = 0; c < C; c++) acc[i][c] = FMA(wj, v[c], acc[i][c]);
-        }
-    }
-    for (; j < end_max; j++) { /* the longer queries' last rows */
-        const float *vr = t->v + (size_t)j * t->stride + c0;
-        VEC v[CMAX];
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) v[c] = LOAD(vr + LANES * c);
-#pragma GCC unroll 6
-        for (int i = 0; i < N; i++) {
-            if (j >= t->len[i0 + i] || j < (t->lo ? t->lo[i0 + i] : 0)) continue;
-            const VEC wj = BCAST(w[i] + j);
-#pragma GCC unroll 4
-            for (int c = 0; c < C; c++) acc[i][c] = FMA(wj, v[c], acc[i][c]);
-        }
-    }
+    for (; j < start_max; j++) wsum_row(t, N, C, i0, c0, j, w, acc, 1); /* the earlier-starting queries' first rows */
+    for (; j < end_min; j++) wsum_row(t, N, C, i0, c0, j, w, acc, 0);
+    for (; j < end_max; j++) wsum_row(t, N, C, i0, c0, j, w, acc, 1); /* the longer queries' last rows */
 #pragma GCC unroll 6
     for (int i = 0; i < N; i++)
 #pragma GCC unroll 4
