@@ -2,7 +2,8 @@
 # `kvsteer report` on tiny real runs: Markdown tables and JSON, two shards of one
 # configuration report exactly as one file, a c_v ablation is found, --plot
 # writes PNGs, and malformed or foreign run files fail with one line naming the
-# file.  usage: cli_report.sh path/to/kvsteer
+# file; tools/paired.py takes a sharded run as one side.
+# usage: cli_report.sh path/to/kvsteer
 . "$(dirname "$0")/testutil/cli.sh"
 
 EV=("$BIN" eval -m "$MODEL" --data "$DATA" -t "$T" --quiet --task arc --max-new 6)
@@ -111,5 +112,17 @@ expect_error missing "nothere.jsonl: cannot open" "$tmp/nothere.jsonl" -o "$tmp/
 expect_error empty-dir "nodir: no .jsonl run files" "$tmp/nodir" -o "$tmp/o.md"
 expect_error unknown "unknown option" --frobnicate "$tmp/runs"
 if "$BIN" report --help | grep -q "usage: kvsteer report"; then ok; else bad "--help"; fi
+
+# tools/paired.py: a run in shards is one side; flips agree with the accuracies
+python3 tools/paired.py --json "$tmp/runs/base.jsonl" "$tmp/shards/a.jsonl,$tmp/shards/b.jsonl" >"$tmp/p1" 2>"$tmp/err" || bad "paired shards: $(cat "$tmp/err")"
+check "paired: shards as one side" python3 -c "
+import json,sys; r=json.load(open(sys.argv[1]))
+assert r['shared']==3 and r['wrong_to_right']==0 and r['right_to_wrong']==0 and r['acc_a']==r['acc_b'], r" "$tmp/p1"
+python3 tools/paired.py --json "$tmp/runs/base.jsonl" "$tmp/runs/cot.jsonl" >"$tmp/p2" 2>"$tmp/err" || bad "paired: $(cat "$tmp/err")"
+check "paired: flips = accuracy difference" python3 -c "
+import json,sys; r=json.load(open(sys.argv[1]))
+assert r['shared']==3 and round(3*(r['acc_b']-r['acc_a']))==r['wrong_to_right']-r['right_to_wrong'], r" "$tmp/p2"
+if python3 tools/paired.py "$tmp/runs/base.jsonl" "$tmp/empty.jsonl" 2>"$tmp/err"; then bad "paired: empty side accepted"
+else check "paired: empty side named" grep -q "empty.jsonl: no samples" "$tmp/err"; fi
 
 finish

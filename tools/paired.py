@@ -9,6 +9,7 @@ test: on these sets two methods differ on a few hundred questions out of a
 thousand, and an unpaired comparison of the two accuracies hides that.
 
 usage: tools/paired.py A.jsonl B.jsonl [--extractor NAME] [--json]
+A run resumed in pieces (`--offset-start` shards) is one side: A1.jsonl,A2.jsonl.
 """
 import argparse
 import json
@@ -16,8 +17,16 @@ import math
 import sys
 
 
-def load(path):
+def load(paths):
     samples = {}
+    for path in paths.split(","):
+        load_file(path, samples)
+    if not samples:
+        sys.exit(f"paired.py: {paths}: no samples")
+    return samples
+
+
+def load_file(path, samples):
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             line = line.strip()
@@ -31,15 +40,12 @@ def load(path):
                 c = o["correct"]
                 # multiple-choice tasks have one extractor and store a plain verdict
                 samples[(o["id"], o.get("seed"))] = c if isinstance(c, dict) else {"choice": bool(c)}
-    if not samples:
-        sys.exit(f"paired.py: {path}: no samples")
-    return samples
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("a")
-    ap.add_argument("b")
+    ap.add_argument("a", help="run file(s) A, comma-separated when a run is in pieces")
+    ap.add_argument("b", help="run file(s) B, likewise")
     ap.add_argument("--extractor", help="which extractor's verdict (default: the first in the files)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args()
