@@ -3,7 +3,7 @@
 # (run two of these in parallel on a 2-core machine).  Every run is resumable:
 # rerunning this script continues where it stopped.  Usage:
 #   experiments/full_results.sh [which]
-#   which: baselines | cot | cache | cache+cot | cache-task | act | act-csqa | gsm8k | sampling | all
+#   which: baselines | cot | cache | cache+cot | cache-task | act | act-task | gsm8k | sampling | all
 # Environment: MODEL, KVSTEER (default build/kvsteer), THREADS (default 1),
 # CV (c_v for cache steering on the multiple-choice tasks, chosen on held-out ARC
 # questions with experiments/choose_cv.sh: 2), ACT_LAYER / ACT_SCALE (chosen with
@@ -65,12 +65,16 @@ if [ "$which" = act ] || [ "$which" = all ]; then
   L=${ACT_LAYER:-18} S=${ACT_SCALE:-1}
   ev "arc-act-l$L-c$S" --task arc --method act --act out/arc-act-100x5.gguf --act-layer "$L" --act-scale "$S"
 fi
-# activation steering on CommonsenseQA with the ARC setting (layer 18, scale 1)
-if [ "$which" = act-csqa ] || [ "$which" = all ]; then
+# activation steering on CommonsenseQA and PIQA with the ARC setting (layer 18, scale 1)
+if [ "$which" = act-task ] || [ "$which" = all ]; then
   vec csqa-act-100x5 --kind act --traces $D/traces/csqa.jsonl --exclude $D/eval/csqa_validation.jsonl \
     --pairs 100 --shots 5
+  vec piqa-act-100x5 --kind act --traces $D/traces/piqa.jsonl --exclude $D/eval/piqa_validation.jsonl \
+    --pairs 100 --shots 5
   L=${ACT_LAYER:-18} S=${ACT_SCALE:-1}
-  ev "csqa-act-l$L-c$S" --task csqa --method act --act out/csqa-act-100x5.gguf --act-layer "$L" --act-scale "$S"
+  for t in csqa piqa; do
+    ev "$t-act-l$L-c$S" --task "$t" --method act --act "out/$t-act-100x5.gguf" --act-layer "$L" --act-scale "$S"
+  done
 fi
 # GSM8K: the baseline was made with the avx512vnni kernel set, so its comparisons
 # are too (results are identical to that run's, see docs/RESULTS.md)
