@@ -2,7 +2,8 @@
 # `kvsteer sweep` on a 2-configuration grid (c_v 1 and 4), 2 ARC questions:
 # two shards give the same report as one unsharded sweep, the vector is
 # extracted once and reused, a rerun resumes, --dry-run lists the shard, bad
-# input fails with one line.  usage: cli_sweep.sh path/to/kvsteer
+# input fails with one line; an act grid's report names each scale.
+# usage: cli_sweep.sh path/to/kvsteer
 . "$(dirname "$0")/testutil/cli.sh"
 
 SW=("$BIN" sweep -m "$MODEL" --data "$DATA" --task arc --traces data/demo/demo_traces.jsonl --pairs 2 --shots 1
@@ -39,6 +40,12 @@ cp -r "$tmp/sh" "$tmp/before"
 "${SW[@]}" -o "$tmp/sh" >/dev/null 2>"$tmp/err" || bad "rerun: $(cat "$tmp/err")"
 check "rerun: vector kept" cmp -s "$tmp/before/vectors/"*.gguf "$tmp/sh/vectors/"*.gguf
 check "rerun: same samples" cmp -s <(cat "$tmp/before/runs/"*.jsonl | grep '"id":') <(cat "$tmp/sh/runs/"*.jsonl | grep '"id":')
+
+# activation steering at two scales: the report names the scale once
+"$BIN" sweep -m "$MODEL" --data "$DATA" --task arc --traces data/demo/demo_traces.jsonl --pairs 2 --shots 1 \
+  --methods act --act-layer 1 --act-scale 0.5,1 --limit 1 --offset-start 1167 --max-new 6 -t "$T" -q \
+  -o "$tmp/act" >"$tmp/act.md" 2>"$tmp/err" || bad "act sweep: $(cat "$tmp/err")"
+check "act: columns by scale" grep -q '^| task | act scale=0.5 | act scale=1 |$' "$tmp/act.md"
 
 expect_error() { # name, needle, args...
   local name=$1 needle=$2; shift 2

@@ -239,9 +239,12 @@ static void make_labels(run *rs, int n) {
                     const double a = r->param[p], b = rs[j].param[p];
                     differs = !isnan(a) && !isnan(b) && !(a == b);
                 }
+            /* "act scale=1" after the method "act", not "act act scale=1" */
+            const char *title = k_param_titles[p];
+            if (!strcmp(r->method, "act") && !strncmp(title, "act ", 4)) title += 4;
             if (differs && at < sizeof r->label)
-                at += (size_t)snprintf(r->label + at, sizeof r->label - at, "%s%s=%g", first ? " " : ", ",
-                                       k_param_titles[p], r->param[p]),
+                at += (size_t)snprintf(r->label + at, sizeof r->label - at, "%s%s=%g", first ? " " : ", ", title,
+                                       r->param[p]),
                     first = 0;
         }
         for (size_t s = 0; s < sizeof show / sizeof *show; s++) {
