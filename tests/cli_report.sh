@@ -124,5 +124,8 @@ import json,sys; r=json.load(open(sys.argv[1]))
 assert r['shared']==3 and round(3*(r['acc_b']-r['acc_a']))==r['wrong_to_right']-r['right_to_wrong'], r" "$tmp/p2"
 if python3 tools/paired.py "$tmp/runs/base.jsonl" "$tmp/empty.jsonl" 2>"$tmp/err"; then bad "paired: empty side accepted"
 else check "paired: empty side named" grep -q "empty.jsonl: no samples" "$tmp/err"; fi
+if python3 tools/paired.py "$tmp/runs/base.jsonl" "$tmp/nothere.jsonl" 2>"$tmp/err"; then bad "paired: missing file accepted"
+else check "paired: missing file, one line" [ "$(wc -l <"$tmp/err")" -eq 1 ]
+  check "paired: missing file named" grep -q "nothere.jsonl: cannot open" "$tmp/err"; fi
 
 finish

@@ -27,7 +27,11 @@ def load(paths):
 
 
 def load_file(path, samples):
-    with open(path, encoding="utf-8") as f:
+    try:
+        f = open(path, encoding="utf-8")
+    except OSError as e:
+        sys.exit(f"paired.py: {path}: cannot open ({e.strerror})")
+    with f:
         for n, line in enumerate(f, 1):
             line = line.strip()
             if not line:

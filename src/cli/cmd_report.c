@@ -239,9 +239,11 @@ static void make_labels(run *rs, int n) {
                     const double a = r->param[p], b = rs[j].param[p];
                     differs = !isnan(a) && !isnan(b) && !(a == b);
                 }
-            /* "act scale=1" after the method "act", not "act act scale=1" */
+            /* a title that starts with the method's name does not repeat it:
+             * "act scale=1", not "act act scale=1" */
             const char *title = k_param_titles[p];
-            if (!strcmp(r->method, "act") && !strncmp(title, "act ", 4)) title += 4;
+            const size_t ml = strlen(r->method);
+            if (!strncmp(title, r->method, ml) && title[ml] == ' ') title += ml + 1;
             if (differs && at < sizeof r->label)
                 at += (size_t)snprintf(r->label + at, sizeof r->label - at, "%s%s=%g", first ? " " : ", ", title,
                                        r->param[p]),
