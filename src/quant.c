@@ -585,7 +585,8 @@ static int cpu_has_avx2(void) {
 static int cpu_has_avx512vnni(void) {
     return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") &&
+           __builtin_cpu_supports("bmi2"); /* pdep, for the Q5 tiles */
 }
 
 /* AMX-INT8: the CPU has it and Linux grants this process the tile data state

@@ -43,7 +43,7 @@
 #define TJ 4       /* activation rows per tile */
 _Static_assert(STAGE / NBC >= TJ, "a full-length k-chunk must still stage a whole tile of rows");
 
-enum { K_Q4_0, K_Q4_1, K_Q8_0 };
+enum { K_Q4_0, K_Q4_1, K_Q8_0, K_Q5_0, K_Q5_1 };
 
 /* Dense floats from the fp16 scales of n blocks `stride` bytes apart, zero
  * from n up to the next multiple of 16.  The gathered dword (scale plus the next
@@ -76,7 +76,9 @@ INLINE __m512i interleave_pair(const uint8_t *q, size_t stride, int half) {
     return _mm512_permutex2var_epi32(_mm512_castsi256_si512(lo), idx, _mm512_castsi256_si512(hi));
 }
 
-/* Weights of blocks b and b+1 as unsigned bytes in the interleaved layout. */
+/* Weights of blocks b and b+1 as unsigned bytes in the interleaved layout.
+ * Q5_0/Q5_1 are Q4_0/Q4_1 with a fifth bit per element from the 32-bit qh
+ * word just before the nibbles. */
 INLINE __m512i weight_pair(const int kind, const uint8_t *q, size_t wbs, int half) {
     if (kind == K_Q8_0) return _mm512_xor_si512(interleave_pair(q, wbs, half), _mm512_set1_epi8((char)0x80));
     /* [qs_b | qs_b+1] -> dwords (b.0, b+1.0, b.1, b+1.1, ...) twice; the low copy
@@ -88,13 +90,26 @@ INLINE __m512i weight_pair(const int kind, const uint8_t *q, size_t wbs, int hal
     const __m512i idx = _mm512_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7, 0, 4, 1, 5, 2, 6, 3, 7);
     __m512i z = _mm512_permutexvar_epi32(idx, _mm512_castsi256_si512(y));
     z = _mm512_srlv_epi64(z, _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4));
-    return _mm512_and_si512(z, _mm512_set1_epi8(15));
+    z = _mm512_and_si512(z, _mm512_set1_epi8(15));
+    if (kind == K_Q5_0 || kind == K_Q5_1) {
+        /* Lane 2t (2t+1) of z holds elements 4t..4t+3 of block b (b+1), +16 in
+         * the upper half: their fifth bits are nibble t (t+4) of that block's qh.
+         * So the byte mask is the two qh words' nibbles interleaved, b's first,
+         * which is what the two deposits build. */
+        uint32_t h0, h1 = 0;
+        memcpy(&h0, q - 4, 4);
+        if (!half) memcpy(&h1, q - 4 + wbs, 4);
+        const __mmask64 m = _pdep_u64(h0, 0x0f0f0f0f0f0f0f0fULL) | _pdep_u64(h1, 0xf0f0f0f0f0f0f0f0ULL);
+        z = _mm512_mask_add_epi8(z, m, z, _mm512_set1_epi8(16));
+    }
+    return z;
 }
 
 INLINE void tile_step(const int kind, const int J, const uint8_t *const *wr, size_t wbs,
                       const uint8_t *const *ar, size_t abs_, int b, int half, const float *P, int nbp,
                       __m512 acc[TR][TJ]) {
-    const size_t woff = kind == K_Q4_1 ? 4 : 2, aoff = kind == K_Q4_1 ? 4 : 2;
+    const int affine = kind == K_Q4_1 || kind == K_Q5_1;
+    const size_t woff = kind == K_Q4_1 ? 4 : kind == K_Q5_0 ? 6 : kind == K_Q5_1 ? 8 : 2, aoff = affine ? 4 : 2;
     __m512i wv[TR];
 #pragma GCC unroll 8
     for (int r = 0; r < TR; r++) wv[r] = weight_pair(kind, wr[r] + (size_t)b * wbs + woff, wbs, half);
@@ -102,8 +117,8 @@ INLINE void tile_step(const int kind, const int J, const uint8_t *const *wr, siz
     for (int j = 0; j < J; j++) {
         const __m512i av = interleave_pair(ar[j] + (size_t)b * abs_ + aoff, abs_, half);
         __m512i init = _mm512_setzero_si512();
-        if (kind != K_Q4_1) {
-            const __m512i off = _mm512_set1_epi8(kind == K_Q4_0 ? 8 : (char)0x80);
+        if (!affine) {
+            const __m512i off = _mm512_set1_epi8(kind == K_Q4_0 ? 8 : kind == K_Q5_0 ? 16 : (char)0x80);
             init = _mm512_sub_epi32(init, _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, av));
         }
 #pragma GCC unroll 8
@@ -125,7 +140,7 @@ INLINE void tile(const int kind, const int J, const uint8_t *const *wr, size_t w
     int b = 0;
     for (; b + 2 <= nbc; b += 2) tile_step(kind, J, wr, wbs, ar, abs_, b, 0, P, nbp, acc);
     if (b < nbc) tile_step(kind, J, wr, wbs, ar, abs_, b, 1, P, nbp, acc);
-    if (kind == K_Q4_1) {
+    if (kind == K_Q4_1 || kind == K_Q5_1) {
         /* staging arrays are zero-padded to a multiple of 16 blocks */
         for (b = 0; b < nbc; b += 16)
 #pragma GCC unroll 8
@@ -154,19 +169,23 @@ INLINE void tile(const int kind, const int J, const uint8_t *const *wr, size_t w
 TILE_FN(tile_q4_0, K_Q4_0)
 TILE_FN(tile_q4_1, K_Q4_1)
 TILE_FN(tile_q8_0, K_Q8_0)
+TILE_FN(tile_q5_0, K_Q5_0)
+TILE_FN(tile_q5_1, K_Q5_1)
 
 static void gemm_quant(int kind, int64_t k, const uint8_t *W, size_t w_stride, int i0, int i1,
                        const uint8_t *A, size_t a_stride, int n_a, float *C, int ldc) {
     const size_t wbs = kind == K_Q4_0 ? sizeof(block_q4_0)
-                       : kind == K_Q4_1 ? sizeof(block_q4_1) : sizeof(block_q8_0);
-    const size_t abs_ = kind == K_Q4_1 ? sizeof(block_q8_1) : sizeof(block_q8_0);
+                       : kind == K_Q4_1 ? sizeof(block_q4_1)
+                       : kind == K_Q5_0 ? sizeof(block_q5_0)
+                       : kind == K_Q5_1 ? sizeof(block_q5_1) : sizeof(block_q8_0);
+    const size_t abs_ = kind == K_Q4_1 || kind == K_Q5_1 ? sizeof(block_q8_1) : sizeof(block_q8_0);
     const int nb = (int)(k / QK);
     if (nb == 0) { /* empty rows: the products are 0, as the references give */
         for (int j = 0; j < n_a; j++)
             for (int i = i0; i < i1; i++) C[(size_t)j * (size_t)ldc + (size_t)i] = 0.0f;
         return;
     }
-    const int q41 = kind == K_Q4_1;
+    const int q41 = kind == K_Q4_1 || kind == K_Q5_1; /* the affine types: m and s are staged too */
     /* about 40 KiB: activation scales (and s), weight scales (and m), products */
     float ad[STAGE], as[STAGE], wd[TR * NBC], wm[TR * NBC], P[TR * TJ * NBC];
     const uint8_t *arow[JCMAX];
@@ -215,6 +234,10 @@ static void gemm_quant(int kind, int64_t k, const uint8_t *W, size_t w_stride, i
                         tile_q4_0(J, wrow, wbs, ar, abs_, nbc, nbp, P, wm, asj, out);
                     else if (kind == K_Q4_1)
                         tile_q4_1(J, wrow, wbs, ar, abs_, nbc, nbp, P, wm, asj, out);
+                    else if (kind == K_Q5_0)
+                        tile_q5_0(J, wrow, wbs, ar, abs_, nbc, nbp, P, wm, asj, out);
+                    else if (kind == K_Q5_1)
+                        tile_q5_1(J, wrow, wbs, ar, abs_, nbc, nbp, P, wm, asj, out);
                     else
                         tile_q8_0(J, wrow, wbs, ar, abs_, nbc, nbp, P, wm, asj, out);
                     for (int j = 0; j < J; j++) {
@@ -233,8 +256,10 @@ static void gemm_avx512(uint32_t wtype, int64_t k, const void *W, size_t w_strid
     case GGT_Q4_0: gemm_quant(K_Q4_0, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
     case GGT_Q4_1: gemm_quant(K_Q4_1, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
     case GGT_Q8_0: gemm_quant(K_Q8_0, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
-    case GGT_Q5_0: case GGT_Q5_1: /* the AVX2 tiles, until these get VNNI tiles of their own */
-        kvs_avx2_gemm(wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
+    case GGT_Q5_0: gemm_quant(K_Q5_0, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
+    case GGT_Q5_1: gemm_quant(K_Q5_1, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
+    case GGT_Q4_K: case GGT_Q5_K: case GGT_Q6_K:
+        avx512_gemm_k(wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
         return;
     default:
         kvs_gemm_by_dot(kvs_avx2_dot, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
@@ -244,7 +269,7 @@ static void gemm_avx512(uint32_t wtype, int64_t k, const void *W, size_t w_strid
 
 static float dot_avx512(uint32_t wtype, int64_t n, const void *w, const void *a) {
     switch (wtype) {
-    case GGT_Q4_0: case GGT_Q4_1: case GGT_Q8_0: {
+    case GGT_Q4_0: case GGT_Q4_1: case GGT_Q8_0: case GGT_Q5_0: case GGT_Q5_1: case GGT_Q4_K: case GGT_Q5_K: case GGT_Q6_K: {
         float c = 0.0f;
         gemm_avx512(wtype, n, w, 0, 0, 1, a, 0, 1, &c, 1);
         return c;

@@ -5,7 +5,8 @@
  *    reference, plus the format's invariants (bsums, the extreme code, error);
  *  - dot products: the reference against a double-precision sum over the
  *    dequantized rows (which checks the reference's reading of the layouts),
- *    and every kernel set and matrix tile against the reference. */
+ *    and every kernel set and matrix tile against the reference;
+ *  - batch independence: a product's bits do not depend on the other rows. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,6 +325,58 @@ static void test_gemm_backends(void **state) {
     }
 }
 
+static int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+/* Each output element is the same bits whatever else is computed with it: other
+ * activation rows (one sequence decoding alone takes the kernels' one-row path,
+ * a batch the staged one) and other weight rows (threads split rows unevenly). */
+static void test_gemm_batch_independent(void **state) {
+    (void)state;
+    uint64_t st = 99;
+    for (int bi = 0; bi < N_BACKENDS; bi++) {
+        if (!use_backend(bi)) continue;
+        for (int t = 0; t < N_WTYPES; t++) {
+            const uint32_t wt = k_wtypes[t], at = quant_dot_type(wt);
+            const int wide = ggtype_get(wt)->block == QK_K;
+            /* about one k-chunk of the tiles, less, and more than one */
+            const int64_t ks[] = {wide ? 256 : 576, 1536, wide ? 2560 + 256 : 64 * 32 * 2 + 96};
+            for (int ki = 0; ki < 3; ki++) {
+                const int64_t k = ks[ki];
+                const int rows = 37, n_a = 37;
+                const size_t ws = row_bytes(wt, k), as = row_bytes(at, k);
+                uint8_t *W = tu_xmalloc(ws * rows), *A = tu_xmalloc(as * n_a);
+                float *x = tu_xmalloc(sizeof(float) * (size_t)k);
+                for (int i = 0; i < rows; i++) random_weights(&st, wt, k, W + (size_t)i * ws);
+                for (int j = 0; j < n_a; j++) {
+                    random_acts(&st, k, x);
+                    quant_from_float(at, x, A + (size_t)j * as, k);
+                }
+                float *all = tu_xmalloc(sizeof(float) * rows * n_a), *one = tu_xmalloc(sizeof(float) * rows);
+                quant_gemm(wt, k, W, ws, 0, rows, A, as, n_a, all, rows);
+                for (int j = 0; j < n_a; j++) {
+                    quant_gemm(wt, k, W, ws, 0, 5, A + (size_t)j * as, as, 1, one, rows);
+                    quant_gemm(wt, k, W, ws, 5, 22, A + (size_t)j * as, as, 1, one, rows);
+                    quant_gemm(wt, k, W, ws, 22, rows, A + (size_t)j * as, as, 1, one, rows);
+                    for (int i = 0; i < rows; i++)
+                        if (!same_bits(one[i], all[j * rows + i]))
+                            fail_msg("%s: %s k=%lld: row %d act %d: %.9g alone, %.9g in the batch", k_backends[bi],
+                                     ggtype_get(wt)->name, (long long)k, i, j, one[i], all[j * rows + i]);
+                    /* and in a batch of two, the odd size of a tile's last group */
+                    if (j + 1 < n_a) {
+                        float two[2 * 37];
+                        quant_gemm(wt, k, W, ws, 0, rows, A + (size_t)j * as, as, 2, two, rows);
+                        for (int i = 0; i < rows; i++)
+                            if (!same_bits(two[i], all[j * rows + i]))
+                                fail_msg("%s: %s k=%lld: row %d act %d: %.9g in two, %.9g in the batch", k_backends[bi],
+                                         ggtype_get(wt)->name, (long long)k, i, j, two[i], all[j * rows + i]);
+                    }
+                }
+                free(W); free(A); free(x); free(all); free(one);
+            }
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_types),
@@ -331,6 +384,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_q8k_quantization, teardown_backend),
         cmocka_unit_test_teardown(test_dot_backends, teardown_backend),
         cmocka_unit_test_teardown(test_gemm_backends, teardown_backend),
+        cmocka_unit_test_teardown(test_gemm_batch_independent, teardown_backend),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
