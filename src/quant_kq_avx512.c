@@ -58,6 +58,33 @@ typedef struct {
     float d[NBK];
 } wstage;
 
+/* A k-chunk of up to KJC activation rows, aligned (a Q8_K block is 292 bytes,
+ * so its codes straddle cache lines where they lie) and with the factors the
+ * tiles need per super-block. */
+typedef struct {
+    _Alignas(64) int8_t qs[KJC][NBK][QK_K];
+    _Alignas(64) int16_t bsums[KJC][NBK][16];     /* Q6_K's offset term */
+    _Alignas(64) float mins[KJC][NBK * 8 + 8];    /* Q4_K/Q5_K: d_y * (sum of each sub-block's codes) */
+    float d[KJC][NBK];                           /* d_y */
+} astage;
+
+static void stage_acts(const int kind, const uint8_t *y, int nbc, astage *s, int j) {
+    for (int b = 0; b < nbc; b++) {
+        const uint8_t *yb = y + (size_t)b * Q8K_BYTES;
+        float dy;
+        memcpy(&dy, yb, sizeof dy);
+        s->d[j][b] = dy;
+        memcpy(s->qs[j][b], yb + Q8K_QS, QK_K);
+        int16_t bs[16];
+        memcpy(bs, yb + Q8K_BSUMS, sizeof bs);
+        if (kind == KQ_Q6K)
+            memcpy(s->bsums[j][b], bs, sizeof bs);
+        else
+            for (int t = 0; t < 8; t++) s->mins[j][8 * b + t] = dy * (float)(bs[2 * t] + bs[2 * t + 1]);
+    }
+    for (int e = 8 * nbc; e < NBK * 8 + 8; e++) s->mins[j][e] = 0.0f;
+}
+
 /* Q4_K/Q5_K's eight 6-bit scales and mins (kvs_k_scale_min's rule for all eight
  * at once): bytes 0..7 of *sc and *mn. */
 INLINE void k_scales(const uint8_t *q, uint64_t *sc, uint64_t *mn) {
@@ -93,7 +120,8 @@ INLINE void q45k_factors(const uint8_t *x, __m512i sv[4], float *mins) {
     uint64_t sc, mn;
     k_scales(x + 4, &sc, &mn);
     const float dmin = f16_at(x + 2);
-    for (int t = 0; t < 8; t++) mins[t] = dmin * (float)(uint8_t)(mn >> (8 * t));
+    _mm256_storeu_ps(mins, _mm256_mul_ps(_mm256_set1_ps(dmin),
+                                         _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn)))));
     const __m512i w16 = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
 #pragma GCC unroll 4
     for (int q = 0; q < 4; q++) sv[q] = lane_scales(w16, 2, q);
@@ -174,8 +202,7 @@ static void stage_row(const int kind, const uint8_t *w, size_t wbs, int nbc, wst
  * row's result is the same bits either way: a sequence's tokens do not depend on
  * the batch it decodes in. */
 INLINE void ktile(const int kind, const int J, const int direct, const wstage *ws, const uint8_t *const *wr,
-                  size_t wbs, const uint8_t *const *ar, int nbc, const float *P, const float *const *dyj,
-                  const float *const *as, float out[KJ][KR]) {
+                  size_t wbs, const astage *ast, int j0, int nbc, float out[KJ][KR]) {
     __m512 facc[KR][KJ];
     _Alignas(64) float dmins[KR][NBK * 8 + 8]; /* direct: dmin * min, as staged */
 #pragma GCC unroll 4
@@ -206,8 +233,7 @@ INLINE void ktile(const int kind, const int J, const int direct, const wstage *w
                 const __m512i s = direct ? sv[q] : _mm512_load_si512((const void *)ws[r].scales[b][q]);
 #pragma GCC unroll 4
                 for (int j = 0; j < J; j++) {
-                    const __m512i a =
-                        _mm512_loadu_si512((const void *)(ar[j] + (size_t)b * Q8K_BYTES + Q8K_QS + 64 * q));
+                    const __m512i a = _mm512_load_si512((const void *)(ast->qs[j0 + j][b] + 64 * q));
                     iacc[r][j] = _mm512_dpwssd_epi32(iacc[r][j], _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, a), s);
                 }
             }
@@ -215,16 +241,15 @@ INLINE void ktile(const int kind, const int J, const int direct, const wstage *w
                 const __m512i o = _mm512_zextsi256_si512(off);
 #pragma GCC unroll 4
                 for (int j = 0; j < J; j++) {
-                    const __m512i bs = _mm512_zextsi256_si512(
-                        _mm256_loadu_si256((const __m256i *)(const void *)(ar[j] + (size_t)b * Q8K_BYTES + Q8K_BSUMS)));
+                    const __m512i bs =
+                        _mm512_zextsi256_si512(_mm256_load_si256((const __m256i *)(const void *)ast->bsums[j0 + j][b]));
                     iacc[r][j] = _mm512_dpwssd_epi32(iacc[r][j], o, bs);
                 }
             }
 #pragma GCC unroll 4
             for (int j = 0; j < J; j++) {
-                /* the same product d * d_y as the staged path's P */
-                const float p = direct ? f16_at(x + (kind == KQ_Q6K ? offsetof(block_q6_k, d) : 0)) * dyj[j][b]
-                                       : P[(r * KJ + j) * NBK + b];
+                const float d = direct ? f16_at(x + (kind == KQ_Q6K ? offsetof(block_q6_k, d) : 0)) : ws[r].d[b];
+                const float p = d * ast->d[j0 + j][b];
                 facc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[r][j]), _mm512_set1_ps(p), facc[r][j]);
             }
         }
@@ -238,9 +263,10 @@ INLINE void ktile(const int kind, const int J, const int direct, const wstage *w
         for (int b = 0; b < nbc; b += 2)
 #pragma GCC unroll 4
             for (int r = 0; r < KR; r++) {
-                const __m512 m = _mm512_load_ps((direct ? dmins[r] : ws[r].mins) + 8 * b);
+                const __m512 m = _mm512_loadu_ps((direct ? dmins[r] : ws[r].mins) + 8 * b);
 #pragma GCC unroll 4
-                for (int j = 0; j < J; j++) facc[r][j] = _mm512_fnmadd_ps(m, _mm512_loadu_ps(as[j] + 8 * b), facc[r][j]);
+                for (int j = 0; j < J; j++)
+                    facc[r][j] = _mm512_fnmadd_ps(m, _mm512_loadu_ps(ast->mins[j0 + j] + 8 * b), facc[r][j]);
             }
     }
 #pragma GCC unroll 4
@@ -249,16 +275,15 @@ INLINE void ktile(const int kind, const int J, const int direct, const wstage *w
 
 #define KTILE_FN(name, kind)                                                                                   \
     static void name(int J, int direct, const wstage *ws, const uint8_t *const *wr, size_t wbs,                \
-                     const uint8_t *const *ar, int nbc, const float *P, const float *const *dyj,                \
-                     const float *const *as, float out[KJ][KR]) {                                              \
+                     const astage *ast, int j0, int nbc, float out[KJ][KR]) {                                  \
         if (direct) {                                                                                          \
-            ktile(kind, 1, 1, ws, wr, wbs, ar, nbc, P, dyj, as, out);                                          \
+            ktile(kind, 1, 1, ws, wr, wbs, ast, j0, nbc, out);                                                 \
             return;                                                                                            \
         }                                                                                                      \
         switch (J) {                                                                                           \
-        case 1: ktile(kind, 1, 0, ws, wr, wbs, ar, nbc, P, dyj, as, out); break;                               \
-        case 2: ktile(kind, 2, 0, ws, wr, wbs, ar, nbc, P, dyj, as, out); break;                               \
-        default: ktile(kind, 3, 0, ws, wr, wbs, ar, nbc, P, dyj, as, out); break;                              \
+        case 1: ktile(kind, 1, 0, ws, wr, wbs, ast, j0, nbc, out); break;                                      \
+        case 2: ktile(kind, 2, 0, ws, wr, wbs, ast, j0, nbc, out); break;                                      \
+        default: ktile(kind, 3, 0, ws, wr, wbs, ast, j0, nbc, out); break;                                     \
         }                                                                                                      \
     }
 KTILE_FN(ktile_q4k, KQ_Q4K)
@@ -280,24 +305,13 @@ void avx512_gemm_k(uint32_t wtype, int64_t k, const void *Wv, size_t w_stride, i
     /* one activation row: unpack in registers (see ktile); more: stage */
     const int direct = n_a == 1;
     _Alignas(64) wstage ws[KR];
-    _Alignas(64) float dy[KJC][NBK], am[KJC][NBK * 8 + 8], P[KR * KJ * NBK];
-    const uint8_t *arow[KJC];
+    _Alignas(64) astage ast;
     for (int kb = 0; kb < nb; kb += NBK) {
         const int nbc = nb - kb < NBK ? nb - kb : NBK;
         for (int j0 = 0; j0 < n_a; j0 += KJC) {
             const int jc = n_a - j0 < KJC ? n_a - j0 : KJC;
-            for (int j = 0; j < jc; j++) {
-                const uint8_t *y = arow[j] = A + (size_t)(j0 + j) * a_stride + (size_t)kb * Q8K_BYTES;
-                for (int b = 0; b < nbc; b++) {
-                    const uint8_t *yb = y + (size_t)b * Q8K_BYTES;
-                    memcpy(&dy[j][b], yb, sizeof(float));
-                    if (kind == KQ_Q6K) continue;
-                    int16_t bs[16];
-                    memcpy(bs, yb + Q8K_BSUMS, sizeof bs);
-                    for (int t = 0; t < 8; t++) am[j][8 * b + t] = dy[j][b] * (float)(bs[2 * t] + bs[2 * t + 1]);
-                }
-                for (int e = 8 * nbc; e < NBK * 8 + 8; e++) am[j][e] = 0.0f;
-            }
+            for (int j = 0; j < jc; j++)
+                stage_acts(kind, A + (size_t)(j0 + j) * a_stride + (size_t)kb * Q8K_BYTES, nbc, &ast, j);
             for (int i = i0; i < i1; i += KR) {
                 const int rn = i1 - i < KR ? i1 - i : KR;
                 const uint8_t *wrow[KR];
@@ -306,21 +320,25 @@ void avx512_gemm_k(uint32_t wtype, int64_t k, const void *Wv, size_t w_stride, i
                     wrow[r] = W + (size_t)(i + (r < rn ? r : rn - 1)) * w_stride + (size_t)kb * wbs;
                     if (!direct) stage_row(kind, wrow[r], wbs, nbc, &ws[r]);
                 }
+                /* Ask for the next tile's weights now: decoding one sequence
+                 * streams every weight once, and without this each super-block's
+                 * first touch waits on memory. */
+                if (i + KR < i1) {
+                    const uint8_t *nx = W + (size_t)(i + KR) * w_stride + (size_t)kb * wbs;
+                    const size_t bytes = (size_t)nbc * wbs;
+                    const int rows = i1 - (i + KR) < KR ? i1 - (i + KR) : KR;
+                    for (int r = 0; r < rows; r++)
+                        for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)nx + r * w_stride + o, _MM_HINT_T0);
+                }
                 for (int jj = 0; jj < jc; jj += KJ) {
                     const int J = jc - jj < KJ ? jc - jj : KJ;
-                    if (!direct)
-                        for (int r = 0; r < KR; r++)
-                            for (int j = 0; j < J; j++)
-                                for (int b = 0; b < nbc; b++) P[(r * KJ + j) * NBK + b] = ws[r].d[b] * dy[jj + j][b];
-                    const int j1 = J > 1 ? jj + 1 : jj, j2 = J > 2 ? jj + 2 : jj;
-                    const float *as[KJ] = {am[jj], am[j1], am[j2]}, *dyj[KJ] = {dy[jj], dy[j1], dy[j2]};
                     float out[KJ][KR];
                     if (kind == KQ_Q4K)
-                        ktile_q4k(J, direct, ws, wrow, wbs, arow + jj, nbc, P, dyj, as, out);
+                        ktile_q4k(J, direct, ws, wrow, wbs, &ast, jj, nbc, out);
                     else if (kind == KQ_Q5K)
-                        ktile_q5k(J, direct, ws, wrow, wbs, arow + jj, nbc, P, dyj, as, out);
+                        ktile_q5k(J, direct, ws, wrow, wbs, &ast, jj, nbc, out);
                     else
-                        ktile_q6k(J, direct, ws, wrow, wbs, arow + jj, nbc, P, dyj, as, out);
+                        ktile_q6k(J, direct, ws, wrow, wbs, &ast, jj, nbc, out);
                     for (int j = 0; j < J; j++) {
                         float *c = C + (size_t)(j0 + jj + j) * (size_t)ldc + (size_t)i;
                         for (int r = 0; r < rn; r++) c[r] = kb ? c[r] + out[j][r] : out[j][r];
