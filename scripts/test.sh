@@ -5,6 +5,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+# the paper-class model whose parity with llama.cpp tests/test_real_parity.c checks
+./scripts/fetch_model.sh qwen2.5-coder-0.5b || { echo "0 passed, 1 failed"; exit 1; }
 total_pass=0; total_fail=0
 run_suite() { # $1 = build kind, rest = extra ctest args
   local kind=$1; shift
