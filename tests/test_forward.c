@@ -1,6 +1,7 @@
 /* Forward pass and KV cache on the real model: batching never changes results,
  * cache reads/edits touch exactly what they name, bad batches change nothing. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -301,12 +302,16 @@ static void test_f16_cache(void **state) {
         }
     /* later layers read rounded entries, so logits move a little, not the answer */
     assert_int_equal(argmax(l16, 49152), argmax(l32, 49152));
-    /* measured: mean |difference| 0.16 over the vocabulary (top logit 17.4); the
-     * half path was checked bit-identical to a float cache whose entries are
-     * rounded when stored, so this is rounding, not a wrong row */
+    /* measured: mean |difference| over the vocabulary 0.16 with the AMX kernel
+     * set, 0.46 with the AVX-512 VNNI and the AVX2 sets (top logit 17.4; the
+     * rounding of the cached keys is amplified differently by each set's
+     * activations).  The half path was checked bit-identical to a float cache
+     * whose entries are rounded when stored, so this is rounding, not a wrong
+     * row: the bound only catches a broken cache. */
     double sum = 0;
     for (int i = 0; i < 49152; i++) sum += fabsf(l16[i] - l32[i]);
-    assert_true(sum > 0 && sum / 49152 < 0.3);
+    printf("half cache: mean |logit difference| %.3f\n", sum / 49152);
+    assert_true(sum > 0 && sum / 49152 < 1.0);
 
     /* chunks of 3 in another sequence: the same logits bit for bit */
     kvs_ctx *c16b = new_ctx_kv(64, 3, 3, 1);
