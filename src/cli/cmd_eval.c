@@ -7,10 +7,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../answer.h"
-#include "../dataset.h"
-#include "../error.h"
-#include "../eval.h"
+#include "eval/answer.h"
+#include "eval/dataset.h"
+#include "engine/error.h"
+#include "eval/eval.h"
 #include "cli.h"
 #include "progress.h"
 #include "steer_opts.h"

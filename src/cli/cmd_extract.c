@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "cli.h"
-#include "dataset.h"
-#include "pairs.h"
+#include "eval/dataset.h"
+#include "eval/pairs.h"
 #include "progress.h"
-#include "steer.h"
+#include "steer/steer.h"
 
 static const char *k_help_extract =
     "usage: kvsteer extract -m MODEL.gguf --traces FILE.jsonl -o VEC.gguf [options]\n"

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../runfile.h"
+#include "eval/runfile.h"
 #include "cli.h"
 
 #define CMD "report"

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runfile.h"
-#include "../style.h"
+#include "eval/runfile.h"
+#include "eval/style.h"
 #include "cli.h"
 
 #define CMD "styles"

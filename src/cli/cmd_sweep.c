@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../eval.h"
+#include "eval/eval.h"
 #include "cli.h"
 
 #define CMD "sweep"

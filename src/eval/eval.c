@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error.h"
+#include "engine/error.h"
 
 static const eval_task k_tasks[] = {
     {"gsm8k", "gsm8k_test.jsonl", NULL, " "},

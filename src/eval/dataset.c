@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "engine/error.h"
 
 static void row_free(qa_row *r) {
     free(r->id);

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "engine/error.h"
 
 /* A label as a whole token: not preceded or followed by a letter or digit, and
  * a digit label is not the start of a decimal ("1.5") or grouped number. */

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <pcre2.h>
 
-#include "error.h"
+#include "engine/error.h"
 
 const char *const style_names[STYLE_N] = {"stepwise", "strategy_execution", "causal_chain", "annotated_deduction",
                                           "analogical_reasoning"};

@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "forward.h"
-#include "gguf.h"
-#include "model.h"
+#include "engine/error.h"
+#include "engine/forward.h"
+#include "engine/gguf.h"
+#include "engine/model.h"
 
 static float **new_vecs(int n_layer, int dim) {
     float **v = calloc((size_t)n_layer, sizeof *v);

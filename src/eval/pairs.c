@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "engine/error.h"
 
 void pairs_free(pair_set *p) {
     if (!p) return;

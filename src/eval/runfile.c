@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "engine/error.h"
 
 void run_file_free(run_file *r) {
     if (!r) return;

@@ -7,8 +7,8 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include "quant.h"
-#include "quant_internal.h"
+#include "engine/quant.h"
+#include "engine/quant_internal.h"
 #include "simd512.h"
 
 #define INLINE static inline __attribute__((always_inline))

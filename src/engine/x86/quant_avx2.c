@@ -9,9 +9,9 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "half.h"
-#include "quant.h"
-#include "quant_internal.h"
+#include "engine/half.h"
+#include "engine/quant.h"
+#include "engine/quant_internal.h"
 
 #define INLINE static inline __attribute__((always_inline))
 

@@ -3,7 +3,7 @@
 #include <immintrin.h>
 #include <math.h>
 
-#include "attn.h"
+#include "engine/attn.h"
 
 #define INLINE static inline __attribute__((always_inline))
 #define VEC __m256

@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "forward.h"
+#include "engine/error.h"
+#include "engine/forward.h"
 #include "steer.h"
 
 typedef struct prompt {
