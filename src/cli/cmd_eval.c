@@ -171,7 +171,7 @@ static int record(loop *lp, int j, const kvs_gen_request *span_req, kvs_error *e
     if (!o) {
         free(resp);
         free(span);
-        return kvs_fail(err, KVS_E_NOMEM, "out of memory");
+        return err_fail(err, KVS_E_NOMEM, "out of memory");
     }
     cJSON_AddStringToObject(o, "id", row->id);
     cJSON_AddNumberToObject(o, "index", q->index);

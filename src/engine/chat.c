@@ -148,21 +148,21 @@ void chat_template_free(chat_template *t) {
 int chat_template_init(chat_template *t, const char *jinja_src, const char *name, const char *label,
                        kvs_error *err) {
     if (!label) label = "chat template";
-    if (!t) return kvs_fail(err, KVS_E_ARG, "%s: no template object", label);
+    if (!t) return err_fail(err, KVS_E_ARG, "%s: no template object", label);
     memset(t, 0, sizeof *t);
     chat_family detected = jinja_src ? detect_family(jinja_src) : CHAT_UNKNOWN;
     chat_family fam;
     if (name) {
         fam = family_from_name(name);
         if (fam == CHAT_UNKNOWN)
-            return kvs_fail(err, KVS_E_ARG, "%s: unknown chat template name '%s' (known: chatml, llama3, phi3, gemma)",
+            return err_fail(err, KVS_E_ARG, "%s: unknown chat template name '%s' (known: chatml, llama3, phi3, gemma)",
                             label, name);
     } else if (!jinja_src) {
-        return kvs_fail(err, KVS_E_UNSUPPORTED, "%s: no chat template in the file; pass --chat-template NAME", label);
+        return err_fail(err, KVS_E_UNSUPPORTED, "%s: no chat template in the file; pass --chat-template NAME", label);
     } else {
         fam = detected;
         if (fam == CHAT_UNKNOWN)
-            return kvs_fail(err, KVS_E_UNSUPPORTED, "%s: unknown chat template; pass --chat-template NAME", label);
+            return err_fail(err, KVS_E_UNSUPPORTED, "%s: unknown chat template; pass --chat-template NAME", label);
     }
     t->family = fam;
     /* details come from the file's template only when it is of the chosen family */
@@ -172,7 +172,7 @@ int chat_template_init(chat_template *t, const char *jinja_src, const char *name
         sys_find sf = {0};
         if (for_each_literal(src, find_default_system, &sf) < 0 || sf.oom) {
             chat_template_free(t);
-            return kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
+            return err_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
         }
         t->default_system = sf.found;
     }
@@ -181,7 +181,7 @@ int chat_template_init(chat_template *t, const char *jinja_src, const char *name
         t->bos_text = strdup(bos);
         if (!t->bos_text) {
             chat_template_free(t);
-            return kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
+            return err_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
         }
     }
     return 0;
@@ -226,16 +226,16 @@ static void put_trimmed(sbuf *b, const char *s) {
 char *chat_render(const chat_template *t, const kvs_chat_msg *msgs, int n_msgs, int add_generation_prompt,
                   kvs_error *err) {
     if (!t || t->family == CHAT_UNKNOWN) {
-        kvs_fail(err, KVS_E_ARG, "chat: no chat template");
+        err_fail(err, KVS_E_ARG, "chat: no chat template");
         return NULL;
     }
     if (n_msgs < 0 || (n_msgs > 0 && !msgs)) {
-        kvs_fail(err, KVS_E_ARG, "chat: bad message list (%d messages)", n_msgs);
+        err_fail(err, KVS_E_ARG, "chat: bad message list (%d messages)", n_msgs);
         return NULL;
     }
     for (int i = 0; i < n_msgs; i++)
         if (!msgs[i].role || !msgs[i].content || !msgs[i].role[0]) {
-            kvs_fail(err, KVS_E_ARG, "chat: message %d has no %s", i, msgs[i].content ? "role" : "content");
+            err_fail(err, KVS_E_ARG, "chat: message %d has no %s", i, msgs[i].content ? "role" : "content");
             return NULL;
         }
 
@@ -309,7 +309,7 @@ char *chat_render(const chat_template *t, const kvs_chat_msg *msgs, int n_msgs, 
     }
     if (b.oom) {
         free(b.p);
-        kvs_fail(err, KVS_E_NOMEM, "chat: out of memory");
+        err_fail(err, KVS_E_NOMEM, "chat: out of memory");
         return NULL;
     }
     return b.p;

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int kvs_fail(kvs_error *err, int code, const char *fmt, ...) {
+int err_fail(kvs_error *err, int code, const char *fmt, ...) {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
@@ -18,7 +18,7 @@ int kvs_fail(kvs_error *err, int code, const char *fmt, ...) {
     return code;
 }
 
-void kvs_error_clear(kvs_error *err) {
+void err_clear(kvs_error *err) {
     if (err) {
         err->code = KVS_OK;
         err->msg[0] = '\0';

@@ -4,13 +4,13 @@
 #include "kvsteer.h"
 
 #if defined(__GNUC__)
-#define KVS_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define PRINTF_LIKE(a, b) __attribute__((format(printf, a, b)))
 #else
-#define KVS_PRINTF(a, b)
+#define PRINTF_LIKE(a, b)
 #endif
 
-/* Sets err (if non-NULL) and returns `code`, so callers can `return kvs_fail(...)`. */
-int kvs_fail(kvs_error *err, int code, const char *fmt, ...) KVS_PRINTF(3, 4);
-void kvs_error_clear(kvs_error *err);
+/* Sets err (if non-NULL) and returns `code`, so callers can `return err_fail(...)`. */
+int err_fail(kvs_error *err, int code, const char *fmt, ...) PRINTF_LIKE(3, 4);
+void err_clear(kvs_error *err);
 
 #endif

@@ -37,7 +37,7 @@ void kvs_ctx_free(kvs_ctx *c) {
 }
 
 kvs_ctx *kvs_ctx_new(const kvs_model *m, const kvs_ctx_params *p, kvs_error *err) {
-    kvs_error_clear(err);
+    err_clear(err);
     kvs_ctx_params defaults = kvs_ctx_default_params();
     if (!p) p = &defaults;
     const hparams *hp = &m->hp;
@@ -48,7 +48,7 @@ kvs_ctx *kvs_ctx_new(const kvs_model *m, const kvs_ctx_params *p, kvs_error *err
     if (n_threads < 1) n_threads = 1;
     if (p->n_ctx < 0 || p->n_seq < 0 || p->n_batch < 0 || p->n_threads < 0 || n_ctx > (1 << 24) ||
         n_seq > 65536 || n_batch > 65536 || n_threads > 1024) {
-        kvs_fail(err, KVS_E_ARG, "context: impossible parameters (n_ctx %d, n_seq %d, n_batch %d, threads %d)",
+        err_fail(err, KVS_E_ARG, "context: impossible parameters (n_ctx %d, n_seq %d, n_batch %d, threads %d)",
                  p->n_ctx, p->n_seq, p->n_batch, p->n_threads);
         return NULL;
     }
@@ -103,7 +103,7 @@ kvs_ctx *kvs_ctx_new(const kvs_model *m, const kvs_ctx_params *p, kvs_error *err
     return c;
 nomem:
     kvs_ctx_free(c);
-    kvs_fail(err, KVS_E_NOMEM, "context: out of memory (n_ctx %d, n_seq %d)", n_ctx, n_seq);
+    err_fail(err, KVS_E_NOMEM, "context: out of memory (n_ctx %d, n_seq %d)", n_ctx, n_seq);
     return NULL;
 }
 
@@ -329,26 +329,26 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
 }
 
 int kvs_decode(kvs_ctx *c, const kvs_batch *b, kvs_error *err) {
-    kvs_error_clear(err);
+    err_clear(err);
     const hparams *hp = &c->model->hp;
     if (!b || b->n <= 0 || !b->tokens || !b->pos || !b->seq)
-        return kvs_fail(err, KVS_E_ARG, "decode: empty or incomplete batch");
+        return err_fail(err, KVS_E_ARG, "decode: empty or incomplete batch");
     /* Validate everything before touching the cache, so a bad batch changes nothing. */
     int *len = malloc(sizeof(int) * (size_t)c->n_seq);
-    if (!len) return kvs_fail(err, KVS_E_NOMEM, "decode: out of memory");
+    if (!len) return err_fail(err, KVS_E_NOMEM, "decode: out of memory");
     memcpy(len, c->cache.len, sizeof(int) * (size_t)c->n_seq);
     int rc = 0, n_out = 0;
     for (int i = 0; i < b->n && !rc; i++) {
         const int s = b->seq[i], p = b->pos[i];
         if (b->tokens[i] < 0 || b->tokens[i] >= hp->n_vocab)
-            rc = kvs_fail(err, KVS_E_ARG, "decode: token id %d out of range [0, %d)", b->tokens[i], hp->n_vocab);
+            rc = err_fail(err, KVS_E_ARG, "decode: token id %d out of range [0, %d)", b->tokens[i], hp->n_vocab);
         else if (s < 0 || s >= c->n_seq)
-            rc = kvs_fail(err, KVS_E_RANGE, "decode: sequence %d out of range [0, %d)", s, c->n_seq);
+            rc = err_fail(err, KVS_E_RANGE, "decode: sequence %d out of range [0, %d)", s, c->n_seq);
         else if (p >= c->n_ctx)
-            rc = kvs_fail(err, KVS_E_RANGE, "decode: position %d of sequence %d exceeds the context (%d tokens)", p,
+            rc = err_fail(err, KVS_E_RANGE, "decode: position %d of sequence %d exceeds the context (%d tokens)", p,
                           s, c->n_ctx);
         else if (p != len[s])
-            rc = kvs_fail(err, KVS_E_RANGE, "decode: sequence %d expects position %d next, got %d", s, len[s], p);
+            rc = err_fail(err, KVS_E_RANGE, "decode: sequence %d expects position %d next, got %d", s, len[s], p);
         else
             len[s]++;
         if (b->want_logits ? b->want_logits[i] != 0 : i == b->n - 1) n_out++;
@@ -358,12 +358,12 @@ int kvs_decode(kvs_ctx *c, const kvs_batch *b, kvs_error *err) {
     c->n_tokens = b->n;
     int cap_rows = c->cap_hidden;
     int *rows = realloc(c->out_row, sizeof(int) * (size_t)b->n);
-    if (!rows) return kvs_fail(err, KVS_E_NOMEM, "decode: out of memory");
+    if (!rows) return err_fail(err, KVS_E_NOMEM, "decode: out of memory");
     c->out_row = rows;
     if (reserve(&c->hidden, &cap_rows, (size_t)b->n * hp->n_embd) ||
         reserve(&c->logits, &c->cap_out, (size_t)n_out * hp->n_vocab) ||
         (c->capture && reserve(&c->resid, &c->cap_resid, (size_t)n_out * hp->n_layer * hp->n_embd)))
-        return kvs_fail(err, KVS_E_NOMEM, "decode: out of memory for outputs");
+        return err_fail(err, KVS_E_NOMEM, "decode: out of memory for outputs");
     c->cap_hidden = cap_rows;
     c->n_out = 0;
     for (int i = 0; i < b->n; i++)
@@ -419,10 +419,10 @@ static int set_hook(kvs_ctx *c, int seq, int layer, const float *vec, float scal
 int kvs_set_residual_add(kvs_ctx *c, int seq, int layer, const float *vec, float scale, kvs_error *err) {
     const hparams *hp = &c->model->hp;
     if (seq < -1 || seq >= c->n_seq)
-        return kvs_fail(err, KVS_E_RANGE, "residual hook: sequence %d out of range [0, %d)", seq, c->n_seq);
+        return err_fail(err, KVS_E_RANGE, "residual hook: sequence %d out of range [0, %d)", seq, c->n_seq);
     if (layer < (vec ? 0 : -1) || layer >= hp->n_layer)
-        return kvs_fail(err, KVS_E_RANGE, "residual hook: layer %d out of range [0, %d)", layer, hp->n_layer);
+        return err_fail(err, KVS_E_RANGE, "residual hook: layer %d out of range [0, %d)", layer, hp->n_layer);
     for (int s = seq < 0 ? 0 : seq; s < (seq < 0 ? c->n_seq : seq + 1); s++)
-        if (set_hook(c, s, layer, vec, scale)) return kvs_fail(err, KVS_E_NOMEM, "residual hook: out of memory");
+        if (set_hook(c, s, layer, vec, scale)) return err_fail(err, KVS_E_NOMEM, "residual hook: out of memory");
     return 0;
 }

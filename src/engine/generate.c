@@ -34,7 +34,7 @@ static int refill_slot(kvs_gen_refill refill, void *user, int slot, kvs_gen_requ
     const int rc = refill(user, slot, fin, next, err);
     if (!rc) return 0;
     if (err && err->code) return err->code;
-    return kvs_fail(err, KVS_E_ARG, "generate: the refill function stopped the run (status %d)", rc);
+    return err_fail(err, KVS_E_ARG, "generate: the refill function stopped the run (status %d)", rc);
 }
 
 /* Take request r into slot s (sequence seq): check it and reset its outputs. */
@@ -44,11 +44,11 @@ static int slot_start(kvs_ctx *c, slot *s, kvs_gen_request *r, int seq, kvs_erro
     if (!r) return 0;
     if (!r->prompt || r->n_prompt <= 0 || r->n_hold < 0 || r->n_hold >= r->n_prompt || r->max_new < 0 ||
         (r->max_new > 0 && !r->out))
-        return kvs_fail(err, KVS_E_ARG, "generate: request for sequence %d is malformed (empty prompt or bad hold/max)",
+        return err_fail(err, KVS_E_ARG, "generate: request for sequence %d is malformed (empty prompt or bad hold/max)",
                         seq);
     const int base = r->append ? kvs_seq_len(c, seq) : 0;
     if (base + r->n_prompt >= c->n_ctx)
-        return kvs_fail(err, KVS_E_RANGE, "generate: prompt of %d tokens (after %d cached) does not fit the context of %d",
+        return err_fail(err, KVS_E_RANGE, "generate: prompt of %d tokens (after %d cached) does not fit the context of %d",
                         r->n_prompt, base, c->n_ctx);
     if (!r->append) kvs_seq_truncate(c, seq, 0, NULL);
     r->n_out = 0;
@@ -61,9 +61,9 @@ static int slot_start(kvs_ctx *c, slot *s, kvs_gen_request *r, int seq, kvs_erro
 
 static int run(kvs_ctx *c, int n, int first_seq, kvs_gen_refill refill, void *refill_user,
                int (*on_token)(int slot, kvs_token t, void *user), void *user, kvs_error *err) {
-    kvs_error_clear(err);
+    err_clear(err);
     if (n <= 0 || first_seq < 0 || first_seq + n > c->n_seq)
-        return kvs_fail(err, KVS_E_ARG, "generate: %d slots from sequence %d do not fit %d sequences", n, first_seq,
+        return err_fail(err, KVS_E_ARG, "generate: %d slots from sequence %d do not fit %d sequences", n, first_seq,
                         c->n_seq);
     slot *sl = calloc((size_t)n, sizeof *sl);
     int cap = 0, rc = 0;
@@ -71,7 +71,7 @@ static int run(kvs_ctx *c, int n, int first_seq, kvs_gen_refill refill, void *re
     int32_t *bp = NULL, *bs = NULL;
     int8_t *bw = NULL;
     int *owner = NULL;
-    if (!sl) return kvs_fail(err, KVS_E_NOMEM, "generate: out of memory");
+    if (!sl) return err_fail(err, KVS_E_NOMEM, "generate: out of memory");
     for (int i = 0; i < n && !rc; i++) {
         kvs_gen_request *r = NULL;
         if (!(rc = refill_slot(refill, refill_user, i, NULL, &r, err))) rc = slot_start(c, &sl[i], r, first_seq + i, err);
@@ -102,7 +102,7 @@ static int run(kvs_ctx *c, int n, int first_seq, kvs_gen_refill refill, void *re
                     if (w1) bw = w1;
                     int *o1 = w1 ? realloc(owner, sizeof *owner * (size_t)nc) : NULL;
                     if (!o1) {
-                        rc = kvs_fail(err, KVS_E_NOMEM, "generate: out of memory");
+                        rc = err_fail(err, KVS_E_NOMEM, "generate: out of memory");
                         break;
                     }
                     owner = o1;
@@ -201,13 +201,13 @@ static int fixed_refill(void *user, int slot, kvs_gen_request *finished, kvs_gen
 
 int kvs_generate(kvs_ctx *c, kvs_gen_request *reqs, int n, int first_seq,
                  int (*on_token)(int req, kvs_token t, void *user), void *user, kvs_error *err) {
-    if (!reqs) return kvs_fail(err, KVS_E_ARG, "generate: no requests");
+    if (!reqs) return err_fail(err, KVS_E_ARG, "generate: no requests");
     fixed_set fs = {reqs};
     return run(c, n, first_seq, fixed_refill, &fs, on_token, user, err);
 }
 
 int kvs_generate_stream(kvs_ctx *c, int n_slots, int first_seq, kvs_gen_refill refill, void *refill_user,
                         int (*on_token)(int slot, kvs_token t, void *user), void *user, kvs_error *err) {
-    if (!refill) return kvs_fail(err, KVS_E_ARG, "generate: no refill function");
+    if (!refill) return err_fail(err, KVS_E_ARG, "generate: no refill function");
     return run(c, n_slots, first_seq, refill, refill_user, on_token, user, err);
 }

@@ -28,7 +28,7 @@ typedef struct cursor {
 
 static int need(cursor *c, uint64_t n, const char *what) {
     if (n > c->size - c->off)
-        return kvs_fail(c->err, KVS_E_FORMAT, "%s: truncated file (reading %s at byte %zu)",
+        return err_fail(c->err, KVS_E_FORMAT, "%s: truncated file (reading %s at byte %zu)",
                         c->label, what, c->off);
     return 0;
 }
@@ -73,21 +73,21 @@ static int parse_kv(cursor *c, gguf_kv *kv) {
     gguf_str key;
     if (rd_str(c, &key, "metadata key")) return KVS_E_FORMAT;
     if (key.n == 0 || key.n > GGUF_MAX_KEY)
-        return kvs_fail(c->err, KVS_E_FORMAT, "%s: metadata key of invalid length %llu",
+        return err_fail(c->err, KVS_E_FORMAT, "%s: metadata key of invalid length %llu",
                         c->label, (unsigned long long)key.n);
     kv->key = malloc(key.n + 1);
-    if (!kv->key) return kvs_fail(c->err, KVS_E_NOMEM, "%s: out of memory", c->label);
+    if (!kv->key) return err_fail(c->err, KVS_E_NOMEM, "%s: out of memory", c->label);
     memcpy(kv->key, key.p, key.n);
     kv->key[key.n] = '\0';
     if (strlen(kv->key) != key.n)
-        return kvs_fail(c->err, KVS_E_FORMAT, "%s: metadata key contains a NUL byte", c->label);
+        return err_fail(c->err, KVS_E_FORMAT, "%s: metadata key contains a NUL byte", c->label);
     if (rd_u32(c, &kv->type, "metadata type")) return KVS_E_FORMAT;
     if (kv->type >= GGUF_VTYPE_COUNT)
-        return kvs_fail(c->err, KVS_E_FORMAT, "%s: metadata '%s' has unknown type %u", c->label,
+        return err_fail(c->err, KVS_E_FORMAT, "%s: metadata '%s' has unknown type %u", c->label,
                         kv->key, kv->type);
     if (kv->type == GGUF_STR) {
         kv->strs = malloc(sizeof *kv->strs);
-        if (!kv->strs) return kvs_fail(c->err, KVS_E_NOMEM, "%s: out of memory", c->label);
+        if (!kv->strs) return err_fail(c->err, KVS_E_NOMEM, "%s: out of memory", c->label);
         kv->data = c->p + c->off;
         return rd_str(c, kv->strs, kv->key);
     }
@@ -98,20 +98,20 @@ static int parse_kv(cursor *c, gguf_kv *kv) {
             /* each string needs at least its 8-byte length: reject counts the file
              * cannot hold before allocating for them */
             if (kv->arr_n > (c->size - c->off) / 8)
-                return kvs_fail(c->err, KVS_E_FORMAT, "%s: array '%s' claims %llu strings, more than the file holds",
+                return err_fail(c->err, KVS_E_FORMAT, "%s: array '%s' claims %llu strings, more than the file holds",
                                 c->label, kv->key, (unsigned long long)kv->arr_n);
             kv->strs = malloc(sizeof *kv->strs * (kv->arr_n ? kv->arr_n : 1));
-            if (!kv->strs) return kvs_fail(c->err, KVS_E_NOMEM, "%s: out of memory", c->label);
+            if (!kv->strs) return err_fail(c->err, KVS_E_NOMEM, "%s: out of memory", c->label);
             for (uint64_t i = 0; i < kv->arr_n; i++)
                 if (rd_str(c, &kv->strs[i], kv->key)) return KVS_E_FORMAT;
             return 0;
         }
         size_t es = scalar_size(kv->arr_type);
         if (!es)
-            return kvs_fail(c->err, KVS_E_FORMAT, "%s: array '%s' has unsupported element type %u",
+            return err_fail(c->err, KVS_E_FORMAT, "%s: array '%s' has unsupported element type %u",
                             c->label, kv->key, kv->arr_type);
         if (kv->arr_n > (c->size - c->off) / es)
-            return kvs_fail(c->err, KVS_E_FORMAT, "%s: array '%s' (%llu elements) runs past the end of the file",
+            return err_fail(c->err, KVS_E_FORMAT, "%s: array '%s' (%llu elements) runs past the end of the file",
                             c->label, kv->key, (unsigned long long)kv->arr_n);
         c->off += kv->arr_n * es;
         return 0;
@@ -125,30 +125,30 @@ static int parse_tensor(cursor *c, gguf_tensor *t) {
     gguf_str name;
     if (rd_str(c, &name, "tensor name")) return KVS_E_FORMAT;
     if (name.n == 0 || name.n > GGUF_MAX_KEY)
-        return kvs_fail(c->err, KVS_E_FORMAT, "%s: tensor name of invalid length", c->label);
+        return err_fail(c->err, KVS_E_FORMAT, "%s: tensor name of invalid length", c->label);
     t->name = malloc(name.n + 1);
-    if (!t->name) return kvs_fail(c->err, KVS_E_NOMEM, "%s: out of memory", c->label);
+    if (!t->name) return err_fail(c->err, KVS_E_NOMEM, "%s: out of memory", c->label);
     memcpy(t->name, name.p, name.n);
     t->name[name.n] = '\0';
     if (rd_u32(c, &t->n_dims, t->name)) return KVS_E_FORMAT;
     if (t->n_dims == 0 || t->n_dims > GGUF_MAX_DIMS)
-        return kvs_fail(c->err, KVS_E_FORMAT, "%s: tensor '%s' has %u dimensions (1..%d allowed)",
+        return err_fail(c->err, KVS_E_FORMAT, "%s: tensor '%s' has %u dimensions (1..%d allowed)",
                         c->label, t->name, t->n_dims, GGUF_MAX_DIMS);
     uint64_t nel = 1;
     for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) t->ne[d] = 1;
     for (uint32_t d = 0; d < t->n_dims; d++) {
         if (rd_u64(c, &t->ne[d], t->name)) return KVS_E_FORMAT;
         if (t->ne[d] == 0 || t->ne[d] > GGUF_MAX_DIM_N || nel > GGUF_MAX_DIM_N / t->ne[d])
-            return kvs_fail(c->err, KVS_E_FORMAT, "%s: tensor '%s' has an absurd shape", c->label, t->name);
+            return err_fail(c->err, KVS_E_FORMAT, "%s: tensor '%s' has an absurd shape", c->label, t->name);
         nel *= t->ne[d];
     }
     if (rd_u32(c, &t->type, t->name) || rd_u64(c, &t->offset, t->name)) return KVS_E_FORMAT;
     const ggtype_info *ti = ggtype_get(t->type);
     if (!ti)
-        return kvs_fail(c->err, KVS_E_UNSUPPORTED, "%s: tensor '%s' has unknown type id %u", c->label,
+        return err_fail(c->err, KVS_E_UNSUPPORTED, "%s: tensor '%s' has unknown type id %u", c->label,
                         t->name, t->type);
     if (t->ne[0] % (uint64_t)ti->block)
-        return kvs_fail(c->err, KVS_E_FORMAT, "%s: tensor '%s' row of %llu is not a multiple of the %s block (%d)",
+        return err_fail(c->err, KVS_E_FORMAT, "%s: tensor '%s' row of %llu is not a multiple of the %s block (%d)",
                         c->label, t->name, (unsigned long long)t->ne[0], ti->name, ti->block);
     t->nbytes = nel / (uint64_t)ti->block * (uint64_t)ti->bytes;
     return 0;
@@ -174,27 +174,27 @@ static gguf_file *parse(gguf_file *f, const char *label, kvs_error *err) {
     cursor c = {f->map, f->size, 0, label, err};
     uint32_t magic;
     if (f->size < 4 || (memcpy(&magic, f->map, 4), magic != GGUF_MAGIC)) {
-        kvs_fail(err, KVS_E_FORMAT, "%s: not a GGUF file (bad magic)", label);
+        err_fail(err, KVS_E_FORMAT, "%s: not a GGUF file (bad magic)", label);
         goto fail;
     }
     c.off = 4;
     if (rd_u32(&c, &f->version, "version")) goto fail;
     if (f->version != 2 && f->version != 3) {
-        kvs_fail(err, KVS_E_UNSUPPORTED, "%s: unsupported GGUF version %u (2 and 3 are supported)", label,
+        err_fail(err, KVS_E_UNSUPPORTED, "%s: unsupported GGUF version %u (2 and 3 are supported)", label,
                  f->version);
         goto fail;
     }
     if (rd_u64(&c, &f->n_tensors, "tensor count") || rd_u64(&c, &f->n_kv, "metadata count")) goto fail;
     /* a kv takes at least 8+1+4 bytes and a tensor info 8+1+4+8+4+8 */
     if (f->n_kv > f->size / 13 || f->n_tensors > f->size / 33) {
-        kvs_fail(err, KVS_E_FORMAT, "%s: absurd counts (%llu metadata, %llu tensors) for a %zu-byte file",
+        err_fail(err, KVS_E_FORMAT, "%s: absurd counts (%llu metadata, %llu tensors) for a %zu-byte file",
                  label, (unsigned long long)f->n_kv, (unsigned long long)f->n_tensors, f->size);
         goto fail;
     }
     f->kv = calloc(f->n_kv ? f->n_kv : 1, sizeof *f->kv);
     f->tensors = calloc(f->n_tensors ? f->n_tensors : 1, sizeof *f->tensors);
     if (!f->kv || !f->tensors) {
-        kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
+        err_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
         goto fail;
     }
     for (uint64_t i = 0; i < f->n_kv; i++)
@@ -202,7 +202,7 @@ static gguf_file *parse(gguf_file *f, const char *label, kvs_error *err) {
     for (uint64_t i = 0; i < f->n_kv; i++)
         for (uint64_t j = 0; j < i; j++)
             if (!strcmp(f->kv[i].key, f->kv[j].key)) {
-                kvs_fail(err, KVS_E_FORMAT, "%s: duplicate metadata key '%s'", label, f->kv[i].key);
+                err_fail(err, KVS_E_FORMAT, "%s: duplicate metadata key '%s'", label, f->kv[i].key);
                 goto fail;
             }
     f->alignment = 32;
@@ -210,7 +210,7 @@ static gguf_file *parse(gguf_file *f, const char *label, kvs_error *err) {
     if (al) {
         uint64_t a;
         if (gguf_get_u64(f, "general.alignment", &a) || a == 0 || (a & (a - 1)) || a > 65536) {
-            kvs_fail(err, KVS_E_FORMAT, "%s: invalid general.alignment", label);
+            err_fail(err, KVS_E_FORMAT, "%s: invalid general.alignment", label);
             goto fail;
         }
         f->alignment = a;
@@ -219,26 +219,26 @@ static gguf_file *parse(gguf_file *f, const char *label, kvs_error *err) {
         if (parse_tensor(&c, &f->tensors[i])) goto fail;
     f->data_offset = (c.off + f->alignment - 1) / f->alignment * f->alignment;
     if (f->n_tensors && f->data_offset > f->size) {
-        kvs_fail(err, KVS_E_FORMAT, "%s: truncated file (no tensor data section)", label);
+        err_fail(err, KVS_E_FORMAT, "%s: truncated file (no tensor data section)", label);
         goto fail;
     }
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         gguf_tensor *t = &f->tensors[i];
         if (t->offset % f->alignment) {
-            kvs_fail(err, KVS_E_FORMAT, "%s: tensor '%s' data is not aligned to %llu bytes", label, t->name,
+            err_fail(err, KVS_E_FORMAT, "%s: tensor '%s' data is not aligned to %llu bytes", label, t->name,
                      (unsigned long long)f->alignment);
             goto fail;
         }
         uint64_t avail = f->size - f->data_offset;
         if (t->offset > avail || t->nbytes > avail - t->offset) {
-            kvs_fail(err, KVS_E_FORMAT, "%s: tensor '%s' data (offset %llu, %llu bytes) lies outside the file",
+            err_fail(err, KVS_E_FORMAT, "%s: tensor '%s' data (offset %llu, %llu bytes) lies outside the file",
                      label, t->name, (unsigned long long)t->offset, (unsigned long long)t->nbytes);
             goto fail;
         }
         t->data = f->map + f->data_offset + t->offset;
         for (uint64_t j = 0; j < i; j++)
             if (!strcmp(t->name, f->tensors[j].name)) {
-                kvs_fail(err, KVS_E_FORMAT, "%s: duplicate tensor name '%s'", label, t->name);
+                err_fail(err, KVS_E_FORMAT, "%s: duplicate tensor name '%s'", label, t->name);
                 goto fail;
             }
     }
@@ -251,32 +251,32 @@ fail:
 gguf_file *gguf_open(const char *path, kvs_error *err) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
-        kvs_fail(err, KVS_E_IO, "%s: cannot open: %s", path, strerror(errno));
+        err_fail(err, KVS_E_IO, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        kvs_fail(err, KVS_E_IO, "%s: not a regular file", path);
+        err_fail(err, KVS_E_IO, "%s: not a regular file", path);
         close(fd);
         return NULL;
     }
     if (st.st_size < 24) {
         close(fd);
-        kvs_fail(err, KVS_E_FORMAT, "%s: truncated file (%lld bytes, too small for a GGUF header)", path,
+        err_fail(err, KVS_E_FORMAT, "%s: truncated file (%lld bytes, too small for a GGUF header)", path,
                  (long long)st.st_size);
         return NULL;
     }
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) {
-        kvs_fail(err, KVS_E_IO, "%s: cannot mmap: %s", path, strerror(errno));
+        err_fail(err, KVS_E_IO, "%s: cannot mmap: %s", path, strerror(errno));
         return NULL;
     }
     gguf_file *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(path))) {
         munmap(map, (size_t)st.st_size);
         free(f);
-        kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+        err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
         return NULL;
     }
     f->map = map;
@@ -287,7 +287,7 @@ gguf_file *gguf_open(const char *path, kvs_error *err) {
 gguf_file *gguf_open_buffer(const void *buf, size_t size, const char *label, kvs_error *err) {
     gguf_file *f = calloc(1, sizeof *f);
     if (!f) {
-        kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
+        err_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
         return NULL;
     }
     f->map = buf;
@@ -523,13 +523,13 @@ static int wr_str(FILE *fp, const char *s) {
 int gguf_writer_save(gguf_writer *w, const char *path, kvs_error *err) {
     size_t pl = strlen(path);
     char *tmp = malloc(pl + 16);
-    if (!tmp) return kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+    if (!tmp) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
     snprintf(tmp, pl + 16, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
         int e = errno;
         free(tmp);
-        return kvs_fail(err, KVS_E_IO, "%s: cannot create: %s", path, strerror(e));
+        return err_fail(err, KVS_E_IO, "%s: cannot create: %s", path, strerror(e));
     }
     /* mkstemp creates 0600; give the file the permissions a plain create would */
     const mode_t um = umask(0);
@@ -540,7 +540,7 @@ int gguf_writer_save(gguf_writer *w, const char *path, kvs_error *err) {
         close(fd);
         unlink(tmp);
         free(tmp);
-        return kvs_fail(err, KVS_E_IO, "%s: cannot write", path);
+        return err_fail(err, KVS_E_IO, "%s: cannot write", path);
     }
     const uint64_t align = 32;
     int bad = wr_u32(fp, GGUF_MAGIC) || wr_u32(fp, 3) || wr_u64(fp, (uint64_t)w->n_t) ||
@@ -573,7 +573,7 @@ int gguf_writer_save(gguf_writer *w, const char *path, kvs_error *err) {
         int e = errno;
         unlink(tmp);
         free(tmp);
-        return kvs_fail(err, KVS_E_IO, "%s: write failed: %s", path, strerror(e));
+        return err_fail(err, KVS_E_IO, "%s: write failed: %s", path, strerror(e));
     }
     free(tmp);
     return 0;

@@ -40,7 +40,7 @@ static void put_row(const kv_cache *c, int which, size_t at, const float *x) {
         return;
     }
     uint16_t *h = elt(c, which, at);
-    for (int i = 0; i < c->kv_dim; i++) h[i] = kvs_f32_to_f16(x[i]);
+    for (int i = 0; i < c->kv_dim; i++) h[i] = f32_to_f16(x[i]);
 }
 
 static void get_row(const kv_cache *c, int which, size_t at, float *out, int n) {
@@ -69,13 +69,13 @@ void kv_cache_free(kv_cache *c) {
 static int check_entry(const kvs_ctx *ctx, int seq, int pos, int layer, kvs_kv which, kvs_error *err) {
     const kv_cache *c = &ctx->cache;
     if (seq < 0 || seq >= c->n_seq)
-        return kvs_fail(err, KVS_E_RANGE, "cache: sequence %d out of range [0, %d)", seq, c->n_seq);
+        return err_fail(err, KVS_E_RANGE, "cache: sequence %d out of range [0, %d)", seq, c->n_seq);
     if (layer < 0 || layer >= c->n_layer)
-        return kvs_fail(err, KVS_E_RANGE, "cache: layer %d out of range [0, %d)", layer, c->n_layer);
+        return err_fail(err, KVS_E_RANGE, "cache: layer %d out of range [0, %d)", layer, c->n_layer);
     if (pos < 0 || pos >= c->len[seq])
-        return kvs_fail(err, KVS_E_RANGE, "cache: position %d not cached for sequence %d (length %d)", pos, seq,
+        return err_fail(err, KVS_E_RANGE, "cache: position %d not cached for sequence %d (length %d)", pos, seq,
                         c->len[seq]);
-    if (which != KVS_K && which != KVS_V) return kvs_fail(err, KVS_E_ARG, "cache: which must be KVS_K or KVS_V");
+    if (which != KVS_K && which != KVS_V) return err_fail(err, KVS_E_ARG, "cache: which must be KVS_K or KVS_V");
     return 0;
 }
 
@@ -100,7 +100,7 @@ int kvs_cache_add(kvs_ctx *ctx, int seq, int pos, int layer, kvs_kv which, const
     }
     /* a half entry: the sum is formed in float and rounded once */
     uint16_t *h = elt(c, which == KVS_V, at);
-    for (int i = 0; i < c->kv_dim; i++) h[i] = kvs_f32_to_f16(kvs_f16_to_f32(h[i]) + scale * delta[i]);
+    for (int i = 0; i < c->kv_dim; i++) h[i] = f32_to_f16(f16_to_f32(h[i]) + scale * delta[i]);
     return 0;
 }
 
@@ -111,8 +111,8 @@ int kvs_seq_len(const kvs_ctx *ctx, int seq) {
 int kvs_seq_truncate(kvs_ctx *ctx, int seq, int from, kvs_error *err) {
     kv_cache *c = &ctx->cache;
     if (seq < 0 || seq >= c->n_seq)
-        return kvs_fail(err, KVS_E_RANGE, "cache: sequence %d out of range [0, %d)", seq, c->n_seq);
-    if (from < 0) return kvs_fail(err, KVS_E_RANGE, "cache: negative truncation position %d", from);
+        return err_fail(err, KVS_E_RANGE, "cache: sequence %d out of range [0, %d)", seq, c->n_seq);
+    if (from < 0) return err_fail(err, KVS_E_RANGE, "cache: negative truncation position %d", from);
     if (from < c->len[seq]) c->len[seq] = from;
     return 0;
 }
@@ -120,10 +120,10 @@ int kvs_seq_truncate(kvs_ctx *ctx, int seq, int from, kvs_error *err) {
 int kvs_seq_copy(kvs_ctx *ctx, int src, int dst, int n, kvs_error *err) {
     kv_cache *c = &ctx->cache;
     if (src < 0 || src >= c->n_seq || dst < 0 || dst >= c->n_seq)
-        return kvs_fail(err, KVS_E_RANGE, "cache: copy between sequences %d and %d, out of range [0, %d)", src, dst,
+        return err_fail(err, KVS_E_RANGE, "cache: copy between sequences %d and %d, out of range [0, %d)", src, dst,
                         c->n_seq);
     if (n < 0 || n > c->len[src])
-        return kvs_fail(err, KVS_E_RANGE, "cache: cannot copy %d positions of sequence %d (length %d)", n, src,
+        return err_fail(err, KVS_E_RANGE, "cache: cannot copy %d positions of sequence %d (length %d)", n, src,
                         c->len[src]);
     if (src != dst)
         for (int l = 0; l < c->n_layer; l++) {

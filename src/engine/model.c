@@ -15,12 +15,12 @@ static int get_int(const kvs_model *m, const char *suffix, int required, int dfl
     snprintf(key, sizeof key, "%s.%s", m->hp.arch_name, suffix);
     int64_t v;
     if (!gguf_find(m->file, key)) {
-        if (required) return kvs_fail(err, KVS_E_FORMAT, "%s: missing metadata key '%s'", m->path, key);
+        if (required) return err_fail(err, KVS_E_FORMAT, "%s: missing metadata key '%s'", m->path, key);
         *out = dflt;
         return 0;
     }
     if (gguf_get_i64(m->file, key, &v) || v < lo || v > hi)
-        return kvs_fail(err, KVS_E_FORMAT, "%s: metadata '%s' is not an integer in [%d, %d]", m->path, key, lo, hi);
+        return err_fail(err, KVS_E_FORMAT, "%s: metadata '%s' is not an integer in [%d, %d]", m->path, key, lo, hi);
     *out = (int)v;
     return 0;
 }
@@ -30,12 +30,12 @@ static int get_float(const kvs_model *m, const char *suffix, int required, float
     snprintf(key, sizeof key, "%s.%s", m->hp.arch_name, suffix);
     double v;
     if (!gguf_find(m->file, key)) {
-        if (required) return kvs_fail(err, KVS_E_FORMAT, "%s: missing metadata key '%s'", m->path, key);
+        if (required) return err_fail(err, KVS_E_FORMAT, "%s: missing metadata key '%s'", m->path, key);
         *out = dflt;
         return 0;
     }
     if (gguf_get_f64(m->file, key, &v) || !isfinite(v))
-        return kvs_fail(err, KVS_E_FORMAT, "%s: metadata '%s' is not a finite number", m->path, key);
+        return err_fail(err, KVS_E_FORMAT, "%s: metadata '%s' is not a finite number", m->path, key);
     *out = (float)v;
     return 0;
 }
@@ -48,15 +48,15 @@ static int bind(kvs_model *m, weight *w, const char *name, int64_t k, int64_t n,
             memset(w, 0, sizeof *w);
             return 0;
         }
-        return kvs_fail(err, KVS_E_FORMAT, "%s: missing tensor '%s'", m->path, name);
+        return err_fail(err, KVS_E_FORMAT, "%s: missing tensor '%s'", m->path, name);
     }
     int64_t tk = (int64_t)t->ne[0], tn = (int64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
     if ((k >= 0 && tk != k) || (n >= 0 && tn != n))
-        return kvs_fail(err, KVS_E_FORMAT, "%s: tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]", m->path,
+        return err_fail(err, KVS_E_FORMAT, "%s: tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]", m->path,
                         name, (long long)tk, (long long)tn, (long long)k, (long long)n);
     if (!quant_supported(t->type)) {
         const ggtype_info *ti = ggtype_get(t->type);
-        return kvs_fail(err, KVS_E_UNSUPPORTED, "%s: tensor '%s' has type %s, which kvsteer cannot compute with yet",
+        return err_fail(err, KVS_E_UNSUPPORTED, "%s: tensor '%s' has type %s, which kvsteer cannot compute with yet",
                         m->path, name, ti ? ti->name : "?");
     }
     w->data = t->data;
@@ -72,7 +72,7 @@ static int bind_vec(kvs_model *m, weight *w, const char *name, int64_t n, int op
     int rc = bind(m, w, name, n, 1, optional, err);
     if (rc) return rc;
     if (w->data && w->type != GGT_F32)
-        return kvs_fail(err, KVS_E_UNSUPPORTED, "%s: tensor '%s' must be F32", m->path, name);
+        return err_fail(err, KVS_E_UNSUPPORTED, "%s: tensor '%s' must be F32", m->path, name);
     return 0;
 }
 
@@ -169,11 +169,11 @@ static int llama3_freqs(kvs_model *m, kvs_error *err) {
     rc = rc ? rc : get_int(m, "rope.scaling.original_context_length", 1, 0, 1, 1 << 24, &orig, err);
     if (rc) return rc;
     if (!(factor > 0) || !(hi > lo) || !(lo > 0))
-        return kvs_fail(err, KVS_E_FORMAT, "%s: llama3 rope scaling needs factor > 0 and high_freq_factor > low_freq_factor > 0",
+        return err_fail(err, KVS_E_FORMAT, "%s: llama3 rope scaling needs factor > 0 and high_freq_factor > low_freq_factor > 0",
                         m->path);
     const int half = hp->rope_dim / 2;
     if (!(m->rope_freqs_owned = malloc(sizeof(float) * (size_t)half)))
-        return kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", m->path);
+        return err_fail(err, KVS_E_NOMEM, "%s: out of memory", m->path);
     const double lo_wavelen = orig / lo, hi_wavelen = orig / hi;
     for (int i = 0; i < half; i++) {
         const double freq = pow(hp->rope_base, -2.0 * i / hp->rope_dim), wavelen = 2 * M_PI / freq;
@@ -214,23 +214,23 @@ static int load_rope_scaling(kvs_model *m, kvs_error *err) {
     if (bind_vec(m, &t, "rope_factors_short.weight", half, 1, err)) return err ? err->code : KVS_E_FORMAT;
     m->rope_short = t.data;
     if (!!m->rope_long != !!m->rope_short)
-        return kvs_fail(err, KVS_E_FORMAT, "%s: rope_factors_long and rope_factors_short must come together", m->path);
+        return err_fail(err, KVS_E_FORMAT, "%s: rope_factors_long and rope_factors_short must come together", m->path);
     if (has_type && str_is(type, "llama3")) {
         if (!m->rope_freqs && (rc = llama3_freqs(m, err))) return rc;
     } else if (has_type && str_is(type, "yarn")) {
-        return kvs_fail(err, KVS_E_UNSUPPORTED, "%s: rope scaling 'yarn' is not supported", m->path);
+        return err_fail(err, KVS_E_UNSUPPORTED, "%s: rope scaling 'yarn' is not supported", m->path);
     } else if (!has_type || str_is(type, "linear")) {
         /* an absent type with a factor means linear, as llama.cpp reads it */
         if (factor > 0) hp->rope_freq_scale = 1.0f / factor;
     } else if (!str_is(type, "none") && !str_is(type, "longrope")) {
-        return kvs_fail(err, KVS_E_UNSUPPORTED, "%s: unknown rope scaling type '%.*s'", m->path,
+        return err_fail(err, KVS_E_UNSUPPORTED, "%s: unknown rope scaling type '%.*s'", m->path,
                         (int)(type.n > 32 ? 32 : type.n), type.p);
     }
-    if (!(hp->rope_attn_factor > 0)) return kvs_fail(err, KVS_E_FORMAT, "%s: rope attn_factor must be positive", m->path);
+    if (!(hp->rope_attn_factor > 0)) return err_fail(err, KVS_E_FORMAT, "%s: rope attn_factor must be positive", m->path);
     for (const float *f = m->rope_freqs ? m->rope_freqs : m->rope_long; f; f = f == m->rope_long ? m->rope_short : NULL)
         for (int i = 0; i < half; i++)
             if (!(f[i] > 0) || !isfinite(f[i]))
-                return kvs_fail(err, KVS_E_FORMAT, "%s: rotary frequency factors must be positive", m->path);
+                return err_fail(err, KVS_E_FORMAT, "%s: rotary frequency factors must be positive", m->path);
     return 0;
 }
 
@@ -242,7 +242,7 @@ static int load_swa(kvs_model *m, kvs_error *err) {
     hparams *hp = &m->hp;
     int rc = get_int(m, "attention.sliding_window", hp->arch == ARCH_GEMMA3, 0, 0, 1 << 24, &hp->n_swa, err);
     if (rc) return rc;
-    if (!(hp->swa_layer = calloc((size_t)hp->n_layer, 1))) return kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", m->path);
+    if (!(hp->swa_layer = calloc((size_t)hp->n_layer, 1))) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", m->path);
     hp->rope_base_swa = hp->rope_base;
     if (hp->n_swa == 0) return 0;
     int pattern = 1; /* every layer */
@@ -255,12 +255,12 @@ static int load_swa(kvs_model *m, kvs_error *err) {
         const gguf_kv *kv = gguf_find(m->file, key);
         if (kv && kv->type == GGUF_ARR) {
             if (kv->arr_n != (uint64_t)hp->n_layer)
-                return kvs_fail(err, KVS_E_FORMAT, "%s: metadata '%s' has %llu entries for %d layers", m->path, key,
+                return err_fail(err, KVS_E_FORMAT, "%s: metadata '%s' has %llu entries for %d layers", m->path, key,
                                 (unsigned long long)kv->arr_n, hp->n_layer);
             for (int l = 0; l < hp->n_layer; l++) {
                 int64_t v;
                 if (gguf_arr_i64(kv, (uint64_t)l, &v))
-                    return kvs_fail(err, KVS_E_FORMAT, "%s: metadata '%s' is not a list of flags", m->path, key);
+                    return err_fail(err, KVS_E_FORMAT, "%s: metadata '%s' is not a list of flags", m->path, key);
                 hp->swa_layer[l] = v != 0;
             }
             return 0;
@@ -276,12 +276,12 @@ static int load_hparams(kvs_model *m, kvs_error *err) {
     hparams *hp = &m->hp;
     gguf_str arch;
     if (gguf_get_str(m->file, "general.architecture", &arch))
-        return kvs_fail(err, KVS_E_FORMAT, "%s: missing metadata key 'general.architecture'", m->path);
+        return err_fail(err, KVS_E_FORMAT, "%s: missing metadata key 'general.architecture'", m->path);
     const arch_desc *ad = NULL;
     for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0] && !ad; i++)
         if (str_is(arch, ARCHS[i].name)) ad = &ARCHS[i];
     if (!ad)
-        return kvs_fail(err, KVS_E_UNSUPPORTED,
+        return err_fail(err, KVS_E_UNSUPPORTED,
                         "%s: unsupported architecture '%.*s' (supported: llama, qwen2, phi3, gemma3)", m->path,
                         (int)(arch.n > 64 ? 64 : arch.n), arch.p);
     hp->desc = *ad;
@@ -303,7 +303,7 @@ static int load_hparams(kvs_model *m, kvs_error *err) {
     snprintf(key, sizeof key, "%s.attention.key_length", hp->arch_name);
     const int stated = gguf_find(m->file, key) != NULL;
     if ((!stated && hp->n_embd % hp->n_head) || hp->n_head % hp->n_head_kv)
-        return kvs_fail(err, KVS_E_FORMAT, "%s: head counts (%d, %d) do not divide embedding length %d", m->path,
+        return err_fail(err, KVS_E_FORMAT, "%s: head counts (%d, %d) do not divide embedding length %d", m->path,
                         hp->n_head, hp->n_head_kv, hp->n_embd);
     int head_dim = hp->n_embd / hp->n_head, v_dim;
     rc = get_int(m, "attention.key_length", 0, head_dim, 1, 4096, &hp->head_dim, err);
@@ -312,13 +312,13 @@ static int load_hparams(kvs_model *m, kvs_error *err) {
     if (rc) return rc;
     /* one cache row layout for K and V keeps steering entries uniform */
     if (v_dim != hp->head_dim)
-        return kvs_fail(err, KVS_E_UNSUPPORTED, "%s: key length %d differs from value length %d", m->path,
+        return err_fail(err, KVS_E_UNSUPPORTED, "%s: key length %d differs from value length %d", m->path,
                         hp->head_dim, v_dim);
     if (hp->head_dim % 2 || hp->rope_dim > hp->head_dim || hp->rope_dim % 2)
-        return kvs_fail(err, KVS_E_FORMAT, "%s: rotary dimension %d does not fit head size %d", m->path, hp->rope_dim,
+        return err_fail(err, KVS_E_FORMAT, "%s: rotary dimension %d does not fit head size %d", m->path, hp->rope_dim,
                         hp->head_dim);
     if (!(hp->norm_eps > 0) || !(hp->rope_base > 0))
-        return kvs_fail(err, KVS_E_FORMAT, "%s: norm epsilon and rope base must be positive", m->path);
+        return err_fail(err, KVS_E_FORMAT, "%s: norm epsilon and rope base must be positive", m->path);
     /* q.k scale: 1/sqrt(head size), unless the file states it.  Gemma 3 27B is
      * the known exception (query_pre_attn_scalar = n_embd / n_head), which its
      * GGUF files do not record: llama.cpp recognises it by its 62 layers. */
@@ -333,11 +333,11 @@ static int load_hparams(kvs_model *m, kvs_error *err) {
 }
 
 kvs_model *kvs_model_load(const char *path, kvs_error *err) {
-    kvs_error_clear(err);
+    err_clear(err);
     kvs_model *m = calloc(1, sizeof *m);
     if (!m || !(m->path = strdup(path))) {
         free(m);
-        kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+        err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
         return NULL;
     }
     m->file = gguf_open(path, err);
@@ -346,7 +346,7 @@ kvs_model *kvs_model_load(const char *path, kvs_error *err) {
 
     const gguf_tensor *te = gguf_find_tensor(m->file, "token_embd.weight");
     if (!te) {
-        kvs_fail(err, KVS_E_FORMAT, "%s: missing tensor 'token_embd.weight'", path);
+        err_fail(err, KVS_E_FORMAT, "%s: missing tensor 'token_embd.weight'", path);
         goto fail;
     }
     hp->n_vocab = (int)te->ne[1];
@@ -356,12 +356,12 @@ kvs_model *kvs_model_load(const char *path, kvs_error *err) {
         goto fail;
     if (!m->output.data) m->output = m->tok_embd; /* tied embeddings */
     if (m->output_norm.type != GGT_F32) {
-        kvs_fail(err, KVS_E_UNSUPPORTED, "%s: tensor 'output_norm.weight' must be F32", path);
+        err_fail(err, KVS_E_UNSUPPORTED, "%s: tensor 'output_norm.weight' must be F32", path);
         goto fail;
     }
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) {
-        kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+        err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
         goto fail;
     }
     for (int il = 0; il < hp->n_layer; il++)
@@ -370,7 +370,7 @@ kvs_model *kvs_model_load(const char *path, kvs_error *err) {
     m->tok = tokenizer_load(m->file, path, err);
     if (!m->tok) goto fail;
     if (tokenizer_n_vocab(m->tok) != hp->n_vocab) {
-        kvs_fail(err, KVS_E_FORMAT, "%s: vocabulary has %d tokens but the embedding has %d rows", path,
+        err_fail(err, KVS_E_FORMAT, "%s: vocabulary has %d tokens but the embedding has %d rows", path,
                  tokenizer_n_vocab(m->tok), hp->n_vocab);
         goto fail;
     }

@@ -77,7 +77,7 @@ typedef struct layer_weights {
 struct kvs_model {
     char *path;
     gguf_file *file;
-    kvs_tokenizer *tok;
+    tokenizer *tok;
     char *name;
     hparams hp;
     weight tok_embd, output_norm, output;

@@ -77,11 +77,11 @@ static void k45_codes(uint32_t type, const void *blk, int q[QK_K], int sc[8], in
         const block_q5_k *x = blk;
         hd = x->d, hm = x->dmin, scales = x->scales, qs = x->qs, qh = x->qh;
     }
-    *d = kvs_f16_to_f32(hd);
-    *dmin = kvs_f16_to_f32(hm);
+    *d = f16_to_f32(hd);
+    *dmin = f16_to_f32(hm);
     for (int s = 0; s < 8; s++) {
         uint8_t a, b;
-        kvs_k_scale_min(scales, s, &a, &b);
+        k_scale_min(scales, s, &a, &b);
         sc[s] = a;
         mn[s] = b;
     }
@@ -136,7 +136,7 @@ void quant_to_float_ref(uint32_t type, const void *src, float *dst, int64_t n) {
         for (int64_t i = 0; i < n; i++) {
             uint16_t h;
             memcpy(&h, p + 2 * i, 2);
-            dst[i] = kvs_f16_to_f32(h);
+            dst[i] = f16_to_f32(h);
         }
         return;
     }
@@ -145,14 +145,14 @@ void quant_to_float_ref(uint32_t type, const void *src, float *dst, int64_t n) {
         for (int64_t i = 0; i < n; i++) {
             uint16_t h;
             memcpy(&h, p + 2 * i, 2);
-            dst[i] = kvs_bf16_to_f32(h);
+            dst[i] = bf16_to_f32(h);
         }
         return;
     }
     case GGT_Q4_0: {
         const block_q4_0 *x = src;
         for (int64_t b = 0; b < n / QK; b++, dst += QK) {
-            const float d = kvs_f16_to_f32(x[b].d);
+            const float d = f16_to_f32(x[b].d);
             for (int j = 0; j < QK / 2; j++) {
                 dst[j] = (float)((x[b].qs[j] & 15) - 8) * d;
                 dst[j + QK / 2] = (float)((x[b].qs[j] >> 4) - 8) * d;
@@ -163,7 +163,7 @@ void quant_to_float_ref(uint32_t type, const void *src, float *dst, int64_t n) {
     case GGT_Q4_1: {
         const block_q4_1 *x = src;
         for (int64_t b = 0; b < n / QK; b++, dst += QK) {
-            const float d = kvs_f16_to_f32(x[b].d), m = kvs_f16_to_f32(x[b].m);
+            const float d = f16_to_f32(x[b].d), m = f16_to_f32(x[b].m);
             for (int j = 0; j < QK / 2; j++) {
                 dst[j] = (float)(x[b].qs[j] & 15) * d + m;
                 dst[j + QK / 2] = (float)(x[b].qs[j] >> 4) * d + m;
@@ -174,7 +174,7 @@ void quant_to_float_ref(uint32_t type, const void *src, float *dst, int64_t n) {
     case GGT_Q8_0: {
         const block_q8_0 *x = src;
         for (int64_t b = 0; b < n / QK; b++, dst += QK) {
-            const float d = kvs_f16_to_f32(x[b].d);
+            const float d = f16_to_f32(x[b].d);
             for (int j = 0; j < QK; j++) dst[j] = (float)x[b].qs[j] * d;
         }
         return;
@@ -182,7 +182,7 @@ void quant_to_float_ref(uint32_t type, const void *src, float *dst, int64_t n) {
     case GGT_Q8_1: {
         const block_q8_1 *x = src;
         for (int64_t b = 0; b < n / QK; b++, dst += QK) {
-            const float d = kvs_f16_to_f32(x[b].d);
+            const float d = f16_to_f32(x[b].d);
             for (int j = 0; j < QK; j++) dst[j] = (float)x[b].qs[j] * d;
         }
         return;
@@ -191,7 +191,7 @@ void quant_to_float_ref(uint32_t type, const void *src, float *dst, int64_t n) {
         const block_q5_0 *x = src;
         int q[QK];
         for (int64_t b = 0; b < n / QK; b++, dst += QK) {
-            const float d = kvs_f16_to_f32(x[b].d);
+            const float d = f16_to_f32(x[b].d);
             q5_codes(x[b].qh, x[b].qs, q);
             for (int j = 0; j < QK; j++) dst[j] = (float)(q[j] - 16) * d;
         }
@@ -201,7 +201,7 @@ void quant_to_float_ref(uint32_t type, const void *src, float *dst, int64_t n) {
         const block_q5_1 *x = src;
         int q[QK];
         for (int64_t b = 0; b < n / QK; b++, dst += QK) {
-            const float d = kvs_f16_to_f32(x[b].d), m = kvs_f16_to_f32(x[b].m);
+            const float d = f16_to_f32(x[b].d), m = f16_to_f32(x[b].m);
             q5_codes(x[b].qh, x[b].qs, q);
             for (int j = 0; j < QK; j++) dst[j] = (float)q[j] * d + m;
         }
@@ -226,7 +226,7 @@ void quant_to_float_ref(uint32_t type, const void *src, float *dst, int64_t n) {
         const block_q6_k *x = src;
         int q[QK_K];
         for (int64_t b = 0; b < n / QK_K; b++, dst += QK_K) {
-            const float d = kvs_f16_to_f32(x[b].d);
+            const float d = f16_to_f32(x[b].d);
             q6k_codes(&x[b], q);
             for (int s = 0; s < 16; s++) {
                 const float ds = d * (float)x[b].scales[s];
@@ -276,7 +276,7 @@ static uint8_t q4_code(float v) {
 static void q8_block(const float *x, int8_t *qs, float *d_out) {
     const float d = block_amax(x) / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    for (int j = 0; j < QK; j++) qs[j] = kvs_q8_from_rounded(roundf(x[j] * id));
+    for (int j = 0; j < QK; j++) qs[j] = q8_from_rounded(roundf(x[j] * id));
     *d_out = d;
 }
 
@@ -298,7 +298,7 @@ static void q8k_block(const float *x, uint8_t *blk) {
         return;
     }
     const float iscale = -127.0f / extreme;
-    for (int j = 0; j < QK_K; j++) qs[j] = kvs_q8_from_rounded(kvs_round_even(iscale * x[j]));
+    for (int j = 0; j < QK_K; j++) qs[j] = q8_from_rounded(round_even(iscale * x[j]));
     for (int g = 0; g < QK_K / 16; g++) {
         int sum = 0;
         for (int i = 0; i < 16; i++) sum += qs[16 * g + i];
@@ -317,7 +317,7 @@ void quant_from_float_ref(uint32_t type, const float *src, void *dst, int64_t n)
     case GGT_F16: {
         uint8_t *p = dst;
         for (int64_t i = 0; i < n; i++) {
-            const uint16_t h = kvs_f32_to_f16(src[i]);
+            const uint16_t h = f32_to_f16(src[i]);
             memcpy(p + 2 * i, &h, 2);
         }
         return;
@@ -325,7 +325,7 @@ void quant_from_float_ref(uint32_t type, const float *src, void *dst, int64_t n)
     case GGT_BF16: {
         uint8_t *p = dst;
         for (int64_t i = 0; i < n; i++) {
-            const uint16_t h = kvs_f32_to_bf16(src[i]);
+            const uint16_t h = f32_to_bf16(src[i]);
             memcpy(p + 2 * i, &h, 2);
         }
         return;
@@ -335,7 +335,7 @@ void quant_from_float_ref(uint32_t type, const float *src, void *dst, int64_t n)
         for (int64_t b = 0; b < n / QK; b++) {
             float d;
             q8_block(src + b * QK, y[b].qs, &d);
-            y[b].d = kvs_f32_to_f16(d);
+            y[b].d = f32_to_f16(d);
         }
         return;
     }
@@ -346,9 +346,9 @@ void quant_from_float_ref(uint32_t type, const float *src, void *dst, int64_t n)
             q8_block(src + b * QK, y[b].qs, &d);
             int sum = 0;
             for (int j = 0; j < QK; j++) sum += y[b].qs[j];
-            y[b].d = kvs_f32_to_f16(d);
+            y[b].d = f32_to_f16(d);
             /* the sum is scaled by the float d, not by its fp16 rounding */
-            y[b].s = kvs_f32_to_f16((float)sum * d);
+            y[b].s = f32_to_f16((float)sum * d);
         }
         return;
     }
@@ -370,7 +370,7 @@ void quant_from_float_ref(uint32_t type, const float *src, void *dst, int64_t n)
                 }
             const float d = extreme / -8.0f;
             const float id = d != 0.0f ? 1.0f / d : 0.0f;
-            y[b].d = kvs_f32_to_f16(d);
+            y[b].d = f32_to_f16(d);
             for (int j = 0; j < QK / 2; j++) {
                 const uint8_t lo = q4_code(x[j] * id + 8.5f);
                 const uint8_t hi = q4_code(x[j + QK / 2] * id + 8.5f);
@@ -390,8 +390,8 @@ void quant_from_float_ref(uint32_t type, const float *src, void *dst, int64_t n)
             }
             const float d = (hi - lo) / 15.0f;
             const float id = d != 0.0f ? 1.0f / d : 0.0f;
-            y[b].d = kvs_f32_to_f16(d);
-            y[b].m = kvs_f32_to_f16(lo);
+            y[b].d = f32_to_f16(d);
+            y[b].m = f32_to_f16(lo);
             for (int j = 0; j < QK / 2; j++) {
                 const uint8_t c0 = q4_code((x[j] - lo) * id + 0.5f);
                 const uint8_t c1 = q4_code((x[j + QK / 2] - lo) * id + 0.5f);
@@ -429,8 +429,8 @@ float quant_dot_ref(uint32_t wtype, int64_t n, const void *w, const void *a) {
             uint16_t hx, hy;
             memcpy(&hx, x + 2 * i, 2);
             memcpy(&hy, y + 2 * i, 2);
-            const float fx = wtype == GGT_F16 ? kvs_f16_to_f32(hx) : kvs_bf16_to_f32(hx);
-            const float fy = wtype == GGT_F16 ? kvs_f16_to_f32(hy) : kvs_bf16_to_f32(hy);
+            const float fx = wtype == GGT_F16 ? f16_to_f32(hx) : bf16_to_f32(hx);
+            const float fy = wtype == GGT_F16 ? f16_to_f32(hy) : bf16_to_f32(hy);
             s += (double)(fx * fy);
         }
         return (float)s;
@@ -445,7 +445,7 @@ float quant_dot_ref(uint32_t wtype, int64_t n, const void *w, const void *a) {
                 sumi += ((x[b].qs[j] & 15) - 8) * y[b].qs[j];
                 sumi += ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + QK / 2];
             }
-            s += (float)sumi * kvs_f16_to_f32(x[b].d) * kvs_f16_to_f32(y[b].d);
+            s += (float)sumi * f16_to_f32(x[b].d) * f16_to_f32(y[b].d);
         }
         return s;
     }
@@ -459,8 +459,8 @@ float quant_dot_ref(uint32_t wtype, int64_t n, const void *w, const void *a) {
                 sumi += (x[b].qs[j] & 15) * y[b].qs[j];
                 sumi += (x[b].qs[j] >> 4) * y[b].qs[j + QK / 2];
             }
-            s += kvs_f16_to_f32(x[b].d) * kvs_f16_to_f32(y[b].d) * (float)sumi +
-                 kvs_f16_to_f32(x[b].m) * kvs_f16_to_f32(y[b].s);
+            s += f16_to_f32(x[b].d) * f16_to_f32(y[b].d) * (float)sumi +
+                 f16_to_f32(x[b].m) * f16_to_f32(y[b].s);
         }
         return s;
     }
@@ -471,7 +471,7 @@ float quant_dot_ref(uint32_t wtype, int64_t n, const void *w, const void *a) {
         for (int64_t b = 0; b < n / QK; b++) {
             int sumi = 0;
             for (int j = 0; j < QK; j++) sumi += x[b].qs[j] * y[b].qs[j];
-            s += (float)sumi * (kvs_f16_to_f32(x[b].d) * kvs_f16_to_f32(y[b].d));
+            s += (float)sumi * (f16_to_f32(x[b].d) * f16_to_f32(y[b].d));
         }
         return s;
     }
@@ -484,7 +484,7 @@ float quant_dot_ref(uint32_t wtype, int64_t n, const void *w, const void *a) {
             q5_codes(x[b].qh, x[b].qs, q);
             int sumi = 0;
             for (int j = 0; j < QK; j++) sumi += (q[j] - 16) * y[b].qs[j];
-            s += (kvs_f16_to_f32(x[b].d) * kvs_f16_to_f32(y[b].d)) * (float)sumi;
+            s += (f16_to_f32(x[b].d) * f16_to_f32(y[b].d)) * (float)sumi;
         }
         return s;
     }
@@ -497,8 +497,8 @@ float quant_dot_ref(uint32_t wtype, int64_t n, const void *w, const void *a) {
             q5_codes(x[b].qh, x[b].qs, q);
             int sumi = 0;
             for (int j = 0; j < QK; j++) sumi += q[j] * y[b].qs[j];
-            s += (kvs_f16_to_f32(x[b].d) * kvs_f16_to_f32(y[b].d)) * (float)sumi +
-                 kvs_f16_to_f32(x[b].m) * kvs_f16_to_f32(y[b].s);
+            s += (f16_to_f32(x[b].d) * f16_to_f32(y[b].d)) * (float)sumi +
+                 f16_to_f32(x[b].m) * f16_to_f32(y[b].s);
         }
         return s;
     }
@@ -540,7 +540,7 @@ float quant_dot_ref(uint32_t wtype, int64_t n, const void *w, const void *a) {
                 for (int i = 0; i < 16; i++) t += q[16 * sb + i] * yq[16 * sb + i];
                 sumi += x[b].scales[sb] * t;
             }
-            s += kvs_f16_to_f32(x[b].d) * q8k_d(y) * (float)sumi;
+            s += f16_to_f32(x[b].d) * q8k_d(y) * (float)sumi;
         }
         return s;
     }
@@ -549,7 +549,7 @@ float quant_dot_ref(uint32_t wtype, int64_t n, const void *w, const void *a) {
     }
 }
 
-void kvs_gemm_by_dot(float (*dot)(uint32_t, int64_t, const void *, const void *), uint32_t wtype,
+void gemm_by_dot(float (*dot)(uint32_t, int64_t, const void *, const void *), uint32_t wtype,
                      int64_t k, const void *W, size_t w_stride, int i0, int i1, const void *A,
                      size_t a_stride, int n_a, float *C, int ldc) {
     /* weight row outer: it stays in cache while the activation rows go by */
@@ -562,7 +562,7 @@ void kvs_gemm_by_dot(float (*dot)(uint32_t, int64_t, const void *, const void *)
 
 static void gemm_ref(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
                      const void *A, size_t a_stride, int n_a, float *C, int ldc) {
-    kvs_gemm_by_dot(quant_dot_ref, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
+    gemm_by_dot(quant_dot_ref, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
@@ -611,11 +611,11 @@ static void detect_best(void) {
     __builtin_cpu_init();
     g_has_amx = cpu_has_amx_int8();
     if (g_has_amx)
-        g_best = &kvs_quant_amx_kernels;
+        g_best = &quant_amx_kernels;
     else if (cpu_has_avx512vnni())
-        g_best = &kvs_quant_avx512_kernels;
+        g_best = &quant_avx512_kernels;
     else if (cpu_has_avx2())
-        g_best = &kvs_quant_avx2_kernels;
+        g_best = &quant_avx2_kernels;
     else
         g_best = &scalar_kernels;
 }
@@ -651,11 +651,11 @@ int quant_force_backend(const char *name) {
     else if (!strcmp(name, "scalar"))
         k = &scalar_kernels;
     else if (!strcmp(name, "avx2") && cpu_has_avx2())
-        k = &kvs_quant_avx2_kernels;
+        k = &quant_avx2_kernels;
     else if (!strcmp(name, "avx512vnni") && cpu_has_avx512vnni())
-        k = &kvs_quant_avx512_kernels;
+        k = &quant_avx512_kernels;
     else if (!strcmp(name, "amx") && g_has_amx)
-        k = &kvs_quant_amx_kernels;
+        k = &quant_amx_kernels;
     else
         return -1;
     atomic_store_explicit(&g_kernels, k, memory_order_release);

@@ -33,7 +33,7 @@ typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[QK / 2]; } block_q5_1;
  * K-quants: super-blocks of 256 elements in sub-blocks with their own integer
  * scales, which are themselves scaled by fp16 super-block factors.
  *  Q4_K/Q5_K: 8 sub-blocks of 32, x = d*sc[s]*q - dmin*mn[s], sc/mn 6-bit, packed
- *    in scales[12] (see kvs_k_scale_min).  Each 64-element run uses 32 bytes of
+ *    in scales[12] (see k_scale_min).  Each 64-element run uses 32 bytes of
  *    qs: low nibbles are its first 32 elements, high nibbles the next 32.  Q5_K's
  *    fifth bit of element 64r+i is bit 2r of qh[i], of 64r+32+i bit 2r+1.
  *  Q6_K: 16 sub-blocks of 16, x = d*scales[s]*(q-32), q 6-bit: the 128-element
@@ -54,7 +54,7 @@ typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_
  * and mins are the low six bits of bytes 0..3 and 4..7; the last four take their
  * low four bits from the nibbles of bytes 8..11 and their top two bits from the
  * spare top bits of bytes 0..7. */
-static inline void kvs_k_scale_min(const uint8_t *q, int s, uint8_t *sc, uint8_t *mn) {
+static inline void k_scale_min(const uint8_t *q, int s, uint8_t *sc, uint8_t *mn) {
     if (s < 4) {
         *sc = q[s] & 63;
         *mn = q[s + 4] & 63;

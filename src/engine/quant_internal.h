@@ -20,27 +20,27 @@ typedef struct quant_kernels {
                  const void *A, size_t a_stride, int n_a, float *C, int ldc);
 } quant_kernels;
 
-extern const quant_kernels kvs_quant_avx2_kernels;
-extern const quant_kernels kvs_quant_avx512_kernels;
-extern const quant_kernels kvs_quant_amx_kernels;
+extern const quant_kernels quant_avx2_kernels;
+extern const quant_kernels quant_avx512_kernels;
+extern const quant_kernels quant_amx_kernels;
 
 /* The AVX2 entry points, which the AVX-512 set reuses for the operations where
  * wider vectors buy nothing (conversions). */
-void kvs_avx2_to_float(uint32_t type, const void *src, float *dst, int64_t n);
-void kvs_avx2_from_float(uint32_t type, const float *src, void *dst, int64_t n);
-float kvs_avx2_dot(uint32_t wtype, int64_t n, const void *w, const void *a);
-void kvs_avx2_gemm(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
+void avx2_to_float(uint32_t type, const void *src, float *dst, int64_t n);
+void avx2_from_float(uint32_t type, const float *src, void *dst, int64_t n);
+float avx2_dot(uint32_t wtype, int64_t n, const void *w, const void *a);
+void avx2_gemm(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
                    const void *A, size_t a_stride, int n_a, float *C, int ldc);
 
 /* C[j*ldc+i] = dot(W row i, A row j) through a per-pair dot function; used for the
  * float weight types, whose products are memory-bound anyway. */
-void kvs_gemm_by_dot(float (*dot)(uint32_t, int64_t, const void *, const void *), uint32_t wtype,
+void gemm_by_dot(float (*dot)(uint32_t, int64_t, const void *, const void *), uint32_t wtype,
                      int64_t k, const void *W, size_t w_stride, int i0, int i1, const void *A,
                      size_t a_stride, int n_a, float *C, int ldc);
 
 /* Activation-quantization helpers: the scalar rules both the reference and the
  * SIMD paths must agree on bit for bit. */
-static inline int8_t kvs_q8_from_rounded(float r) {
+static inline int8_t q8_from_rounded(float r) {
     /* roundf(x*id) stays in [-127, 127] for ordinary input.  It leaves that range
      * only when 1/d overflows (a block of tiny subnormals) or the input holds
      * inf/NaN, cases llama.cpp leaves undefined.  Clamping symmetrically there
@@ -54,6 +54,6 @@ static inline int8_t kvs_q8_from_rounded(float r) {
 
 /* Round half to even, as ggml's Q8_K quantizer does (by its float magic-number
  * trick); rintf does it in the default rounding mode, which nothing here changes. */
-static inline float kvs_round_even(float v) { return rintf(v); }
+static inline float round_even(float v) { return rintf(v); }
 
 #endif

@@ -41,9 +41,9 @@ static uint64_t next_u64(kvs_sampler *s) {
 
 kvs_sampler *kvs_sampler_new(const kvs_sampler_params *p, kvs_error *err) {
     if (!p || isnan(p->temperature) || isnan(p->top_p) || p->top_p <= 0.0f)
-        return kvs_fail(err, KVS_E_ARG, "sampler: top-p must be in (0, 1] and temperature a number"), NULL;
+        return err_fail(err, KVS_E_ARG, "sampler: top-p must be in (0, 1] and temperature a number"), NULL;
     kvs_sampler *s = calloc(1, sizeof *s);
-    if (!s) return kvs_fail(err, KVS_E_NOMEM, "sampler: out of memory"), NULL;
+    if (!s) return err_fail(err, KVS_E_NOMEM, "sampler: out of memory"), NULL;
     s->p = *p;
     uint64_t x = p->seed;
     for (int i = 0; i < 4; i++) s->s[i] = splitmix64(&x);

@@ -49,7 +49,7 @@ typedef struct merge_ent {
 } merge_ent;
 #define MERGE_EMPTY UINT64_MAX
 
-struct kvs_tokenizer {
+struct tokenizer {
     int model;
     int n_vocab;
     char *arena;      /* all token texts, each NUL-terminated */
@@ -168,9 +168,9 @@ static uint32_t pow2_at_least(uint64_t n) {
     return c;
 }
 
-static const char *tok_text(const kvs_tokenizer *t, int32_t id) { return t->arena + t->toff[id]; }
+static const char *tok_text(const tokenizer *t, int32_t id) { return t->arena + t->toff[id]; }
 
-static int32_t vocab_lookup(const kvs_tokenizer *t, const char *s, size_t n) {
+static int32_t vocab_lookup(const tokenizer *t, const char *s, size_t n) {
     uint32_t h = (uint32_t)fnv1a(FNV_INIT, s, n);
     for (uint32_t i = h & t->vmask;; i = (i + 1) & t->vmask) {
         int32_t id = t->vslot[i];
@@ -180,7 +180,7 @@ static int32_t vocab_lookup(const kvs_tokenizer *t, const char *s, size_t n) {
 }
 
 /* Later duplicates replace earlier ones (last id wins). */
-static void vocab_insert(kvs_tokenizer *t, int32_t id) {
+static void vocab_insert(tokenizer *t, int32_t id) {
     const char *s = tok_text(t, id);
     size_t n = t->tlen[id];
     uint32_t h = (uint32_t)fnv1a(FNV_INIT, s, n);
@@ -195,7 +195,7 @@ static void vocab_insert(kvs_tokenizer *t, int32_t id) {
 
 static uint32_t merge_hash(uint64_t key) { return (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32); }
 
-static const merge_ent *merge_lookup(const kvs_tokenizer *t, int32_t a, int32_t b) {
+static const merge_ent *merge_lookup(const tokenizer *t, int32_t a, int32_t b) {
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
     for (uint32_t i = merge_hash(key) & t->mmask;; i = (i + 1) & t->mmask) {
         const merge_ent *e = &t->mslot[i];
@@ -205,7 +205,7 @@ static const merge_ent *merge_lookup(const kvs_tokenizer *t, int32_t a, int32_t 
 }
 
 /* First occurrence of a pair keeps its rank. */
-static void merge_insert(kvs_tokenizer *t, int32_t a, int32_t b, int32_t rank, int32_t result) {
+static void merge_insert(tokenizer *t, int32_t a, int32_t b, int32_t rank, int32_t result) {
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
     for (uint32_t i = merge_hash(key) & t->mmask;; i = (i + 1) & t->mmask) {
         merge_ent *e = &t->mslot[i];
@@ -287,9 +287,9 @@ static int get_id(const gguf_file *f, const char *key, int n_vocab, int *out, in
     if (!kv) return 0;
     int64_t v;
     if (gguf_get_i64(f, key, &v))
-        return kvs_fail(err, KVS_E_FORMAT, "%s: %s is not an integer", label, key);
+        return err_fail(err, KVS_E_FORMAT, "%s: %s is not an integer", label, key);
     if (v < 0 || v >= n_vocab)
-        return kvs_fail(err, KVS_E_FORMAT, "%s: %s = %lld is outside the vocabulary (%d tokens)", label, key,
+        return err_fail(err, KVS_E_FORMAT, "%s: %s = %lld is outside the vocabulary (%d tokens)", label, key,
                         (long long)v, n_vocab);
     *out = (int)v;
     return 0;
@@ -297,7 +297,7 @@ static int get_id(const gguf_file *f, const char *key, int n_vocab, int *out, in
 
 static int str_eq(gguf_str s, const char *z) { return s.n == strlen(z) && memcmp(s.p, z, s.n) == 0; }
 
-static int is_special(const kvs_tokenizer *t, int32_t id) {
+static int is_special(const tokenizer *t, int32_t id) {
     return (t->attr[id] & (ATTR_CONTROL | ATTR_USER | ATTR_UNKNOWN)) && t->tlen[id] > 0;
 }
 
@@ -306,7 +306,7 @@ static int cmp_u32(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-void tokenizer_free(kvs_tokenizer *t) {
+void tokenizer_free(tokenizer *t) {
     if (!t) return;
     free(t->arena);
     free(t->toff);
@@ -322,7 +322,7 @@ void tokenizer_free(kvs_tokenizer *t) {
     free(t);
 }
 
-static void mark_control(kvs_tokenizer *t, int32_t id) {
+static void mark_control(tokenizer *t, int32_t id) {
     if (id >= 0) t->attr[id] |= ATTR_CONTROL;
 }
 
@@ -335,7 +335,7 @@ static const char *const FIM_PAD[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "
 static const char *const FIM_REP[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", NULL};
 static const char *const FIM_SEP[] = {"<|file_sep|>", NULL};
 
-static int32_t first_present(const kvs_tokenizer *t, const char *const *list) {
+static int32_t first_present(const tokenizer *t, const char *const *list) {
     for (; *list; list++) {
         int32_t id = tokenizer_find(t, *list);
         if (id >= 0) return id;
@@ -343,30 +343,30 @@ static int32_t first_present(const kvs_tokenizer *t, const char *const *list) {
     return -1;
 }
 
-static int load_vocab(kvs_tokenizer *t, const gguf_file *f, const char *label, kvs_error *err) {
+static int load_vocab(tokenizer *t, const gguf_file *f, const char *label, kvs_error *err) {
     const gguf_kv *tk, *ty, *sc;
     if (find_arr(f, "tokenizer.ggml.tokens", 1, &tk))
-        return kvs_fail(err, KVS_E_FORMAT, "%s: tokenizer.ggml.tokens is not a string array", label);
-    if (!tk) return kvs_fail(err, KVS_E_FORMAT, "%s: no tokenizer.ggml.tokens array", label);
+        return err_fail(err, KVS_E_FORMAT, "%s: tokenizer.ggml.tokens is not a string array", label);
+    if (!tk) return err_fail(err, KVS_E_FORMAT, "%s: no tokenizer.ggml.tokens array", label);
     if (tk->arr_n == 0 || tk->arr_n > INT32_MAX / 2)
-        return kvs_fail(err, KVS_E_FORMAT, "%s: tokenizer.ggml.tokens has %llu entries", label,
+        return err_fail(err, KVS_E_FORMAT, "%s: tokenizer.ggml.tokens has %llu entries", label,
                         (unsigned long long)tk->arr_n);
     int n = (int)tk->arr_n;
     t->n_vocab = n;
 
-    if (find_arr(f, "tokenizer.ggml.token_type", 0, &ty)) return kvs_fail(err, KVS_E_FORMAT, "%s: tokenizer.ggml.token_type is not a numeric array", label);
+    if (find_arr(f, "tokenizer.ggml.token_type", 0, &ty)) return err_fail(err, KVS_E_FORMAT, "%s: tokenizer.ggml.token_type is not a numeric array", label);
     if (ty && ty->arr_n != tk->arr_n)
-        return kvs_fail(err, KVS_E_FORMAT, "%s: tokenizer.ggml.token_type has %llu entries for %d tokens", label,
+        return err_fail(err, KVS_E_FORMAT, "%s: tokenizer.ggml.token_type has %llu entries for %d tokens", label,
                         (unsigned long long)ty->arr_n, n);
-    if (find_arr(f, "tokenizer.ggml.scores", 0, &sc)) return kvs_fail(err, KVS_E_FORMAT, "%s: tokenizer.ggml.scores is not a numeric array", label);
+    if (find_arr(f, "tokenizer.ggml.scores", 0, &sc)) return err_fail(err, KVS_E_FORMAT, "%s: tokenizer.ggml.scores is not a numeric array", label);
     if (sc && sc->arr_n != tk->arr_n)
-        return kvs_fail(err, KVS_E_FORMAT, "%s: tokenizer.ggml.scores has %llu entries for %d tokens", label,
+        return err_fail(err, KVS_E_FORMAT, "%s: tokenizer.ggml.scores has %llu entries for %d tokens", label,
                         (unsigned long long)sc->arr_n, n);
 
     size_t total = 0;
     for (int i = 0; i < n; i++) {
         if (tk->strs[i].n > UINT32_MAX / 2)
-            return kvs_fail(err, KVS_E_FORMAT, "%s: token %d is too long", label, i);
+            return err_fail(err, KVS_E_FORMAT, "%s: token %d is too long", label, i);
         total += tk->strs[i].n + 1;
     }
     t->arena = malloc(total);
@@ -379,7 +379,7 @@ static int load_vocab(kvs_tokenizer *t, const gguf_file *f, const char *label, k
     uint32_t vcap = pow2_at_least((uint64_t)n * 2);
     t->vslot = malloc(sizeof *t->vslot * vcap);
     if (!t->arena || !t->toff || !t->tlen || !t->ftype || !t->attr || !t->eog || !t->score || !t->vslot)
-        return kvs_fail(err, KVS_E_NOMEM, "%s: out of memory loading the vocabulary", label);
+        return err_fail(err, KVS_E_NOMEM, "%s: out of memory loading the vocabulary", label);
     t->vmask = vcap - 1;
     memset(t->vslot, 0xFF, sizeof *t->vslot * vcap);
 
@@ -393,7 +393,7 @@ static int load_vocab(kvs_tokenizer *t, const gguf_file *f, const char *label, k
 
         int64_t type = 1;
         if (ty && gguf_arr_i64(ty, (uint64_t)i, &type))
-            return kvs_fail(err, KVS_E_FORMAT, "%s: unreadable tokenizer.ggml.token_type[%d]", label, i);
+            return err_fail(err, KVS_E_FORMAT, "%s: unreadable tokenizer.ggml.token_type[%d]", label, i);
         t->ftype[i] = (type >= INT32_MIN && type <= INT32_MAX) ? (int32_t)type : 0;
         switch (type) {
         case 1: t->attr[i] = ATTR_NORMAL; break;
@@ -407,7 +407,7 @@ static int load_vocab(kvs_tokenizer *t, const gguf_file *f, const char *label, k
         if (sc) {
             double d;
             if (gguf_arr_f64(sc, (uint64_t)i, &d))
-                return kvs_fail(err, KVS_E_FORMAT, "%s: unreadable tokenizer.ggml.scores[%d]", label, i);
+                return err_fail(err, KVS_E_FORMAT, "%s: unreadable tokenizer.ggml.scores[%d]", label, i);
             t->score[i] = (float)d;
         }
         if (t->tlen[i] > 0) vocab_insert(t, i);
@@ -415,13 +415,13 @@ static int load_vocab(kvs_tokenizer *t, const gguf_file *f, const char *label, k
     return 0;
 }
 
-static int load_merges(kvs_tokenizer *t, const gguf_file *f, const char *label, kvs_error *err) {
+static int load_merges(tokenizer *t, const gguf_file *f, const char *label, kvs_error *err) {
     const gguf_kv *mk;
     if (find_arr(f, "tokenizer.ggml.merges", 1, &mk))
-        return kvs_fail(err, KVS_E_FORMAT, "%s: tokenizer.ggml.merges is not a string array", label);
-    if (!mk) return kvs_fail(err, KVS_E_FORMAT, "%s: BPE tokenizer without tokenizer.ggml.merges", label);
+        return err_fail(err, KVS_E_FORMAT, "%s: tokenizer.ggml.merges is not a string array", label);
+    if (!mk) return err_fail(err, KVS_E_FORMAT, "%s: BPE tokenizer without tokenizer.ggml.merges", label);
     if (mk->arr_n > INT32_MAX / 4)
-        return kvs_fail(err, KVS_E_FORMAT, "%s: tokenizer.ggml.merges has %llu entries", label,
+        return err_fail(err, KVS_E_FORMAT, "%s: tokenizer.ggml.merges has %llu entries", label,
                         (unsigned long long)mk->arr_n);
     t->n_merges = (int32_t)mk->arr_n;
     uint32_t cap = pow2_at_least((uint64_t)mk->arr_n * 2 + 1);
@@ -432,7 +432,7 @@ static int load_merges(kvs_tokenizer *t, const gguf_file *f, const char *label, 
     char *buf = malloc(maxlen + 1);
     if (!t->mslot || !buf) {
         free(buf);
-        return kvs_fail(err, KVS_E_NOMEM, "%s: out of memory loading merges", label);
+        return err_fail(err, KVS_E_NOMEM, "%s: out of memory loading merges", label);
     }
     t->mmask = cap - 1;
     for (uint32_t i = 0; i < cap; i++) t->mslot[i].key = MERGE_EMPTY;
@@ -442,7 +442,7 @@ static int load_merges(kvs_tokenizer *t, const gguf_file *f, const char *label, 
         const char *sp = s.n > 1 ? memchr(s.p + 1, ' ', s.n - 1) : NULL;
         if (!sp) {
             free(buf);
-            return kvs_fail(err, KVS_E_FORMAT, "%s: tokenizer.ggml.merges[%llu] has no space separator", label,
+            return err_fail(err, KVS_E_FORMAT, "%s: tokenizer.ggml.merges[%llu] has no space separator", label,
                             (unsigned long long)i);
         }
         size_t nl = (size_t)(sp - s.p), nr = s.n - nl - 1;
@@ -458,7 +458,7 @@ static int load_merges(kvs_tokenizer *t, const gguf_file *f, const char *label, 
     return 0;
 }
 
-static int compile_pre(kvs_tokenizer *t, const pre_family *fam, const char *label, kvs_error *err) {
+static int compile_pre(tokenizer *t, const pre_family *fam, const char *label, kvs_error *err) {
     for (int i = 0; i < MAX_RE && fam->re[i]; i++) {
         int ec;
         PCRE2_SIZE eo;
@@ -467,7 +467,7 @@ static int compile_pre(kvs_tokenizer *t, const pre_family *fam, const char *labe
         if (!re) {
             PCRE2_UCHAR msg[160];
             pcre2_get_error_message(ec, msg, sizeof msg);
-            return kvs_fail(err, KVS_E_UNSUPPORTED, "%s: cannot compile pre-tokenizer pattern %d: %s", label, i,
+            return err_fail(err, KVS_E_UNSUPPORTED, "%s: cannot compile pre-tokenizer pattern %d: %s", label, i,
                             (const char *)msg);
         }
         (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* interpreter fallback if JIT is unavailable */
@@ -476,20 +476,20 @@ static int compile_pre(kvs_tokenizer *t, const pre_family *fam, const char *labe
     return 0;
 }
 
-kvs_tokenizer *tokenizer_load(const gguf_file *f, const char *label, kvs_error *err) {
+tokenizer *tokenizer_load(const gguf_file *f, const char *label, kvs_error *err) {
     if (!label) label = f && f->path ? f->path : "tokenizer";
     if (!f) {
-        kvs_fail(err, KVS_E_ARG, "%s: no file", label);
+        err_fail(err, KVS_E_ARG, "%s: no file", label);
         return NULL;
     }
-    kvs_tokenizer *t = calloc(1, sizeof *t);
+    tokenizer *t = calloc(1, sizeof *t);
     if (!t) {
-        kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
+        err_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
         return NULL;
     }
     gguf_str model, pre = {0};
     if (gguf_get_str(f, "tokenizer.ggml.model", &model)) {
-        kvs_fail(err, KVS_E_FORMAT, "%s: no tokenizer (tokenizer.ggml.model missing)", label);
+        err_fail(err, KVS_E_FORMAT, "%s: no tokenizer (tokenizer.ggml.model missing)", label);
         goto fail;
     }
     const pre_family *fam = NULL;
@@ -498,7 +498,7 @@ kvs_tokenizer *tokenizer_load(const gguf_file *f, const char *label, kvs_error *
         char name[128] = "default";
         if (!gguf_get_str(f, "tokenizer.ggml.pre", &pre)) {
             if (pre.n >= sizeof name || memchr(pre.p, '\0', pre.n)) {
-                kvs_fail(err, KVS_E_UNSUPPORTED, "%s: unknown pre-tokenizer '%.*s' (tokenizer.ggml.pre)", label,
+                err_fail(err, KVS_E_UNSUPPORTED, "%s: unknown pre-tokenizer '%.*s' (tokenizer.ggml.pre)", label,
                          (int)(pre.n > 64 ? 64 : pre.n), pre.p);
                 goto fail;
             }
@@ -507,14 +507,14 @@ kvs_tokenizer *tokenizer_load(const gguf_file *f, const char *label, kvs_error *
         }
         fam = find_pre(name);
         if (!fam) {
-            kvs_fail(err, KVS_E_UNSUPPORTED, "%s: unknown pre-tokenizer '%s' (tokenizer.ggml.pre)", label, name);
+            err_fail(err, KVS_E_UNSUPPORTED, "%s: unknown pre-tokenizer '%s' (tokenizer.ggml.pre)", label, name);
             goto fail;
         }
         t->ignore_merges = fam->ignore_merges;
     } else if (str_eq(model, "llama")) {
         t->model = MODEL_SPM;
     } else {
-        kvs_fail(err, KVS_E_UNSUPPORTED, "%s: unsupported tokenizer model '%.*s'", label,
+        err_fail(err, KVS_E_UNSUPPORTED, "%s: unsupported tokenizer model '%.*s'", label,
                  (int)(model.n > 64 ? 64 : model.n), model.p);
         goto fail;
     }
@@ -589,7 +589,7 @@ kvs_tokenizer *tokenizer_load(const gguf_file *f, const char *label, kvs_error *
     for (int i = 0; i < t->n_vocab; i++) ns += is_special(t, i);
     t->sp_lens = malloc(sizeof *t->sp_lens * (size_t)(ns ? ns : 1));
     if (!t->sp_lens) {
-        kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
+        err_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
         goto fail;
     }
     for (int i = 0; i < t->n_vocab; i++) {
@@ -649,18 +649,18 @@ fail:
     return NULL;
 }
 
-int tokenizer_n_vocab(const kvs_tokenizer *t) { return t->n_vocab; }
-int tokenizer_bos(const kvs_tokenizer *t) { return t->bos; }
-int tokenizer_eos(const kvs_tokenizer *t) { return t->eos; }
-int tokenizer_eot(const kvs_tokenizer *t) { return t->eot; }
-int tokenizer_add_bos(const kvs_tokenizer *t) { return t->add_bos; }
-uint64_t tokenizer_hash(const kvs_tokenizer *t) { return t->hash; }
+int tokenizer_n_vocab(const tokenizer *t) { return t->n_vocab; }
+int tokenizer_bos(const tokenizer *t) { return t->bos; }
+int tokenizer_eos(const tokenizer *t) { return t->eos; }
+int tokenizer_eot(const tokenizer *t) { return t->eot; }
+int tokenizer_add_bos(const tokenizer *t) { return t->add_bos; }
+uint64_t tokenizer_hash(const tokenizer *t) { return t->hash; }
 
-int tokenizer_is_eog(const kvs_tokenizer *t, int32_t id) {
+int tokenizer_is_eog(const tokenizer *t, int32_t id) {
     return id >= 0 && id < t->n_vocab && t->eog[id];
 }
 
-int32_t tokenizer_find(const kvs_tokenizer *t, const char *s) {
+int32_t tokenizer_find(const tokenizer *t, const char *s) {
     size_t n = strlen(s);
     return n ? vocab_lookup(t, s, n) : -1;
 }
@@ -716,7 +716,7 @@ typedef struct heap_ent {
 
 /* Scratch space of one encode call (the tokenizer itself stays read-only). */
 typedef struct work {
-    const kvs_tokenizer *t;
+    const tokenizer *t;
     ivec out;
     char *buf;      /* sanitized / escaped text */
     size_t buf_cap;
@@ -821,7 +821,7 @@ static int bpe_try_pair(work *w, int32_t a, int32_t b) {
 
 /* One pre-tokenized word (raw bytes) through byte-level BPE. */
 static int bpe_word(work *w, const uint8_t *s, size_t n) {
-    const kvs_tokenizer *t = w->t;
+    const tokenizer *t = w->t;
     if (n == 0) return 0;
     if (t->ignore_merges) {
         char *e = grow_to(w->enc, &w->enc_cap, n * 2 + 1, 1);
@@ -884,11 +884,11 @@ static int sanitize(work *w, const char *text, size_t len, size_t *out_len) {
 }
 
 static int encode_bpe_text(work *w, const char *text, size_t len, kvs_error *err) {
-    const kvs_tokenizer *t = w->t;
+    const tokenizer *t = w->t;
     size_t n;
-    if (sanitize(w, text, len, &n)) return kvs_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
+    if (sanitize(w, text, len, &n)) return err_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
     w->words.n = 0;
-    if (fvec_push(&w->words, 0, n, -1)) return kvs_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
+    if (fvec_push(&w->words, 0, n, -1)) return err_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
     for (int r = 0; r < t->n_re; r++) {
         w->words2.n = 0;
         for (size_t i = 0; i < w->words.n; i++) {
@@ -901,7 +901,7 @@ static int encode_bpe_text(work *w, const char *text, size_t len, kvs_error *err
                 if (rc < 0) {
                     PCRE2_UCHAR msg[160];
                     pcre2_get_error_message(rc, msg, sizeof msg);
-                    return kvs_fail(err, KVS_E_ARG, "tokenize: pre-tokenizer failed: %s", (const char *)msg);
+                    return err_fail(err, KVS_E_ARG, "tokenize: pre-tokenizer failed: %s", (const char *)msg);
                 }
                 PCRE2_SIZE *ov = pcre2_get_ovector_pointer(w->md);
                 size_t ms = ov[0], me = ov[1];
@@ -911,13 +911,13 @@ static int encode_bpe_text(work *w, const char *text, size_t len, kvs_error *err
                     continue;
                 }
                 if (ms > gap && fvec_push(&w->words2, fr.off + gap, ms - gap, -1))
-                    return kvs_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
+                    return err_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
                 if (fvec_push(&w->words2, fr.off + ms, me - ms, -1))
-                    return kvs_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
+                    return err_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
                 gap = pos = me;
             }
             if (gap < fr.len && fvec_push(&w->words2, fr.off + gap, fr.len - gap, -1))
-                return kvs_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
+                return err_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
         }
         fvec tmp = w->words;
         w->words = w->words2;
@@ -925,7 +925,7 @@ static int encode_bpe_text(work *w, const char *text, size_t len, kvs_error *err
     }
     for (size_t i = 0; i < w->words.n; i++)
         if (bpe_word(w, (const uint8_t *)w->buf + w->words.v[i].off, w->words.v[i].len))
-            return kvs_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
+            return err_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
     return 0;
 }
 
@@ -945,9 +945,9 @@ static int spm_try_pair(work *w, int32_t a, int32_t b) {
 /* SentencePiece-style: spaces become U+2581 (with a leading one when asked),
  * then adjacent symbols merge into the highest-scoring vocabulary entry. */
 static int encode_spm_text(work *w, const char *text, size_t len, int prefix_space, kvs_error *err) {
-    const kvs_tokenizer *t = w->t;
+    const tokenizer *t = w->t;
     char *nb = len < SIZE_MAX / 4 ? grow_to(w->buf, &w->buf_cap, len * 3 + 8, 1) : NULL;
-    if (!nb) return kvs_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
+    if (!nb) return err_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
     w->buf = nb;
     size_t k = 0;
     if (prefix_space) {
@@ -963,10 +963,10 @@ static int encode_spm_text(work *w, const char *text, size_t len, int prefix_spa
         }
     }
     if (k == 0) return 0;
-    if (k > UINT32_MAX / 2) return kvs_fail(err, KVS_E_ARG, "tokenize: text too long");
+    if (k > UINT32_MAX / 2) return err_fail(err, KVS_E_ARG, "tokenize: text too long");
     /* symbols: UTF-8 characters by their lead byte (clipped at the end) */
     size_t ns = 0;
-    if (syms_reserve(w, k)) return kvs_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
+    if (syms_reserve(w, k)) return err_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
     for (size_t i = 0; i < k;) {
         uint8_t c = (uint8_t)w->buf[i];
         size_t l = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 4) == 15 ? 4 : 1;
@@ -981,7 +981,7 @@ static int encode_spm_text(work *w, const char *text, size_t len, int prefix_spa
     w->next[ns - 1] = -1;
     w->heap_n = 0;
     for (size_t i = 1; i < ns; i++)
-        if (spm_try_pair(w, (int32_t)i - 1, (int32_t)i)) return kvs_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
+        if (spm_try_pair(w, (int32_t)i - 1, (int32_t)i)) return err_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
     while (w->heap_n) {
         heap_ent e = heap_pop(w);
         int32_t a = e.left, b = e.right;
@@ -991,17 +991,17 @@ static int encode_spm_text(work *w, const char *text, size_t len, int prefix_spa
         w->next[a] = w->next[b];
         if (w->next[b] >= 0) w->prev[w->next[b]] = a;
         if (spm_try_pair(w, w->prev[a], a) || spm_try_pair(w, a, w->next[a]))
-            return kvs_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
+            return err_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
     }
     for (int32_t i = 0; i >= 0; i = w->next[i]) {
         int32_t id = vocab_lookup(t, w->buf + w->soff[i], w->slen[i]);
         if (id >= 0) {
-            if (ivec_push(&w->out, id)) return kvs_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
+            if (ivec_push(&w->out, id)) return err_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
             continue;
         }
         for (uint32_t j = 0; j < w->slen[i]; j++) {
             int32_t bt = t->byte_tok[(uint8_t)w->buf[w->soff[i] + j]];
-            if (bt >= 0 && ivec_push(&w->out, bt)) return kvs_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
+            if (bt >= 0 && ivec_push(&w->out, bt)) return err_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
         }
     }
     return 0;
@@ -1022,7 +1022,7 @@ static int cmp_cand(const void *a, const void *b) {
 /* Cut text at special-token occurrences: every occurrence of the longest
  * special text first, then of the next one in what is left, and so on. */
 static int partition(work *w, const char *text, size_t len, int parse_special) {
-    const kvs_tokenizer *t = w->t;
+    const tokenizer *t = w->t;
     fvec *cur = &w->words, *nxt = &w->words2;
     cur->n = 0;
     if (len && fvec_push(cur, 0, len, -1)) return -1;
@@ -1109,11 +1109,11 @@ static void work_free(work *w) {
     if (w->md) pcre2_match_data_free(w->md);
 }
 
-int tokenizer_encode(const kvs_tokenizer *t, const char *text, size_t len, int add_bos, int parse_special,
+int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int add_bos, int parse_special,
                      int32_t *out, int cap, kvs_error *err) {
-    if (!t) return kvs_fail(err, KVS_E_ARG, "tokenize: no tokenizer");
-    if (!text && len) return kvs_fail(err, KVS_E_ARG, "tokenize: text is NULL");
-    if (cap < 0 || (cap > 0 && !out)) return kvs_fail(err, KVS_E_ARG, "tokenize: bad output buffer (cap %d)", cap);
+    if (!t) return err_fail(err, KVS_E_ARG, "tokenize: no tokenizer");
+    if (!text && len) return err_fail(err, KVS_E_ARG, "tokenize: text is NULL");
+    if (cap < 0 || (cap > 0 && !out)) return err_fail(err, KVS_E_ARG, "tokenize: bad output buffer (cap %d)", cap);
     work w;
     memset(&w, 0, sizeof w);
     w.t = t;
@@ -1122,17 +1122,17 @@ int tokenizer_encode(const kvs_tokenizer *t, const char *text, size_t len, int a
     if (t->n_re) {
         w.md = pcre2_match_data_create(1, NULL);
         if (!w.md) {
-            rc = kvs_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
+            rc = err_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
             goto done;
         }
     }
     if (add_bos < 0) add_bos = t->add_bos;
     if (add_bos && t->bos >= 0 && ivec_push(&w.out, t->bos)) {
-        rc = kvs_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
+        rc = err_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
         goto done;
     }
     if (partition(&w, text, len, parse_special)) {
-        rc = kvs_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
+        rc = err_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
         goto done;
     }
     /* the partition lives in w.words; move it aside since encoding reuses it */
@@ -1142,7 +1142,7 @@ int tokenizer_encode(const kvs_tokenizer *t, const char *text, size_t len, int a
     for (size_t i = 0; i < parts.n && !rc; i++) {
         frag f = parts.v[i];
         if (f.tok >= 0) {
-            if (ivec_push(&w.out, f.tok)) rc = kvs_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
+            if (ivec_push(&w.out, f.tok)) rc = err_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
             prev_special = 1;
         } else if (t->model == MODEL_BPE) {
             rc = encode_bpe_text(&w, text + f.off, f.len, err);
@@ -1154,7 +1154,7 @@ int tokenizer_encode(const kvs_tokenizer *t, const char *text, size_t len, int a
     free(parts.v);
     if (rc) goto done;
     if (w.out.n > INT_MAX) {
-        rc = kvs_fail(err, KVS_E_RANGE, "tokenize: more than %d tokens", INT_MAX);
+        rc = err_fail(err, KVS_E_RANGE, "tokenize: more than %d tokens", INT_MAX);
         goto done;
     }
     rc = (int)w.out.n;
@@ -1172,7 +1172,7 @@ static int put_bytes(char *buf, int cap, int at, const char *s, size_t n) {
     return at;
 }
 
-int tokenizer_token_bytes(const kvs_tokenizer *t, int32_t id, char *buf, int cap) {
+int tokenizer_token_bytes(const tokenizer *t, int32_t id, char *buf, int cap) {
     if (!t || id < 0 || id >= t->n_vocab) return KVS_E_ARG;
     if (cap < 0 || (cap > 0 && !buf)) cap = 0;
     const char *s = tok_text(t, id);

@@ -13,29 +13,29 @@
 #include "gguf.h"
 #include "kvsteer.h"
 
-typedef struct kvs_tokenizer kvs_tokenizer;
+typedef struct tokenizer tokenizer;
 
 /* Copies everything it needs; the gguf_file may be closed afterwards.
  * `label` (the file path) prefixes error messages. */
-kvs_tokenizer *tokenizer_load(const gguf_file *f, const char *label, kvs_error *err);
-void tokenizer_free(kvs_tokenizer *t);
+tokenizer *tokenizer_load(const gguf_file *f, const char *label, kvs_error *err);
+void tokenizer_free(tokenizer *t);
 
-int tokenizer_n_vocab(const kvs_tokenizer *t);
-int tokenizer_bos(const kvs_tokenizer *t);      /* -1 if none */
-int tokenizer_eos(const kvs_tokenizer *t);      /* -1 if none */
-int tokenizer_eot(const kvs_tokenizer *t);      /* end of turn (e.g. <|im_end|>), -1 if none */
-int tokenizer_add_bos(const kvs_tokenizer *t);  /* file's default */
-int tokenizer_is_eog(const kvs_tokenizer *t, int32_t id);
+int tokenizer_n_vocab(const tokenizer *t);
+int tokenizer_bos(const tokenizer *t);      /* -1 if none */
+int tokenizer_eos(const tokenizer *t);      /* -1 if none */
+int tokenizer_eot(const tokenizer *t);      /* end of turn (e.g. <|im_end|>), -1 if none */
+int tokenizer_add_bos(const tokenizer *t);  /* file's default */
+int tokenizer_is_eog(const tokenizer *t, int32_t id);
 /* FNV-1a 64 over token texts, types and merges: identifies a vocabulary. */
-uint64_t tokenizer_hash(const kvs_tokenizer *t);
+uint64_t tokenizer_hash(const tokenizer *t);
 /* Id of a token whose text is exactly s, or -1. */
-int32_t tokenizer_find(const kvs_tokenizer *t, const char *s);
+int32_t tokenizer_find(const tokenizer *t, const char *s);
 
 /* Same contract as kvs_tokenize (add_bos -1 = file default). */
-int tokenizer_encode(const kvs_tokenizer *t, const char *text, size_t len, int add_bos,
+int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int add_bos,
                      int parse_special, int32_t *out, int cap, kvs_error *err);
 /* Bytes of a token (byte-level symbols mapped back to raw bytes); same contract
  * as kvs_token_to_bytes. */
-int tokenizer_token_bytes(const kvs_tokenizer *t, int32_t id, char *buf, int cap);
+int tokenizer_token_bytes(const tokenizer *t, int32_t id, char *buf, int cap);
 
 #endif

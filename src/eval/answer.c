@@ -64,7 +64,7 @@ static pcre2_code *compile(const char *re, uint32_t flags, kvs_error *err) {
     if (!c) {
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(ec, msg, sizeof msg);
-        kvs_fail(err, KVS_E_ARG, "answer: pattern does not compile at %zu: %s", (size_t)eo, (const char *)msg);
+        err_fail(err, KVS_E_ARG, "answer: pattern does not compile at %zu: %s", (size_t)eo, (const char *)msg);
         return NULL;
     }
     (void)pcre2_jit_compile(c, PCRE2_JIT_COMPLETE); /* the interpreter serves if JIT is unavailable */
@@ -84,7 +84,7 @@ void ans_free(ans_extractor *x) {
 
 ans_extractor *ans_new(kvs_error *err) {
     ans_extractor *x = calloc(1, sizeof *x);
-    if (!x) return kvs_fail(err, KVS_E_NOMEM, "answer: out of memory"), NULL;
+    if (!x) return err_fail(err, KVS_E_NOMEM, "answer: out of memory"), NULL;
     int ok = 1;
     for (int i = 0; i < N_PATTERNS && ok; i++) ok = (x->pat[i] = compile(k_patterns[i].re, PCRE2_CASELESS, err)) != NULL;
     ok = ok && (x->num = compile("(?<![0-9A-Za-z_.])" NUM_BODY, 0, err));

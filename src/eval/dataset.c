@@ -44,34 +44,34 @@ static char *text_of(const cJSON *v) {
 }
 
 static int parse_row(const cJSON *o, qa_row *r, const char *label, int line, int need_steps, kvs_error *err) {
-    if (!cJSON_IsObject(o)) return kvs_fail(err, KVS_E_FORMAT, "%s:%d: not a JSON object", label, line);
+    if (!cJSON_IsObject(o)) return err_fail(err, KVS_E_FORMAT, "%s:%d: not a JSON object", label, line);
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(o, "question");
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "answer");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
     if (!id) id = cJSON_GetObjectItemCaseSensitive(o, "source_id");
     if (!cJSON_IsString(q) || !q->valuestring[0])
-        return kvs_fail(err, KVS_E_FORMAT, "%s:%d: missing or empty string field 'question'", label, line);
+        return err_fail(err, KVS_E_FORMAT, "%s:%d: missing or empty string field 'question'", label, line);
     if (!a || !(r->answer = text_of(a)) || !r->answer[0])
-        return kvs_fail(err, KVS_E_FORMAT, "%s:%d: missing or empty field 'answer'", label, line);
-    if (!(r->question = strdup(q->valuestring))) return kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
+        return err_fail(err, KVS_E_FORMAT, "%s:%d: missing or empty field 'answer'", label, line);
+    if (!(r->question = strdup(q->valuestring))) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
     r->id = id ? text_of(id) : strdup("");
-    if (!r->id) return kvs_fail(err, KVS_E_FORMAT, "%s:%d: field 'id' must be a string or number", label, line);
+    if (!r->id) return err_fail(err, KVS_E_FORMAT, "%s:%d: field 'id' must be a string or number", label, line);
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "style");
     if (cJSON_IsString(st)) r->style = strdup(st->valuestring);
     const cJSON *ch = cJSON_GetObjectItemCaseSensitive(o, "choices");
     if (ch) {
         if (!cJSON_IsArray(ch) || cJSON_GetArraySize(ch) < 2)
-            return kvs_fail(err, KVS_E_FORMAT, "%s:%d: 'choices' must be an array of at least 2 entries", label, line);
+            return err_fail(err, KVS_E_FORMAT, "%s:%d: 'choices' must be an array of at least 2 entries", label, line);
         int n = cJSON_GetArraySize(ch);
         r->labels = calloc((size_t)n, sizeof(char *));
         r->texts = calloc((size_t)n, sizeof(char *));
-        if (!r->labels || !r->texts) return kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
+        if (!r->labels || !r->texts) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
         const cJSON *c;
         cJSON_ArrayForEach(c, ch) {
             const cJSON *lb = cJSON_GetObjectItemCaseSensitive(c, "label");
             const cJSON *tx = cJSON_GetObjectItemCaseSensitive(c, "text");
             if (!cJSON_IsString(lb) || !cJSON_IsString(tx) || !lb->valuestring[0])
-                return kvs_fail(err, KVS_E_FORMAT, "%s:%d: each choice needs string 'label' and 'text'", label, line);
+                return err_fail(err, KVS_E_FORMAT, "%s:%d: each choice needs string 'label' and 'text'", label, line);
             r->labels[r->n_choices] = strdup(lb->valuestring);
             r->texts[r->n_choices] = strdup(tx->valuestring);
             r->n_choices++;
@@ -80,27 +80,27 @@ static int parse_row(const cJSON *o, qa_row *r, const char *label, int line, int
     const cJSON *steps = cJSON_GetObjectItemCaseSensitive(o, "steps");
     if (steps) {
         if (!cJSON_IsArray(steps))
-            return kvs_fail(err, KVS_E_FORMAT, "%s:%d: 'steps' must be an array of strings", label, line);
+            return err_fail(err, KVS_E_FORMAT, "%s:%d: 'steps' must be an array of strings", label, line);
         int n = cJSON_GetArraySize(steps);
         r->steps = calloc((size_t)(n ? n : 1), sizeof(char *));
-        if (!r->steps) return kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
+        if (!r->steps) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
         const cJSON *s;
         cJSON_ArrayForEach(s, steps) {
             if (!cJSON_IsString(s))
-                return kvs_fail(err, KVS_E_FORMAT, "%s:%d: 'steps' must be an array of strings", label, line);
+                return err_fail(err, KVS_E_FORMAT, "%s:%d: 'steps' must be an array of strings", label, line);
             r->steps[r->n_steps++] = strdup(s->valuestring);
         }
     }
     /* an empty list is a row the teacher left without reasoning (the PIQA traces
      * hold one): well-formed, but no positive side; pairs_build skips it */
     if (need_steps && !steps)
-        return kvs_fail(err, KVS_E_FORMAT, "%s:%d: trace row has no 'steps'", label, line);
+        return err_fail(err, KVS_E_FORMAT, "%s:%d: trace row has no 'steps'", label, line);
     return 0;
 }
 
 int qa_parse(const char *buf, size_t len, const char *label, int need_steps, qa_set *out, kvs_error *err) {
     memset(out, 0, sizeof *out);
-    if (!(out->path = strdup(label))) return kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
+    if (!(out->path = strdup(label))) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
     int cap = 0, line = 0, rc = 0;
     size_t at = 0;
     while (at < len && !rc) {
@@ -114,7 +114,7 @@ int qa_parse(const char *buf, size_t len, const char *label, int need_steps, qa_
         if (a == b) continue; /* blank lines are allowed */
         cJSON *o = cJSON_ParseWithLength(buf + a, b - a);
         if (!o) {
-            rc = kvs_fail(err, KVS_E_FORMAT, "%s:%d: invalid JSON", label, line);
+            rc = err_fail(err, KVS_E_FORMAT, "%s:%d: invalid JSON", label, line);
             break;
         }
         if (out->n == cap) {
@@ -122,7 +122,7 @@ int qa_parse(const char *buf, size_t len, const char *label, int need_steps, qa_
             qa_row *nr = realloc(out->rows, sizeof *nr * (size_t)nc);
             if (!nr) {
                 cJSON_Delete(o);
-                rc = kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
+                rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
                 break;
             }
             out->rows = nr;
@@ -134,7 +134,7 @@ int qa_parse(const char *buf, size_t len, const char *label, int need_steps, qa_
         rc = parse_row(o, r, label, line, need_steps, err);
         cJSON_Delete(o);
     }
-    if (!rc && out->n == 0) rc = kvs_fail(err, KVS_E_FORMAT, "%s: no rows (empty file)", label);
+    if (!rc && out->n == 0) rc = err_fail(err, KVS_E_FORMAT, "%s: no rows (empty file)", label);
     if (rc) qa_free(out);
     return rc;
 }
@@ -142,7 +142,7 @@ int qa_parse(const char *buf, size_t len, const char *label, int need_steps, qa_
 int qa_load(const char *path, int need_steps, qa_set *out, kvs_error *err) {
     memset(out, 0, sizeof *out);
     FILE *f = fopen(path, "rb");
-    if (!f) return kvs_fail(err, KVS_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) return err_fail(err, KVS_E_IO, "%s: cannot open: %s", path, strerror(errno));
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
@@ -152,7 +152,7 @@ int qa_load(const char *path, int need_steps, qa_set *out, kvs_error *err) {
             if (!nb) {
                 free(buf);
                 fclose(f);
-                return kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+                return err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
             }
             buf = nb;
         }
@@ -162,7 +162,7 @@ int qa_load(const char *path, int need_steps, qa_set *out, kvs_error *err) {
     }
     int bad = ferror(f);
     fclose(f);
-    int rc = bad ? kvs_fail(err, KVS_E_IO, "%s: read error", path) : qa_parse(buf, len, path, need_steps, out, err);
+    int rc = bad ? err_fail(err, KVS_E_IO, "%s: read error", path) : qa_parse(buf, len, path, need_steps, out, err);
     free(buf);
     return rc;
 }

@@ -30,13 +30,13 @@ static int read_all(const char *path, char **buf, size_t *len, kvs_error *err) {
     *buf = NULL;
     *len = 0;
     FILE *f = fopen(path, "rb");
-    if (!f) return kvs_fail(err, KVS_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) return err_fail(err, KVS_E_IO, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 1 << 16, n = 0;
     char *b = malloc(cap + 1);
     for (;;) {
         if (!b) {
             fclose(f);
-            return kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+            return err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
         }
         size_t got = fread(b + n, 1, cap - n, f);
         n += got;
@@ -49,7 +49,7 @@ static int read_all(const char *path, char **buf, size_t *len, kvs_error *err) {
     fclose(f);
     if (bad) {
         free(b);
-        return kvs_fail(err, KVS_E_IO, "%s: read error", path);
+        return err_fail(err, KVS_E_IO, "%s: read error", path);
     }
     b[n] = 0;
     *buf = b;
@@ -62,11 +62,11 @@ static int read_all(const char *path, char **buf, size_t *len, kvs_error *err) {
 static int write_lines(const char *path, char *const *lines, const size_t *lens, int n, kvs_error *err) {
     size_t pl = strlen(path);
     char *tmp = malloc(pl + 32);
-    if (!tmp) return kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+    if (!tmp) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
     snprintf(tmp, pl + 32, "%s.tmp%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f) {
-        kvs_fail(err, KVS_E_IO, "%s: cannot create (via %s): %s", path, tmp, strerror(errno));
+        err_fail(err, KVS_E_IO, "%s: cannot create (via %s): %s", path, tmp, strerror(errno));
         free(tmp);
         return KVS_E_IO;
     }
@@ -76,7 +76,7 @@ static int write_lines(const char *path, char *const *lines, const size_t *lens,
     bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
     bad |= fclose(f) != 0;
     if (bad || rename(tmp, path)) {
-        kvs_fail(err, KVS_E_IO, "%s: cannot write: %s", path, strerror(errno));
+        err_fail(err, KVS_E_IO, "%s: cannot write: %s", path, strerror(errno));
         remove(tmp);
         free(tmp);
         return KVS_E_IO;
@@ -141,7 +141,7 @@ static int start_new(eval_run *r, const cJSON *config, const cJSON *extra, kvs_e
         cJSON_AddItemToObject(h, e->string, cJSON_Duplicate(e, 1));
     char *line = cJSON_PrintUnformatted(h);
     cJSON_Delete(h);
-    if (!line) return kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", r->path);
+    if (!line) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", r->path);
     size_t len = strlen(line);
     int rc = write_lines(r->path, &line, &len, 1, err);
     free(line);
@@ -183,7 +183,7 @@ static int load_existing(eval_run *r, char *buf, size_t len, const cJSON *config
                 r->repaired = r->truncated = 1;
                 break;
             }
-            rc = kvs_fail(err, KVS_E_FORMAT, "%s:%d: not a JSON object (a corrupt run file; use --overwrite or another -o)",
+            rc = err_fail(err, KVS_E_FORMAT, "%s:%d: not a JSON object (a corrupt run file; use --overwrite or another -o)",
                           path, n_lines);
             goto done;
         }
@@ -193,7 +193,7 @@ static int load_existing(eval_run *r, char *buf, size_t len, const cJSON *config
             const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(o, "config");
             if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "header")) || !cJSON_IsObject(cfg)) {
                 cJSON_Delete(o);
-                rc = kvs_fail(err, KVS_E_FORMAT,
+                rc = err_fail(err, KVS_E_FORMAT,
                               "%s: not a kvsteer eval run file (no header line); use --overwrite or another -o", path);
                 goto done;
             }
@@ -201,7 +201,7 @@ static int load_existing(eval_run *r, char *buf, size_t len, const cJSON *config
                 char why[256];
                 describe_diff(config, cfg, why, sizeof why);
                 cJSON_Delete(o);
-                rc = kvs_fail(err, KVS_E_MISMATCH,
+                rc = err_fail(err, KVS_E_MISMATCH,
                               "%s: written with a different configuration (%s); use --overwrite or another -o", path,
                               why);
                 goto done;
@@ -213,7 +213,7 @@ static int load_existing(eval_run *r, char *buf, size_t len, const cJSON *config
             const int seed = sample_seed(o);
             if (seed == -2) {
                 cJSON_Delete(o);
-                rc = kvs_fail(err, KVS_E_FORMAT, "%s:%d: neither a sample nor a summary line", path, n_lines);
+                rc = err_fail(err, KVS_E_FORMAT, "%s:%d: neither a sample nor a summary line", path, n_lines);
                 goto done;
             }
             char *k = eval_sample_key(seed, cJSON_GetObjectItemCaseSensitive(o, "id")->valuestring);
@@ -221,7 +221,7 @@ static int load_existing(eval_run *r, char *buf, size_t len, const cJSON *config
             if (!nk) {
                 free(k);
                 cJSON_Delete(o);
-                rc = kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+                rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
                 goto done;
             }
             keys = nk;
@@ -237,7 +237,7 @@ static int load_existing(eval_run *r, char *buf, size_t len, const cJSON *config
             size_t *nl = np ? grow(keep_len, n_keep, &cap_len, sizeof *keep_len) : NULL;
             if (nl) keep_len = nl;
             if (!np || !nl) {
-                rc = kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+                rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
                 goto done;
             }
             keep[n_keep] = buf + a;
@@ -245,7 +245,7 @@ static int load_existing(eval_run *r, char *buf, size_t len, const cJSON *config
         }
     }
     if (!have_header) {
-        rc = kvs_fail(err, KVS_E_FORMAT, "%s: not a kvsteer eval run file (no header line); use --overwrite or another -o",
+        rc = err_fail(err, KVS_E_FORMAT, "%s: not a kvsteer eval run file (no header line); use --overwrite or another -o",
                       path);
         goto done;
     }
@@ -253,7 +253,7 @@ static int load_existing(eval_run *r, char *buf, size_t len, const cJSON *config
     if (n_keys > 1) {
         char **sorted = malloc(sizeof *sorted * (size_t)n_keys);
         if (!sorted) {
-            rc = kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+            rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
             goto done;
         }
         memcpy(sorted, keys, sizeof *sorted * (size_t)n_keys);
@@ -306,12 +306,12 @@ done:
 int eval_run_open(eval_run *r, const char *path, const cJSON *config, const cJSON *header_extra, int overwrite,
                   kvs_error *err) {
     memset(r, 0, sizeof *r);
-    if (!(r->path = strdup(path))) return kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+    if (!(r->path = strdup(path))) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
     struct stat st;
     int rc = 0;
     const int exists = stat(path, &st) == 0;
     if (exists && !S_ISREG(st.st_mode)) {
-        rc = kvs_fail(err, KVS_E_IO, "%s: not a regular file", path);
+        rc = err_fail(err, KVS_E_IO, "%s: not a regular file", path);
     } else if (!exists || st.st_size == 0 || overwrite) {
         rc = start_new(r, config, header_extra, err);
     } else {
@@ -322,7 +322,7 @@ int eval_run_open(eval_run *r, const char *path, const cJSON *config, const cJSO
             free(buf);
         }
     }
-    if (!rc && !(r->f = fopen(path, "ab"))) rc = kvs_fail(err, KVS_E_IO, "%s: cannot open for appending: %s", path, strerror(errno));
+    if (!rc && !(r->f = fopen(path, "ab"))) rc = err_fail(err, KVS_E_IO, "%s: cannot open for appending: %s", path, strerror(errno));
     if (rc) eval_run_close(r);
     return rc;
 }
@@ -336,14 +336,14 @@ int eval_run_has(const eval_run *r, int seed, const char *id) {
 
 int eval_run_write(eval_run *r, const cJSON *obj, kvs_error *err) {
     char *line = cJSON_PrintUnformatted(obj);
-    if (!line) return kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", r->path);
+    if (!line) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", r->path);
     int bad = fputs(line, r->f) == EOF || fputc('\n', r->f) == EOF;
     free(line);
-    return bad ? kvs_fail(err, KVS_E_IO, "%s: write error: %s", r->path, strerror(errno)) : 0;
+    return bad ? err_fail(err, KVS_E_IO, "%s: write error: %s", r->path, strerror(errno)) : 0;
 }
 
 int eval_run_flush(eval_run *r, kvs_error *err) {
-    if (fflush(r->f)) return kvs_fail(err, KVS_E_IO, "%s: write error: %s", r->path, strerror(errno));
+    if (fflush(r->f)) return err_fail(err, KVS_E_IO, "%s: write error: %s", r->path, strerror(errno));
     return 0;
 }
 
@@ -387,7 +387,7 @@ cJSON *eval_summarize(const char *path, kvs_error *err) {
         if (end == a) continue;
         cJSON *o = cJSON_ParseWithLength(buf + a, end - a);
         if (!o) {
-            rc = kvs_fail(err, KVS_E_FORMAT, "%s:%d: not valid JSON", path, line);
+            rc = err_fail(err, KVS_E_FORMAT, "%s:%d: not valid JSON", path, line);
             break;
         }
         cJSON_AddItemToArray(keep, o);
@@ -404,7 +404,7 @@ cJSON *eval_summarize(const char *path, kvs_error *err) {
         while (si < n_seeds && seeds[si].seed != seed) si++;
         if (si == n_seeds) {
             if (n_seeds == (int)(sizeof seeds / sizeof *seeds)) {
-                rc = kvs_fail(err, KVS_E_RANGE, "%s: more than %d seeds", path, n_seeds);
+                rc = err_fail(err, KVS_E_RANGE, "%s: more than %d seeds", path, n_seeds);
                 break;
             }
             memset(&seeds[n_seeds], 0, sizeof seeds[0]);
@@ -426,7 +426,7 @@ cJSON *eval_summarize(const char *path, kvs_error *err) {
             id_cap = id_cap ? id_cap * 2 : 256;
             char **ni = realloc(ids, sizeof *ni * (size_t)id_cap);
             if (!ni) {
-                rc = kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+                rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
                 break;
             }
             ids = ni;
@@ -435,7 +435,7 @@ cJSON *eval_summarize(const char *path, kvs_error *err) {
         n++;
     }
     cJSON *s = NULL;
-    if (!rc && n == 0) rc = kvs_fail(err, KVS_E_FORMAT, "%s: no samples to summarize", path);
+    if (!rc && n == 0) rc = err_fail(err, KVS_E_FORMAT, "%s: no samples to summarize", path);
     if (!rc) {
         qsort(ids, (size_t)n_ids, sizeof *ids, cmp_str);
         int distinct = 0;
@@ -490,25 +490,25 @@ cJSON *eval_summarize(const char *path, kvs_error *err) {
 
 int eval_file_fingerprint(const char *path, char out[17], kvs_error *err) {
     FILE *f = fopen(path, "rb");
-    if (!f) return kvs_fail(err, KVS_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) return err_fail(err, KVS_E_IO, "%s: cannot open: %s", path, strerror(errno));
     const long long chunk = 16ll << 20;
     uint64_t h = 0xcbf29ce484222325ull;
     long long size = 0;
     int rc = 0;
-    if (fseeko(f, 0, SEEK_END) || (size = ftello(f)) < 0) rc = kvs_fail(err, KVS_E_IO, "%s: cannot seek", path);
+    if (fseeko(f, 0, SEEK_END) || (size = ftello(f)) < 0) rc = err_fail(err, KVS_E_IO, "%s: cannot seek", path);
     for (int i = 0; i < 8 && !rc; i++) h = (h ^ (uint8_t)(size >> (8 * i))) * 0x100000001b3ull;
     unsigned char *b = rc ? NULL : malloc(1 << 20);
-    if (!rc && !b) rc = kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+    if (!rc && !b) rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
     /* the head, then the tail not already covered by it */
     const long long head = size < chunk ? size : chunk;
     const long long tail_from = size - chunk > head ? size - chunk : head;
     const long long ranges[2][2] = {{0, head}, {tail_from, size}};
     for (int r = 0; r < 2 && !rc; r++) {
-        if (fseeko(f, ranges[r][0], SEEK_SET)) rc = kvs_fail(err, KVS_E_IO, "%s: cannot seek", path);
+        if (fseeko(f, ranges[r][0], SEEK_SET)) rc = err_fail(err, KVS_E_IO, "%s: cannot seek", path);
         for (long long left = ranges[r][1] - ranges[r][0]; left > 0 && !rc;) {
             size_t want = left < (1 << 20) ? (size_t)left : (size_t)1 << 20;
             if (fread(b, 1, want, f) != want) {
-                rc = kvs_fail(err, KVS_E_IO, "%s: read error", path);
+                rc = err_fail(err, KVS_E_IO, "%s: read error", path);
                 break;
             }
             for (size_t i = 0; i < want; i++) h = (h ^ b[i]) * 0x100000001b3ull;

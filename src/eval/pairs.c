@@ -36,7 +36,7 @@ int embed_texts(const kvs_model *m, const char *const *texts, int n, int n_threa
     kvs_token *tk = malloc(sizeof *tk * (size_t)cap);
     int32_t *pos = malloc(sizeof *pos * (size_t)cap), *sq = malloc(sizeof *sq * (size_t)cap);
     int8_t *want = calloc((size_t)cap, 1);
-    if (!tk || !pos || !sq || !want) rc = kvs_fail(err, KVS_E_NOMEM, "embedding: out of memory");
+    if (!tk || !pos || !sq || !want) rc = err_fail(err, KVS_E_NOMEM, "embedding: out of memory");
     for (int g0 = 0; g0 < n && !rc; g0 += GROUP) {
         int nb = 0, cnt[GROUP] = {0};
         for (int s = 0; s < GROUP && g0 + s < n && !rc; s++) {
@@ -49,7 +49,7 @@ int embed_texts(const kvs_model *m, const char *const *texts, int n, int n_threa
             if (k > p.n_ctx - 1) k = p.n_ctx - 1; /* long texts: the head is enough for similarity */
             if (k == 0) { /* empty text: embed a single space */
                 if (kvs_tokenize(m, " ", 1, 0, 0, tk + nb, 1, err) < 1) {
-                    rc = kvs_fail(err, KVS_E_ARG, "embedding: cannot tokenize");
+                    rc = err_fail(err, KVS_E_ARG, "embedding: cannot tokenize");
                     break;
                 }
                 k = 1;
@@ -178,7 +178,7 @@ done:
     for (int i = 0; i < n_msgs && owned; i++) free(owned[i]);
     free(owned);
     free(msgs);
-    if (!text && err && !err->msg[0]) kvs_fail(err, KVS_E_NOMEM, "pairs: out of memory");
+    if (!text && err && !err->msg[0]) err_fail(err, KVS_E_NOMEM, "pairs: out of memory");
     return text;
 }
 
@@ -191,10 +191,10 @@ static int excluded(const qa_set *ex, const char *question) {
 
 int pairs_build(const kvs_model *m, const qa_set *tr, const pair_opts *o, pair_set *out, kvs_error *err) {
     memset(out, 0, sizeof *out);
-    if (o->n_pairs < 1) return kvs_fail(err, KVS_E_ARG, "pairs: the number of pairs must be at least 1");
-    if (o->n_shots < 0) return kvs_fail(err, KVS_E_ARG, "pairs: the number of shots must not be negative");
+    if (o->n_pairs < 1) return err_fail(err, KVS_E_ARG, "pairs: the number of pairs must be at least 1");
+    if (o->n_shots < 0) return err_fail(err, KVS_E_ARG, "pairs: the number of shots must not be negative");
     int *pool = malloc(sizeof(int) * (size_t)tr->n);
-    if (!pool) return kvs_fail(err, KVS_E_NOMEM, "pairs: out of memory");
+    if (!pool) return err_fail(err, KVS_E_NOMEM, "pairs: out of memory");
     int n_pool = 0, n_ex = 0, n_nosteps = 0;
     for (int i = 0; i < tr->n; i++) {
         /* a row without reasoning has no positive side: neither a pair nor a shot */
@@ -204,14 +204,14 @@ int pairs_build(const kvs_model *m, const qa_set *tr, const pair_opts *o, pair_s
     }
     if (o->n_pairs > n_pool) {
         free(pool);
-        return kvs_fail(err, KVS_E_ARG,
+        return err_fail(err, KVS_E_ARG,
                         "%s: %d pairs requested but only %d usable questions (%d rows, %d also in the evaluation set, "
                         "%d without steps)",
                         tr->path, o->n_pairs, n_pool, tr->n, n_ex, n_nosteps);
     }
     if (o->n_shots > n_pool - 1) {
         free(pool);
-        return kvs_fail(err, KVS_E_ARG, "%s: %d shots requested but the pool holds only %d other questions", tr->path,
+        return err_fail(err, KVS_E_ARG, "%s: %d shots requested but the pool holds only %d other questions", tr->path,
                         o->n_shots, n_pool - 1);
     }
     kvs_model_info mi;
@@ -221,12 +221,12 @@ int pairs_build(const kvs_model *m, const qa_set *tr, const pair_opts *o, pair_s
     if (o->select == SELECT_SIMILAR && o->n_shots > 0) {
         const char **texts = malloc(sizeof(char *) * (size_t)tr->n);
         emb = calloc((size_t)tr->n * mi.n_embd, sizeof(float));
-        if (!texts || !emb) rc = kvs_fail(err, KVS_E_NOMEM, "pairs: out of memory");
+        if (!texts || !emb) rc = err_fail(err, KVS_E_NOMEM, "pairs: out of memory");
         /* only pool rows matter; embed those (others keep zeros) */
         const char **pt = texts;
         for (int j = 0; j < n_pool && !rc; j++) pt[j] = tr->rows[pool[j]].question;
         float *pe = rc ? NULL : malloc(sizeof(float) * (size_t)n_pool * mi.n_embd);
-        if (!rc && !pe) rc = kvs_fail(err, KVS_E_NOMEM, "pairs: out of memory");
+        if (!rc && !pe) rc = err_fail(err, KVS_E_NOMEM, "pairs: out of memory");
         if (!rc) rc = embed_texts(m, pt, n_pool, o->n_threads, pe, o->progress, o->user, err);
         for (int j = 0; j < n_pool && !rc; j++)
             memcpy(emb + (size_t)pool[j] * mi.n_embd, pe + (size_t)j * mi.n_embd, sizeof(float) * mi.n_embd);
@@ -238,13 +238,13 @@ int pairs_build(const kvs_model *m, const qa_set *tr, const pair_opts *o, pair_s
     out->neg = calloc((size_t)o->n_pairs, sizeof(char *));
     out->target = calloc((size_t)o->n_pairs, sizeof(int));
     out->shots = calloc((size_t)o->n_pairs, sizeof(int *));
-    if (!rc && (!out->pos || !out->neg || !out->target || !out->shots)) rc = kvs_fail(err, KVS_E_NOMEM, "pairs: out of memory");
+    if (!rc && (!out->pos || !out->neg || !out->target || !out->shots)) rc = err_fail(err, KVS_E_NOMEM, "pairs: out of memory");
     uint64_t rng = o->seed;
     for (int i = 0; i < o->n_pairs && !rc; i++) {
         const int target = pool[i];
         int *shots = malloc(sizeof(int) * (size_t)(o->n_shots ? o->n_shots : 1));
         if (!shots) {
-            rc = kvs_fail(err, KVS_E_NOMEM, "pairs: out of memory");
+            rc = err_fail(err, KVS_E_NOMEM, "pairs: out of memory");
             break;
         }
         if (o->n_shots > 0) {

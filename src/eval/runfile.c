@@ -27,11 +27,11 @@ const cJSON *run_full_config(const run_file *r) {
 int run_file_load(const char *path, int with_samples, run_file *r, kvs_error *err) {
     memset(r, 0, sizeof *r);
     FILE *f = fopen(path, "rb");
-    if (!f) return kvs_fail(err, KVS_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) return err_fail(err, KVS_E_IO, "%s: cannot open: %s", path, strerror(errno));
     if (!(r->path = strdup(path)) || (with_samples && !(r->samples = cJSON_CreateArray()))) {
         fclose(f);
         run_file_free(r);
-        return kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+        return err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
     }
     char *line = NULL;
     size_t cap = 0;
@@ -46,15 +46,15 @@ int run_file_load(const char *path, int with_samples, run_file *r, kvs_error *er
         if (!o || !cJSON_IsObject(o)) {
             cJSON_Delete(o);
             if (!has_nl && r->header) break; /* killed mid-write */
-            rc = ln == 1 ? kvs_fail(err, KVS_E_FORMAT, "%s: not a kvsteer eval run file (line 1 is not JSON)", path)
-                         : kvs_fail(err, KVS_E_FORMAT, "%s:%d: not valid JSON", path, ln);
+            rc = ln == 1 ? err_fail(err, KVS_E_FORMAT, "%s: not a kvsteer eval run file (line 1 is not JSON)", path)
+                         : err_fail(err, KVS_E_FORMAT, "%s:%d: not valid JSON", path, ln);
             break;
         }
         if (!r->header) {
             if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "header")) ||
                 !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o, "config"))) {
                 cJSON_Delete(o);
-                rc = kvs_fail(err, KVS_E_FORMAT, "%s: not a kvsteer eval run file (line 1 is not its header)", path);
+                rc = err_fail(err, KVS_E_FORMAT, "%s: not a kvsteer eval run file (line 1 is not its header)", path);
                 break;
             }
             r->header = o;
@@ -71,14 +71,14 @@ int run_file_load(const char *path, int with_samples, run_file *r, kvs_error *er
             else cJSON_Delete(o);
         } else {
             cJSON_Delete(o);
-            rc = kvs_fail(err, KVS_E_FORMAT, "%s:%d: neither a sample nor a summary line", path, ln);
+            rc = err_fail(err, KVS_E_FORMAT, "%s:%d: neither a sample nor a summary line", path, ln);
         }
     }
     free(line);
-    if (!rc && ferror(f)) rc = kvs_fail(err, KVS_E_IO, "%s: read error", path);
+    if (!rc && ferror(f)) rc = err_fail(err, KVS_E_IO, "%s: read error", path);
     fclose(f);
-    if (!rc && !r->header) rc = kvs_fail(err, KVS_E_FORMAT, "%s: empty (not a kvsteer eval run file)", path);
-    if (!rc && r->n_samples == 0) rc = kvs_fail(err, KVS_E_FORMAT, "%s: holds no samples yet", path);
+    if (!rc && !r->header) rc = err_fail(err, KVS_E_FORMAT, "%s: empty (not a kvsteer eval run file)", path);
+    if (!rc && r->n_samples == 0) rc = err_fail(err, KVS_E_FORMAT, "%s: holds no samples yet", path);
     if (!rc) r->partial = r->summary == NULL;
     if (rc) run_file_free(r);
     return rc;

@@ -70,7 +70,7 @@ void style_free(style_detector *d) {
 style_detector *style_new(kvs_error *err) {
     style_detector *d = calloc(1, sizeof *d);
     if (!d) {
-        kvs_fail(err, KVS_E_NOMEM, "style: out of memory");
+        err_fail(err, KVS_E_NOMEM, "style: out of memory");
         return NULL;
     }
     for (int i = 0; i < N_RE; i++) {
@@ -80,14 +80,14 @@ style_detector *style_new(kvs_error *err) {
         if (!d->re[i]) {
             PCRE2_UCHAR msg[160];
             pcre2_get_error_message(ec, msg, sizeof msg);
-            kvs_fail(err, KVS_E_ARG, "style: pattern %d does not compile at %zu: %s", i, (size_t)eo, (const char *)msg);
+            err_fail(err, KVS_E_ARG, "style: pattern %d does not compile at %zu: %s", i, (size_t)eo, (const char *)msg);
             style_free(d);
             return NULL;
         }
         (void)pcre2_jit_compile(d->re[i], PCRE2_JIT_COMPLETE);
     }
     if (!(d->md = pcre2_match_data_create(4, NULL))) {
-        kvs_fail(err, KVS_E_NOMEM, "style: out of memory");
+        err_fail(err, KVS_E_NOMEM, "style: out of memory");
         style_free(d);
         return NULL;
     }

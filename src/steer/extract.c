@@ -17,8 +17,8 @@ static int tokenize_all(const kvs_model *m, const char *const *texts, int n, pro
         size_t len = strlen(texts[i]);
         int k = kvs_tokenize(m, texts[i], len, -1, 1, NULL, 0, err);
         if (k < 0) return k;
-        if (!(out[i].t = malloc(sizeof(kvs_token) * (size_t)(k ? k : 1)))) return kvs_fail(err, KVS_E_NOMEM, "extract: out of memory");
-        if (kvs_tokenize(m, texts[i], len, -1, 1, out[i].t, k, err) != k) return kvs_fail(err, KVS_E_ARG, "extract: tokenizer inconsistency");
+        if (!(out[i].t = malloc(sizeof(kvs_token) * (size_t)(k ? k : 1)))) return err_fail(err, KVS_E_NOMEM, "extract: out of memory");
+        if (kvs_tokenize(m, texts[i], len, -1, 1, out[i].t, k, err) != k) return err_fail(err, KVS_E_ARG, "extract: tokenizer inconsistency");
         out[i].n = k;
         if (k > *max_len) *max_len = k;
     }
@@ -27,9 +27,9 @@ static int tokenize_all(const kvs_model *m, const char *const *texts, int n, pro
 
 kvs_steer *kvs_steer_extract(const kvs_model *m, const char *const *pos, const char *const *neg, int n_pairs,
                              const kvs_extract_params *p, kvs_error *err) {
-    kvs_error_clear(err);
-    if (n_pairs < 1 || !pos || !neg || !p) return kvs_fail(err, KVS_E_ARG, "extract: no pairs"), NULL;
-    if (p->position < 0) return kvs_fail(err, KVS_E_ARG, "extract: position must be 0 (last) or more"), NULL;
+    err_clear(err);
+    if (n_pairs < 1 || !pos || !neg || !p) return err_fail(err, KVS_E_ARG, "extract: no pairs"), NULL;
+    if (p->position < 0) return err_fail(err, KVS_E_ARG, "extract: position must be 0 (last) or more"), NULL;
     const hparams *hp = &m->hp;
     const int G = p->pairs_per_batch > 0 ? p->pairs_per_batch : 4;
     prompt *pp = calloc((size_t)n_pairs * 2, sizeof *pp);
@@ -46,7 +46,7 @@ kvs_steer *kvs_steer_extract(const kvs_model *m, const char *const *pos, const c
         goto fail;
     for (int i = 0; i < 2 * n_pairs; i++)
         if (pp[i].n <= p->position) {
-            kvs_fail(err, KVS_E_ARG, "extract: %s prompt of pair %d has %d tokens, too short for position %d",
+            err_fail(err, KVS_E_ARG, "extract: %s prompt of pair %d has %d tokens, too short for position %d",
                      i < n_pairs ? "positive" : "negative", i % n_pairs, pp[i].n, p->position);
             goto fail;
         }
@@ -55,7 +55,7 @@ kvs_steer *kvs_steer_extract(const kvs_model *m, const char *const *pos, const c
     cp.n_seq = 2 * G;
     cp.n_threads = p->n_threads;
     if (max_len > hp->n_ctx_train) {
-        kvs_fail(err, KVS_E_RANGE, "extract: a prompt of %d tokens exceeds the model's context (%d); use fewer shots",
+        err_fail(err, KVS_E_RANGE, "extract: a prompt of %d tokens exceeds the model's context (%d); use fewer shots",
                  max_len, hp->n_ctx_train);
         goto fail;
     }
@@ -121,7 +121,7 @@ kvs_steer *kvs_steer_extract(const kvs_model *m, const char *const *pos, const c
     ok = 1;
     goto fail;
 nomem:
-    kvs_fail(err, KVS_E_NOMEM, "extract: out of memory");
+    err_fail(err, KVS_E_NOMEM, "extract: out of memory");
 fail:
     if (pp)
         for (int i = 0; i < 2 * n_pairs; i++) free(pp[i].t);

@@ -75,7 +75,7 @@ kvs_steer *steer_new(const kvs_model *m, kvs_steer_kind kind, kvs_error *err) {
         }
     }
     kvs_steer_free(s);
-    kvs_fail(err, KVS_E_NOMEM, "steering vectors: out of memory");
+    err_fail(err, KVS_E_NOMEM, "steering vectors: out of memory");
     return NULL;
 }
 
@@ -124,9 +124,9 @@ const char *kvs_steer_meta(const kvs_steer *s, const char *key) {
 
 int kvs_steer_save(const kvs_steer *s, const char *path, kvs_error *err) {
     gguf_writer *w = gguf_writer_new();
-    if (!w) return kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+    if (!w) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
     int bad = gguf_writer_add_str(w, "general.architecture", "kvsteer-vector") ||
-              gguf_writer_add_u32(w, "kvsteer.format_version", KVS_STEER_FORMAT_VERSION) ||
+              gguf_writer_add_u32(w, "kvsteer.format_version", STEER_FORMAT_VERSION) ||
               gguf_writer_add_str(w, "kvsteer.kind", s->kind == KVS_STEER_CACHE ? "cache" : "act") ||
               gguf_writer_add_str(w, "kvsteer.model.architecture", s->arch) ||
               gguf_writer_add_u32(w, "kvsteer.model.block_count", (uint32_t)s->n_layer) ||
@@ -149,7 +149,7 @@ int kvs_steer_save(const kvs_steer *s, const char *path, kvs_error *err) {
             bad = gguf_writer_add_tensor_f32(w, name, 1, ne, s->act[l]);
         }
     }
-    int rc = bad ? kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path) : gguf_writer_save(w, path, err);
+    int rc = bad ? err_fail(err, KVS_E_NOMEM, "%s: out of memory", path) : gguf_writer_save(w, path, err);
     gguf_writer_free(w);
     return rc;
 }
@@ -157,7 +157,7 @@ int kvs_steer_save(const kvs_steer *s, const char *path, kvs_error *err) {
 static int meta_u32(const gguf_file *f, const char *path, const char *key, int *out, kvs_error *err) {
     int64_t v;
     if (gguf_get_i64(f, key, &v) || v < 1 || v > (1 << 20))
-        return kvs_fail(err, KVS_E_FORMAT, "%s: not a kvsteer vector file (missing or bad '%s')", path, key);
+        return err_fail(err, KVS_E_FORMAT, "%s: not a kvsteer vector file (missing or bad '%s')", path, key);
     *out = (int)v;
     return 0;
 }
@@ -166,19 +166,19 @@ static int meta_u32(const gguf_file *f, const char *path, const char *key, int *
 static int read_vec(const gguf_file *f, const char *path, const char *name, uint64_t ne0, uint64_t ne1, float *dst,
                     kvs_error *err) {
     const gguf_tensor *t = gguf_find_tensor(f, name);
-    if (!t) return kvs_fail(err, KVS_E_FORMAT, "%s: missing tensor '%s'", path, name);
+    if (!t) return err_fail(err, KVS_E_FORMAT, "%s: missing tensor '%s'", path, name);
     if (t->type != 0 || t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] != 1 || t->ne[3] != 1)
-        return kvs_fail(err, KVS_E_MISMATCH, "%s: tensor '%s' is not F32 of shape [%llu, %llu]", path, name,
+        return err_fail(err, KVS_E_MISMATCH, "%s: tensor '%s' is not F32 of shape [%llu, %llu]", path, name,
                         (unsigned long long)ne0, (unsigned long long)ne1);
     memcpy(dst, t->data, sizeof(float) * ne0 * ne1);
     for (uint64_t i = 0; i < ne0 * ne1; i++)
         if (dst[i] != dst[i] || dst[i] > 1e30f || dst[i] < -1e30f)
-            return kvs_fail(err, KVS_E_FORMAT, "%s: tensor '%s' holds non-finite values", path, name);
+            return err_fail(err, KVS_E_FORMAT, "%s: tensor '%s' holds non-finite values", path, name);
     return 0;
 }
 
 kvs_steer *kvs_steer_load(const char *path, const kvs_model *m, kvs_error *err) {
-    kvs_error_clear(err);
+    err_clear(err);
     gguf_file *f = gguf_open(path, err);
     if (!f) return NULL;
     kvs_steer *s = NULL;
@@ -186,9 +186,9 @@ kvs_steer *kvs_steer_load(const char *path, const kvs_model *m, kvs_error *err) 
     int version = 0, n_layer = 0, n_head_kv = 0, head_dim = 0, n_embd = 0;
     uint64_t hash = 0;
     if (meta_u32(f, path, "kvsteer.format_version", &version, err)) goto fail;
-    if (version != KVS_STEER_FORMAT_VERSION) {
-        kvs_fail(err, KVS_E_UNSUPPORTED, "%s: vector format version %d; this kvsteer reads version %d", path, version,
-                 KVS_STEER_FORMAT_VERSION);
+    if (version != STEER_FORMAT_VERSION) {
+        err_fail(err, KVS_E_UNSUPPORTED, "%s: vector format version %d; this kvsteer reads version %d", path, version,
+                 STEER_FORMAT_VERSION);
         goto fail;
     }
     if (gguf_get_str(f, "kvsteer.kind", &kind) || gguf_get_str(f, "kvsteer.model.architecture", &arch) ||
@@ -198,14 +198,14 @@ kvs_steer *kvs_steer_load(const char *path, const kvs_model *m, kvs_error *err) 
         meta_u32(f, path, "kvsteer.model.embedding_length", &n_embd, err) ||
         gguf_get_u64(f, "kvsteer.model.tokenizer_hash", &hash)) {
         if (!err || !err->msg[0] || err->code == 0)
-            kvs_fail(err, KVS_E_FORMAT, "%s: not a kvsteer vector file (missing model metadata)", path);
+            err_fail(err, KVS_E_FORMAT, "%s: not a kvsteer vector file (missing model metadata)", path);
         goto fail;
     }
     kvs_steer_kind k;
     if (kind.n == 5 && !memcmp(kind.p, "cache", 5)) k = KVS_STEER_CACHE;
     else if (kind.n == 3 && !memcmp(kind.p, "act", 3)) k = KVS_STEER_ACT;
     else {
-        kvs_fail(err, KVS_E_FORMAT, "%s: unknown vector kind '%.*s'", path, (int)(kind.n > 32 ? 32 : kind.n), kind.p);
+        err_fail(err, KVS_E_FORMAT, "%s: unknown vector kind '%.*s'", path, (int)(kind.n > 32 ? 32 : kind.n), kind.p);
         goto fail;
     }
     char arch_s[64];
@@ -215,7 +215,7 @@ kvs_steer *kvs_steer_load(const char *path, const kvs_model *m, kvs_error *err) 
         kvs_model_get_info(m, &mi);
         if (strcmp(arch_s, mi.arch) || n_layer != mi.n_layer || n_head_kv != mi.n_head_kv || head_dim != mi.head_dim ||
             n_embd != mi.n_embd) {
-            kvs_fail(err, KVS_E_MISMATCH,
+            err_fail(err, KVS_E_MISMATCH,
                      "%s: vectors were built for another model (%s, %d layers, %d KV heads x %d, width %d; this model: "
                      "%s, %d layers, %d KV heads x %d, width %d)",
                      path, arch_s, n_layer, n_head_kv, head_dim, n_embd, mi.arch, mi.n_layer, mi.n_head_kv,
@@ -223,7 +223,7 @@ kvs_steer *kvs_steer_load(const char *path, const kvs_model *m, kvs_error *err) 
             goto fail;
         }
         if (hash != mi.tokenizer_hash) {
-            kvs_fail(err, KVS_E_MISMATCH, "%s: vectors were built with another tokenizer (fingerprint %016llx, model %016llx)",
+            err_fail(err, KVS_E_MISMATCH, "%s: vectors were built with another tokenizer (fingerprint %016llx, model %016llx)",
                      path, (unsigned long long)hash, (unsigned long long)mi.tokenizer_hash);
             goto fail;
         }
@@ -257,7 +257,7 @@ kvs_steer *kvs_steer_load(const char *path, const kvs_model *m, kvs_error *err) 
     gguf_close(f);
     return s;
 nomem:
-    kvs_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+    err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
 fail:
     kvs_steer_free(s);
     gguf_close(f);
@@ -268,7 +268,7 @@ static int check_layers(const kvs_steer *s, const kvs_steer_params *p, int *from
     *from = p->layer_from;
     *to = p->layer_to < 0 ? s->n_layer - 1 : p->layer_to;
     if (*from < 0 || *from > *to || *to >= s->n_layer)
-        return kvs_fail(err, KVS_E_ARG, "steering: layer range %d-%d is outside 0-%d", p->layer_from, p->layer_to,
+        return err_fail(err, KVS_E_ARG, "steering: layer range %d-%d is outside 0-%d", p->layer_from, p->layer_to,
                         s->n_layer - 1);
     return 0;
 }
@@ -276,11 +276,11 @@ static int check_layers(const kvs_steer *s, const kvs_steer_params *p, int *from
 int kvs_steer_apply_cache(kvs_ctx *c, int seq, int pos, const kvs_steer *s, const kvs_steer_params *p,
                           kvs_error *err) {
     if (s->kind != KVS_STEER_CACHE)
-        return kvs_fail(err, KVS_E_ARG, "steering: these are activation vectors; use them with --act");
+        return err_fail(err, KVS_E_ARG, "steering: these are activation vectors; use them with --act");
     int from, to, rc;
     if ((rc = check_layers(s, p, &from, &to, err))) return rc;
     if (s->n_layer != c->model->hp.n_layer || s->dim != c->cache.kv_dim)
-        return kvs_fail(err, KVS_E_MISMATCH, "steering: vectors do not fit this model's cache");
+        return err_fail(err, KVS_E_MISMATCH, "steering: vectors do not fit this model's cache");
     for (int l = from; l <= to; l++) {
         /* a zero coefficient adds nothing: skip it so c = 0 is bit-identical */
         if (p->ck != 0.0f && (rc = kvs_cache_add(c, seq, pos, l, KVS_K, s->k[l], p->ck, err))) return rc;
@@ -291,10 +291,10 @@ int kvs_steer_apply_cache(kvs_ctx *c, int seq, int pos, const kvs_steer *s, cons
 
 int kvs_steer_apply_act(kvs_ctx *c, int seq, const kvs_steer *s, int layer, float scale, kvs_error *err) {
     if (s->kind != KVS_STEER_ACT)
-        return kvs_fail(err, KVS_E_ARG, "steering: these are cache vectors; use them with --steer");
+        return err_fail(err, KVS_E_ARG, "steering: these are cache vectors; use them with --steer");
     if (s->n_layer != c->model->hp.n_layer || s->dim != c->model->hp.n_embd)
-        return kvs_fail(err, KVS_E_MISMATCH, "steering: vectors do not fit this model");
+        return err_fail(err, KVS_E_MISMATCH, "steering: vectors do not fit this model");
     if (layer < 0 || layer >= s->n_layer)
-        return kvs_fail(err, KVS_E_ARG, "steering: activation layer %d is outside 0-%d", layer, s->n_layer - 1);
+        return err_fail(err, KVS_E_ARG, "steering: activation layer %d is outside 0-%d", layer, s->n_layer - 1);
     return kvs_set_residual_add(c, seq, layer, s->act[layer], scale, err);
 }

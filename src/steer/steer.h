@@ -4,7 +4,7 @@
 #define KVS_STEER_H
 #include "kvsteer.h"
 
-#define KVS_STEER_FORMAT_VERSION 1
+#define STEER_FORMAT_VERSION 1
 
 struct kvs_steer {
     kvs_steer_kind kind;

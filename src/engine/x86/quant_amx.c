@@ -356,18 +356,18 @@ static void gemm_amx(uint32_t wtype, int64_t k, const void *W, size_t w_stride, 
     case GGT_Q4_0: gemm_q4_0(k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
     case GGT_Q4_1: gemm_q4_1(k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
     case GGT_Q8_0: gemm_q8_0(k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
-    default: kvs_quant_avx512_kernels.gemm(wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
+    default: quant_avx512_kernels.gemm(wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
     }
 }
 
 /* A single product goes through the tiles too, so it equals the matrix's. */
 static float dot_amx(uint32_t wtype, int64_t n, const void *w, const void *a) {
-    if (wtype != GGT_Q4_0 && wtype != GGT_Q4_1 && wtype != GGT_Q8_0) return kvs_quant_avx512_kernels.dot(wtype, n, w, a);
+    if (wtype != GGT_Q4_0 && wtype != GGT_Q4_1 && wtype != GGT_Q8_0) return quant_avx512_kernels.dot(wtype, n, w, a);
     float c = 0.0f;
     gemm_amx(wtype, n, w, 0, 0, 1, a, 0, 1, &c, 1);
     return c;
 }
 
-const quant_kernels kvs_quant_amx_kernels = {
-    "amx", kvs_avx2_to_float, kvs_avx2_from_float, dot_amx, gemm_amx,
+const quant_kernels quant_amx_kernels = {
+    "amx", avx2_to_float, avx2_from_float, dot_amx, gemm_amx,
 };

@@ -70,7 +70,7 @@ INLINE void store_u8x16_affine(float *dst, __m128i q, __m256 d, __m256 m) {
                                    m));
 }
 
-void kvs_avx2_to_float(uint32_t type, const void *src, float *dst, int64_t n) {
+void avx2_to_float(uint32_t type, const void *src, float *dst, int64_t n) {
     const uint8_t *p = src;
     const __m128i low4 = _mm_set1_epi8(15);
     switch (type) {
@@ -150,7 +150,7 @@ INLINE __m256 round_away(__m256 t) {
     return _mm256_add_ps(tr, _mm256_and_ps(up, one));
 }
 
-/* Same clamping as kvs_q8_from_rounded: NaN -> 0, then [-127, 127]. */
+/* Same clamping as q8_from_rounded: NaN -> 0, then [-127, 127]. */
 INLINE __m256i q8_lanes(__m256 v, __m256 id) {
     __m256 r = round_away(_mm256_mul_ps(v, id));
     r = _mm256_and_ps(r, _mm256_cmp_ps(r, r, _CMP_ORD_Q));
@@ -237,7 +237,7 @@ static void q8k_block(const float *x, uint8_t *blk) {
     memcpy(blk + offsetof(block_q8_k, d), &d, sizeof d);
 }
 
-void kvs_avx2_from_float(uint32_t type, const float *src, void *dst, int64_t n) {
+void avx2_from_float(uint32_t type, const float *src, void *dst, int64_t n) {
     uint8_t *p = dst;
     switch (type) {
     case GGT_F16: {
@@ -278,7 +278,7 @@ void kvs_avx2_from_float(uint32_t type, const float *src, void *dst, int64_t n) 
         for (int64_t b = 0; b < n / QK; b++) {
             block_q8_0 *y = (block_q8_0 *)(void *)(p + (size_t)b * sizeof(block_q8_0));
             const float d = q8_block(src + b * QK, y->qs, NULL);
-            const uint16_t dh = kvs_f32_to_f16(d);
+            const uint16_t dh = f32_to_f16(d);
             memcpy(&y->d, &dh, 2);
         }
         return;
@@ -287,7 +287,7 @@ void kvs_avx2_from_float(uint32_t type, const float *src, void *dst, int64_t n) 
             block_q8_1 *y = (block_q8_1 *)(void *)(p + (size_t)b * sizeof(block_q8_1));
             int sum;
             const float d = q8_block(src + b * QK, y->qs, &sum);
-            const uint16_t dh = kvs_f32_to_f16(d), sh = kvs_f32_to_f16((float)sum * d);
+            const uint16_t dh = f32_to_f16(d), sh = f32_to_f16((float)sum * d);
             memcpy(&y->d, &dh, 2);
             memcpy(&y->s, &sh, 2);
         }
@@ -570,7 +570,7 @@ INLINE void q45k_block(const int five, const int J, const uint8_t *x, const uint
     const uint8_t *scales = x + 4, *qs = x + (five ? 48 : 16);
     const __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(const void *)(x + 16)) : _mm256_setzero_si256();
     uint8_t sc[8], mn[8];
-    for (int t = 0; t < 8; t++) kvs_k_scale_min(scales, t, &sc[t], &mn[t]);
+    for (int t = 0; t < 8; t++) k_scale_min(scales, t, &sc[t], &mn[t]);
     __m256i acc[KJ];
 #pragma GCC unroll 4
     for (int j = 0; j < J; j++) acc[j] = _mm256_setzero_si256();
@@ -684,7 +684,7 @@ static void gemm_k(uint32_t wtype, int64_t k, const uint8_t *W, size_t w_stride,
     }
 }
 
-void kvs_avx2_gemm(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
+void avx2_gemm(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
                    const void *A, size_t a_stride, int n_a, float *C, int ldc) {
     switch (wtype) {
     case GGT_Q4_0: gemm_quant(K_Q4_0, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
@@ -693,24 +693,24 @@ void kvs_avx2_gemm(uint32_t wtype, int64_t k, const void *W, size_t w_stride, in
     case GGT_Q4_1: gemm_quant(K_Q4_1, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
     case GGT_Q8_0: gemm_quant(K_Q8_0, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
     case GGT_F32: case GGT_F16: case GGT_BF16:
-        kvs_gemm_by_dot(dot_float, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
+        gemm_by_dot(dot_float, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
         return;
     case GGT_Q4_K: case GGT_Q5_K: case GGT_Q6_K:
         gemm_k(wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
         return;
     default:
-        kvs_gemm_by_dot(quant_dot_ref, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
+        gemm_by_dot(quant_dot_ref, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
         return;
     }
 }
 
-float kvs_avx2_dot(uint32_t wtype, int64_t n, const void *w, const void *a) {
+float avx2_dot(uint32_t wtype, int64_t n, const void *w, const void *a) {
     switch (wtype) {
     case GGT_F32: case GGT_F16: case GGT_BF16:
         return dot_float(wtype, n, w, a);
     case GGT_Q4_0: case GGT_Q4_1: case GGT_Q8_0: case GGT_Q5_0: case GGT_Q5_1: {
         float c = 0.0f;
-        kvs_avx2_gemm(wtype, n, w, 0, 0, 1, a, 0, 1, &c, 1);
+        avx2_gemm(wtype, n, w, 0, 0, 1, a, 0, 1, &c, 1);
         return c;
     }
     case GGT_Q4_K: case GGT_Q5_K: case GGT_Q6_K: {
@@ -723,6 +723,6 @@ float kvs_avx2_dot(uint32_t wtype, int64_t n, const void *w, const void *a) {
     }
 }
 
-const quant_kernels kvs_quant_avx2_kernels = {
-    "avx2", kvs_avx2_to_float, kvs_avx2_from_float, kvs_avx2_dot, kvs_avx2_gemm,
+const quant_kernels quant_avx2_kernels = {
+    "avx2", avx2_to_float, avx2_from_float, avx2_dot, avx2_gemm,
 };

@@ -234,10 +234,10 @@ static void gemm_avx512(uint32_t wtype, int64_t k, const void *W, size_t w_strid
     case GGT_Q4_1: gemm_quant(K_Q4_1, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
     case GGT_Q8_0: gemm_quant(K_Q8_0, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
     case GGT_Q5_0: case GGT_Q5_1: /* the AVX2 tiles, until these get VNNI tiles of their own */
-        kvs_avx2_gemm(wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
+        avx2_gemm(wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
         return;
     default:
-        kvs_gemm_by_dot(kvs_avx2_dot, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
+        gemm_by_dot(avx2_dot, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
         return;
     }
 }
@@ -250,10 +250,10 @@ static float dot_avx512(uint32_t wtype, int64_t n, const void *w, const void *a)
         return c;
     }
     default:
-        return kvs_avx2_dot(wtype, n, w, a);
+        return avx2_dot(wtype, n, w, a);
     }
 }
 
-const quant_kernels kvs_quant_avx512_kernels = {
-    "avx512vnni", kvs_avx2_to_float, kvs_avx2_from_float, dot_avx512, gemm_avx512,
+const quant_kernels quant_avx512_kernels = {
+    "avx512vnni", avx2_to_float, avx2_from_float, dot_avx512, gemm_avx512,
 };
