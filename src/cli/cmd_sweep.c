@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "engine/grow.h"
+#include "engine/hash.h"
 #include "eval/eval.h"
 #include "cli.h"
 
@@ -101,13 +103,9 @@ typedef struct config {
 } config;
 
 static int add(config **cs, int *n, int *cap, config c) {
-    if (*n == *cap) {
-        const int nc = *cap ? *cap * 2 : 64;
-        config *nv = realloc(*cs, sizeof *nv * (size_t)nc);
-        if (!nv) return cli_error(CMD, "out of memory");
-        *cs = nv;
-        *cap = nc;
-    }
+    config *nv = grow(*cs, *n, cap, sizeof **cs);
+    if (!nv) return cli_error(CMD, "out of memory");
+    *cs = nv;
     (*cs)[(*n)++] = c;
     return 0;
 }
@@ -136,10 +134,8 @@ static void config_name(const char *task, const config *c, char *out, size_t cap
     if (c->act_layer) at += snprintf(out + at, cap - (size_t)at, "-al%s-as%s", c->act_layer, c->act_scale);
 }
 
-static uint64_t fnv(uint64_t h, const char *s) {
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return (h ^ 0xff) * 0x100000001b3ull;
-}
+/* FNV-1a over s and a 0xff separator (no file name byte), so "ab"+"c" and "a"+"bc" differ. */
+static uint64_t fnv(uint64_t h, const char *s) { return fnv1a(fnv1a(h, s, strlen(s)), "\xff", 1); }
 
 int cmd_sweep(int argc, char **argv) {
     const char *model = NULL, *task_name = NULL, *traces = NULL, *out_dir = NULL, *data = NULL, *exclude = NULL;
@@ -306,7 +302,7 @@ int cmd_sweep(int argc, char **argv) {
             rc = cli_error(CMD, "%s", err.msg);
             goto free_cs;
         }
-        uint64_t h = 0xcbf29ce484222325ull;
+        uint64_t h = FNV1A_INIT;
         h = fnv(fnv(fnv(fnv(h, fm), ft), fe), select);
         snprintf(vtag, sizeof vtag, "%08llx", (unsigned long long)(h & 0xffffffffull));
     }

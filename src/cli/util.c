@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "engine/fileio.h"
 
 int cli_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
@@ -85,28 +86,8 @@ char *cli_chat_prompt(const char *cmd, const kvs_model *m, const char *system, c
 }
 
 int cli_write_atomic(const char *cmd, const char *path, const char *text) {
-    size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
-    if (!tmp) return cli_error(cmd, "out of memory");
-    snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        cli_error(cmd, "%s: cannot create (via %s): %s", path, tmp, strerror(errno));
-        free(tmp);
-        return 1;
-    }
-    const size_t len = strlen(text);
-    int bad = fwrite(text, 1, len, f) != len;
-    bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path)) {
-        cli_error(cmd, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return 1;
-    }
-    free(tmp);
-    return 0;
+    kvs_error err = {0};
+    return write_file_atomic(path, text, strlen(text), &err) ? cli_error(cmd, "%s", err.msg) : 0;
 }
 
 int cli_mkdirs(const char *cmd, const char *dir) {

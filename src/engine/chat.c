@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "grow.h"
 
 const char *chat_family_name(chat_family f) {
     switch (f) {
@@ -189,38 +190,12 @@ int chat_template_init(chat_template *t, const char *jinja_src, const char *name
 
 /* ---------------------------------------------------------------- render */
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void put(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t c = b->cap ? b->cap : 256;
-        while (c < b->n + n + 1) c *= 2;
-        char *q = realloc(b->p, c);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = c;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
-
 /* Content without leading and trailing white space (Jinja's trim). */
-static void put_trimmed(sbuf *b, const char *s) {
+static void put_trimmed(strbuf *b, const char *s) {
     size_t n = strlen(s), i = 0;
     while (i < n && isspace((unsigned char)s[i])) i++;
     while (n > i && isspace((unsigned char)s[n - 1])) n--;
-    put(b, s + i, n - i);
+    sb_addn(b, s + i, n - i);
 }
 
 char *chat_render(const chat_template *t, const kvs_chat_msg *msgs, int n_msgs, int add_generation_prompt,
@@ -239,48 +214,48 @@ char *chat_render(const chat_template *t, const kvs_chat_msg *msgs, int n_msgs, 
             return NULL;
         }
 
-    sbuf b = {0};
-    puts_(&b, ""); /* an empty conversation renders as "" rather than NULL */
-    if (t->bos_text) puts_(&b, t->bos_text);
+    strbuf b = {0};
+    sb_add(&b, ""); /* an empty conversation renders as "" rather than NULL */
+    if (t->bos_text) sb_add(&b, t->bos_text);
     switch (t->family) {
     case CHAT_CHATML:
         if (n_msgs > 0 && strcmp(msgs[0].role, "system") != 0 && t->default_system) {
-            puts_(&b, "<|im_start|>system\n");
-            puts_(&b, t->default_system);
-            puts_(&b, "<|im_end|>\n");
+            sb_add(&b, "<|im_start|>system\n");
+            sb_add(&b, t->default_system);
+            sb_add(&b, "<|im_end|>\n");
         }
         for (int i = 0; i < n_msgs; i++) {
-            puts_(&b, "<|im_start|>");
-            puts_(&b, msgs[i].role);
-            puts_(&b, "\n");
-            puts_(&b, msgs[i].content);
-            puts_(&b, "<|im_end|>\n");
+            sb_add(&b, "<|im_start|>");
+            sb_add(&b, msgs[i].role);
+            sb_add(&b, "\n");
+            sb_add(&b, msgs[i].content);
+            sb_add(&b, "<|im_end|>\n");
         }
-        if (add_generation_prompt) puts_(&b, "<|im_start|>assistant\n");
+        if (add_generation_prompt) sb_add(&b, "<|im_start|>assistant\n");
         break;
     case CHAT_LLAMA3:
         for (int i = 0; i < n_msgs; i++) {
-            puts_(&b, "<|start_header_id|>");
-            puts_(&b, msgs[i].role);
-            puts_(&b, "<|end_header_id|>\n\n");
+            sb_add(&b, "<|start_header_id|>");
+            sb_add(&b, msgs[i].role);
+            sb_add(&b, "<|end_header_id|>\n\n");
             put_trimmed(&b, msgs[i].content);
-            puts_(&b, "<|eot_id|>");
+            sb_add(&b, "<|eot_id|>");
         }
-        if (add_generation_prompt) puts_(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+        if (add_generation_prompt) sb_add(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
         break;
     case CHAT_PHI3:
         for (int i = 0; i < n_msgs; i++) {
-            puts_(&b, "<|");
-            puts_(&b, msgs[i].role);
-            puts_(&b, "|>\n");
-            puts_(&b, msgs[i].content);
-            puts_(&b, "<|end|>\n");
+            sb_add(&b, "<|");
+            sb_add(&b, msgs[i].role);
+            sb_add(&b, "|>\n");
+            sb_add(&b, msgs[i].content);
+            sb_add(&b, "<|end|>\n");
         }
-        if (add_generation_prompt) puts_(&b, "<|assistant|>\n");
+        if (add_generation_prompt) sb_add(&b, "<|assistant|>\n");
         break;
     case CHAT_GEMMA: {
         /* no system role: system text goes at the top of the next user turn */
-        sbuf sys = {0};
+        strbuf sys = {0};
         for (int i = 0; i < n_msgs; i++) {
             const char *role = msgs[i].role;
             if (strcmp(role, "system") == 0) {
@@ -288,20 +263,20 @@ char *chat_render(const chat_template *t, const kvs_chat_msg *msgs, int n_msgs, 
                 continue;
             }
             int model = strcmp(role, "assistant") == 0 || strcmp(role, "model") == 0;
-            puts_(&b, "<start_of_turn>");
-            puts_(&b, model ? "model" : role);
-            puts_(&b, "\n");
+            sb_add(&b, "<start_of_turn>");
+            sb_add(&b, model ? "model" : role);
+            sb_add(&b, "\n");
             if (!model && sys.n > 0) {
-                put(&b, sys.p, sys.n);
-                puts_(&b, "\n\n");
+                sb_addn(&b, sys.p, sys.n);
+                sb_add(&b, "\n\n");
                 sys.n = 0;
             }
             put_trimmed(&b, msgs[i].content);
-            puts_(&b, "<end_of_turn>\n");
+            sb_add(&b, "<end_of_turn>\n");
         }
         if (sys.oom) b.oom = 1;
         free(sys.p);
-        if (add_generation_prompt) puts_(&b, "<start_of_turn>model\n");
+        if (add_generation_prompt) sb_add(&b, "<start_of_turn>model\n");
         break;
     }
     default:

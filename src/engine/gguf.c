@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "fileio.h"
+#include "grow.h"
 #include "ggtype.h"
 
 #define GGUF_MAGIC 0x46554747u /* "GGUF" little-endian */
@@ -452,13 +454,9 @@ void gguf_writer_free(gguf_writer *w) {
 }
 
 static wkv *push_kv(gguf_writer *w, const char *key, uint32_t type) {
-    if (w->n_kv == w->cap_kv) {
-        int nc = w->cap_kv ? 2 * w->cap_kv : 16;
-        wkv *nk = realloc(w->kv, sizeof *nk * (size_t)nc);
-        if (!nk) return NULL;
-        w->kv = nk;
-        w->cap_kv = nc;
-    }
+    wkv *nk = grow(w->kv, w->n_kv, &w->cap_kv, sizeof *w->kv);
+    if (!nk) return NULL;
+    w->kv = nk;
     wkv *k = &w->kv[w->n_kv];
     memset(k, 0, sizeof *k);
     if (!(k->key = strdup(key))) return NULL;
@@ -487,13 +485,9 @@ int gguf_writer_add_f32(gguf_writer *w, const char *key, float v) { return add_s
 int gguf_writer_add_tensor_f32(gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
                                const float *data) {
     if (n_dims < 1 || n_dims > GGUF_MAX_DIMS) return KVS_E_ARG;
-    if (w->n_t == w->cap_t) {
-        int nc = w->cap_t ? 2 * w->cap_t : 16;
-        wtensor *nt = realloc(w->t, sizeof *nt * (size_t)nc);
-        if (!nt) return KVS_E_NOMEM;
-        w->t = nt;
-        w->cap_t = nc;
-    }
+    wtensor *nt = grow(w->t, w->n_t, &w->cap_t, sizeof *w->t);
+    if (!nt) return KVS_E_NOMEM;
+    w->t = nt;
     wtensor *t = &w->t[w->n_t];
     memset(t, 0, sizeof *t);
     t->n_dims = n_dims;
@@ -521,27 +515,10 @@ static int wr_str(FILE *fp, const char *s) {
 }
 
 int gguf_writer_save(gguf_writer *w, const char *path, kvs_error *err) {
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 16);
-    if (!tmp) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, pl + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return err_fail(err, KVS_E_IO, "%s: cannot create: %s", path, strerror(e));
-    }
-    /* mkstemp creates 0600; give the file the permissions a plain create would */
-    const mode_t um = umask(0);
-    umask(um);
-    (void)fchmod(fd, 0666 & ~um);
-    FILE *fp = fdopen(fd, "wb");
-    if (!fp) {
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return err_fail(err, KVS_E_IO, "%s: cannot write", path);
-    }
+    atomic_file af;
+    const int rc = atomic_open(&af, path, err);
+    if (rc) return rc;
+    FILE *fp = af.f;
     const uint64_t align = 32;
     int bad = wr_u32(fp, GGUF_MAGIC) || wr_u32(fp, 3) || wr_u64(fp, (uint64_t)w->n_t) ||
               wr_u64(fp, (uint64_t)w->n_kv);
@@ -567,14 +544,5 @@ int gguf_writer_save(gguf_writer *w, const char *path, kvs_error *err) {
         bad = wr(fp, t->data, nb);
         if (!bad && nb % align) bad = wr(fp, zeros, align - nb % align);
     }
-    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) bad = 1;
-    if (fclose(fp) != 0) bad = 1;
-    if (bad || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        free(tmp);
-        return err_fail(err, KVS_E_IO, "%s: write failed: %s", path, strerror(e));
-    }
-    free(tmp);
-    return 0;
+    return atomic_commit(&af, bad, err);
 }

@@ -24,6 +24,7 @@
 #include <pcre2.h>
 
 #include "error.h"
+#include "hash.h"
 
 /* token attributes (bit set; the file's token_type is translated to one bit) */
 enum {
@@ -150,18 +151,6 @@ static int utf8_get(const uint8_t *s, size_t n, uint32_t *cp) {
     return len;
 }
 
-/* ------------------------------------------------------------------ hashing */
-
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-#define FNV_INIT 0xcbf29ce484222325ull
-
 static uint32_t pow2_at_least(uint64_t n) {
     uint32_t c = 16;
     while (c < n) c <<= 1;
@@ -171,7 +160,7 @@ static uint32_t pow2_at_least(uint64_t n) {
 static const char *tok_text(const tokenizer *t, int32_t id) { return t->arena + t->toff[id]; }
 
 static int32_t vocab_lookup(const tokenizer *t, const char *s, size_t n) {
-    uint32_t h = (uint32_t)fnv1a(FNV_INIT, s, n);
+    uint32_t h = (uint32_t)fnv1a(FNV1A_INIT, s, n);
     for (uint32_t i = h & t->vmask;; i = (i + 1) & t->vmask) {
         int32_t id = t->vslot[i];
         if (id < 0) return -1;
@@ -183,7 +172,7 @@ static int32_t vocab_lookup(const tokenizer *t, const char *s, size_t n) {
 static void vocab_insert(tokenizer *t, int32_t id) {
     const char *s = tok_text(t, id);
     size_t n = t->tlen[id];
-    uint32_t h = (uint32_t)fnv1a(FNV_INIT, s, n);
+    uint32_t h = (uint32_t)fnv1a(FNV1A_INIT, s, n);
     for (uint32_t i = h & t->vmask;; i = (i + 1) & t->vmask) {
         int32_t cur = t->vslot[i];
         if (cur < 0 || (t->tlen[cur] == n && memcmp(tok_text(t, cur), s, n) == 0)) {
@@ -621,7 +610,7 @@ tokenizer *tokenizer_load(const gguf_file *f, const char *label, kvs_error *err)
     }
 
     /* fingerprint */
-    uint64_t h = FNV_INIT;
+    uint64_t h = FNV1A_INIT;
     uint32_t nv = (uint32_t)t->n_vocab;
     h = fnv1a(h, &nv, sizeof nv);
     for (int i = 0; i < t->n_vocab; i++) {

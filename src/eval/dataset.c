@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "engine/error.h"
+#include "engine/fileio.h"
+#include "engine/grow.h"
 
 static void row_free(qa_row *r) {
     free(r->id);
@@ -117,17 +119,13 @@ int qa_parse(const char *buf, size_t len, const char *label, int need_steps, qa_
             rc = err_fail(err, KVS_E_FORMAT, "%s:%d: invalid JSON", label, line);
             break;
         }
-        if (out->n == cap) {
-            int nc = cap ? cap * 2 : 256;
-            qa_row *nr = realloc(out->rows, sizeof *nr * (size_t)nc);
-            if (!nr) {
-                cJSON_Delete(o);
-                rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
-                break;
-            }
-            out->rows = nr;
-            cap = nc;
+        qa_row *nr = grow(out->rows, out->n, &cap, sizeof *out->rows);
+        if (!nr) {
+            cJSON_Delete(o);
+            rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
+            break;
         }
+        out->rows = nr;
         qa_row *r = &out->rows[out->n];
         memset(r, 0, sizeof *r);
         out->n++;
@@ -141,81 +139,29 @@ int qa_parse(const char *buf, size_t len, const char *label, int need_steps, qa_
 
 int qa_load(const char *path, int need_steps, qa_set *out, kvs_error *err) {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_fail(err, KVS_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 1 << 20;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    int rc = bad ? err_fail(err, KVS_E_IO, "%s: read error", path) : qa_parse(buf, len, path, need_steps, out, err);
+    char *buf;
+    size_t len;
+    int rc = read_file(path, &buf, &len, err);
+    if (!rc) rc = qa_parse(buf, len, path, need_steps, out, err);
     free(buf);
     return rc;
 }
 
-/* Appends s to a growing buffer; returns 0 or -1 on allocation failure. */
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-} sbuf;
-
-static int sb_add(sbuf *b, const char *s) {
-    size_t l = strlen(s);
-    if (b->n + l + 1 > b->cap) {
-        size_t nc = (b->n + l + 1) * 2;
-        char *np = realloc(b->p, nc);
-        if (!np) return -1;
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, s, l + 1);
-    b->n += l;
-    return 0;
-}
-
 char *qa_render_question(const qa_row *r, const char *choices_header) {
-    sbuf b = {0};
-    int bad = sb_add(&b, r->question);
+    strbuf b = {0};
+    sb_add(&b, r->question);
     if (r->n_choices > 0) {
-        bad |= sb_add(&b, choices_header);
-        for (int i = 0; i < r->n_choices; i++) {
-            bad |= sb_add(&b, "\n");
-            bad |= sb_add(&b, r->labels[i]);
-            bad |= sb_add(&b, ": ");
-            bad |= sb_add(&b, r->texts[i]);
-        }
+        sb_add(&b, choices_header);
+        for (int i = 0; i < r->n_choices; i++) sb_printf(&b, "\n%s: %s", r->labels[i], r->texts[i]);
     }
-    if (bad) {
-        free(b.p);
-        return NULL;
-    }
+    if (b.oom) sb_free(&b);
     return b.p;
 }
 
 char *qa_join_steps(const qa_row *r) {
-    sbuf b = {0};
-    int bad = sb_add(&b, "");
-    for (int i = 0; i < r->n_steps; i++) {
-        if (i) bad |= sb_add(&b, " ");
-        bad |= sb_add(&b, r->steps[i]);
-    }
-    if (bad) {
-        free(b.p);
-        return NULL;
-    }
+    strbuf b = {0};
+    sb_add(&b, "");
+    for (int i = 0; i < r->n_steps; i++) sb_printf(&b, "%s%s", i ? " " : "", r->steps[i]);
+    if (b.oom) sb_free(&b);
     return b.p;
 }

@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include "engine/error.h"
+#include "engine/fileio.h"
+#include "engine/grow.h"
+#include "engine/hash.h"
 
 static const eval_task k_tasks[] = {
     {"gsm8k", "gsm8k_test.jsonl", NULL, " "},
@@ -26,63 +29,16 @@ const eval_task *eval_task_find(const char *name) {
 
 /* ------------------------------------------------------------------ files */
 
-static int read_all(const char *path, char **buf, size_t *len, kvs_error *err) {
-    *buf = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_fail(err, KVS_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap + 1);
-    for (;;) {
-        if (!b) {
-            fclose(f);
-            return err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
-        }
-        size_t got = fread(b + n, 1, cap - n, f);
-        n += got;
-        if (n < cap) break;
-        char *nb = realloc(b, (cap *= 2) + 1);
-        if (!nb) free(b);
-        b = nb;
-    }
-    const int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(b);
-        return err_fail(err, KVS_E_IO, "%s: read error", path);
-    }
-    b[n] = 0;
-    *buf = b;
-    *len = n;
-    return 0;
-}
-
 /* Write n pieces (each a line without its newline) to path via a temp file
  * and rename. */
 static int write_lines(const char *path, char *const *lines, const size_t *lens, int n, kvs_error *err) {
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 32);
-    if (!tmp) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, pl + 32, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        err_fail(err, KVS_E_IO, "%s: cannot create (via %s): %s", path, tmp, strerror(errno));
-        free(tmp);
-        return KVS_E_IO;
-    }
+    atomic_file a;
+    const int rc = atomic_open(&a, path, err);
+    if (rc) return rc;
     int bad = 0;
     for (int i = 0; i < n && !bad; i++)
-        bad = fwrite(lines[i], 1, lens[i], f) != lens[i] || fputc('\n', f) == EOF;
-    bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path)) {
-        err_fail(err, KVS_E_IO, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return KVS_E_IO;
-    }
-    free(tmp);
-    return 0;
+        bad = fwrite(lines[i], 1, lens[i], a.f) != lens[i] || fputc('\n', a.f) == EOF;
+    return atomic_commit(&a, bad, err);
 }
 
 char *eval_sample_key(int seed, const char *id) {
@@ -146,16 +102,6 @@ static int start_new(eval_run *r, const cJSON *config, const cJSON *extra, kvs_e
     int rc = write_lines(r->path, &line, &len, 1, err);
     free(line);
     return rc;
-}
-
-/* Room for element n of an array of capacity *cap: the (possibly moved)
- * array, or NULL when out of memory (p is then still valid). */
-static void *grow(void *p, int n, int *cap, size_t elt) {
-    if (n < *cap) return p;
-    const int nc = *cap ? *cap * 2 : 64;
-    void *np = realloc(p, elt * (size_t)nc);
-    if (np) *cap = nc;
-    return np;
 }
 
 /* Check an existing file; collect its samples; repair it if needed. */
@@ -317,7 +263,7 @@ int eval_run_open(eval_run *r, const char *path, const cJSON *config, const cJSO
     } else {
         char *buf;
         size_t len;
-        if (!(rc = read_all(path, &buf, &len, err))) {
+        if (!(rc = read_file(path, &buf, &len, err))) {
             rc = load_existing(r, buf, len, config, err);
             free(buf);
         }
@@ -369,7 +315,7 @@ typedef struct seed_acc {
 cJSON *eval_summarize(const char *path, kvs_error *err) {
     char *buf;
     size_t len;
-    if (read_all(path, &buf, &len, err)) return NULL;
+    if (read_file(path, &buf, &len, err)) return NULL;
     const char *ext[MAX_EXTRACTORS];
     int n_ext = 0, n = 0, invalid = 0, n_seeds = 0, n_ids = 0, id_cap = 0;
     seed_acc seeds[64];
@@ -422,15 +368,12 @@ cJSON *eval_summarize(const char *path, kvs_error *err) {
         tokens += cJSON_IsNumber(gt) ? gt->valuedouble : 0;
         seconds += cJSON_IsNumber(sec) ? sec->valuedouble : 0;
         const char *id = cJSON_GetObjectItemCaseSensitive(o, "id")->valuestring;
-        if (n_ids == id_cap) {
-            id_cap = id_cap ? id_cap * 2 : 256;
-            char **ni = realloc(ids, sizeof *ni * (size_t)id_cap);
-            if (!ni) {
-                rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
-                break;
-            }
-            ids = ni;
+        char **ni = grow(ids, n_ids, &id_cap, sizeof *ids);
+        if (!ni) {
+            rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+            break;
         }
+        ids = ni;
         ids[n_ids++] = (char *)id;
         n++;
     }
@@ -492,11 +435,13 @@ int eval_file_fingerprint(const char *path, char out[17], kvs_error *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return err_fail(err, KVS_E_IO, "%s: cannot open: %s", path, strerror(errno));
     const long long chunk = 16ll << 20;
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = FNV1A_INIT;
     long long size = 0;
     int rc = 0;
     if (fseeko(f, 0, SEEK_END) || (size = ftello(f)) < 0) rc = err_fail(err, KVS_E_IO, "%s: cannot seek", path);
-    for (int i = 0; i < 8 && !rc; i++) h = (h ^ (uint8_t)(size >> (8 * i))) * 0x100000001b3ull;
+    uint8_t size_le[8];
+    for (int i = 0; i < 8; i++) size_le[i] = (uint8_t)(size >> (8 * i));
+    if (!rc) h = fnv1a(h, size_le, sizeof size_le);
     unsigned char *b = rc ? NULL : malloc(1 << 20);
     if (!rc && !b) rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
     /* the head, then the tail not already covered by it */
@@ -511,7 +456,7 @@ int eval_file_fingerprint(const char *path, char out[17], kvs_error *err) {
                 rc = err_fail(err, KVS_E_IO, "%s: read error", path);
                 break;
             }
-            for (size_t i = 0; i < want; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+            h = fnv1a(h, b, want);
             left -= (long long)want;
         }
     }
