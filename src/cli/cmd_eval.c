@@ -210,7 +210,7 @@ static int record(loop *lp, int j, const kvs_gen_request *span_req, kvs_error *e
         free(st);
     }
     cJSON_AddNumberToObject(o, "generated_tokens", n_resp);
-    cJSON_AddStringToObject(o, "stop", r->stop == 1 ? "eog" : r->stop == 2 ? "max_new" : "context");
+    cJSON_AddStringToObject(o, "stop", r->stop == KVS_STOP_EOG ? "eog" : r->stop == KVS_STOP_MAX_NEW ? "max_new" : "context");
     /* the decoding time charged to this sample (its share of each step it was in) */
     cJSON_AddNumberToObject(o, "seconds", r->seconds);
     if (lp->mc) cJSON_AddNumberToObject(o, "span_seconds", span_req ? span_req->seconds : 0.0);

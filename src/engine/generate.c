@@ -52,7 +52,7 @@ static int slot_start(kvs_ctx *c, slot *s, kvs_gen_request *r, int seq, kvs_erro
                         r->n_prompt, base, c->n_ctx);
     if (!r->append) kvs_seq_truncate(c, seq, 0, NULL);
     r->n_out = 0;
-    r->stop = 0;
+    r->stop = KVS_STOP_NONE;
     r->seconds = 0;
     s->fed = 0;
     s->hook = 0;
@@ -124,21 +124,21 @@ static int run(kvs_ctx *c, int n, int first_seq, kvs_gen_refill refill, void *re
                     break;
                 }
                 kvs_token t;
-                int why = 0;
+                kvs_stop why = KVS_STOP_NONE;
                 if (s->fed < r->n_prompt) {
                     t = r->prompt[s->fed];
                 } else {
                     t = s->next;
                     if (r->max_new == 0) {
-                        why = 2;
+                        why = KVS_STOP_MAX_NEW;
                     } else {
                         r->out[r->n_out++] = t;
                         const int stop_cb = on_token ? on_token(i, t, user) : 0;
-                        if (kvs_token_is_eog(c->model, t) || stop_cb) why = 1;
-                        else if (r->n_out >= r->max_new) why = 2;
+                        if (kvs_token_is_eog(c->model, t) || stop_cb) why = KVS_STOP_EOG;
+                        else if (r->n_out >= r->max_new) why = KVS_STOP_MAX_NEW;
                     }
                 }
-                if (!why && base >= c->n_ctx) why = 3;
+                if (!why && base >= c->n_ctx) why = KVS_STOP_CONTEXT;
                 if (why) {
                     r->stop = why;
                     kvs_gen_request *nr = NULL;
