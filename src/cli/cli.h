@@ -2,6 +2,7 @@
 #ifndef KVS_CLI_H
 #define KVS_CLI_H
 #include <stdint.h>
+#include <stdio.h>
 
 #include "kvsteer.h"
 
@@ -19,6 +20,13 @@ int cmd_eval(int argc, char **argv);
 int cmd_styles(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+
+/* Run an evaluation (eval_run) with the vectors of `so` (loaded), a progress
+ * line on stderr unless quiet and the result line on `out`; errors name the
+ * `kvsteer eval` option to change.  0, or 1 after printing the error. */
+struct eval_config;
+struct steer_opts;
+int cli_eval(struct eval_config *ec, const struct steer_opts *so, int quiet, FILE *out);
 
 /* Print "kvsteer <cmd>: <msg>" to stderr; returns 1 (the exit code for errors). */
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -40,6 +48,10 @@ int cli_write_atomic(const char *cmd, const char *path, const char *text);
 /* mkdir -p; 1 (printed) on error. */
 int cli_mkdirs(const char *cmd, const char *dir);
 const char *cli_basename(const char *path);
+/* The data directory: `data`, else CLI_DEFAULT_DATA when it exists; NULL
+ * (after printing) when neither. */
+#define CLI_DEFAULT_DATA "../shared/data"
+const char *cli_data_dir(const char *cmd, const char *data);
 /* Run another command in-process (its argv[0] is its name) with its stdout
  * sent to stderr; its exit code. */
 int cli_call(cli_cmd_fn fn, int argc, char **argv);

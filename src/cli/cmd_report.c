@@ -43,7 +43,6 @@ enum { P_CV, P_CK, P_PAIRS, P_SHOTS, P_ACT_SCALE, P_ACT_LAYER, N_PARAMS };
 static const char *const k_param_names[N_PARAMS] = {"cv", "ck", "pairs", "shots", "act_scale", "act_layer"};
 static const char *const k_param_titles[N_PARAMS] = {"c_v", "c_k", "pairs", "shots", "act scale", "act layer"};
 
-#define MAX_SEEDS 64
 #define MAX_KV 16
 
 typedef struct kv {
@@ -69,83 +68,24 @@ typedef struct run {
     char extractor[32];
 } run;
 
-static int cmp_key(const void *a, const void *b) {
-    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
-    const cJSON *sx = cJSON_GetObjectItemCaseSensitive(x, "seed"), *sy = cJSON_GetObjectItemCaseSensitive(y, "seed");
-    const double dx = cJSON_IsNumber(sx) ? sx->valuedouble : -1, dy = cJSON_IsNumber(sy) ? sy->valuedouble : -1;
-    if (dx != dy) return dx < dy ? -1 : 1;
-    return strcmp(cJSON_GetObjectItemCaseSensitive(x, "id")->valuestring,
-                  cJSON_GetObjectItemCaseSensitive(y, "id")->valuestring);
-}
-
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Accuracy (mean and population std over seeds, as eval.c), invalid share,
- * tokens and seconds, with duplicates dropped. */
+/* The numbers of a merged run, from its samples: the statistics of the
+ * summary line of `kvsteer eval` (run_stats_compute), primary extractor. */
 static int aggregate(run *r) {
-    const int n = cJSON_GetArraySize(r->samples);
-    const cJSON **s = malloc(sizeof *s * (size_t)(n ? n : 1));
-    char **ids = malloc(sizeof *ids * (size_t)(n ? n : 1));
-    if (!s || !ids) {
-        free(s);
-        free(ids);
-        return cli_error(CMD, "out of memory");
-    }
-    int k = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, r->samples) s[k++] = it;
-    qsort(s, (size_t)n, sizeof *s, cmp_key);
-    int seed_of[MAX_SEEDS], seed_n[MAX_SEEDS] = {0}, seed_c[MAX_SEEDS] = {0}, ns = 0, n_ids = 0;
-    r->extractor[0] = 0;
-    for (int i = 0; i < n; i++) {
-        if (i && !cmp_key(&s[i], &s[i - 1])) {
-            r->duplicates++;
-            continue;
-        }
-        const cJSON *o = s[i], *seed = cJSON_GetObjectItemCaseSensitive(o, "seed");
-        const int sd = cJSON_IsNumber(seed) ? seed->valueint : -1;
-        int si = 0;
-        while (si < ns && seed_of[si] != sd) si++;
-        if (si == ns) {
-            if (ns == MAX_SEEDS) {
-                free(s);
-                free(ids);
-                return cli_error(CMD, "%s: more than %d seeds", r->files, MAX_SEEDS);
-            }
-            seed_of[ns++] = sd;
-        }
-        const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "correct");
-        if (cJSON_IsObject(c)) { /* the primary extractor is the first (GSM8K: last_number) */
-            if (!r->extractor[0] && c->child) snprintf(r->extractor, sizeof r->extractor, "%s", c->child->string);
-            c = c->child;
-        } else if (!r->extractor[0]) {
-            snprintf(r->extractor, sizeof r->extractor, "choice");
-        }
-        seed_n[si]++;
-        seed_c[si] += cJSON_IsTrue(c);
-        const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, "extracted");
-        const cJSON *first = cJSON_IsObject(x) ? x->child : NULL;
-        r->invalid += first && (cJSON_IsNull(first) || (cJSON_IsString(first) && !strcmp(first->valuestring, "invalid")));
-        const cJSON *gt = cJSON_GetObjectItemCaseSensitive(o, "generated_tokens");
-        const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "seconds");
-        r->tokens += cJSON_IsNumber(gt) ? gt->valuedouble : 0;
-        r->seconds += cJSON_IsNumber(sec) ? sec->valuedouble : 0;
-        ids[n_ids++] = cJSON_GetObjectItemCaseSensitive(o, "id")->valuestring;
-        r->n++;
-    }
-    qsort(ids, (size_t)n_ids, sizeof *ids, cmp_str);
-    for (int i = 0; i < n_ids; i++) r->n_questions += i == 0 || strcmp(ids[i], ids[i - 1]);
-    r->n_seeds = ns;
-    double mean = 0, var = 0;
-    for (int i = 0; i < ns; i++) mean += (double)seed_c[i] / seed_n[i] / ns;
-    for (int i = 0; i < ns; i++) {
-        const double d = (double)seed_c[i] / seed_n[i] - mean;
-        var += d * d / ns;
-    }
-    r->acc = mean;
-    r->acc_std = sqrt(var);
-    free(s);
-    free(ids);
+    run_stats st;
+    kvs_error err = {0};
+    if (run_stats_compute(r->samples, r->files, &st, &err)) return cli_error(CMD, "%s", err.msg);
+    r->n = st.n;
+    r->n_questions = st.n_questions;
+    r->n_seeds = st.n_seeds;
+    r->invalid = st.invalid;
+    r->duplicates = st.duplicates;
+    r->acc = st.acc[0];
+    r->acc_std = st.acc_std[0];
+    r->tokens = st.tokens;
+    r->seconds = st.seconds;
+    snprintf(r->extractor, sizeof r->extractor, "%s", st.ext[0]);
     return 0;
 }
 

@@ -109,6 +109,16 @@ int cli_mkdirs(const char *cmd, const char *dir) {
     return 0;
 }
 
+const char *cli_data_dir(const char *cmd, const char *data) {
+    if (data) return data;
+    struct stat st;
+    if (stat(CLI_DEFAULT_DATA, &st) || !S_ISDIR(st.st_mode)) {
+        cli_error(cmd, "no --data DIR given and %s does not exist here", CLI_DEFAULT_DATA);
+        return NULL;
+    }
+    return CLI_DEFAULT_DATA;
+}
+
 const char *cli_basename(const char *path) {
     const char *b = strrchr(path, '/');
     return b ? b + 1 : path;

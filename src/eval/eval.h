@@ -1,23 +1,23 @@
-/* eval.h - bookkeeping of an evaluation run (METHOD.md section 5): the tasks,
- * the run file, file fingerprints and the summary.
+/* eval.h - an evaluation run (docs/EVALUATION.md): the questions of one task
+ * answered under one method, many decoded together, each answer extracted,
+ * scored and written to a resumable run file (runfile.h), with a summary line
+ * once every requested sample is present.
  *
- * The run file is JSON Lines:
- *   line 1   {"header": true, "config": {...}, ...}   what the results depend on
- *   then     one line per sample (seed, id), in the order they completed
- *   last     {"summary": true, ...} once every requested sample is present
- * Resuming: a file whose header config equals the current one is continued;
- * (seed, id) pairs already present are skipped.  A truncated last line (a run
- * killed mid-write), duplicate samples and old summary lines are dropped by
- * rewriting the file (temp file + rename: never a half-written file). */
+ * A front end (the `kvsteer eval`, `sweep` and `styles` commands) fills an
+ * eval_config and calls eval_run; the library loads no model or vector itself
+ * and prints nothing: progress goes to a callback, errors to kvs_error with an
+ * eval_fault saying which setting to change. */
 #ifndef KVS_EVAL_H
 #define KVS_EVAL_H
 #include <cjson/cJSON.h>
-#include <stdio.h>
+#include <stddef.h>
 
 #include "kvsteer.h"
 
+/* ------------------------------------------------------------------ tasks and methods */
+
 typedef struct eval_task {
-    const char *name;           /* --task value */
+    const char *name;           /* e.g. "arc" */
     const char *file;           /* under DATA/eval/ */
     const char *choices_header; /* between question and choices; NULL: not multiple choice */
     const char *steer_offset;   /* offset token text for cache steering */
@@ -26,46 +26,98 @@ typedef struct eval_task {
 #define EVAL_TASK_NAMES "gsm8k, arc, csqa, piqa"
 const eval_task *eval_task_find(const char *name);
 
-typedef struct eval_run {
-    char *path;
-    FILE *f;          /* open for appending after eval_run_open */
-    int n_samples;    /* sample lines present when opened */
-    int n_correct;    /* of them, correct by the primary extractor */
-    char **keys;      /* sorted sample keys (eval_sample_key) */
-    int n_keys;
-    int repaired;     /* lines were dropped and the file rewritten */
-    int truncated;    /* one of them was a truncated last line */
-} eval_run;
+typedef enum eval_method {
+    EVAL_BASELINE,  /* the plain chat prompt */
+    EVAL_COT,       /* the assistant turn starts with EVAL_COT_TEXT */
+    EVAL_CACHE,     /* one-shot KV-cache steering */
+    EVAL_CACHE_COT, /* both */
+    EVAL_ACT,       /* continuous activation steering */
+    EVAL_N_METHODS
+} eval_method;
 
-/* Key of a sample: seed < 0 is greedy.  malloc'd. */
-char *eval_sample_key(int seed, const char *id);
+#define EVAL_METHOD_NAMES "baseline, cot, cache, cache+cot, act"
+#define EVAL_COT_TEXT "Let's think step by step."
+/* greedy tokens after ANS_SUFFIX that hold a multiple-choice answer */
+#define EVAL_SPAN_TOKENS 10
 
-/* Open `path` for a run with this config.  A missing or empty file, or
- * `overwrite`, starts a new file holding the header line ({"header": true,
- * "config": config} plus the members of `header_extra`, which may be NULL).
- * Otherwise the header config must equal `config` (else KVS_E_MISMATCH, one
- * line naming the file and the first differing setting). */
-int eval_run_open(eval_run *r, const char *path, const cJSON *config, const cJSON *header_extra, int overwrite,
-                  kvs_error *err);
-/* 1 if the sample was present when the file was opened. */
-int eval_run_has(const eval_run *r, int seed, const char *id);
-/* Append one object as one line (buffered; eval_run_flush makes it durable). */
-int eval_run_write(eval_run *r, const cJSON *obj, kvs_error *err);
-int eval_run_flush(eval_run *r, kvs_error *err);
-void eval_run_close(eval_run *r);
+extern const char *const eval_method_names[EVAL_N_METHODS];
+/* Index of a method name, or -1. */
+int eval_method_find(const char *name);
 
-/* The summary of every sample line of a run file: {"summary": true, "n",
- * "n_questions", "seeds", "accuracy": {extractor: mean over seeds}, with more
- * than one seed "accuracy_std" (population, over seeds) and
- * "accuracy_per_seed", "invalid" (share with no answer), "mean_generated_tokens",
- * "seconds", "ms_per_token"}.  NULL on error. */
-cJSON *eval_summarize(const char *path, kvs_error *err);
+/* ------------------------------------------------------------------ the run */
 
-/* FNV-1a 64 over the file size and its first and last 16 MiB (the whole file
- * when smaller than 32 MiB), as 16 hex digits.  A cheap fingerprint, not a
- * cryptographic hash. */
-#define EVAL_FINGERPRINT_METHOD "fnv1a64(size, first 16 MiB, last 16 MiB)"
-int eval_file_fingerprint(const char *path, char out[17], kvs_error *err);
+#define EVAL_MAX_STEER 8
+
+/* A loaded vector file and where it came from (fingerprinted and recorded). */
+typedef struct eval_vector {
+    const char *path;
+    const kvs_steer *vec;
+    kvs_steer_params p; /* cache vectors: coefficients and layers */
+} eval_vector;
+
+/* Where a run stands, for a progress display. */
+typedef enum eval_phase {
+    EVAL_OPENED,   /* the run file is open; `done` samples were already there */
+    EVAL_DECODING, /* the model context is ready; decoding starts (only when samples are left) */
+    EVAL_SAMPLE    /* one more sample was scored and written */
+} eval_phase;
+
+typedef struct eval_progress {
+    eval_phase phase;
+    int done, total;      /* samples in the file, requested */
+    int new_done, new_correct; /* of those written by this call */
+    long long new_tokens; /* tokens generated by this call */
+    int dropped_truncated; /* EVAL_OPENED: the file's truncated last line was dropped */
+} eval_progress;
+
+typedef struct eval_config {
+    const kvs_model *model;
+    const char *model_path;   /* fingerprinted and recorded */
+    const eval_task *task;
+    eval_method method;
+    const char *data_dir;     /* holds eval/<task file> */
+    const char *out_path;     /* the run file */
+    int overwrite;            /* start the run file afresh whatever it holds */
+    int limit;                /* questions; 0 = all */
+    int offset_start;         /* first question, 0-based */
+    int max_new;              /* most generated tokens per answer */
+    int batch;                /* sequences decoded together (results do not depend on it) */
+    int sampling, n_seeds;    /* sample with seeds 0..n_seeds-1 instead of greedy */
+    kvs_sampler_params sp;    /* with sampling (the seed is per question) */
+    int n_threads;            /* 0 = all cores */
+    int n_ctx;                /* per sequence; 0 = what the longest prompt needs */
+    int kv_f16;
+    int n_steer;              /* cache steering: EVAL_CACHE, EVAL_CACHE_COT */
+    eval_vector steer[EVAL_MAX_STEER];
+    eval_vector act;          /* activation steering (EVAL_ACT): act.vec, act_layer, act_scale */
+    int act_layer;
+    float act_scale;
+    const char *offset;       /* the one-token offset: NULL = the task's with cache steering
+                                 and none otherwise, "" = none */
+    void (*progress)(const eval_progress *p, void *user); /* may be NULL */
+    void *user;
+} eval_config;
+
+/* The defaults of `kvsteer eval` (max_new 768, batch 16, 5 seeds,
+ * temperature 0.6, top-p 0.9, top-k 50). */
+void eval_config_init(eval_config *c);
+
+/* Which setting an error is about, so that a front end can name its option. */
+typedef enum eval_fault {
+    EVAL_FAULT_NONE,
+    EVAL_FAULT_RUN_FILE,     /* the run file holds another configuration or is no run file */
+    EVAL_FAULT_OFFSET_START, /* past the last question */
+    EVAL_FAULT_OFFSET,       /* the offset text is not one token */
+    EVAL_FAULT_CONTEXT       /* a prompt does not fit the context */
+} eval_fault;
+
+typedef struct eval_result {
+    cJSON *summary;   /* the summary line written last (owned by the caller) */
+    eval_fault fault; /* on error */
+} eval_result;
+
+/* Run (or resume) the evaluation; 0 and res->summary on success. */
+int eval_run(const eval_config *c, eval_result *res, kvs_error *err);
 
 /* Copy of n bytes with every invalid UTF-8 sequence (and NUL) replaced by
  * U+FFFD, so JSON readers accept it.  malloc'd. */
