@@ -30,6 +30,8 @@ int cli_eval(struct eval_config *ec, const struct steer_opts *so, int quiet, FIL
 
 /* Print "kvsteer <cmd>: <msg>" to stderr; returns 1 (the exit code for errors). */
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "; pass --chat-template NAME" when err is about the model's chat template, else "". */
+const char *cli_template_hint(const kvs_error *err);
 /* Strict number parsing: the whole string must be a number within [lo, hi]. */
 int cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out);
 int cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);

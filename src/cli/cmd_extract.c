@@ -130,7 +130,7 @@ static int build(const char *cmd, const xopts *o, kvs_model **m, qa_set *tr, pai
                     o->tmpl, on_pairs_progress, &pr};
     int rc = pairs_build(*m, tr, &po, ps, &err);
     qa_free(&ex);
-    return rc ? cli_error(cmd, "%s", err.msg) : 0;
+    return rc ? cli_error(cmd, "%s%s", err.msg, cli_template_hint(&err)) : 0;
 }
 
 int cmd_pairs(int argc, char **argv) {

@@ -10,6 +10,11 @@
 #include "cli.h"
 #include "engine/fileio.h"
 
+const char *cli_template_hint(const kvs_error *err) {
+    /* the one unsupported thing a chat rendering can meet is the template */
+    return err->code == KVS_E_UNSUPPORTED && strstr(err->msg, "chat template") ? "; pass --chat-template NAME" : "";
+}
+
 int cli_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -81,7 +86,7 @@ char *cli_chat_prompt(const char *cmd, const kvs_model *m, const char *system, c
     msgs[n++] = (kvs_chat_msg){"user", user};
     kvs_error err = {0};
     char *s = kvs_chat_render(m, msgs, n, 1, template_name, &err);
-    if (!s) cli_error(cmd, "%s", err.msg);
+    if (!s) cli_error(cmd, "%s%s", err.msg, cli_template_hint(&err));
     return s;
 }
 

@@ -159,11 +159,11 @@ int chat_template_init(chat_template *t, const char *jinja_src, const char *name
             return err_fail(err, KVS_E_ARG, "%s: unknown chat template name '%s' (known: chatml, llama3, phi3, gemma)",
                             label, name);
     } else if (!jinja_src) {
-        return err_fail(err, KVS_E_UNSUPPORTED, "%s: no chat template in the file; pass --chat-template NAME", label);
+        return err_fail(err, KVS_E_UNSUPPORTED, "%s: no chat template in the file", label);
     } else {
         fam = detected;
         if (fam == CHAT_UNKNOWN)
-            return err_fail(err, KVS_E_UNSUPPORTED, "%s: unknown chat template; pass --chat-template NAME", label);
+            return err_fail(err, KVS_E_UNSUPPORTED, "%s: unknown chat template", label);
     }
     t->family = fam;
     /* details come from the file's template only when it is of the chosen family */

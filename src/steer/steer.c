@@ -276,7 +276,7 @@ static int check_layers(const kvs_steer *s, const kvs_steer_params *p, int *from
 int kvs_steer_apply_cache(kvs_ctx *c, int seq, int pos, const kvs_steer *s, const kvs_steer_params *p,
                           kvs_error *err) {
     if (s->kind != KVS_STEER_CACHE)
-        return err_fail(err, KVS_E_ARG, "steering: these are activation vectors; use them with --act");
+        return err_fail(err, KVS_E_ARG, "steering: these are activation vectors, not cache vectors");
     int from, to, rc;
     if ((rc = check_layers(s, p, &from, &to, err))) return rc;
     if (s->n_layer != c->model->hp.n_layer || s->dim != c->cache.kv_dim)
@@ -291,7 +291,7 @@ int kvs_steer_apply_cache(kvs_ctx *c, int seq, int pos, const kvs_steer *s, cons
 
 int kvs_steer_apply_act(kvs_ctx *c, int seq, const kvs_steer *s, int layer, float scale, kvs_error *err) {
     if (s->kind != KVS_STEER_ACT)
-        return err_fail(err, KVS_E_ARG, "steering: these are cache vectors; use them with --steer");
+        return err_fail(err, KVS_E_ARG, "steering: these are cache vectors, not activation vectors");
     if (s->n_layer != c->model->hp.n_layer || s->dim != c->model->hp.n_embd)
         return err_fail(err, KVS_E_MISMATCH, "steering: vectors do not fit this model");
     if (layer < 0 || layer >= s->n_layer)
