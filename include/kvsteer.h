@@ -24,8 +24,6 @@
 extern "C" {
 #endif
 
-#define KVS_VERSION_STRING "0.1.0"
-
 /* ---------------------------------------------------------------- errors */
 
 enum kvs_status {
@@ -341,6 +339,7 @@ int kvs_steer_apply_act(kvs_ctx *c, int seq, const kvs_steer *s, int layer,
 
 /* ---------------------------------------------------------------- misc */
 
+/* The library version, "MAJOR.MINOR.PATCH": CMake's project(VERSION), the one place it is set. */
 const char *kvs_version(void);
 
 /*

@@ -444,4 +444,5 @@ char *kvs_chat_render(const kvs_model *m, const kvs_chat_msg *msgs, int n_msgs, 
     return out;
 }
 
-const char *kvs_version(void) { return KVS_VERSION_STRING; }
+/* KVS_VERSION comes from CMakeLists.txt's project(VERSION). */
+const char *kvs_version(void) { return KVS_VERSION; }
