@@ -1,4 +1,4 @@
-/* style.h - which reasoning structure a response shows (METHOD.md section 6).
+/* style.h - which reasoning structure a response shows (docs/STYLES.md).
  *
  * Five structures, named as the style trace files (traces/styles/arc_NAME.jsonl):
  *   stepwise              numbered "Step N:" labels
