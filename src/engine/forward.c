@@ -236,6 +236,7 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
     {
         float *scores = c->scores + (size_t)omp_get_thread_num() * ATTN_TILE_MAX * c->n_ctx;
         float *kv_rows = c->kv_rows ? c->kv_rows + (size_t)omp_get_thread_num() * 2 * c->n_ctx * hd : NULL;
+        /* 1. token embeddings -> x */
 #pragma omp for schedule(static)
         for (int t = 0; t < nt; t++) {
             float *xt = c->x + (size_t)t * d;
@@ -246,6 +247,7 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
 
         for (int l = 0; l < hp->n_layer; l++) {
             const layer_weights *L = &m->layers[l];
+            /* 2. attention: norm x -> xb; q, k, v = xb * wq, wk, wv */
 #pragma omp for schedule(static)
             for (int t = 0; t < nt; t++)
                 op_rmsnorm(c->xb + (size_t)t * d, c->x + (size_t)t * d, L->attn_norm.data, d, hp->norm_eps);
@@ -253,6 +255,7 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
             matmul(c, &L->wk, c->xb, nt, c->k, &qtype, &qsrc);
             matmul(c, &L->wv, c->xb, nt, c->v, &qtype, &qsrc);
 #pragma omp barrier
+            /* 3. biases, Q/K norms, rotary; k and v go into the cache */
 #pragma omp for schedule(static)
             for (int t = 0; t < nt; t++) {
                 float *qt = c->q + (size_t)t * qd, *kt = c->k + (size_t)t * kvd, *vt = c->v + (size_t)t * kvd;
@@ -270,6 +273,7 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
                 /* keys are cached after rotary: steering vectors are extracted from and added to this form */
                 kv_store(kc, l, seq[t], pos[t], kt, vt);
             }
+            /* 4. attention over the cache -> att, tile by tile; xb2 = att * wo */
 #pragma omp for schedule(dynamic, 1)
             for (int w = 0; w < n_tiles * hp->n_head_kv * n_sub; w++) {
                 const int tile = w / (hp->n_head_kv * n_sub), r = w % (hp->n_head_kv * n_sub);
@@ -277,6 +281,7 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
             }
             matmul(c, &L->wo, c->att, nt, c->xb2, &qtype, &qsrc);
 #pragma omp barrier
+            /* 5. x += xb2; FFN: norm x -> xb; hb = xb * w_gate, hb2 = xb * w_up */
 #pragma omp for schedule(static)
             for (int t = 0; t < nt; t++) {
                 float *xt = c->x + (size_t)t * d, *o = c->xb2 + (size_t)t * d;
@@ -287,6 +292,7 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
             matmul(c, &L->w_gate, c->xb, nt, c->hb, &qtype, &qsrc);
             matmul(c, &L->w_up, c->xb, nt, c->hb2, &qtype, &qsrc);
 #pragma omp barrier
+            /* 6. hb = act(hb) * hb2; xb2 = hb * w_down */
 #pragma omp for schedule(static)
             for (int t = 0; t < nt; t++) {
                 float *g = c->hb + (size_t)t * hp->n_ff;
@@ -296,6 +302,7 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
             }
             matmul(c, &L->w_down, c->hb, nt, c->xb2, &qtype, &qsrc);
 #pragma omp barrier
+            /* 7. x += xb2, then the activation-steering hook and residual capture */
 #pragma omp for schedule(static)
             for (int t = 0; t < nt; t++) {
                 float *xt = c->x + (size_t)t * d, *o = c->xb2 + (size_t)t * d;
@@ -309,6 +316,7 @@ static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, 
                     memcpy(c->resid + ((size_t)row * hp->n_layer + l) * d, xt, sizeof(float) * d);
             }
         }
+        /* 8. final norm -> hidden; logits = the wanted rows * output */
 #pragma omp for schedule(static)
         for (int t = 0; t < nt; t++)
             op_rmsnorm(c->hidden + (size_t)(t0 + t) * d, c->x + (size_t)t * d, m->output_norm.data, d,

@@ -21,9 +21,19 @@ struct kvs_ctx {
     int n_ctx, n_seq, n_batch, n_threads;
     kv_cache cache;
 
-    /* scratch for one chunk of at most n_batch tokens */
-    float *x, *xb, *xb2, *q, *k, *v, *att, *hb, *hb2;
-    void *qbuf;
+    /* Scratch for one chunk of nt <= n_batch tokens, row-major, one row per
+     * token (names as in llama2.c); d = n_embd, qd = n_head * head_dim,
+     * kvd = n_head_kv * head_dim: */
+    float *x;    /* [nt][d]   the residual stream */
+    float *xb;   /* [nt][max(d, qd)] normed input of a matmul; at the end, the rows that want logits */
+    float *xb2;  /* [nt][d]   output of the attention or FFN projection, before it joins x */
+    float *q;    /* [nt][qd]  queries (after rotary) */
+    float *k;    /* [nt][kvd] keys of this chunk (after rotary), as cached */
+    float *v;    /* [nt][kvd] values of this chunk, as cached */
+    float *att;  /* [nt][qd]  attention output, input of wo */
+    float *hb;   /* [nt][n_ff] FFN gate, then gate * up after the activation */
+    float *hb2;  /* [nt][n_ff] FFN up */
+    void *qbuf;  /* the matmul input quantized to the weights' dot type (op_act_bytes) */
     float *scores; /* n_threads * ATTN_TILE_MAX * n_ctx attention scores */
     float *kv_rows; /* half cache only: n_threads * 2 * n_ctx * head_dim, one head's rows as floats */
     int *tile_t0, *tile_n; /* attention tiles of the current chunk: first token, tokens */
