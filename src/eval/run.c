@@ -497,6 +497,8 @@ static int decode_all(loop *lp, int B, int n_ctx, int n_suffix, kvs_error *err) 
 }
 
 int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
+    kvs_error own = {0};
+    if (!err) err = &own; /* the decode loop's callbacks read err->code */
     memset(res, 0, sizeof *res);
     const kvs_model *m = cfg->model;
     const eval_task *task = cfg->task;
@@ -637,7 +639,7 @@ int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
     sum = NULL;
     goto done;
 fail:
-    rc = err && err->code ? err->code : KVS_E_IO;
+    rc = err->code ? err->code : KVS_E_IO;
 done:
     cJSON_Delete(sum);
     run_writer_close(&run);
