@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Style transfer (METHOD.md section 6): one cache-steering vector per reasoning
-# style from its style traces (5-shot; 19 pairs: METHOD.md says 20, but one of
+# Style transfer (docs/STYLES.md): one cache-steering vector per reasoning
+# style from its style traces (5-shot; 19 pairs: the paper says 20, but one of
 # the 20 questions of each file is also an ARC evaluation question and is dropped), then steered greedy answers
 # to N ARC-Challenge questions per vector (and unsteered), tabulated as vector
 # used x structure detected.  Writes out/styles/{vectors,runs}/, styles.md/json.

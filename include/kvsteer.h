@@ -24,8 +24,6 @@
 extern "C" {
 #endif
 
-#define KVS_VERSION_STRING "0.1.0"
-
 /* ---------------------------------------------------------------- errors */
 
 enum kvs_status {
@@ -209,6 +207,14 @@ kvs_token kvs_sampler_sample(kvs_sampler *s, const float *logits, int n_vocab);
 
 /* ---------------------------------------------------------------- generation */
 
+/* Why a generation request ended. */
+typedef enum kvs_stop {
+    KVS_STOP_NONE = 0,     /* not finished (or not started) */
+    KVS_STOP_EOG = 1,      /* an end-of-generation token, or on_token asked to stop */
+    KVS_STOP_MAX_NEW = 2,  /* max_new tokens generated */
+    KVS_STOP_CONTEXT = 3   /* the sequence's context is full */
+} kvs_stop;
+
 /*
  * One generation request.  The prompt is prefilled except its last `n_hold`
  * tokens; then `on_prefilled` (if set) runs, which is where a one-shot cache
@@ -229,7 +235,7 @@ typedef struct kvs_gen_request {
     /* outputs */
     kvs_token *out;        /* caller-provided, max_new entries */
     int n_out;
-    int stop;              /* 1 end-of-generation token, 2 max_new, 3 context full */
+    kvs_stop stop;
     double seconds;        /* wall time charged to this request: each decoding
                               step's time, shared among the requests in it in
                               proportion to their tokens in the step */
@@ -333,6 +339,7 @@ int kvs_steer_apply_act(kvs_ctx *c, int seq, const kvs_steer *s, int layer,
 
 /* ---------------------------------------------------------------- misc */
 
+/* The library version, "MAJOR.MINOR.PATCH": CMake's project(VERSION), the one place it is set. */
 const char *kvs_version(void);
 
 /*

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "eval.h"
+#include "fingerprint.h"
+#include "runfile.h"
 #include "testutil.h"
 
 static char g_dir[64];
@@ -53,16 +55,16 @@ static cJSON *mc_sample(const char *id, int seed, int correct, int tokens) {
     return o;
 }
 
-static void write_samples(eval_run *r, int n, int seed) {
+static void write_samples(run_writer *r, int n, int seed) {
     kvs_error err = {0};
     for (int i = 0; i < n; i++) {
         char id[32];
         snprintf(id, sizeof id, "q-%d", i);
         cJSON *o = mc_sample(id, seed, i % 2 == 0, 10 + i);
-        assert_int_equal(eval_run_write(r, o, &err), 0);
+        assert_int_equal(run_writer_write(r, o, &err), 0);
         cJSON_Delete(o);
     }
-    assert_int_equal(eval_run_flush(r, &err), 0);
+    assert_int_equal(run_writer_flush(r, &err), 0);
 }
 
 static void test_new_and_resume(void **state) {
@@ -71,22 +73,22 @@ static void test_new_and_resume(void **state) {
     path_in(p, sizeof p, "resume.jsonl");
     cJSON *cfg = config("baseline");
     kvs_error err = {0};
-    eval_run r;
-    assert_int_equal(eval_run_open(&r, p, cfg, NULL, 0, &err), 0);
+    run_writer r;
+    assert_int_equal(run_writer_open(&r, p, cfg, NULL, 0, &err), 0);
     assert_int_equal(r.n_samples, 0);
     write_samples(&r, 3, -1);
-    eval_run_close(&r);
+    run_writer_close(&r);
     assert_int_equal(count_lines(p), 4);
 
-    assert_int_equal(eval_run_open(&r, p, cfg, NULL, 0, &err), 0);
+    assert_int_equal(run_writer_open(&r, p, cfg, NULL, 0, &err), 0);
     assert_int_equal(r.n_samples, 3);
     assert_int_equal(r.n_correct, 2);
     assert_false(r.repaired);
-    assert_true(eval_run_has(&r, -1, "q-0"));
-    assert_true(eval_run_has(&r, -1, "q-2"));
-    assert_false(eval_run_has(&r, -1, "q-3"));
-    assert_false(eval_run_has(&r, 0, "q-0")); /* another seed is another sample */
-    eval_run_close(&r);
+    assert_true(run_writer_has(&r, -1, "q-0"));
+    assert_true(run_writer_has(&r, -1, "q-2"));
+    assert_false(run_writer_has(&r, -1, "q-3"));
+    assert_false(run_writer_has(&r, 0, "q-0")); /* another seed is another sample */
+    run_writer_close(&r);
     cJSON_Delete(cfg);
 }
 
@@ -96,20 +98,20 @@ static void test_many_samples(void **state) {
     path_in(p, sizeof p, "many.jsonl");
     cJSON *cfg = config("baseline");
     kvs_error err = {0};
-    eval_run r;
-    assert_int_equal(eval_run_open(&r, p, cfg, NULL, 1, &err), 0);
+    run_writer r;
+    assert_int_equal(run_writer_open(&r, p, cfg, NULL, 1, &err), 0);
     write_samples(&r, 300, 3);
     write_samples(&r, 5, 3); /* duplicates of the first five */
-    eval_run_close(&r);
-    assert_int_equal(eval_run_open(&r, p, cfg, NULL, 0, &err), 0);
+    run_writer_close(&r);
+    assert_int_equal(run_writer_open(&r, p, cfg, NULL, 0, &err), 0);
     assert_int_equal(r.n_samples, 300);
     assert_int_equal(r.n_correct, 150);
     assert_true(r.repaired);
-    assert_true(eval_run_has(&r, 3, "q-0"));
-    assert_true(eval_run_has(&r, 3, "q-299"));
-    assert_false(eval_run_has(&r, 3, "q-300"));
-    assert_false(eval_run_has(&r, -1, "q-7"));
-    eval_run_close(&r);
+    assert_true(run_writer_has(&r, 3, "q-0"));
+    assert_true(run_writer_has(&r, 3, "q-299"));
+    assert_false(run_writer_has(&r, 3, "q-300"));
+    assert_false(run_writer_has(&r, -1, "q-7"));
+    run_writer_close(&r);
     assert_int_equal(count_lines(p), 301);
     cJSON_Delete(cfg);
 }
@@ -120,21 +122,21 @@ static void test_truncated_last_line(void **state) {
     path_in(p, sizeof p, "trunc.jsonl");
     cJSON *cfg = config("baseline");
     kvs_error err = {0};
-    eval_run r;
-    assert_int_equal(eval_run_open(&r, p, cfg, NULL, 0, &err), 0);
+    run_writer r;
+    assert_int_equal(run_writer_open(&r, p, cfg, NULL, 0, &err), 0);
     write_samples(&r, 3, -1);
-    eval_run_close(&r);
+    run_writer_close(&r);
     /* cut the file in the middle of its last line */
     size_t len;
     char *b = tu_read_file(p, &len);
     assert_int_equal(truncate(p, (off_t)(len - 20)), 0);
     free(b);
-    assert_int_equal(eval_run_open(&r, p, cfg, NULL, 0, &err), 0);
+    assert_int_equal(run_writer_open(&r, p, cfg, NULL, 0, &err), 0);
     assert_true(r.repaired);
     assert_true(r.truncated);
     assert_int_equal(r.n_samples, 2);
-    assert_false(eval_run_has(&r, -1, "q-2"));
-    eval_run_close(&r);
+    assert_false(run_writer_has(&r, -1, "q-2"));
+    run_writer_close(&r);
     assert_int_equal(count_lines(p), 3);
     /* the temp file is gone */
     char tmp[160];
@@ -144,10 +146,10 @@ static void test_truncated_last_line(void **state) {
     b = tu_read_file(p, &len);
     assert_int_equal(truncate(p, (off_t)(len - 1)), 0);
     free(b);
-    assert_int_equal(eval_run_open(&r, p, cfg, NULL, 0, &err), 0);
+    assert_int_equal(run_writer_open(&r, p, cfg, NULL, 0, &err), 0);
     assert_int_equal(r.n_samples, 2);
     assert_false(r.truncated);
-    eval_run_close(&r);
+    run_writer_close(&r);
     assert_int_equal(count_lines(p), 3);
     cJSON_Delete(cfg);
 }
@@ -158,26 +160,27 @@ static void test_config_mismatch(void **state) {
     path_in(p, sizeof p, "mismatch.jsonl");
     cJSON *a = config("baseline"), *b = config("cot");
     kvs_error err = {0};
-    eval_run r;
-    assert_int_equal(eval_run_open(&r, p, a, NULL, 0, &err), 0);
+    run_writer r;
+    assert_int_equal(run_writer_open(&r, p, a, NULL, 0, &err), 0);
     write_samples(&r, 2, -1);
-    eval_run_close(&r);
+    run_writer_close(&r);
     size_t l0, l1;
     char *before = tu_read_file(p, &l0);
-    assert_int_equal(eval_run_open(&r, p, b, NULL, 0, &err), KVS_E_MISMATCH);
+    assert_int_equal(run_writer_open(&r, p, b, NULL, 0, &err), KVS_E_MISMATCH);
     assert_non_null(strstr(err.msg, "mismatch.jsonl"));
     assert_non_null(strstr(err.msg, "method"));
-    assert_non_null(strstr(err.msg, "--overwrite"));
+    assert_non_null(strstr(err.msg, "different configuration"));
+    assert_null(strstr(err.msg, "--")); /* the library names no command-line option */
     assert_null(strchr(err.msg, '\n'));
     char *after = tu_read_file(p, &l1);
     assert_int_equal(l0, l1);
     assert_memory_equal(before, after, l0); /* untouched */
     free(before);
     free(after);
-    /* --overwrite starts afresh */
-    assert_int_equal(eval_run_open(&r, p, b, NULL, 1, &err), 0);
+    /* overwrite starts afresh */
+    assert_int_equal(run_writer_open(&r, p, b, NULL, 1, &err), 0);
     assert_int_equal(r.n_samples, 0);
-    eval_run_close(&r);
+    run_writer_close(&r);
     assert_int_equal(count_lines(p), 1);
     cJSON_Delete(a);
     cJSON_Delete(b);
@@ -189,21 +192,21 @@ static void test_summary_and_duplicates_dropped(void **state) {
     path_in(p, sizeof p, "dups.jsonl");
     cJSON *cfg = config("baseline");
     kvs_error err = {0};
-    eval_run r;
-    assert_int_equal(eval_run_open(&r, p, cfg, NULL, 0, &err), 0);
+    run_writer r;
+    assert_int_equal(run_writer_open(&r, p, cfg, NULL, 0, &err), 0);
     write_samples(&r, 2, -1);
     write_samples(&r, 2, -1); /* the same two again */
-    cJSON *s = eval_summarize(p, &err);
+    cJSON *s = run_summarize(p, &err);
     assert_non_null(s);
-    assert_int_equal(eval_run_write(&r, s, &err), 0);
+    assert_int_equal(run_writer_write(&r, s, &err), 0);
     cJSON_Delete(s);
-    eval_run_close(&r);
+    run_writer_close(&r);
     assert_int_equal(count_lines(p), 6);
-    assert_int_equal(eval_run_open(&r, p, cfg, NULL, 0, &err), 0);
+    assert_int_equal(run_writer_open(&r, p, cfg, NULL, 0, &err), 0);
     assert_true(r.repaired);
     assert_int_equal(r.n_samples, 2);
     assert_int_equal(r.n_correct, 1);
-    eval_run_close(&r);
+    run_writer_close(&r);
     assert_int_equal(count_lines(p), 3);
     cJSON_Delete(cfg);
 }
@@ -213,10 +216,10 @@ static void test_bad_files(void **state) {
     char p[128];
     cJSON *cfg = config("baseline");
     kvs_error err = {0};
-    eval_run r;
+    run_writer r;
     path_in(p, sizeof p, "noheader.jsonl");
     put_file(p, "{\"id\": \"x\", \"seed\": null}\n");
-    assert_int_equal(eval_run_open(&r, p, cfg, NULL, 0, &err), KVS_E_FORMAT);
+    assert_int_equal(run_writer_open(&r, p, cfg, NULL, 0, &err), KVS_E_FORMAT);
     assert_non_null(strstr(err.msg, "no header"));
     path_in(p, sizeof p, "corrupt.jsonl");
     char *hdr = NULL;
@@ -230,21 +233,21 @@ static void test_bad_files(void **state) {
     char buf[1024];
     snprintf(buf, sizeof buf, "%s\n{\"id\": \"a\", \"se\n{\"id\": \"b\", \"seed\": null}\n", hdr);
     put_file(p, buf);
-    assert_int_equal(eval_run_open(&r, p, cfg, NULL, 0, &err), KVS_E_FORMAT);
+    assert_int_equal(run_writer_open(&r, p, cfg, NULL, 0, &err), KVS_E_FORMAT);
     assert_non_null(strstr(err.msg, "corrupt.jsonl:2"));
     snprintf(buf, sizeof buf, "%s\n{\"what\": 1}\n", hdr);
     put_file(p, buf);
-    assert_int_equal(eval_run_open(&r, p, cfg, NULL, 0, &err), KVS_E_FORMAT);
+    assert_int_equal(run_writer_open(&r, p, cfg, NULL, 0, &err), KVS_E_FORMAT);
     assert_non_null(strstr(err.msg, ":2"));
     free(hdr);
     /* an empty file is a new run */
     path_in(p, sizeof p, "empty.jsonl");
     put_file(p, "");
-    assert_int_equal(eval_run_open(&r, p, cfg, NULL, 0, &err), 0);
-    eval_run_close(&r);
+    assert_int_equal(run_writer_open(&r, p, cfg, NULL, 0, &err), 0);
+    run_writer_close(&r);
     assert_int_equal(count_lines(p), 1);
     /* a directory is no run file */
-    assert_int_not_equal(eval_run_open(&r, g_dir, cfg, NULL, 0, &err), 0);
+    assert_int_not_equal(run_writer_open(&r, g_dir, cfg, NULL, 0, &err), 0);
     cJSON_Delete(cfg);
 }
 
@@ -261,8 +264,8 @@ static void test_summaries(void **state) {
     path_in(p, sizeof p, "sum.jsonl");
     cJSON *cfg = config("baseline");
     kvs_error err = {0};
-    eval_run r;
-    assert_int_equal(eval_run_open(&r, p, cfg, NULL, 1, &err), 0);
+    run_writer r;
+    assert_int_equal(run_writer_open(&r, p, cfg, NULL, 1, &err), 0);
     /* seed 0: 3 of 4 correct; seed 1: 1 of 4 correct, one invalid */
     const int c0[4] = {1, 1, 1, 0}, c1[4] = {0, 1, -1, 0};
     for (int s = 0; s < 2; s++)
@@ -270,12 +273,12 @@ static void test_summaries(void **state) {
             char id[16];
             snprintf(id, sizeof id, "q%d", i);
             cJSON *o = mc_sample(id, s, (s ? c1 : c0)[i], 10);
-            eval_run_write(&r, o, &err);
+            run_writer_write(&r, o, &err);
             cJSON_Delete(o);
         }
-    eval_run_flush(&r, &err);
-    eval_run_close(&r);
-    cJSON *s = eval_summarize(p, &err);
+    run_writer_flush(&r, &err);
+    run_writer_close(&r);
+    cJSON *s = run_summarize(p, &err);
     assert_non_null(s);
     assert_int_equal((int)num(s, "n", NULL), 8);
     assert_int_equal((int)num(s, "n_questions", NULL), 4);
@@ -289,7 +292,7 @@ static void test_summaries(void **state) {
 
     /* GSM8K: one accuracy per extractor; greedy has no std */
     path_in(p, sizeof p, "gsm.jsonl");
-    assert_int_equal(eval_run_open(&r, p, cfg, NULL, 1, &err), 0);
+    assert_int_equal(run_writer_open(&r, p, cfg, NULL, 1, &err), 0);
     for (int i = 0; i < 4; i++) {
         char id[16];
         snprintf(id, sizeof id, "g%d", i);
@@ -305,11 +308,11 @@ static void test_summaries(void **state) {
         cJSON_AddBoolToObject(c, "strict", i == 0);
         cJSON_AddNumberToObject(o, "generated_tokens", 20);
         cJSON_AddNumberToObject(o, "seconds", 0.5);
-        eval_run_write(&r, o, &err);
+        run_writer_write(&r, o, &err);
         cJSON_Delete(o);
     }
-    eval_run_close(&r);
-    s = eval_summarize(p, &err);
+    run_writer_close(&r);
+    s = run_summarize(p, &err);
     assert_non_null(s);
     assert_true(fabs(num(s, "accuracy", "last_number") - 0.5) < 1e-12);
     assert_true(fabs(num(s, "accuracy", "strict") - 0.25) < 1e-12);

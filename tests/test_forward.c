@@ -298,7 +298,7 @@ static void test_f16_cache(void **state) {
         for (int w = 0; w < 2; w++) {
             assert_int_equal(kvs_cache_read(c32, 0, p, 0, (kvs_kv)w, e32, &err), 0);
             assert_int_equal(kvs_cache_read(c16, 0, p, 0, (kvs_kv)w, e16, &err), 0);
-            for (int i = 0; i < kvd; i++) assert_true(e16[i] == kvs_f16_to_f32(kvs_f32_to_f16(e32[i])));
+            for (int i = 0; i < kvd; i++) assert_true(e16[i] == f16_to_f32(f32_to_f16(e32[i])));
         }
     /* later layers read rounded entries, so logits move a little, not the answer */
     assert_int_equal(argmax(l16, 49152), argmax(l32, 49152));
@@ -330,7 +330,7 @@ static void test_f16_cache(void **state) {
     assert_int_equal(kvs_cache_read(c16, 0, n - 1, 7, KVS_K, e16, &err), 0);
     assert_int_equal(kvs_cache_add(c16, 0, n - 1, 7, KVS_K, d, 3.0f, &err), 0);
     assert_int_equal(kvs_cache_read(c16, 0, n - 1, 7, KVS_K, e32, &err), 0);
-    for (int i = 0; i < kvd; i++) assert_true(e32[i] == kvs_f16_to_f32(kvs_f32_to_f16(e16[i] + 3.0f * d[i])));
+    for (int i = 0; i < kvd; i++) assert_true(e32[i] == f16_to_f32(f32_to_f16(e16[i] + 3.0f * d[i])));
     kvs_ctx_free(c32);
     kvs_ctx_free(c16);
     free(l32), free(l16), free(x), free(e32), free(e16), free(d);

@@ -229,7 +229,7 @@ static void test_hook_and_limits(void **state) {
     assert_int_equal(kvs_generate(c, &r, 1, 0, NULL, NULL, &err), 0);
     assert_int_equal(saw_prefill_pos, n - 2);
     assert_true(r.n_out <= 4);
-    assert_true(r.stop == 1 || r.stop == 2);
+    assert_true(r.stop == KVS_STOP_EOG || r.stop == KVS_STOP_MAX_NEW);
     /* malformed requests */
     r.n_hold = n;
     assert_int_not_equal(kvs_generate(c, &r, 1, 0, NULL, NULL, &err), 0);

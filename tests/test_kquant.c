@@ -61,7 +61,7 @@ static void random_weights(uint64_t *st, uint32_t t, int64_t k, uint8_t *w) {
             const int at = f ? f1 : f0;
             if (at < 0) continue;
             const float v = ((float)(tu_next_u64(st) % 2001) - 1000.0f) * 1e-4f;
-            const uint16_t h = kvs_f32_to_f16(v);
+            const uint16_t h = f32_to_f16(v);
             memcpy(blk + at, &h, 2);
         }
     }
@@ -125,7 +125,7 @@ static void test_dequant_goldens(void **state) {
             else
                 quant_to_float(hdr[0], raw, got, n);
             for (int64_t i = 0; i < n; i++)
-                if (kvs_f32_to_bits(got[i]) != kvs_f32_to_bits(want[i]))
+                if (f32_to_bits(got[i]) != f32_to_bits(want[i]))
                     fail_msg("%s %s: element %lld is %.9g, gguf.quants gives %.9g", ti->name,
                              bi < 0 ? "reference" : k_backends[bi], (long long)i, got[i], want[i]);
         }

@@ -35,7 +35,7 @@ static int teardown_backend(void **state) {
 
 static int same_float(float a, float b) {
     if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
-    return kvs_f32_to_bits(a) == kvs_f32_to_bits(b);
+    return f32_to_bits(a) == f32_to_bits(b);
 }
 
 /* Floats that stress quantization: random magnitudes, ties of the rounding
@@ -123,14 +123,14 @@ static void test_types(void **state) {
 static void test_f16_all_patterns(void **state) {
     (void)state;
     for (uint32_t h = 0; h < 65536; h++) {
-        const float f = kvs_f16_to_f32((uint16_t)h);
+        const float f = f16_to_f32((uint16_t)h);
         const int nan = (h & 0x7c00) == 0x7c00 && (h & 0x3ff);
         assert_int_equal(isnan(f) != 0, nan);
         if (nan) {
-            assert_true(isnan(kvs_f16_to_f32(kvs_f32_to_f16(f))));
+            assert_true(isnan(f16_to_f32(f32_to_f16(f))));
             continue;
         }
-        assert_int_equal(kvs_f32_to_f16(f), h);
+        assert_int_equal(f32_to_f16(f), h);
         /* the value itself: sign * 2^(e-15) * 1.m, or subnormal m * 2^-24 */
         const uint32_t e = (h >> 10) & 31, m = h & 0x3ff;
         double v = e == 0 ? m * ldexp(1.0, -24) : e == 31 ? INFINITY : ldexp(1.0 + m / 1024.0, (int)e - 15);
@@ -142,42 +142,42 @@ static void test_f16_all_patterns(void **state) {
 static void test_bf16_all_patterns(void **state) {
     (void)state;
     for (uint32_t h = 0; h < 65536; h++) {
-        const float f = kvs_bf16_to_f32((uint16_t)h);
-        assert_int_equal(kvs_f32_to_bits(f), h << 16);
+        const float f = bf16_to_f32((uint16_t)h);
+        assert_int_equal(f32_to_bits(f), h << 16);
         if (isnan(f))
-            assert_true(isnan(kvs_bf16_to_f32(kvs_f32_to_bf16(f))));
+            assert_true(isnan(bf16_to_f32(f32_to_bf16(f))));
         else
-            assert_int_equal(kvs_f32_to_bf16(f), h);
+            assert_int_equal(f32_to_bf16(f), h);
     }
 }
 
 static void test_half_rounding(void **state) {
     (void)state;
     /* ties go to the even neighbour */
-    assert_int_equal(kvs_f32_to_f16(1.0f + 0x1p-11f), 0x3c00);
-    assert_int_equal(kvs_f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3c02);
-    assert_int_equal(kvs_f32_to_f16(-(1.0f + 3 * 0x1p-11f)), 0xbc02);
-    assert_int_equal(kvs_f32_to_f16(1.0f + 0x1p-11f + 0x1p-20f), 0x3c01); /* above the tie */
+    assert_int_equal(f32_to_f16(1.0f + 0x1p-11f), 0x3c00);
+    assert_int_equal(f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3c02);
+    assert_int_equal(f32_to_f16(-(1.0f + 3 * 0x1p-11f)), 0xbc02);
+    assert_int_equal(f32_to_f16(1.0f + 0x1p-11f + 0x1p-20f), 0x3c01); /* above the tie */
     /* subnormal halves */
-    assert_int_equal(kvs_f32_to_f16(0x1p-24f), 0x0001);
-    assert_int_equal(kvs_f32_to_f16(0x1p-25f), 0x0000);     /* tie to even (0) */
-    assert_int_equal(kvs_f32_to_f16(3 * 0x1p-25f), 0x0002); /* tie to even (2) */
-    assert_int_equal(kvs_f32_to_f16(0x1p-25f * 1.0001f), 0x0001);
-    assert_int_equal(kvs_f32_to_f16(0x1p-14f - 0x1p-25f), 0x0400); /* rounds up into normals */
+    assert_int_equal(f32_to_f16(0x1p-24f), 0x0001);
+    assert_int_equal(f32_to_f16(0x1p-25f), 0x0000);     /* tie to even (0) */
+    assert_int_equal(f32_to_f16(3 * 0x1p-25f), 0x0002); /* tie to even (2) */
+    assert_int_equal(f32_to_f16(0x1p-25f * 1.0001f), 0x0001);
+    assert_int_equal(f32_to_f16(0x1p-14f - 0x1p-25f), 0x0400); /* rounds up into normals */
     /* overflow */
-    assert_int_equal(kvs_f32_to_f16(65504.0f), 0x7bff);
-    assert_int_equal(kvs_f32_to_f16(65519.0f), 0x7bff);
-    assert_int_equal(kvs_f32_to_f16(65520.0f), 0x7c00);
-    assert_int_equal(kvs_f32_to_f16(-1e10f), 0xfc00);
-    assert_int_equal(kvs_f32_to_f16(-0.0f), 0x8000);
-    assert_int_equal(kvs_f32_to_f16(NAN) & 0x7c00, 0x7c00);
-    assert_true((kvs_f32_to_f16(NAN) & 0x3ff) != 0);
+    assert_int_equal(f32_to_f16(65504.0f), 0x7bff);
+    assert_int_equal(f32_to_f16(65519.0f), 0x7bff);
+    assert_int_equal(f32_to_f16(65520.0f), 0x7c00);
+    assert_int_equal(f32_to_f16(-1e10f), 0xfc00);
+    assert_int_equal(f32_to_f16(-0.0f), 0x8000);
+    assert_int_equal(f32_to_f16(NAN) & 0x7c00, 0x7c00);
+    assert_true((f32_to_f16(NAN) & 0x3ff) != 0);
     /* bfloat16 */
-    assert_int_equal(kvs_f32_to_bf16(kvs_bits_to_f32(0x3f808000u)), 0x3f80);
-    assert_int_equal(kvs_f32_to_bf16(kvs_bits_to_f32(0x3f818000u)), 0x3f82);
-    assert_int_equal(kvs_f32_to_bf16(kvs_bits_to_f32(0x3f808001u)), 0x3f81);
-    assert_int_equal(kvs_f32_to_bf16(kvs_bits_to_f32(0x7f7fffffu)), 0x7f80); /* FLT_MAX -> inf */
-    assert_int_equal(kvs_f32_to_bf16(kvs_bits_to_f32(0x7f800001u)) & 0x7fc0, 0x7fc0); /* quiet NaN */
+    assert_int_equal(f32_to_bf16(bits_to_f32(0x3f808000u)), 0x3f80);
+    assert_int_equal(f32_to_bf16(bits_to_f32(0x3f818000u)), 0x3f82);
+    assert_int_equal(f32_to_bf16(bits_to_f32(0x3f808001u)), 0x3f81);
+    assert_int_equal(f32_to_bf16(bits_to_f32(0x7f7fffffu)), 0x7f80); /* FLT_MAX -> inf */
+    assert_int_equal(f32_to_bf16(bits_to_f32(0x7f800001u)) & 0x7fc0, 0x7fc0); /* quiet NaN */
 }
 
 /* Fast F16/BF16 conversions equal the references on every half and on many
@@ -197,7 +197,7 @@ static void test_half_conversions_backends(void **state) {
         case 2: u &= 0xffffe000u | (1u << 12); break;                /* f16 ties */
         default: u &= 0xffff8000u; break;                            /* bf16 ties */
         }
-        x[i] = kvs_bits_to_f32(u);
+        x[i] = bits_to_f32(u);
     }
     for (int bi = 0; bi < N_BACKENDS; bi++) {
         if (!use_backend(bi)) continue;
@@ -220,14 +220,14 @@ static void test_hand_blocks(void **state) {
     (void)state;
     float out[QK];
     block_q4_1 b41;
-    b41.d = kvs_f32_to_f16(0.5f);
-    b41.m = kvs_f32_to_f16(-1.0f);
+    b41.d = f32_to_f16(0.5f);
+    b41.m = f32_to_f16(-1.0f);
     for (int j = 0; j < 16; j++) b41.qs[j] = (uint8_t)(j | (15 - j) << 4);
     block_q4_0 b40;
-    b40.d = kvs_f32_to_f16(2.0f);
+    b40.d = f32_to_f16(2.0f);
     memcpy(b40.qs, b41.qs, 16);
     block_q8_0 b80;
-    b80.d = kvs_f32_to_f16(0.25f);
+    b80.d = f32_to_f16(0.25f);
     for (int j = 0; j < QK; j++) b80.qs[j] = (int8_t)(j - 16);
     for (int bi = 0; bi < N_BACKENDS; bi++) {
         if (!use_backend(bi)) continue;
@@ -276,7 +276,7 @@ static void test_q8_hand_quantization(void **state) {
         assert_int_equal(c.d, 0x3c00);
         assert_memory_equal(a.qs, want, QK);
         assert_memory_equal(c.qs, want, QK);
-        assert_int_equal(c.s, kvs_f32_to_f16((float)sum));
+        assert_int_equal(c.s, f32_to_f16((float)sum));
     }
     /* s is fp16(d * sum) with the float d, before d itself is rounded to fp16 */
     uint64_t st = 5;
@@ -289,8 +289,8 @@ static void test_q8_hand_quantization(void **state) {
         for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
         for (int j = 0; j < QK; j++) s += c.qs[j];
         const float d = amax / 127.0f;
-        assert_int_equal(c.d, kvs_f32_to_f16(d));
-        assert_int_equal(c.s, kvs_f32_to_f16((float)s * d));
+        assert_int_equal(c.d, f32_to_f16(d));
+        assert_int_equal(c.s, f32_to_f16((float)s * d));
     }
 }
 
@@ -302,14 +302,14 @@ static void test_q4_hand_quantization(void **state) {
     for (int j = 0; j < QK; j++) x[j] = (float)(j - 8) * 0.5f; /* -4 .. 11.5 */
     block_q4_0 a;
     quant_from_float_ref(GGT_Q4_0, x, &a, QK);
-    assert_int_equal(a.d, kvs_f32_to_f16(11.5f / -8.0f));
+    assert_int_equal(a.d, f32_to_f16(11.5f / -8.0f));
     /* the maximum (element 31) lands on code 0 */
     assert_int_equal(a.qs[15] >> 4, 0);
     block_q4_1 c;
     for (int j = 0; j < QK; j++) x[j] = -1.0f + 0.5f * (float)(j % 16); /* -1 .. 6.5 */
     quant_from_float_ref(GGT_Q4_1, x, &c, QK);
-    assert_int_equal(c.d, kvs_f32_to_f16(0.5f));
-    assert_int_equal(c.m, kvs_f32_to_f16(-1.0f));
+    assert_int_equal(c.d, f32_to_f16(0.5f));
+    assert_int_equal(c.m, f32_to_f16(-1.0f));
     for (int j = 0; j < 16; j++) assert_int_equal(c.qs[j], j | j << 4);
 }
 
@@ -323,11 +323,11 @@ static void test_hand_dots(void **state) {
     block_q8_0 a0[2], w8[2];
     double e41 = 0, e40 = 0, e80 = 0;
     for (int b = 0; b < 2; b++) {
-        w1[b].d = kvs_f32_to_f16(0.5f * (float)(b + 1));
-        w1[b].m = kvs_f32_to_f16(-0.25f);
-        w0[b].d = kvs_f32_to_f16(0.125f);
-        w8[b].d = kvs_f32_to_f16(2.0f);
-        a1[b].d = a0[b].d = kvs_f32_to_f16(0.5f);
+        w1[b].d = f32_to_f16(0.5f * (float)(b + 1));
+        w1[b].m = f32_to_f16(-0.25f);
+        w0[b].d = f32_to_f16(0.125f);
+        w8[b].d = f32_to_f16(2.0f);
+        a1[b].d = a0[b].d = f32_to_f16(0.5f);
         int sq = 0, s41 = 0, s40 = 0, s80 = 0;
         for (int j = 0; j < QK; j++) {
             a1[b].qs[j] = a0[b].qs[j] = (int8_t)((j * 37 + b * 11) % 255 - 127);
@@ -341,8 +341,8 @@ static void test_hand_dots(void **state) {
             s40 += (lo - 8) * a0[b].qs[j] + (hi - 8) * a0[b].qs[j + 16];
         }
         for (int j = 0; j < QK; j++) s80 += w8[b].qs[j] * a0[b].qs[j];
-        a1[b].s = kvs_f32_to_f16(0.5f * (float)sq);
-        e41 += 0.5 * (b + 1) * 0.5 * s41 + (-0.25) * kvs_f16_to_f32(a1[b].s);
+        a1[b].s = f32_to_f16(0.5f * (float)sq);
+        e41 += 0.5 * (b + 1) * 0.5 * s41 + (-0.25) * f16_to_f32(a1[b].s);
         e40 += 0.125 * 0.5 * s40;
         e80 += 2.0 * 0.5 * s80;
     }
@@ -488,12 +488,12 @@ static double abs_terms(uint32_t wtype, int64_t k, const void *w, const void *a)
         const block_q4_1 *wb = w;
         const block_q8_1 *ab = a;
         for (int64_t b = 0; b < k / QK; b++) {
-            s += fabs((double)kvs_f16_to_f32(wb[b].m) * kvs_f16_to_f32(ab[b].s));
+            s += fabs((double)f16_to_f32(wb[b].m) * f16_to_f32(ab[b].s));
             double t = 0;
             for (int j = 0; j < 16; j++)
                 t += (wb[b].qs[j] & 15) * fabs((double)ab[b].qs[j]) +
                      (wb[b].qs[j] >> 4) * fabs((double)ab[b].qs[j + 16]);
-            s += t * fabs((double)kvs_f16_to_f32(wb[b].d) * kvs_f16_to_f32(ab[b].d));
+            s += t * fabs((double)f16_to_f32(wb[b].d) * f16_to_f32(ab[b].d));
         }
     }
     free(x);

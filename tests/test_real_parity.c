@@ -21,15 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "testutil.h"
 
 #define LOGIT_BOUND 1.0
-
-static uint64_t fnv1a64(const char *s, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
-    return h;
-}
 
 /* The text of row `row` of a JSONL file under the data folder: field
  * "question", or "steps" joined by newlines.  Caller frees. */
@@ -89,7 +84,7 @@ static char *entry_text(const cJSON *e, size_t *len) {
         s = data_text(file, row, cJSON_GetObjectItem(e, "field")->valuestring);
         *len = strlen(s);
         char want[17];
-        snprintf(want, sizeof want, "%016llx", (unsigned long long)fnv1a64(s, *len));
+        snprintf(want, sizeof want, "%016llx", (unsigned long long)fnv1a(FNV1A_INIT, s, *len));
         if (strcmp(want, cJSON_GetObjectItem(e, "fnv1a64")->valuestring))
             fail_msg("%s row %d: the data file's text differs from the one the golden was made from", file, row);
     }

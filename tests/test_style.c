@@ -1,6 +1,6 @@
 /* Reasoning-structure detectors: hand-written positives and near misses, then
  * every detector over the real style traces (traces/styles/arc_*.jsonl, steps
- * joined as the positive few-shot answers are in src/pairs.c), with the 5x5
+ * joined as the positive few-shot answers are in src/eval/pairs.c), with the 5x5
  * confusion table printed. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -13,7 +13,7 @@
 #include "tokenizer.h"
 
 static gguf_file *g_file;
-static kvs_tokenizer *g_tok;
+static tokenizer *g_tok;
 static cJSON *g_gold;
 
 /* ------------------------------------------------------------ helpers */
@@ -60,7 +60,7 @@ static int json_ids(const cJSON *a, int32_t **out) {
 }
 
 /* Tokenize fully (count first, then fill). */
-static int encode_all(const kvs_tokenizer *t, const char *s, size_t n, int add_bos, int special, int32_t **out) {
+static int encode_all(const tokenizer *t, const char *s, size_t n, int add_bos, int special, int32_t **out) {
     kvs_error err = {0};
     int k = tokenizer_encode(t, s, n, add_bos, special, NULL, 0, &err);
     if (k < 0) fail_msg("tokenize failed: %s", err.msg);
@@ -71,7 +71,7 @@ static int encode_all(const kvs_tokenizer *t, const char *s, size_t n, int add_b
 }
 
 /* Concatenated bytes of ids; malloc'd, length in *len. */
-static char *decode_all(const kvs_tokenizer *t, const int32_t *ids, int n, size_t *len) {
+static char *decode_all(const tokenizer *t, const int32_t *ids, int n, size_t *len) {
     size_t cap = 64, k = 0;
     char *buf = malloc(cap);
     assert_non_null(buf);
@@ -211,18 +211,18 @@ static uint8_t *gb_finish(gbuf *b, size_t *size) {
 }
 
 /* Load a tokenizer from an in-memory GGUF; NULL with err set on failure. */
-static kvs_tokenizer *load_mem(gbuf *b, const char *label, kvs_error *err) {
+static tokenizer *load_mem(gbuf *b, const char *label, kvs_error *err) {
     size_t size;
     uint8_t *buf = gb_finish(b, &size);
     gguf_file *f = gguf_open_buffer(buf, size, label, err);
-    kvs_tokenizer *t = f ? tokenizer_load(f, label, err) : NULL;
+    tokenizer *t = f ? tokenizer_load(f, label, err) : NULL;
     gguf_close(f);
     free(buf);
     return t;
 }
 
 /* A tiny byte-level BPE vocabulary with the given merges. */
-static kvs_tokenizer *tiny_bpe(const char *const *merges, int n_merges, kvs_error *err) {
+static tokenizer *tiny_bpe(const char *const *merges, int n_merges, kvs_error *err) {
     static const char *const toks[] = {"a", "b", "c", "ab", "bc", "abc", "aa", "Ġ", "<|x|>"};
     int32_t types[9] = {1, 1, 1, 1, 1, 1, 1, 1, 3};
     gbuf b = {0};
@@ -335,7 +335,7 @@ static void test_pre_variants(void **state) {
         gbuf b = {0};
         gb_copy(&b, g_file, "tokenizer.ggml.pre", v->string);
         kvs_error err = {0};
-        kvs_tokenizer *t = load_mem(&b, v->string, &err);
+        tokenizer *t = load_mem(&b, v->string, &err);
         if (!t) fail_msg("pre '%s': %s", v->string, err.msg);
         int i = 0, match = 0;
         const cJSON *ids;
@@ -395,7 +395,7 @@ static void test_spm_vocab(void **state) {
     gb_kv_u32(&b, "tokenizer.ggml.unknown_token_id", 0);
     gb_kv_bool(&b, "tokenizer.ggml.add_bos_token", 1);
     kvs_error err = {0};
-    kvs_tokenizer *t = load_mem(&b, "spm.gguf", &err);
+    tokenizer *t = load_mem(&b, "spm.gguf", &err);
     free(toks);
     free(scores);
     free(types);
@@ -448,7 +448,7 @@ static void test_merge_rank_order(void **state) {
     int32_t ids[8];
     /* b+c outranks a+b: "abc" -> a|bc -> abc */
     static const char *const m1[] = {"b c", "a b", "a bc", "a a"};
-    kvs_tokenizer *t = tiny_bpe(m1, 4, &err);
+    tokenizer *t = tiny_bpe(m1, 4, &err);
     if (!t) fail_msg("%s", err.msg);
     assert_int_equal(tokenizer_encode(t, "abc", 3, 0, 1, ids, 8, &err), 1);
     assert_int_equal(ids[0], 5);                                        /* abc */
@@ -707,13 +707,13 @@ static void test_long_inputs(void **state) {
 static void test_hash(void **state) {
     (void)state;
     kvs_error err = {0};
-    kvs_tokenizer *t = tokenizer_load(g_file, "again", &err);
+    tokenizer *t = tokenizer_load(g_file, "again", &err);
     assert_non_null(t);
     assert_true(tokenizer_hash(t) == tokenizer_hash(g_tok));
     assert_true(tokenizer_hash(t) != 0);
     tokenizer_free(t);
     static const char *const m1[] = {"b c", "a b"}, *const m2[] = {"a b", "b c"};
-    kvs_tokenizer *a = tiny_bpe(m1, 2, &err), *b = tiny_bpe(m2, 2, &err);
+    tokenizer *a = tiny_bpe(m1, 2, &err), *b = tiny_bpe(m2, 2, &err);
     assert_non_null(a);
     assert_non_null(b);
     assert_true(tokenizer_hash(a) != tokenizer_hash(b)); /* merge order is part of it */
@@ -724,7 +724,7 @@ static void test_hash(void **state) {
 
 /* ---------------------------------------------------------- error cases */
 
-static void expect_error(kvs_tokenizer *t, const kvs_error *err, const char *label, const char *what) {
+static void expect_error(tokenizer *t, const kvs_error *err, const char *label, const char *what) {
     if (t) {
         tokenizer_free(t);
         fail_msg("expected an error mentioning '%s'", what);
@@ -747,7 +747,7 @@ static void test_missing_tokenizer(void **state) {
     gguf_writer_free(w);
     gguf_file *f = gguf_open(path, &err);
     assert_non_null(f);
-    kvs_tokenizer *t = tokenizer_load(f, path, &err);
+    tokenizer *t = tokenizer_load(f, path, &err);
     gguf_close(f);
     unlink(path);
     expect_error(t, &err, path, "tokenizer");
@@ -820,7 +820,7 @@ static void test_bad_metadata(void **state) {
     gb_kv_str(&b, "tokenizer.ggml.pre", "gpt-2");
     gb_kv_strs(&b, "tokenizer.ggml.tokens", toks, 3);
     gb_kv_strs(&b, "tokenizer.ggml.merges", merges, 1);
-    kvs_tokenizer *t = load_mem(&b, "ok.gguf", &err);
+    tokenizer *t = load_mem(&b, "ok.gguf", &err);
     if (!t) fail_msg("%s", err.msg);
     int32_t ids[4];
     assert_int_equal(tokenizer_encode(t, "ab", 2, -1, 1, ids, 4, &err), 1);

@@ -2,6 +2,7 @@
 #ifndef KVS_CLI_H
 #define KVS_CLI_H
 #include <stdint.h>
+#include <stdio.h>
 
 #include "kvsteer.h"
 
@@ -20,8 +21,17 @@ int cmd_styles(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 
+/* Run an evaluation (eval_run) with the vectors of `so` (loaded), a progress
+ * line on stderr unless quiet and the result line on `out`; errors name the
+ * `kvsteer eval` option to change.  0, or 1 after printing the error. */
+struct eval_config;
+struct steer_opts;
+int cli_eval(struct eval_config *ec, const struct steer_opts *so, int quiet, FILE *out);
+
 /* Print "kvsteer <cmd>: <msg>" to stderr; returns 1 (the exit code for errors). */
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "; pass --chat-template NAME" when err is about the model's chat template, else "". */
+const char *cli_template_hint(const kvs_error *err);
 /* Strict number parsing: the whole string must be a number within [lo, hi]. */
 int cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out);
 int cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
@@ -40,6 +50,10 @@ int cli_write_atomic(const char *cmd, const char *path, const char *text);
 /* mkdir -p; 1 (printed) on error. */
 int cli_mkdirs(const char *cmd, const char *dir);
 const char *cli_basename(const char *path);
+/* The data directory: `data`, else CLI_DEFAULT_DATA when it exists; NULL
+ * (after printing) when neither. */
+#define CLI_DEFAULT_DATA "../shared/data"
+const char *cli_data_dir(const char *cmd, const char *data);
 /* Run another command in-process (its argv[0] is its name) with its stdout
  * sent to stderr; its exit code. */
 int cli_call(cli_cmd_fn fn, int argc, char **argv);

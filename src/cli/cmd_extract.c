@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "cli.h"
-#include "dataset.h"
-#include "pairs.h"
+#include "eval/dataset.h"
+#include "eval/pairs.h"
 #include "progress.h"
-#include "steer.h"
+#include "steer/steer.h"
 
 static const char *k_help_extract =
     "usage: kvsteer extract -m MODEL.gguf --traces FILE.jsonl -o VEC.gguf [options]\n"
@@ -130,7 +130,7 @@ static int build(const char *cmd, const xopts *o, kvs_model **m, qa_set *tr, pai
                     o->tmpl, on_pairs_progress, &pr};
     int rc = pairs_build(*m, tr, &po, ps, &err);
     qa_free(&ex);
-    return rc ? cli_error(cmd, "%s", err.msg) : 0;
+    return rc ? cli_error(cmd, "%s%s", err.msg, cli_template_hint(&err)) : 0;
 }
 
 int cmd_pairs(int argc, char **argv) {

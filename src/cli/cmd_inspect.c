@@ -2,9 +2,9 @@
 #include <string.h>
 
 #include "cli.h"
-#include "ggtype.h"
-#include "gguf.h"
-#include "model.h"
+#include "engine/ggtype.h"
+#include "engine/gguf.h"
+#include "engine/model.h"
 
 static const char *k_help =
     "usage: kvsteer inspect FILE.gguf\n"

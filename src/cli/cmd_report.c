@@ -17,7 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../runfile.h"
+#include "engine/fileio.h"
+#include "engine/grow.h"
+#include "eval/runfile.h"
 #include "cli.h"
 
 #define CMD "report"
@@ -41,7 +43,6 @@ enum { P_CV, P_CK, P_PAIRS, P_SHOTS, P_ACT_SCALE, P_ACT_LAYER, N_PARAMS };
 static const char *const k_param_names[N_PARAMS] = {"cv", "ck", "pairs", "shots", "act_scale", "act_layer"};
 static const char *const k_param_titles[N_PARAMS] = {"c_v", "c_k", "pairs", "shots", "act scale", "act layer"};
 
-#define MAX_SEEDS 64
 #define MAX_KV 16
 
 typedef struct kv {
@@ -67,83 +68,24 @@ typedef struct run {
     char extractor[32];
 } run;
 
-static int cmp_key(const void *a, const void *b) {
-    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
-    const cJSON *sx = cJSON_GetObjectItemCaseSensitive(x, "seed"), *sy = cJSON_GetObjectItemCaseSensitive(y, "seed");
-    const double dx = cJSON_IsNumber(sx) ? sx->valuedouble : -1, dy = cJSON_IsNumber(sy) ? sy->valuedouble : -1;
-    if (dx != dy) return dx < dy ? -1 : 1;
-    return strcmp(cJSON_GetObjectItemCaseSensitive(x, "id")->valuestring,
-                  cJSON_GetObjectItemCaseSensitive(y, "id")->valuestring);
-}
-
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Accuracy (mean and population std over seeds, as eval.c), invalid share,
- * tokens and seconds, with duplicates dropped. */
+/* The numbers of a merged run, from its samples: the statistics of the
+ * summary line of `kvsteer eval` (run_stats_compute), primary extractor. */
 static int aggregate(run *r) {
-    const int n = cJSON_GetArraySize(r->samples);
-    const cJSON **s = malloc(sizeof *s * (size_t)(n ? n : 1));
-    char **ids = malloc(sizeof *ids * (size_t)(n ? n : 1));
-    if (!s || !ids) {
-        free(s);
-        free(ids);
-        return cli_error(CMD, "out of memory");
-    }
-    int k = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, r->samples) s[k++] = it;
-    qsort(s, (size_t)n, sizeof *s, cmp_key);
-    int seed_of[MAX_SEEDS], seed_n[MAX_SEEDS] = {0}, seed_c[MAX_SEEDS] = {0}, ns = 0, n_ids = 0;
-    r->extractor[0] = 0;
-    for (int i = 0; i < n; i++) {
-        if (i && !cmp_key(&s[i], &s[i - 1])) {
-            r->duplicates++;
-            continue;
-        }
-        const cJSON *o = s[i], *seed = cJSON_GetObjectItemCaseSensitive(o, "seed");
-        const int sd = cJSON_IsNumber(seed) ? seed->valueint : -1;
-        int si = 0;
-        while (si < ns && seed_of[si] != sd) si++;
-        if (si == ns) {
-            if (ns == MAX_SEEDS) {
-                free(s);
-                free(ids);
-                return cli_error(CMD, "%s: more than %d seeds", r->files, MAX_SEEDS);
-            }
-            seed_of[ns++] = sd;
-        }
-        const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "correct");
-        if (cJSON_IsObject(c)) { /* the primary extractor is the first (GSM8K: last_number) */
-            if (!r->extractor[0] && c->child) snprintf(r->extractor, sizeof r->extractor, "%s", c->child->string);
-            c = c->child;
-        } else if (!r->extractor[0]) {
-            snprintf(r->extractor, sizeof r->extractor, "choice");
-        }
-        seed_n[si]++;
-        seed_c[si] += cJSON_IsTrue(c);
-        const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, "extracted");
-        const cJSON *first = cJSON_IsObject(x) ? x->child : NULL;
-        r->invalid += first && (cJSON_IsNull(first) || (cJSON_IsString(first) && !strcmp(first->valuestring, "invalid")));
-        const cJSON *gt = cJSON_GetObjectItemCaseSensitive(o, "generated_tokens");
-        const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "seconds");
-        r->tokens += cJSON_IsNumber(gt) ? gt->valuedouble : 0;
-        r->seconds += cJSON_IsNumber(sec) ? sec->valuedouble : 0;
-        ids[n_ids++] = cJSON_GetObjectItemCaseSensitive(o, "id")->valuestring;
-        r->n++;
-    }
-    qsort(ids, (size_t)n_ids, sizeof *ids, cmp_str);
-    for (int i = 0; i < n_ids; i++) r->n_questions += i == 0 || strcmp(ids[i], ids[i - 1]);
-    r->n_seeds = ns;
-    double mean = 0, var = 0;
-    for (int i = 0; i < ns; i++) mean += (double)seed_c[i] / seed_n[i] / ns;
-    for (int i = 0; i < ns; i++) {
-        const double d = (double)seed_c[i] / seed_n[i] - mean;
-        var += d * d / ns;
-    }
-    r->acc = mean;
-    r->acc_std = sqrt(var);
-    free(s);
-    free(ids);
+    run_stats st;
+    kvs_error err = {0};
+    if (run_stats_compute(r->samples, r->files, &st, &err)) return cli_error(CMD, "%s", err.msg);
+    r->n = st.n;
+    r->n_questions = st.n_questions;
+    r->n_seeds = st.n_seeds;
+    r->invalid = st.invalid;
+    r->duplicates = st.duplicates;
+    r->acc = st.acc[0];
+    r->acc_std = st.acc_std[0];
+    r->tokens = st.tokens;
+    r->seconds = st.seconds;
+    snprintf(r->extractor, sizeof r->extractor, "%s", st.ext[0]);
     return 0;
 }
 
@@ -284,13 +226,9 @@ typedef struct strlist {
 } strlist;
 
 static int sl_add(strlist *l, const char *s) {
-    if (l->n == l->cap) {
-        const int nc = l->cap ? l->cap * 2 : 16;
-        char **nv = realloc(l->v, sizeof *nv * (size_t)nc);
-        if (!nv) return 1;
-        l->v = nv;
-        l->cap = nc;
-    }
+    char **nv = grow(l->v, l->n, &l->cap, sizeof *l->v);
+    if (!nv) return 1;
+    l->v = nv;
     return !(l->v[l->n++] = strdup(s));
 }
 
@@ -406,36 +344,6 @@ static void free_runs(run *rs, int n) {
 
 /* ------------------------------------------------------------------ tables */
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb(sbuf *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        const int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) return;
-        if (b->p && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        const size_t nc = (b->cap + (size_t)k + 1) * 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-}
-
 static int rank(const char *s, const char *const *order, int n) {
     for (int i = 0; i < n; i++)
         if (!strcmp(s, order[i])) return i;
@@ -485,7 +393,7 @@ static const run *find(const run *rs, int n, const char *task, const char *label
 }
 
 /* One task x method table; what = 0 accuracy, 1 mean generated tokens. */
-static void md_table(sbuf *b, const run *rs, int n, int sampling, int what) {
+static void md_table(strbuf *b, const run *rs, int n, int sampling, int what) {
     col *tasks = malloc(sizeof *tasks * (size_t)n), *labels = malloc(sizeof *labels * (size_t)n);
     if (!tasks || !labels) {
         b->oom = 1;
@@ -494,24 +402,24 @@ static void md_table(sbuf *b, const run *rs, int n, int sampling, int what) {
         return;
     }
     const int nt = tasks_of(rs, n, tasks), nl = labels_of(rs, n, sampling, labels);
-    sb(b, "| task |");
-    for (int l = 0; l < nl; l++) sb(b, " %s |", labels[l].name);
-    sb(b, "\n|---|");
-    for (int l = 0; l < nl; l++) sb(b, "---|");
-    sb(b, "\n");
+    sb_printf(b, "| task |");
+    for (int l = 0; l < nl; l++) sb_printf(b, " %s |", labels[l].name);
+    sb_printf(b, "\n|---|");
+    for (int l = 0; l < nl; l++) sb_printf(b, "---|");
+    sb_printf(b, "\n");
     for (int t = 0; t < nt; t++) {
         int any = 0;
         for (int l = 0; l < nl; l++) any |= find(rs, n, tasks[t].name, labels[l].name, sampling) != NULL;
         if (!any) continue;
-        sb(b, "| %s |", tasks[t].name);
+        sb_printf(b, "| %s |", tasks[t].name);
         for (int l = 0; l < nl; l++) {
             const run *r = find(rs, n, tasks[t].name, labels[l].name, sampling);
-            if (!r) sb(b, " - |");
-            else if (what == 1) sb(b, " %.1f |", r->tokens / r->n);
-            else if (sampling) sb(b, " %.1f ± %.1f |", 100 * r->acc, 100 * r->acc_std);
-            else sb(b, " %.1f |", 100 * r->acc);
+            if (!r) sb_printf(b, " - |");
+            else if (what == 1) sb_printf(b, " %.1f |", r->tokens / r->n);
+            else if (sampling) sb_printf(b, " %.1f ± %.1f |", 100 * r->acc, 100 * r->acc_std);
+            else sb_printf(b, " %.1f |", 100 * r->acc);
         }
-        sb(b, "\n");
+        sb_printf(b, "\n");
     }
     free(tasks);
     free(labels);
@@ -519,14 +427,14 @@ static void md_table(sbuf *b, const run *rs, int n, int sampling, int what) {
 
 /* Time per generated token by label, over every task (sum of seconds over sum
  * of tokens: the batched wall time each sample was charged). */
-static void md_time(sbuf *b, const run *rs, int n) {
+static void md_time(strbuf *b, const run *rs, int n) {
     col *labels = malloc(sizeof *labels * (size_t)(n ? n : 1));
     if (!labels) {
         b->oom = 1;
         return;
     }
     const int nl = labels_of(rs, n, -1, labels);
-    sb(b, "| method | runs | generated tokens | ms per token | batch |\n|---|---|---|---|---|\n");
+    sb_printf(b, "| method | runs | generated tokens | ms per token | batch |\n|---|---|---|---|---|\n");
     for (int l = 0; l < nl; l++) {
         double tok = 0, sec = 0;
         int k = 0;
@@ -545,7 +453,7 @@ static void md_time(sbuf *b, const run *rs, int n) {
                 snprintf(batches + bl, sizeof batches - bl, "%s%g", bl ? ", " : "", bt);
             }
         }
-        sb(b, "| %s | %d | %.0f | %.2f | %s |\n", labels[l].name, k, tok, tok > 0 ? 1000 * sec / tok : 0.0,
+        sb_printf(b, "| %s | %d | %.0f | %.2f | %s |\n", labels[l].name, k, tok, tok > 0 ? 1000 * sec / tok : 0.0,
            batches[0] ? batches : "?");
     }
     free(labels);
@@ -645,60 +553,60 @@ static const run *baseline_for(const run *rs, int n, const run *r0) {
     return NULL;
 }
 
-static void md_ablation(sbuf *b, const run *rs, int n, const series *s) {
+static void md_ablation(strbuf *b, const run *rs, int n, const series *s) {
     const run *r0 = &rs[s->idx[0]];
     char fixed[300];
     fixed_desc(r0, s->param, fixed, sizeof fixed);
-    sb(b, "%s, %s, %s: accuracy against %s\n\n| %s |", r0->task, r0->sampling ? "sampling" : "greedy", fixed,
+    sb_printf(b, "%s, %s, %s: accuracy against %s\n\n| %s |", r0->task, r0->sampling ? "sampling" : "greedy", fixed,
        k_param_titles[s->param], k_param_titles[s->param]);
-    for (int t = 0; t < s->n; t++) sb(b, " %g |", rs[s->idx[t]].param[s->param]);
-    sb(b, "\n|---|");
-    for (int t = 0; t < s->n; t++) sb(b, "---|");
-    sb(b, "\n| accuracy |");
-    for (int t = 0; t < s->n; t++) sb(b, " %.1f |", 100 * rs[s->idx[t]].acc);
-    sb(b, "\n| mean tokens |");
-    for (int t = 0; t < s->n; t++) sb(b, " %.1f |", rs[s->idx[t]].tokens / rs[s->idx[t]].n);
+    for (int t = 0; t < s->n; t++) sb_printf(b, " %g |", rs[s->idx[t]].param[s->param]);
+    sb_printf(b, "\n|---|");
+    for (int t = 0; t < s->n; t++) sb_printf(b, "---|");
+    sb_printf(b, "\n| accuracy |");
+    for (int t = 0; t < s->n; t++) sb_printf(b, " %.1f |", 100 * rs[s->idx[t]].acc);
+    sb_printf(b, "\n| mean tokens |");
+    for (int t = 0; t < s->n; t++) sb_printf(b, " %.1f |", rs[s->idx[t]].tokens / rs[s->idx[t]].n);
     const run *base = baseline_for(rs, n, r0);
-    if (base) sb(b, "\n\nBaseline on the same questions: %.1f%%, %.1f tokens.", 100 * base->acc, base->tokens / base->n);
-    sb(b, "\n\n");
+    if (base) sb_printf(b, "\n\nBaseline on the same questions: %.1f%%, %.1f tokens.", 100 * base->acc, base->tokens / base->n);
+    sb_printf(b, "\n\n");
 }
 
 static char *render_md(const run *rs, int n, const series *ser, int n_ser) {
-    sbuf b = {0};
+    strbuf b = {0};
     int greedy = 0, sampled = 0;
     for (int i = 0; i < n; i++) greedy += !rs[i].sampling, sampled += rs[i].sampling;
     if (greedy) {
-        sb(&b, "## Accuracy (%%), greedy\n\n");
+        sb_printf(&b, "## Accuracy (%%), greedy\n\n");
         md_table(&b, rs, n, 0, 0);
     }
     if (sampled) {
-        sb(&b, "%s## Accuracy (%%), sampling: mean ± std over seeds\n\n", greedy ? "\n" : "");
+        sb_printf(&b, "%s## Accuracy (%%), sampling: mean ± std over seeds\n\n", greedy ? "\n" : "");
         md_table(&b, rs, n, 1, 0);
     }
     if (greedy) {
-        sb(&b, "\n## Mean generated tokens, greedy\n\n");
+        sb_printf(&b, "\n## Mean generated tokens, greedy\n\n");
         md_table(&b, rs, n, 0, 1);
     }
     if (sampled) {
-        sb(&b, "\n## Mean generated tokens, sampling\n\n");
+        sb_printf(&b, "\n## Mean generated tokens, sampling\n\n");
         md_table(&b, rs, n, 1, 1);
     }
-    sb(&b, "\n## Time per generated token\n\n");
+    sb_printf(&b, "\n## Time per generated token\n\n");
     md_time(&b, rs, n);
     if (n_ser) {
-        sb(&b, "\n## Ablations\n\n");
+        sb_printf(&b, "\n## Ablations\n\n");
         for (int i = 0; i < n_ser; i++) md_ablation(&b, rs, n, &ser[i]);
     } else {
-        sb(&b, "\n");
+        sb_printf(&b, "\n");
     }
-    sb(&b, "## Runs\n\n| task | method | decoding | questions | samples | accuracy | no answer | mean tokens | ms/token | files |\n"
+    sb_printf(&b, "## Runs\n\n| task | method | decoding | questions | samples | accuracy | no answer | mean tokens | ms/token | files |\n"
            "|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < n; i++) {
         const run *r = &rs[i];
         char dec[48];
         if (r->sampling) snprintf(dec, sizeof dec, "sampling, %d seeds", r->n_seeds);
         else snprintf(dec, sizeof dec, "greedy");
-        sb(&b, "| %s | %s | %s | %d | %d | %.1f%% (%s) | %.1f%% | %.1f | %.2f | %s%s%s |\n", r->task, r->label, dec,
+        sb_printf(&b, "| %s | %s | %s | %d | %d | %.1f%% (%s) | %.1f%% | %.1f | %.2f | %s%s%s |\n", r->task, r->label, dec,
            r->n_questions, r->n, 100 * r->acc, r->extractor, 100.0 * r->invalid / r->n, r->tokens / r->n,
            r->tokens > 0 ? 1000 * r->seconds / r->tokens : 0.0, r->files, r->partial ? " (unfinished)" : "",
            r->duplicates ? " (duplicates dropped)" : "");
@@ -777,46 +685,51 @@ static int write_text(const char *dir, const char *name, const char *text, char 
 }
 
 /* gnuplot writes to a temporary name; renamed when it succeeded. */
-static int gnuplot(const char *dir, const char *name, sbuf *script) {
-    char gp[4096], png[4096], tmp[4200], cmdline[8400];
+static int gnuplot(const char *dir, const char *name, strbuf *script) {
+    char gp[4096], png[4096], cmdline[8400];
     snprintf(png, sizeof png, "%s/%s.png", dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", png, (long)getpid());
-    sbuf full = {0};
+    kvs_error err = {0};
+    atomic_file out;
+    if (atomic_open(&out, png, &err)) return cli_error(CMD, "%s", err.msg);
+    /* gnuplot itself fills the temporary file */
+    fclose(out.f);
+    out.f = NULL;
+    strbuf full = {0};
     /* noenhanced: labels such as max_new are text, not subscripts */
-    sb(&full, "set terminal pngcairo noenhanced size 900,560 font ',11'\nset output '%s'\n%s", tmp,
-       script->p ? script->p : "");
-    if (full.oom) return cli_error(CMD, "out of memory");
+    sb_printf(&full, "set terminal pngcairo noenhanced size 900,560 font ',11'\nset output '%s'\n%s", out.tmp,
+              script->p ? script->p : "");
     char gpname[300];
     snprintf(gpname, sizeof gpname, "%s.gp", name);
-    if (write_text(dir, gpname, full.p, gp, sizeof gp)) {
-        free(full.p);
-        return 1;
+    if (full.oom || write_text(dir, gpname, full.p, gp, sizeof gp)) {
+        sb_free(&full);
+        atomic_abort(&out);
+        return full.oom ? cli_error(CMD, "out of memory") : 1;
     }
-    free(full.p);
+    sb_free(&full);
     snprintf(cmdline, sizeof cmdline, "gnuplot '%s' 2>&1", gp);
     FILE *p = popen(cmdline, "r");
-    if (!p) return cli_error(CMD, "cannot run gnuplot: %s", strerror(errno));
+    if (!p) {
+        atomic_abort(&out);
+        return cli_error(CMD, "cannot run gnuplot: %s", strerror(errno));
+    }
     char msg[512] = "";
     while (fgets(msg, sizeof msg, p)) {}
     const int st = pclose(p);
     if (st != 0) {
-        remove(tmp);
+        atomic_abort(&out);
         msg[strcspn(msg, "\n")] = 0;
         if (st == 127 * 256 || strstr(msg, "not found"))
             return cli_error(CMD, "--plot needs gnuplot (Debian package gnuplot-nox)");
         return cli_error(CMD, "%s: gnuplot failed: %s", gp, msg[0] ? msg : "no output");
     }
-    if (rename(tmp, png)) {
-        remove(tmp);
-        return cli_error(CMD, "%s: cannot write: %s", png, strerror(errno));
-    }
+    if (atomic_commit(&out, 0, &err)) return cli_error(CMD, "%s", err.msg);
     return 0;
 }
 
-static void gp_quote(sbuf *b, const char *s) {
-    sb(b, "\"");
-    for (; *s; s++) sb(b, *s == '"' || *s == '\\' ? "\\%c" : "%c", *s);
-    sb(b, "\"");
+static void gp_quote(strbuf *b, const char *s) {
+    sb_printf(b, "\"");
+    for (; *s; s++) sb_printf(b, *s == '"' || *s == '\\' ? "\\%c" : "%c", *s);
+    sb_printf(b, "\"");
 }
 
 static int plot(const char *dir, const run *rs, int n, const series *ser, int n_ser) {
@@ -833,44 +746,44 @@ static int plot(const char *dir, const run *rs, int n, const series *ser, int n_
                  k_param_names[ser[i].param]);
         for (char *c = name; *c; c++)
             if (*c == '+') *c = 'p';
-        sbuf data = {0}, s = {0};
-        sb(&s, "set title ");
+        strbuf data = {0}, s = {0};
+        sb_printf(&s, "set title ");
         char title[160];
         snprintf(title, sizeof title, "%s (%s): accuracy against %s", r0->task, r0->sampling ? "sampling" : "greedy",
                  k_param_titles[ser[i].param]);
         gp_quote(&s, title);
-        sb(&s, "\nset xlabel ");
+        sb_printf(&s, "\nset xlabel ");
         gp_quote(&s, k_param_titles[ser[i].param]);
-        sb(&s, "\nset ylabel 'accuracy (%%)'\nset key outside bottom center horizontal\nset grid\nset yrange [0:5<*]\nset offsets graph 0.05, graph 0.05, 0, 0\nplot ");
+        sb_printf(&s, "\nset ylabel 'accuracy (%%)'\nset key outside bottom center horizontal\nset grid\nset yrange [0:5<*]\nset offsets graph 0.05, graph 0.05, 0, 0\nplot ");
         int block = 0;
         for (int k = i; k < n_ser; k++) {
             const run *rk = &rs[ser[k].idx[0]];
             if (ser[k].param != ser[i].param || strcmp(rk->task, r0->task) || rk->sampling != r0->sampling) continue;
             done[k] = 1;
-            sb(&data, "# %s\n", rk->label);
+            sb_printf(&data, "# %s\n", rk->label);
             for (int t = 0; t < ser[k].n; t++) {
                 const run *r = &rs[ser[k].idx[t]];
-                sb(&data, "%g %g %g\n", r->param[ser[k].param], 100 * r->acc, 100 * r->acc_std);
+                sb_printf(&data, "%g %g %g\n", r->param[ser[k].param], 100 * r->acc, 100 * r->acc_std);
             }
-            sb(&data, "\n\n");
+            sb_printf(&data, "\n\n");
             /* the legend: the method and the settings other than the varied one */
             char leg[300];
             fixed_desc(rk, ser[k].param, leg, sizeof leg);
             char datpath[4200];
             snprintf(datpath, sizeof datpath, "%s/%s.dat", dir, name);
-            sb(&s, "%s", block ? ", " : "");
+            sb_printf(&s, "%s", block ? ", " : "");
             gp_quote(&s, datpath);
             /* sampling: error bars of one std over seeds */
-            sb(&s, " index %d using 1:2%s with %s lw 2 pt 7 title ", block, r0->sampling ? ":3" : "",
+            sb_printf(&s, " index %d using 1:2%s with %s lw 2 pt 7 title ", block, r0->sampling ? ":3" : "",
                r0->sampling ? "yerrorlines" : "linespoints");
             gp_quote(&s, leg);
             block++;
         }
         /* the baseline as a dashed level, so a curve reads as better or worse */
         const run *base = baseline_for(rs, n, r0);
-        if (base) sb(&s, ", %g with lines dt 2 lw 2 lc rgb 'gray40' title 'baseline %.1f%%'", 100 * base->acc,
+        if (base) sb_printf(&s, ", %g with lines dt 2 lw 2 lc rgb 'gray40' title 'baseline %.1f%%'", 100 * base->acc,
                      100 * base->acc);
-        sb(&s, "\n");
+        sb_printf(&s, "\n");
         char datname[300], path[4096];
         snprintf(datname, sizeof datname, "%s.dat", name);
         if (data.oom || s.oom) rc = cli_error(CMD, "out of memory");
@@ -885,24 +798,24 @@ static int plot(const char *dir, const run *rs, int n, const series *ser, int n_
     col *labels = malloc(sizeof *labels * (size_t)(n ? n : 1));
     if (!labels) return cli_error(CMD, "out of memory");
     const int nl = labels_of(rs, n, -1, labels);
-    sbuf data = {0}, s = {0};
+    strbuf data = {0}, s = {0};
     for (int l = 0; l < nl; l++) {
         double tok = 0, sec = 0;
         for (int i = 0; i < n; i++)
             if (!strcmp(rs[i].label, labels[l].name)) tok += rs[i].tokens, sec += rs[i].seconds;
-        sb(&data, "%d ", l);
+        sb_printf(&data, "%d ", l);
         gp_quote(&data, labels[l].name);
-        sb(&data, " %g\n", tok > 0 ? 1000 * sec / tok : 0.0);
+        sb_printf(&data, " %g\n", tok > 0 ? 1000 * sec / tok : 0.0);
     }
     free(labels);
     char path[4096], dat[4200];
     if (data.oom) rc = cli_error(CMD, "out of memory");
     if (!rc) rc = write_text(dir, "time_per_token.dat", data.p, path, sizeof path);
     snprintf(dat, sizeof dat, "%s/time_per_token.dat", dir);
-    sb(&s, "set title 'time per generated token by method'\nset ylabel 'ms per token'\nset style fill solid 0.6\n"
+    sb_printf(&s, "set title 'time per generated token by method'\nset ylabel 'ms per token'\nset style fill solid 0.6\n"
            "set boxwidth 0.6\nset yrange [0:*]\nset grid ytics\nset xtics rotate by -25\nunset key\nplot ");
     gp_quote(&s, dat);
-    sb(&s, " using 1:3:xtic(2) with boxes\n");
+    sb_printf(&s, " using 1:3:xtic(2) with boxes\n");
     if (!rc) rc = s.oom ? cli_error(CMD, "out of memory") : gnuplot(dir, "time_per_token", &s);
     free(data.p);
     free(s.p);

@@ -149,7 +149,7 @@ int cmd_run(int argc, char **argv) {
     }
     /* print all but a final end-of-generation token */
     for (int i = 0; i < req.n_out; i++) {
-        if (i == req.n_out - 1 && req.stop == 1 && kvs_token_is_eog(m, out[i])) break;
+        if (i == req.n_out - 1 && req.stop == KVS_STOP_EOG && kvs_token_is_eog(m, out[i])) break;
         char buf[256];
         int nb = kvs_token_to_bytes(m, out[i], buf, sizeof buf);
         if (nb > 0) fwrite(buf, 1, (size_t)(nb < (int)sizeof buf ? nb : (int)sizeof buf), stdout);

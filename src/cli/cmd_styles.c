@@ -1,4 +1,4 @@
-/* `kvsteer styles`: style transfer (METHOD.md section 6).  For each style
+/* `kvsteer styles`: style transfer (docs/STYLES.md).  For each style
  * vector, steered greedy answers to ARC-Challenge questions (through `kvsteer
  * eval`, so the runs are ordinary resumable run files), then the share of
  * answers showing each reasoning structure (src/style.c): a table of vector
@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../runfile.h"
-#include "../style.h"
+#include "eval/eval.h"
+#include "eval/runfile.h"
+#include "eval/style.h"
 #include "cli.h"
+#include "steer_opts.h"
 
 #define CMD "styles"
 #define MAX_ROWS 32
@@ -236,14 +238,17 @@ int cmd_styles(int argc, char **argv) {
     } else {
         char runs_dir[1024];
         snprintf(runs_dir, sizeof runs_dir, "%s/runs", out_dir);
-        if (cli_mkdirs(CMD, runs_dir)) return 1;
+        if (cli_mkdirs(CMD, runs_dir) || !(data = cli_data_dir(CMD, data))) return 1;
+        kvs_error lerr = {0};
+        kvs_model *m = kvs_model_load(model, &lerr);
+        if (!m) return cli_error(CMD, "%s", lerr.msg);
         for (int i = -!!baseline; i < n_vec; i++, n++) {
             row *r = &rows[n];
             if (i < 0) {
                 snprintf(r->label, sizeof r->label, "none (unsteered)");
                 r->intended = -1;
                 if (snprintf(r->run, sizeof r->run, "%s/baseline.jsonl", runs_dir) >= (int)sizeof r->run)
-                    return cli_error(CMD, "%s: path too long", out_dir);
+                    return kvs_model_free(m), cli_error(CMD, "%s: path too long", out_dir);
             } else {
                 set_label(r, vecs[i], n, rows);
                 if (!strcmp(r->label, "baseline")) /* the control's run file is baseline.jsonl */
@@ -251,32 +256,42 @@ int cmd_styles(int argc, char **argv) {
                 char label[sizeof r->label]; /* a copy: gcc's -Wrestrict sees one object */
                 memcpy(label, r->label, sizeof label);
                 if (snprintf(r->run, sizeof r->run, "%s/%s.jsonl", runs_dir, label) >= (int)sizeof r->run)
-                    return cli_error(CMD, "%s: path too long", out_dir);
+                    return kvs_model_free(m), cli_error(CMD, "%s: path too long", out_dir);
             }
-            char *av[48];
-            int ac = 0;
-            av[ac++] = "eval";
-            av[ac++] = "-m", av[ac++] = (char *)model;
-            av[ac++] = "--task", av[ac++] = "arc";
-            av[ac++] = "--limit", av[ac++] = (char *)limit;
-            av[ac++] = "--offset-start", av[ac++] = (char *)offset_start;
-            av[ac++] = "--max-new", av[ac++] = (char *)max_new;
-            av[ac++] = "-o", av[ac++] = r->run;
-            if (data) av[ac++] = "--data", av[ac++] = (char *)data;
-            if (batch) av[ac++] = "--batch", av[ac++] = (char *)batch;
-            if (threads) av[ac++] = "-t", av[ac++] = (char *)threads;
-            if (quiet) av[ac++] = "-q";
-            if (i < 0) {
-                /* the control gets the same offset token as the steered runs */
-                av[ac++] = "--method", av[ac++] = "baseline", av[ac++] = "--offset", av[ac++] = "\n";
-            } else {
-                av[ac++] = "--method", av[ac++] = "cache", av[ac++] = "--steer", av[ac++] = (char *)vecs[i];
-                av[ac++] = "--ck", av[ac++] = (char *)ck, av[ac++] = "--cv", av[ac++] = (char *)cv;
-                if (layers) av[ac++] = "--layers", av[ac++] = (char *)layers;
+            steer_opts so;
+            steer_opts_init(&so);
+            int bad;
+            if (i < 0) /* the control gets the same offset token as the steered runs */
+                bad = steer_opts_parse(&so, "eval", "offset", "\n") < 0;
+            else
+                bad = steer_opts_parse(&so, "eval", "steer", vecs[i]) < 0 || steer_opts_parse(&so, "eval", "ck", ck) < 0 ||
+                      steer_opts_parse(&so, "eval", "cv", cv) < 0 ||
+                      (layers && steer_opts_parse(&so, "eval", "layers", layers) < 0);
+            if (!bad) bad = steer_opts_load(&so, "eval", m) != 0;
+            if (!bad) {
+                eval_config ec;
+                eval_config_init(&ec);
+                ec.model = m;
+                ec.model_path = model;
+                ec.task = eval_task_find("arc");
+                ec.method = i < 0 ? EVAL_BASELINE : EVAL_CACHE;
+                ec.data_dir = data;
+                ec.out_path = r->run;
+                ec.limit = atoi(limit);
+                ec.offset_start = atoi(offset_start);
+                ec.max_new = atoi(max_new);
+                if (batch) ec.batch = atoi(batch);
+                if (threads) ec.n_threads = atoi(threads);
+                /* the result line would interleave with the table: stderr */
+                bad = cli_eval(&ec, &so, quiet, stderr);
             }
-            av[ac] = NULL;
-            if (cli_call(cmd_eval, ac, av)) return 1;
+            steer_opts_free(&so);
+            if (bad) {
+                kvs_model_free(m);
+                return 1;
+            }
         }
+        kvs_model_free(m);
     }
 
     kvs_error err = {0};

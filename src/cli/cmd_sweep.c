@@ -11,12 +11,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../eval.h"
+#include "engine/grow.h"
+#include "engine/hash.h"
+#include "eval/eval.h"
+#include "eval/fingerprint.h"
 #include "cli.h"
+#include "steer_opts.h"
 
 #define CMD "sweep"
 #define MAX_VALS 32
-#define DEFAULT_DATA "../shared/data"
 
 static const char *k_help =
     "usage: kvsteer sweep -m MODEL.gguf --task TASK --traces FILE.jsonl -o DIR [grid] [options]\n"
@@ -50,8 +53,6 @@ static const char *k_help =
     "  -q, --quiet            no progress on stderr\n"
     "  -h, --help             this help\n";
 
-enum { M_BASELINE, M_COT, M_CACHE, M_CACHE_COT, M_ACT, N_METHODS };
-static const char *const k_methods[N_METHODS] = {"baseline", "cot", "cache", "cache+cot", "act"};
 
 typedef struct list {
     char *buf;
@@ -84,7 +85,7 @@ static int parse_list(const char *opt, const char *s, int kind, list *l) {
         }
         if (kind == 'm') {
             int ok = 0;
-            for (int m = 0; m < N_METHODS; m++) ok |= !strcmp(t, k_methods[m]);
+            for (int m = 0; m < EVAL_N_METHODS; m++) ok |= !strcmp(t, eval_method_names[m]);
             if (!ok) return cli_error(CMD, "%s: unknown method '%s' (baseline, cot, cache, cache+cot, act)", opt, t);
         }
         for (int i = 0; i < l->n; i++)
@@ -101,13 +102,9 @@ typedef struct config {
 } config;
 
 static int add(config **cs, int *n, int *cap, config c) {
-    if (*n == *cap) {
-        const int nc = *cap ? *cap * 2 : 64;
-        config *nv = realloc(*cs, sizeof *nv * (size_t)nc);
-        if (!nv) return cli_error(CMD, "out of memory");
-        *cs = nv;
-        *cap = nc;
-    }
+    config *nv = grow(*cs, *n, cap, sizeof **cs);
+    if (!nv) return cli_error(CMD, "out of memory");
+    *cs = nv;
     (*cs)[(*n)++] = c;
     return 0;
 }
@@ -124,7 +121,7 @@ static void safe(char *dst, size_t cap, const char *s) {
 
 static void config_name(const char *task, const config *c, char *out, size_t cap) {
     char m[16], ly[48];
-    safe(m, sizeof m, k_methods[c->method]);
+    safe(m, sizeof m, eval_method_names[c->method]);
     int at = snprintf(out, cap, "%s-%s", task, m);
     if (c->pairs) at += snprintf(out + at, cap - (size_t)at, "-p%s-s%s", c->pairs, c->shots);
     if (c->cv) {
@@ -136,10 +133,8 @@ static void config_name(const char *task, const config *c, char *out, size_t cap
     if (c->act_layer) at += snprintf(out + at, cap - (size_t)at, "-al%s-as%s", c->act_layer, c->act_scale);
 }
 
-static uint64_t fnv(uint64_t h, const char *s) {
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return (h ^ 0xff) * 0x100000001b3ull;
-}
+/* FNV-1a over s and a 0xff separator (no file name byte), so "ab"+"c" and "a"+"bc" differ. */
+static uint64_t fnv(uint64_t h, const char *s) { return fnv1a(fnv1a(h, s, strlen(s)), "\xff", 1); }
 
 int cmd_sweep(int argc, char **argv) {
     const char *model = NULL, *task_name = NULL, *traces = NULL, *out_dir = NULL, *data = NULL, *exclude = NULL;
@@ -231,25 +226,21 @@ int cmd_sweep(int argc, char **argv) {
     else if (!task) rc = cli_error(CMD, "unknown --task '%s' (one of " EVAL_TASK_NAMES ")", task_name);
     else if (seeds && !sampling) rc = cli_error(CMD, "--seeds needs --sampling");
     if (rc) goto done;
-    int want[N_METHODS] = {0};
+    int want[EVAL_N_METHODS] = {0};
     for (int i = 0; i < methods.n; i++)
-        for (int m = 0; m < N_METHODS; m++) want[m] |= !strcmp(methods.v[i], k_methods[m]);
-    const int need_vec = want[M_CACHE] || want[M_CACHE_COT] || want[M_ACT];
+        for (int m = 0; m < EVAL_N_METHODS; m++) want[m] |= !strcmp(methods.v[i], eval_method_names[m]);
+    const int need_vec = want[EVAL_CACHE] || want[EVAL_CACHE_COT] || want[EVAL_ACT];
     if (need_vec && !traces) {
         rc = cli_error(CMD, "--traces FILE is needed to extract vectors for cache and act");
         goto done;
     }
-    if (want[M_ACT] && !act_layer_set) {
+    if (want[EVAL_ACT] && !act_layer_set) {
         rc = cli_error(CMD, "the act method needs --act-layer LIST");
         goto done;
     }
-    if (!data) {
-        struct stat st;
-        if (stat(DEFAULT_DATA, &st) || !S_ISDIR(st.st_mode)) {
-            rc = cli_error(CMD, "no --data DIR given and %s does not exist here", DEFAULT_DATA);
-            goto done;
-        }
-        data = DEFAULT_DATA;
+    if (!(data = cli_data_dir(CMD, data))) {
+        rc = 1;
+        goto done;
     }
     char excl[4096];
     if (!exclude) {
@@ -262,15 +253,15 @@ int cmd_sweep(int argc, char **argv) {
     /* the grid, in a fixed order: every shard enumerates the same list */
     config *cs = NULL;
     int n = 0, cap = 0;
-    for (int m = 0; m < N_METHODS && !rc; m++) {
+    for (int m = 0; m < EVAL_N_METHODS && !rc; m++) {
         if (!want[m]) continue;
-        if (m == M_BASELINE || m == M_COT) {
+        if (m == EVAL_BASELINE || m == EVAL_COT) {
             rc = add(&cs, &n, &cap, (config){m, 0, 0, 0, 0, 0, 0, 0});
             continue;
         }
         for (int p = 0; p < pairs.n && !rc; p++)
             for (int s = 0; s < shots.n && !rc; s++) {
-                if (m == M_ACT) {
+                if (m == EVAL_ACT) {
                     for (int al = 0; al < act_layer.n && !rc; al++)
                         for (int as = 0; as < act_scale.n && !rc; as++)
                             rc = add(&cs, &n, &cap,
@@ -306,7 +297,7 @@ int cmd_sweep(int argc, char **argv) {
             rc = cli_error(CMD, "%s", err.msg);
             goto free_cs;
         }
-        uint64_t h = 0xcbf29ce484222325ull;
+        uint64_t h = FNV1A_INIT;
         h = fnv(fnv(fnv(fnv(h, fm), ft), fe), select);
         snprintf(vtag, sizeof vtag, "%08llx", (unsigned long long)(h & 0xffffffffull));
     }
@@ -328,6 +319,8 @@ int cmd_sweep(int argc, char **argv) {
         rc = cli_error(CMD, "out of memory");
         goto free_cs;
     }
+    kvs_model *mdl = NULL;
+    kvs_error err = {0};
     for (int i = shard_i; i < n && !rc; i += shard_n) {
         const config *c = &cs[i];
         char name[512], vec[4800] = "", run[4800];
@@ -335,7 +328,7 @@ int cmd_sweep(int argc, char **argv) {
         snprintf(run, sizeof run, "%s/%s.jsonl", rdir, name);
         if (!quiet) fprintf(stderr, "[sweep] configuration %d of %d (%d/%d in this shard): %s\n", i, n, ran + 1, mine, name);
         if (c->pairs) {
-            const int act = c->method == M_ACT;
+            const int act = c->method == EVAL_ACT;
             snprintf(vec, sizeof vec, "%s/%s-%s-p%s-s%s-%s.gguf", vdir, act ? "act" : "cache", tbase, c->pairs, c->shots,
                      vtag);
             struct stat st;
@@ -359,32 +352,40 @@ int cmd_sweep(int argc, char **argv) {
                 }
             }
         }
-        char *av[48];
-        int ac = 0;
-        av[ac++] = "eval", av[ac++] = "-m", av[ac++] = (char *)model, av[ac++] = "--task", av[ac++] = (char *)task->name;
-        av[ac++] = "--method", av[ac++] = (char *)k_methods[c->method], av[ac++] = "--data", av[ac++] = (char *)data;
-        av[ac++] = "-o", av[ac++] = run;
-        if (c->cv) {
-            av[ac++] = "--steer", av[ac++] = vec, av[ac++] = "--ck", av[ac++] = (char *)c->ck;
-            av[ac++] = "--cv", av[ac++] = (char *)c->cv, av[ac++] = "--layers", av[ac++] = (char *)c->layers;
-        }
-        if (c->act_layer) {
-            av[ac++] = "--act", av[ac++] = vec, av[ac++] = "--act-layer", av[ac++] = (char *)c->act_layer;
-            av[ac++] = "--act-scale", av[ac++] = (char *)c->act_scale;
-        }
-        if (limit) av[ac++] = "--limit", av[ac++] = (char *)limit;
-        if (offset_start) av[ac++] = "--offset-start", av[ac++] = (char *)offset_start;
-        if (max_new) av[ac++] = "--max-new", av[ac++] = (char *)max_new;
-        if (batch) av[ac++] = "--batch", av[ac++] = (char *)batch;
-        if (sampling) av[ac++] = "--sampling";
-        if (seeds) av[ac++] = "--seeds", av[ac++] = (char *)seeds;
-        if (threads) av[ac++] = "-t", av[ac++] = (char *)threads;
-        if (quiet) av[ac++] = "-q";
-        av[ac] = NULL;
-        if (cli_call(cmd_eval, ac, av)) {
-            rc = 1;
+        if (!mdl && !(mdl = kvs_model_load(model, &err))) {
+            rc = cli_error(CMD, "%s", err.msg);
             break;
         }
+        steer_opts so;
+        steer_opts_init(&so);
+        if (c->cv)
+            rc = steer_opts_parse(&so, "eval", "steer", vec) < 0 || steer_opts_parse(&so, "eval", "ck", c->ck) < 0 ||
+                 steer_opts_parse(&so, "eval", "cv", c->cv) < 0 || steer_opts_parse(&so, "eval", "layers", c->layers) < 0;
+        if (c->act_layer)
+            rc = steer_opts_parse(&so, "eval", "act", vec) < 0 ||
+                 steer_opts_parse(&so, "eval", "act-layer", c->act_layer) < 0 ||
+                 steer_opts_parse(&so, "eval", "act-scale", c->act_scale) < 0;
+        if (!rc && !(rc = steer_opts_load(&so, "eval", mdl) != 0)) {
+            eval_config ec;
+            eval_config_init(&ec);
+            ec.model = mdl;
+            ec.model_path = model;
+            ec.task = task;
+            ec.method = (eval_method)c->method;
+            ec.data_dir = data;
+            ec.out_path = run;
+            if (limit) ec.limit = atoi(limit);
+            if (offset_start) ec.offset_start = atoi(offset_start);
+            if (max_new) ec.max_new = atoi(max_new);
+            if (batch) ec.batch = atoi(batch);
+            ec.sampling = sampling;
+            if (seeds) ec.n_seeds = atoi(seeds);
+            if (threads) ec.n_threads = atoi(threads);
+            /* the result line would interleave with this command's table: stderr */
+            rc = cli_eval(&ec, &so, quiet, stderr);
+        }
+        steer_opts_free(&so);
+        if (rc) break;
         if (!(runs[ran++] = strdup(run))) rc = cli_error(CMD, "out of memory");
     }
     if (!rc && ran > 0) {
@@ -403,6 +404,7 @@ int cmd_sweep(int argc, char **argv) {
     }
     for (int i = 0; i < ran; i++) free(runs[i]);
     free(runs);
+    kvs_model_free(mdl);
 free_cs:
     free(cs);
 done:

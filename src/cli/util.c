@@ -8,6 +8,12 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "engine/fileio.h"
+
+const char *cli_template_hint(const kvs_error *err) {
+    /* the one unsupported thing a chat rendering can meet is the template */
+    return err->code == KVS_E_UNSUPPORTED && strstr(err->msg, "chat template") ? "; pass --chat-template NAME" : "";
+}
 
 int cli_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
@@ -80,33 +86,13 @@ char *cli_chat_prompt(const char *cmd, const kvs_model *m, const char *system, c
     msgs[n++] = (kvs_chat_msg){"user", user};
     kvs_error err = {0};
     char *s = kvs_chat_render(m, msgs, n, 1, template_name, &err);
-    if (!s) cli_error(cmd, "%s", err.msg);
+    if (!s) cli_error(cmd, "%s%s", err.msg, cli_template_hint(&err));
     return s;
 }
 
 int cli_write_atomic(const char *cmd, const char *path, const char *text) {
-    size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
-    if (!tmp) return cli_error(cmd, "out of memory");
-    snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        cli_error(cmd, "%s: cannot create (via %s): %s", path, tmp, strerror(errno));
-        free(tmp);
-        return 1;
-    }
-    const size_t len = strlen(text);
-    int bad = fwrite(text, 1, len, f) != len;
-    bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path)) {
-        cli_error(cmd, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return 1;
-    }
-    free(tmp);
-    return 0;
+    kvs_error err = {0};
+    return write_file_atomic(path, text, strlen(text), &err) ? cli_error(cmd, "%s", err.msg) : 0;
 }
 
 int cli_mkdirs(const char *cmd, const char *dir) {
@@ -126,6 +112,16 @@ int cli_mkdirs(const char *cmd, const char *dir) {
     }
     free(p);
     return 0;
+}
+
+const char *cli_data_dir(const char *cmd, const char *data) {
+    if (data) return data;
+    struct stat st;
+    if (stat(CLI_DEFAULT_DATA, &st) || !S_ISDIR(st.st_mode)) {
+        cli_error(cmd, "no --data DIR given and %s does not exist here", CLI_DEFAULT_DATA);
+        return NULL;
+    }
+    return CLI_DEFAULT_DATA;
 }
 
 const char *cli_basename(const char *path) {

@@ -1,0 +1,150 @@
+/* sampler.c - choosing the next token from logits.
+ *
+ * Order of operations follows the Hugging Face generate() the paper used:
+ * temperature, then top-k, then top-p, then a draw.  The random stream is our
+ * own xoshiro256** seeded through splitmix64, so a seed gives the same tokens
+ * on every machine and every run. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "kvsteer.h"
+
+struct kvs_sampler {
+    kvs_sampler_params p;
+    uint64_t s[4];
+    int cap;
+    struct cand *cand;
+    float *prob;
+};
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t next_u64(kvs_sampler *s) {
+    const uint64_t r = rotl(s->s[1] * 5, 7) * 9, t = s->s[1] << 17;
+    s->s[2] ^= s->s[0];
+    s->s[3] ^= s->s[1];
+    s->s[1] ^= s->s[2];
+    s->s[0] ^= s->s[3];
+    s->s[2] ^= t;
+    s->s[3] = rotl(s->s[3], 45);
+    return r;
+}
+
+kvs_sampler *kvs_sampler_new(const kvs_sampler_params *p, kvs_error *err) {
+    if (!p || isnan(p->temperature) || isnan(p->top_p) || p->top_p <= 0.0f)
+        return err_fail(err, KVS_E_ARG, "sampler: top-p must be in (0, 1] and temperature a number"), NULL;
+    kvs_sampler *s = calloc(1, sizeof *s);
+    if (!s) return err_fail(err, KVS_E_NOMEM, "sampler: out of memory"), NULL;
+    s->p = *p;
+    uint64_t x = p->seed;
+    for (int i = 0; i < 4; i++) s->s[i] = splitmix64(&x);
+    return s;
+}
+
+void kvs_sampler_free(kvs_sampler *s) {
+    if (!s) return;
+    free(s->cand);
+    free(s->prob);
+    free(s);
+}
+
+static int argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+typedef struct cand {
+    float l;
+    int id;
+} cand;
+
+/* Descending logit, ties by ascending id, so the order is fully determined. */
+static int before(const cand *a, const cand *b) { return a->l > b->l || (a->l == b->l && a->id < b->id); }
+static int cand_cmp(const void *a, const void *b) {
+    return before(a, b) ? -1 : before(b, a) ? 1 : 0;
+}
+
+/* Min-heap (by `before`) holding the best k seen so far: O(n log k). */
+static void sift_down(cand *h, int k, int i) {
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, w = i;
+        if (l < k && before(&h[w], &h[l])) w = l;
+        if (r < k && before(&h[w], &h[r])) w = r;
+        if (w == i) return;
+        cand t = h[i];
+        h[i] = h[w];
+        h[w] = t;
+        i = w;
+    }
+}
+
+static int top_candidates(cand *c, const float *logits, int n, int k) {
+    if (k >= n) {
+        for (int i = 0; i < n; i++) c[i] = (cand){logits[i], i};
+        qsort(c, (size_t)n, sizeof *c, cand_cmp);
+        return n;
+    }
+    for (int i = 0; i < k; i++) c[i] = (cand){logits[i], i};
+    for (int i = k / 2 - 1; i >= 0; i--) sift_down(c, k, i);
+    for (int i = k; i < n; i++) {
+        cand x = {logits[i], i};
+        if (before(&x, &c[0])) {
+            c[0] = x;
+            sift_down(c, k, 0);
+        }
+    }
+    qsort(c, (size_t)k, sizeof *c, cand_cmp);
+    return k;
+}
+
+kvs_token kvs_sampler_sample(kvs_sampler *s, const float *logits, int n) {
+    if (!s || s->p.temperature <= 0.0f) return argmax(logits, n);
+    if (s->cap < n) {
+        cand *nc = realloc(s->cand, sizeof(cand) * (size_t)n);
+        float *np = nc ? realloc(s->prob, sizeof(float) * (size_t)n) : NULL;
+        if (nc) s->cand = nc;
+        if (np) s->prob = np;
+        if (!nc || !np) return argmax(logits, n); /* out of memory: degrade, don't crash */
+        s->cap = n;
+    }
+    /* temperature does not change the order, so top-k can come first */
+    int m = top_candidates(s->cand, logits, n, s->p.top_k > 0 ? s->p.top_k : n);
+    const float inv_t = 1.0f / s->p.temperature, mx = s->cand[0].l * inv_t;
+    double sum = 0.0;
+    for (int i = 0; i < m; i++) {
+        s->prob[i] = expf(s->cand[i].l * inv_t - mx);
+        sum += s->prob[i];
+    }
+    if (s->p.top_p < 1.0f) {
+        double cum = 0.0;
+        int keep = m;
+        for (int i = 0; i < m; i++) {
+            cum += s->prob[i] / sum;
+            if (cum >= s->p.top_p) {
+                keep = i + 1;
+                break;
+            }
+        }
+        m = keep;
+        sum = 0.0;
+        for (int i = 0; i < m; i++) sum += s->prob[i];
+    }
+    const double u = (double)(next_u64(s) >> 11) * (1.0 / 9007199254740992.0) * sum;
+    double cum = 0.0;
+    for (int i = 0; i < m; i++) {
+        cum += s->prob[i];
+        if (u < cum) return s->cand[i].id;
+    }
+    return s->cand[m - 1].id;
+}

@@ -1,0 +1,265 @@
+#include "pairs.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/error.h"
+
+void pairs_free(pair_set *p) {
+    if (!p) return;
+    for (int i = 0; i < p->n; i++) {
+        free(p->pos[i]);
+        free(p->neg[i]);
+        if (p->shots) free(p->shots[i]);
+    }
+    free(p->pos);
+    free(p->neg);
+    free(p->target);
+    free(p->shots);
+    memset(p, 0, sizeof *p);
+}
+
+int embed_texts(const kvs_model *m, const char *const *texts, int n, int n_threads, float *out,
+                void (*progress)(int, int, const char *, void *), void *user, kvs_error *err) {
+    kvs_model_info mi;
+    kvs_model_get_info(m, &mi);
+    enum { GROUP = 32 };
+    kvs_ctx_params p = kvs_ctx_default_params();
+    p.n_seq = GROUP;
+    p.n_ctx = 512;
+    p.n_threads = n_threads;
+    kvs_ctx *c = kvs_ctx_new(m, &p, err);
+    if (!c) return err ? err->code : KVS_E_NOMEM;
+    int rc = 0, cap = GROUP * p.n_ctx;
+    kvs_token *tk = malloc(sizeof *tk * (size_t)cap);
+    int32_t *pos = malloc(sizeof *pos * (size_t)cap), *sq = malloc(sizeof *sq * (size_t)cap);
+    int8_t *want = calloc((size_t)cap, 1);
+    if (!tk || !pos || !sq || !want) rc = err_fail(err, KVS_E_NOMEM, "embedding: out of memory");
+    for (int g0 = 0; g0 < n && !rc; g0 += GROUP) {
+        int nb = 0, cnt[GROUP] = {0};
+        for (int s = 0; s < GROUP && g0 + s < n && !rc; s++) {
+            const char *t = texts[g0 + s];
+            int k = kvs_tokenize(m, t, strlen(t), -1, 0, tk + nb, p.n_ctx, err);
+            if (k < 0) {
+                rc = k;
+                break;
+            }
+            if (k > p.n_ctx - 1) k = p.n_ctx - 1; /* long texts: the head is enough for similarity */
+            if (k == 0) { /* empty text: embed a single space */
+                if (kvs_tokenize(m, " ", 1, 0, 0, tk + nb, 1, err) < 1) {
+                    rc = err_fail(err, KVS_E_ARG, "embedding: cannot tokenize");
+                    break;
+                }
+                k = 1;
+            }
+            kvs_seq_truncate(c, s, 0, NULL);
+            for (int i = 0; i < k; i++) {
+                pos[nb + i] = i;
+                sq[nb + i] = s;
+            }
+            cnt[s] = k;
+            nb += k;
+        }
+        if (rc) break;
+        kvs_batch b = {nb, tk, pos, sq, want}; /* no logits needed: all zeros */
+        if ((rc = kvs_decode(c, &b, err))) break;
+        int at = 0;
+        for (int s = 0; s < GROUP && g0 + s < n; s++) {
+            float *o = out + (size_t)(g0 + s) * mi.n_embd;
+            for (int d = 0; d < mi.n_embd; d++) o[d] = 0.0f;
+            for (int i = 0; i < cnt[s]; i++) {
+                const float *h = kvs_get_embedding(c, at + i);
+                for (int d = 0; d < mi.n_embd; d++) o[d] += h[d];
+            }
+            for (int d = 0; d < mi.n_embd; d++) o[d] /= (float)cnt[s];
+            at += cnt[s];
+        }
+        if (progress) progress(g0 + GROUP < n ? g0 + GROUP : n, n, "embedding questions", user);
+    }
+    free(tk), free(pos), free(sq), free(want);
+    kvs_ctx_free(c);
+    return rc;
+}
+
+static uint64_t mix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double cosine(const float *a, const float *b, int n) {
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < n; i++) ab += (double)a[i] * b[i], aa += (double)a[i] * a[i], bb += (double)b[i] * b[i];
+    return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 0.0;
+}
+
+/* The n most similar pool rows to `target` (never itself), best first, ties by row. */
+static void pick_similar(const float *emb, int dim, const int *pool, int n_pool, int target, int n, int *out) {
+    double *best = malloc(sizeof(double) * (size_t)n);
+    int have = 0;
+    for (int j = 0; j < n_pool; j++) {
+        int r = pool[j];
+        if (r == target) continue;
+        double s = cosine(emb + (size_t)target * dim, emb + (size_t)r * dim, dim);
+        int at = have;
+        while (at > 0 && best[at - 1] < s) at--;
+        if (at >= n) continue;
+        int last = have < n ? have : n - 1;
+        for (int k = last; k > at; k--) {
+            best[k] = best[k - 1];
+            out[k] = out[k - 1];
+        }
+        best[at] = s;
+        out[at] = r;
+        if (have < n) have++;
+    }
+    free(best);
+}
+
+static void pick_random(uint64_t *rng, const int *pool, int n_pool, int target, int n, int *out) {
+    int *cand = malloc(sizeof(int) * (size_t)n_pool);
+    int m = 0;
+    for (int j = 0; j < n_pool; j++)
+        if (pool[j] != target) cand[m++] = pool[j];
+    for (int k = 0; k < n; k++) {
+        int j = k + (int)(mix64(rng) % (uint64_t)(m - k));
+        int t = cand[k];
+        cand[k] = cand[j];
+        cand[j] = t;
+        out[k] = cand[k];
+    }
+    free(cand);
+}
+
+static char *answer_text(const qa_row *r, int with_steps) {
+    char *steps = with_steps ? qa_join_steps(r) : strdup("");
+    if (!steps) return NULL;
+    size_t n = strlen(steps) + strlen(r->answer) + 32;
+    char *s = malloc(n);
+    if (s) snprintf(s, n, "%s%sThe answer is %s.", steps, with_steps ? " " : "", r->answer);
+    free(steps);
+    return s;
+}
+
+/* Renders one side of a pair. */
+static char *render_side(const kvs_model *m, const qa_set *tr, int target, const int *shots, int n_shots,
+                         int positive, const pair_opts *o, kvs_error *err) {
+    int n_msgs = 2 * n_shots + 1;
+    kvs_chat_msg *msgs = calloc((size_t)n_msgs, sizeof *msgs);
+    char **owned = calloc((size_t)n_msgs, sizeof *owned);
+    char *text = NULL;
+    if (!msgs || !owned) goto done;
+    for (int k = 0; k < n_shots; k++) {
+        const qa_row *r = &tr->rows[shots[k]];
+        owned[2 * k] = qa_render_question(r, "\n\nChoices:");
+        owned[2 * k + 1] = answer_text(r, positive);
+        if (!owned[2 * k] || !owned[2 * k + 1]) goto done;
+        msgs[2 * k] = (kvs_chat_msg){"user", owned[2 * k]};
+        msgs[2 * k + 1] = (kvs_chat_msg){"assistant", owned[2 * k + 1]};
+    }
+    if (!(owned[2 * n_shots] = qa_render_question(&tr->rows[target], "\n\nChoices:"))) goto done;
+    msgs[2 * n_shots] = (kvs_chat_msg){"user", owned[2 * n_shots]};
+    text = kvs_chat_render(m, msgs, n_msgs, 1, o->chat_template, err);
+    if (text && o->prefix && o->prefix[0]) {
+        size_t a = strlen(text), b = strlen(o->prefix);
+        char *t2 = realloc(text, a + b + 1);
+        if (!t2) {
+            free(text);
+            text = NULL;
+            goto done;
+        }
+        memcpy(t2 + a, o->prefix, b + 1);
+        text = t2;
+    }
+done:
+    for (int i = 0; i < n_msgs && owned; i++) free(owned[i]);
+    free(owned);
+    free(msgs);
+    if (!text && err && !err->msg[0]) err_fail(err, KVS_E_NOMEM, "pairs: out of memory");
+    return text;
+}
+
+static int excluded(const qa_set *ex, const char *question) {
+    if (!ex) return 0;
+    for (int i = 0; i < ex->n; i++)
+        if (!strcmp(ex->rows[i].question, question)) return 1;
+    return 0;
+}
+
+int pairs_build(const kvs_model *m, const qa_set *tr, const pair_opts *o, pair_set *out, kvs_error *err) {
+    memset(out, 0, sizeof *out);
+    if (o->n_pairs < 1) return err_fail(err, KVS_E_ARG, "pairs: the number of pairs must be at least 1");
+    if (o->n_shots < 0) return err_fail(err, KVS_E_ARG, "pairs: the number of shots must not be negative");
+    int *pool = malloc(sizeof(int) * (size_t)tr->n);
+    if (!pool) return err_fail(err, KVS_E_NOMEM, "pairs: out of memory");
+    int n_pool = 0, n_ex = 0, n_nosteps = 0;
+    for (int i = 0; i < tr->n; i++) {
+        /* a row without reasoning has no positive side: neither a pair nor a shot */
+        if (tr->rows[i].n_steps == 0) n_nosteps++;
+        else if (excluded(o->exclude, tr->rows[i].question)) n_ex++;
+        else pool[n_pool++] = i;
+    }
+    if (o->n_pairs > n_pool) {
+        free(pool);
+        return err_fail(err, KVS_E_ARG,
+                        "%s: %d pairs requested but only %d usable questions (%d rows, %d also in the evaluation set, "
+                        "%d without steps)",
+                        tr->path, o->n_pairs, n_pool, tr->n, n_ex, n_nosteps);
+    }
+    if (o->n_shots > n_pool - 1) {
+        free(pool);
+        return err_fail(err, KVS_E_ARG, "%s: %d shots requested but the pool holds only %d other questions", tr->path,
+                        o->n_shots, n_pool - 1);
+    }
+    kvs_model_info mi;
+    kvs_model_get_info(m, &mi);
+    float *emb = NULL;
+    int rc = 0;
+    if (o->select == SELECT_SIMILAR && o->n_shots > 0) {
+        const char **texts = malloc(sizeof(char *) * (size_t)tr->n);
+        emb = calloc((size_t)tr->n * mi.n_embd, sizeof(float));
+        if (!texts || !emb) rc = err_fail(err, KVS_E_NOMEM, "pairs: out of memory");
+        /* only pool rows matter; embed those (others keep zeros) */
+        const char **pt = texts;
+        for (int j = 0; j < n_pool && !rc; j++) pt[j] = tr->rows[pool[j]].question;
+        float *pe = rc ? NULL : malloc(sizeof(float) * (size_t)n_pool * mi.n_embd);
+        if (!rc && !pe) rc = err_fail(err, KVS_E_NOMEM, "pairs: out of memory");
+        if (!rc) rc = embed_texts(m, pt, n_pool, o->n_threads, pe, o->progress, o->user, err);
+        for (int j = 0; j < n_pool && !rc; j++)
+            memcpy(emb + (size_t)pool[j] * mi.n_embd, pe + (size_t)j * mi.n_embd, sizeof(float) * mi.n_embd);
+        free(pe);
+        free(texts);
+    }
+    out->n_shots = o->n_shots;
+    out->pos = calloc((size_t)o->n_pairs, sizeof(char *));
+    out->neg = calloc((size_t)o->n_pairs, sizeof(char *));
+    out->target = calloc((size_t)o->n_pairs, sizeof(int));
+    out->shots = calloc((size_t)o->n_pairs, sizeof(int *));
+    if (!rc && (!out->pos || !out->neg || !out->target || !out->shots)) rc = err_fail(err, KVS_E_NOMEM, "pairs: out of memory");
+    uint64_t rng = o->seed;
+    for (int i = 0; i < o->n_pairs && !rc; i++) {
+        const int target = pool[i];
+        int *shots = malloc(sizeof(int) * (size_t)(o->n_shots ? o->n_shots : 1));
+        if (!shots) {
+            rc = err_fail(err, KVS_E_NOMEM, "pairs: out of memory");
+            break;
+        }
+        if (o->n_shots > 0) {
+            if (o->select == SELECT_SIMILAR) pick_similar(emb, mi.n_embd, pool, n_pool, target, o->n_shots, shots);
+            else pick_random(&rng, pool, n_pool, target, o->n_shots, shots);
+        }
+        out->n = i + 1;
+        out->target[i] = target;
+        out->shots[i] = shots;
+        out->pos[i] = render_side(m, tr, target, shots, o->n_shots, 1, o, err);
+        out->neg[i] = out->pos[i] ? render_side(m, tr, target, shots, o->n_shots, 0, o, err) : NULL;
+        if (!out->pos[i] || !out->neg[i]) rc = err && err->code ? err->code : KVS_E_NOMEM;
+    }
+    free(emb);
+    free(pool);
+    if (rc) pairs_free(out);
+    return rc;
+}

@@ -1,0 +1,661 @@
+/* run.c - an evaluation run (eval.h): prompts, the continuous-batching decode
+ * loop, answer extraction and scoring, the run file's configuration and
+ * summary. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "answer.h"
+#include "dataset.h"
+#include "engine/error.h"
+#include "eval.h"
+#include "fingerprint.h"
+#include "runfile.h"
+
+void eval_config_init(eval_config *c) {
+    memset(c, 0, sizeof *c);
+    c->max_new = 768;
+    c->batch = 16;
+    c->n_seeds = 5;
+    c->sp = (kvs_sampler_params){0.6f, 50, 0.9f, 0};
+    c->act_layer = -1;
+}
+
+typedef struct question {
+    const qa_row *row;
+    int index;          /* row index in the data file */
+    char *prompt_text;  /* rendered chat prompt (with the CoT prefix) */
+    kvs_token *toks;    /* prompt tokens, then the offset token if any */
+    int n_toks;         /* including the offset token */
+} question;
+
+typedef struct sample {
+    int q;    /* into the question array */
+    int seed; /* -1 greedy */
+} sample;
+
+static char *detok(const kvs_model *m, const kvs_token *t, int n) {
+    size_t cap = (size_t)n * 16 + 1, len = 0;
+    char *s = malloc(cap);
+    for (int i = 0; s && i < n; i++) {
+        char buf[256];
+        int k = kvs_token_to_bytes(m, t[i], buf, sizeof buf);
+        if (k <= 0) continue;
+        if (k > (int)sizeof buf) k = (int)sizeof buf;
+        if (len + (size_t)k + 1 > cap) {
+            char *ns = realloc(s, cap = (len + (size_t)k + 1) * 2);
+            if (!ns) {
+                free(s);
+                return NULL;
+            }
+            s = ns;
+        }
+        memcpy(s + len, buf, (size_t)k);
+        len += (size_t)k;
+    }
+    char *clean = s ? eval_utf8_clean(s, len) : NULL;
+    free(s);
+    return clean;
+}
+
+/* Tokens of a response without its trailing end-of-generation tokens. */
+static int strip_eog(const kvs_model *m, const kvs_token *t, int n) {
+    while (n > 0 && kvs_token_is_eog(m, t[n - 1])) n--;
+    return n;
+}
+
+static double round_f(float v) {
+    char b[32];
+    snprintf(b, sizeof b, "%.7g", (double)v);
+    return strtod(b, NULL);
+}
+
+static void add_layers(cJSON *o, const kvs_steer_params *p) {
+    char b[32];
+    if (p->layer_to < 0) snprintf(b, sizeof b, "%d-", p->layer_from);
+    else snprintf(b, sizeof b, "%d-%d", p->layer_from, p->layer_to);
+    cJSON_AddStringToObject(o, "layers", b);
+}
+
+/* How the vector was extracted (its file's metadata), so that reports can
+ * plot accuracy against pairs or shots without the vector file at hand. */
+static void add_extract_meta(cJSON *o, const kvs_steer *v) {
+    static const char *const keys[] = {"traces", "pairs", "shots", "select", "seed", "position", "prefix", "exclude", "keys"};
+    cJSON *x = cJSON_AddObjectToObject(o, "extract");
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        char full[64];
+        snprintf(full, sizeof full, "kvsteer.extract.%s", keys[i]);
+        const char *val = kvs_steer_meta(v, full);
+        if (!val) continue;
+        char *end;
+        const long n = strtol(val, &end, 10);
+        if (*val && !*end && (!strcmp(keys[i], "pairs") || !strcmp(keys[i], "shots")))
+            cJSON_AddNumberToObject(x, keys[i], (double)n);
+        else
+            cJSON_AddStringToObject(x, keys[i], val);
+    }
+}
+
+/* The decoding loop's state: what every refill needs to score a finished
+ * sample and start the next one in the freed slot. */
+typedef struct loop {
+    const kvs_model *m;
+    kvs_ctx *c;
+    const question *qs;
+    const sample *todo;
+    int n_todo;
+    int mc;
+    const kvs_token *suffix;
+    int n_suffix, n_ctx, max_new, n_off;
+    const eval_config *so;  /* with cache steering, else NULL */
+    int sampling;
+    kvs_sampler_params sp;
+    ans_extractor *ax;
+    const char *task, *method;
+    run_writer *run;
+    const eval_config *cfg; /* for the progress callback */
+    eval_progress pr;
+    /* per slot: the answer request, the answer-span request that continues it,
+     * the sampler, the span prompt buffer, the sample index, response tokens */
+    kvs_gen_request *req, *areq;
+    kvs_sampler **smp;
+    kvs_token **app;
+    int *slot_sample, *n_resp;
+    int next;
+} loop;
+
+/* The on_prefilled hook of cache steering: every vector, in order. */
+static int apply_cache(kvs_ctx *c, int seq, int last_pos, void *user, kvs_error *err) {
+    const eval_config *cfg = user;
+    for (int i = 0; i < cfg->n_steer; i++) {
+        const int rc = kvs_steer_apply_cache(c, seq, last_pos, cfg->steer[i].vec, &cfg->steer[i].p, err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static void report(const loop *lp, eval_phase phase) {
+    eval_progress p = lp->pr;
+    p.phase = phase;
+    if (lp->cfg->progress) lp->cfg->progress(&p, lp->cfg->user);
+}
+
+/* Score one finished sample and write its line (span NULL: no span was run). */
+static int record(loop *lp, int j, const kvs_gen_request *span_req, kvs_error *err) {
+    const sample *s = &lp->todo[lp->slot_sample[j]];
+    const question *q = &lp->qs[s->q];
+    const qa_row *row = q->row;
+    const kvs_gen_request *r = &lp->req[j];
+    const int n_resp = lp->n_resp[j];
+    char *resp = detok(lp->m, r->out, n_resp);
+    char *span = NULL;
+    if (lp->mc) span = detok(lp->m, span_req ? span_req->out : NULL, span_req ? strip_eog(lp->m, span_req->out, span_req->n_out) : 0);
+    cJSON *o = resp && (!lp->mc || span) ? cJSON_CreateObject() : NULL;
+    if (!o) {
+        free(resp);
+        free(span);
+        return err_fail(err, KVS_E_NOMEM, "out of memory");
+    }
+    cJSON_AddStringToObject(o, "id", row->id);
+    cJSON_AddNumberToObject(o, "index", q->index);
+    cJSON_AddStringToObject(o, "task", lp->task);
+    cJSON_AddStringToObject(o, "method", lp->method);
+    if (s->seed < 0) cJSON_AddNullToObject(o, "seed");
+    else cJSON_AddNumberToObject(o, "seed", s->seed);
+    cJSON_AddStringToObject(o, "prompt", q->prompt_text);
+    cJSON_AddStringToObject(o, "response", resp);
+    int ok;
+    if (lp->mc) {
+        cJSON_AddStringToObject(o, "span", span);
+        ans_how how;
+        const int ci = ans_choice(lp->ax, resp, span, (const char *const *)row->labels,
+                                  (const char *const *)row->texts, row->n_choices, &how);
+        cJSON *x = cJSON_AddObjectToObject(o, "extracted");
+        cJSON_AddStringToObject(x, "choice", ci >= 0 ? row->labels[ci] : "invalid");
+        cJSON_AddStringToObject(x, "rule", how.rule);
+        cJSON_AddNumberToObject(x, "stage", how.stage);
+        cJSON_AddStringToObject(o, "target", row->answer);
+        ok = ci >= 0 && !strcmp(row->labels[ci], row->answer);
+        cJSON_AddBoolToObject(o, "correct", ok);
+    } else {
+        char *ln = ans_last_number(lp->ax, resp), *st = ans_strict_number(lp->ax, resp);
+        cJSON *x = cJSON_AddObjectToObject(o, "extracted");
+        if (ln) cJSON_AddStringToObject(x, "last_number", ln);
+        else cJSON_AddNullToObject(x, "last_number");
+        if (st) cJSON_AddStringToObject(x, "strict", st);
+        else cJSON_AddNullToObject(x, "strict");
+        cJSON_AddStringToObject(o, "target", row->answer);
+        cJSON *cr = cJSON_AddObjectToObject(o, "correct");
+        ok = ln && ans_numbers_equal(ln, row->answer);
+        cJSON_AddBoolToObject(cr, "last_number", ok);
+        cJSON_AddBoolToObject(cr, "strict", st && ans_numbers_equal(st, row->answer));
+        free(ln);
+        free(st);
+    }
+    cJSON_AddNumberToObject(o, "generated_tokens", n_resp);
+    cJSON_AddStringToObject(o, "stop", r->stop == KVS_STOP_EOG ? "eog" : r->stop == KVS_STOP_MAX_NEW ? "max_new" : "context");
+    /* the decoding time charged to this sample (its share of each step it was in) */
+    cJSON_AddNumberToObject(o, "seconds", r->seconds);
+    if (lp->mc) cJSON_AddNumberToObject(o, "span_seconds", span_req ? span_req->seconds : 0.0);
+    const int werr = run_writer_write(lp->run, o, err) || run_writer_flush(lp->run, err);
+    cJSON_Delete(o);
+    free(resp);
+    free(span);
+    if (werr) return err->code ? err->code : KVS_E_IO;
+    lp->pr.new_correct += ok;
+    lp->pr.new_tokens += n_resp;
+    lp->pr.done++;
+    lp->pr.new_done++;
+    report(lp, EVAL_SAMPLE);
+    return 0;
+}
+
+/* The multiple-choice answer span: continue slot j's sequence with the response
+ * tokens not yet cached and the suffix, then up to EVAL_SPAN_TOKENS greedy tokens.
+ * Returns 0 when the context has no room for it. */
+static int span_request(loop *lp, int j) {
+    const question *q = &lp->qs[lp->todo[lp->slot_sample[j]].q];
+    const kvs_gen_request *r = &lp->req[j];
+    const int full_n = q->n_toks + lp->n_resp[j];
+    int cached = kvs_seq_len(lp->c, j);
+    if (cached > full_n) {
+        kvs_seq_truncate(lp->c, j, full_n, NULL);
+        cached = full_n;
+    }
+    kvs_token *a = lp->app[j];
+    int na = 0;
+    for (int p = cached; p < full_n; p++) a[na++] = p < q->n_toks ? q->toks[p] : r->out[p - q->n_toks];
+    memcpy(a + na, lp->suffix, sizeof *lp->suffix * (size_t)lp->n_suffix);
+    na += lp->n_suffix;
+    kvs_gen_request *ar = &lp->areq[j];
+    kvs_token *aout = ar->out;
+    memset(ar, 0, sizeof *ar);
+    ar->out = aout;
+    ar->prompt = a;
+    ar->n_prompt = na;
+    ar->max_new = EVAL_SPAN_TOKENS;
+    ar->append = 1;
+    return cached + na + 1 < lp->n_ctx;
+}
+
+/* Slot j's request finished (or the run starts): score what finished, run the
+ * answer span after a multiple-choice response, else start the next sample. */
+static int loop_refill(void *user, int j, kvs_gen_request *fin, kvs_gen_request **next, kvs_error *err) {
+    loop *lp = user;
+    *next = NULL;
+    if (fin == &lp->req[j]) {
+        lp->n_resp[j] = strip_eog(lp->m, fin->out, fin->n_out);
+        if (lp->mc && span_request(lp, j)) {
+            *next = &lp->areq[j];
+            return 0;
+        }
+        if (record(lp, j, NULL, err)) return err->code;
+    } else if (fin == &lp->areq[j] && record(lp, j, fin, err)) {
+        return err->code;
+    }
+    if (lp->next >= lp->n_todo) return 0;
+    const sample *s = &lp->todo[lp->slot_sample[j] = lp->next++];
+    const question *q = &lp->qs[s->q];
+    kvs_gen_request *r = &lp->req[j];
+    kvs_token *out = r->out;
+    memset(r, 0, sizeof *r);
+    r->out = out;
+    r->prompt = q->toks;
+    r->n_prompt = q->n_toks;
+    r->n_hold = lp->n_off;
+    r->max_new = lp->max_new;
+    if (lp->so) {
+        r->on_prefilled = apply_cache;
+        r->user = (void *)lp->so;
+    }
+    kvs_sampler_free(lp->smp[j]);
+    lp->smp[j] = NULL;
+    if (lp->sampling) {
+        /* each question's own stream: the results do not depend on batching */
+        kvs_sampler_params p = lp->sp;
+        p.seed = ((uint64_t)(unsigned)s->seed << 32) | (uint32_t)q->index;
+        if (!(lp->smp[j] = kvs_sampler_new(&p, err))) return err->code ? err->code : KVS_E_NOMEM;
+    }
+    r->sampler = lp->smp[j];
+    *next = r;
+    return 0;
+}
+
+char *eval_utf8_clean(const char *s, size_t n) {
+    char *o = malloc(n * 3 + 1);
+    if (!o) return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t j = 0;
+    for (size_t i = 0; i < n;) {
+        const unsigned c = p[i];
+        size_t len = 0;
+        unsigned lo = 0x80, hi = 0xbf;
+        if (c >= 0x01 && c < 0x80) len = 1;
+        else if (c >= 0xc2 && c <= 0xdf) len = 2;
+        else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            if (c == 0xe0) lo = 0xa0;
+            if (c == 0xed) hi = 0x9f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            if (c == 0xf0) lo = 0x90;
+            if (c == 0xf4) hi = 0x8f;
+        }
+        int ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++) ok = p[i + k] >= (k == 1 ? lo : 0x80) && p[i + k] <= (k == 1 ? hi : 0xbf);
+        if (ok) {
+            memcpy(o + j, p + i, len);
+            j += len;
+            i += len;
+        } else {
+            memcpy(o + j, "\xef\xbf\xbd", 3);
+            j += 3;
+            i++;
+        }
+    }
+    o[j] = 0;
+    return o;
+}
+
+/* ------------------------------------------------------------------ the run */
+
+/* The tokens of text in a malloc'd array (at least one element). */
+static kvs_token *tokenize(const kvs_model *m, const char *text, int add_bos, int parse_special, int *n_out,
+                           kvs_error *err) {
+    const size_t len = strlen(text);
+    const int n = kvs_tokenize(m, text, len, add_bos, parse_special, NULL, 0, err);
+    if (n < 0) return NULL;
+    kvs_token *t = malloc(sizeof *t * (size_t)(n > 0 ? n : 1));
+    if (!t) {
+        err_fail(err, KVS_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    if (kvs_tokenize(m, text, len, add_bos, parse_special, t, n, err) != n) {
+        free(t);
+        if (!err || !err->msg[0]) err_fail(err, KVS_E_ARG, "tokenizer returned an inconsistent count");
+        return NULL;
+    }
+    *n_out = n;
+    return t;
+}
+
+/* The question's chat prompt (the CoT prefix after the generation prompt)
+ * and its tokens, then the offset token. */
+static int build_prompt(const kvs_model *m, const eval_task *task, int cot, const kvs_token *off, int n_off,
+                        question *q, kvs_error *err) {
+    char *user = qa_render_question(q->row, task->choices_header ? task->choices_header : "");
+    if (!user) return err_fail(err, KVS_E_NOMEM, "out of memory");
+    const kvs_chat_msg msg = {"user", user};
+    char *chat = kvs_chat_render(m, &msg, 1, 1, NULL, err);
+    free(user);
+    if (!chat) return err->code;
+    if (cot) {
+        const size_t l = strlen(chat);
+        char *t = realloc(chat, l + sizeof EVAL_COT_TEXT);
+        if (!t) {
+            free(chat);
+            return err_fail(err, KVS_E_NOMEM, "out of memory");
+        }
+        memcpy(t + l, EVAL_COT_TEXT, sizeof EVAL_COT_TEXT);
+        chat = t;
+    }
+    q->prompt_text = chat;
+    int n = 0;
+    kvs_token *t = tokenize(m, chat, -1, 1, &n, err);
+    if (!t) return err->code;
+    kvs_token *all = realloc(t, sizeof *all * (size_t)(n + 1));
+    if (!all) {
+        free(t);
+        return err_fail(err, KVS_E_NOMEM, "out of memory");
+    }
+    if (n_off) all[n] = off[0];
+    q->toks = all;
+    q->n_toks = n + n_off;
+    return 0;
+}
+
+/* The header config: what the results depend on (must match to resume). */
+static cJSON *run_config_json(const eval_config *cfg, const char *offset, int cot, int mc, kvs_error *err) {
+    char fp[17], data_fp[17], vfp[17];
+    char data_path[4200];
+    snprintf(data_path, sizeof data_path, "%s/eval/%s", cfg->data_dir, cfg->task->file);
+    if (eval_file_fingerprint(cfg->model_path, fp, err) || eval_file_fingerprint(data_path, data_fp, err)) return NULL;
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "task", cfg->task->name);
+    cJSON_AddStringToObject(c, "data_file", cfg->task->file);
+    cJSON_AddStringToObject(c, "data_fingerprint", data_fp);
+    cJSON_AddStringToObject(c, "method", eval_method_names[cfg->method]);
+    cJSON_AddStringToObject(c, "model_fingerprint", fp);
+    cJSON *steer_arr = cJSON_AddArrayToObject(c, "steer");
+    for (int i = 0; i < cfg->n_steer; i++) {
+        if (eval_file_fingerprint(cfg->steer[i].path, vfp, err)) {
+            cJSON_Delete(c);
+            return NULL;
+        }
+        cJSON *v = cJSON_CreateObject();
+        cJSON_AddStringToObject(v, "fingerprint", vfp);
+        cJSON_AddNumberToObject(v, "ck", round_f(cfg->steer[i].p.ck));
+        cJSON_AddNumberToObject(v, "cv", round_f(cfg->steer[i].p.cv));
+        add_layers(v, &cfg->steer[i].p);
+        cJSON_AddItemToArray(steer_arr, v);
+    }
+    if (cfg->act.vec) {
+        if (eval_file_fingerprint(cfg->act.path, vfp, err)) {
+            cJSON_Delete(c);
+            return NULL;
+        }
+        cJSON *a = cJSON_AddObjectToObject(c, "act");
+        cJSON_AddStringToObject(a, "fingerprint", vfp);
+        cJSON_AddNumberToObject(a, "layer", cfg->act_layer);
+        cJSON_AddNumberToObject(a, "scale", round_f(cfg->act_scale));
+    } else {
+        cJSON_AddNullToObject(c, "act");
+    }
+    if (offset) cJSON_AddStringToObject(c, "offset", offset);
+    else cJSON_AddNullToObject(c, "offset");
+    if (cot) cJSON_AddStringToObject(c, "assistant_prefix", EVAL_COT_TEXT);
+    else cJSON_AddNullToObject(c, "assistant_prefix");
+    cJSON_AddNumberToObject(c, "max_new", cfg->max_new);
+    /* greedy tokens can differ between kernel sets at near-ties: one set per file */
+    cJSON_AddStringToObject(c, "kernels", kvs_kernels_name());
+    /* only when not the default, so that float-cache files made before the
+     * option existed still resume */
+    if (cfg->kv_f16) cJSON_AddStringToObject(c, "kv_cache", "f16");
+    if (cfg->sampling) {
+        cJSON *d = cJSON_AddObjectToObject(c, "sampling");
+        cJSON_AddNumberToObject(d, "temperature", round_f(cfg->sp.temperature));
+        cJSON_AddNumberToObject(d, "top_p", round_f(cfg->sp.top_p));
+        cJSON_AddNumberToObject(d, "top_k", cfg->sp.top_k);
+    } else {
+        cJSON_AddStringToObject(c, "sampling", "greedy");
+    }
+    if (mc) {
+        cJSON_AddStringToObject(c, "answer_suffix", ANS_SUFFIX);
+        cJSON_AddNumberToObject(c, "span_tokens", EVAL_SPAN_TOKENS);
+    }
+    return c;
+}
+
+/* Every option, for the record: the header config and the rest. */
+static cJSON *full_config_json(const eval_config *cfg, const cJSON *config, int n_q, int n_ctx) {
+    cJSON *full = cJSON_Duplicate(config, 1);
+    cJSON_AddStringToObject(full, "model", cfg->model_path);
+    cJSON_AddStringToObject(full, "data", cfg->data_dir);
+    cJSON *sp_arr = cJSON_GetObjectItemCaseSensitive(full, "steer");
+    for (int i = 0; i < cfg->n_steer; i++) {
+        cJSON_AddStringToObject(cJSON_GetArrayItem(sp_arr, i), "path", cfg->steer[i].path);
+        add_extract_meta(cJSON_GetArrayItem(sp_arr, i), cfg->steer[i].vec);
+    }
+    if (cfg->act.vec) {
+        cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(full, "act"), "path", cfg->act.path);
+        add_extract_meta(cJSON_GetObjectItemCaseSensitive(full, "act"), cfg->act.vec);
+    }
+    if (cfg->limit > 0) cJSON_AddNumberToObject(full, "limit", cfg->limit);
+    else cJSON_AddNullToObject(full, "limit");
+    cJSON_AddNumberToObject(full, "offset_start", cfg->offset_start);
+    cJSON_AddNumberToObject(full, "questions", n_q);
+    cJSON_AddNumberToObject(full, "batch", cfg->batch);
+    if (cfg->sampling) cJSON_AddNumberToObject(full, "seeds", cfg->n_seeds);
+    else cJSON_AddNullToObject(full, "seeds");
+    cJSON_AddNumberToObject(full, "threads", cfg->n_threads);
+    cJSON_AddNumberToObject(full, "ctx", n_ctx);
+    return full;
+}
+
+/* Decode every sample of todo, n_slots at a time, writing each as it finishes. */
+static int decode_all(loop *lp, int B, int n_ctx, int n_suffix, kvs_error *err) {
+    lp->req = calloc((size_t)B, sizeof *lp->req);
+    lp->areq = calloc((size_t)B, sizeof *lp->areq);
+    lp->smp = calloc((size_t)B, sizeof *lp->smp);
+    lp->app = calloc((size_t)B, sizeof *lp->app);
+    lp->slot_sample = calloc((size_t)B, sizeof *lp->slot_sample);
+    lp->n_resp = calloc((size_t)B, sizeof *lp->n_resp);
+    int ok = lp->req && lp->areq && lp->smp && lp->app && lp->slot_sample && lp->n_resp;
+    for (int j = 0; ok && j < B; j++) {
+        lp->req[j].out = malloc(sizeof(kvs_token) * (size_t)lp->max_new);
+        lp->areq[j].out = malloc(sizeof(kvs_token) * EVAL_SPAN_TOKENS);
+        lp->app[j] = malloc(sizeof(kvs_token) * (size_t)(n_ctx + n_suffix + 1));
+        ok = lp->req[j].out && lp->areq[j].out && lp->app[j];
+    }
+    report(lp, EVAL_DECODING);
+    int rc = 0;
+    if (!ok) rc = err_fail(err, KVS_E_NOMEM, "out of memory");
+    else rc = kvs_generate_stream(lp->c, B, 0, loop_refill, lp, NULL, NULL, err);
+    for (int j = 0; j < B; j++) {
+        free(lp->req ? lp->req[j].out : NULL);
+        free(lp->areq ? lp->areq[j].out : NULL);
+        free(lp->app ? lp->app[j] : NULL);
+        kvs_sampler_free(lp->smp ? lp->smp[j] : NULL);
+    }
+    free(lp->req);
+    free(lp->areq);
+    free(lp->smp);
+    free(lp->app);
+    free(lp->slot_sample);
+    free(lp->n_resp);
+    return rc;
+}
+
+int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
+    kvs_error own = {0};
+    if (!err) err = &own; /* the decode loop's callbacks read err->code */
+    memset(res, 0, sizeof *res);
+    const kvs_model *m = cfg->model;
+    const eval_task *task = cfg->task;
+    const int method = cfg->method;
+    const int cache = method == EVAL_CACHE || method == EVAL_CACHE_COT;
+    const int cot = method == EVAL_COT || method == EVAL_CACHE_COT;
+    const int mc = task->choices_header != NULL;
+    if (cache && cfg->n_steer == 0) return err_fail(err, KVS_E_ARG, "method %s needs a cache-steering vector", eval_method_names[method]);
+    if (method == EVAL_ACT && (!cfg->act.vec || cfg->act_layer < 0))
+        return err_fail(err, KVS_E_ARG, "method act needs an activation vector and its layer");
+    /* the offset token: as asked, else the task's with cache steering, else none */
+    const char *offset = cfg->offset ? (cfg->offset[0] ? cfg->offset : NULL) : cache ? task->steer_offset : NULL;
+    int n_ctx = cfg->n_ctx;
+
+    int rc = 0;
+    kvs_ctx *c = NULL;
+    ans_extractor *ax = NULL;
+    qa_set set = {0};
+    question *qs = NULL;
+    sample *todo = NULL;
+    kvs_token *suffix = NULL, *off = NULL;
+    cJSON *config = NULL, *full = NULL, *extra = NULL, *sum = NULL;
+    run_writer run = {0};
+    int n_q = 0, n_suffix = 0, n_off = 0, n_todo = 0;
+    char data_path[4200];
+    snprintf(data_path, sizeof data_path, "%s/eval/%s", cfg->data_dir, task->file);
+
+    if (!(ax = ans_new(err))) goto fail;
+    if (qa_load(data_path, 0, &set, err)) goto fail;
+    if (cfg->offset_start >= set.n) {
+        res->fault = EVAL_FAULT_OFFSET_START;
+        err_fail(err, KVS_E_RANGE, "%s has %d questions", data_path, set.n);
+        goto fail;
+    }
+    n_q = set.n - cfg->offset_start;
+    if (cfg->limit > 0 && cfg->limit < n_q) n_q = cfg->limit;
+    for (int i = 0; i < n_q; i++) {
+        const qa_row *r = &set.rows[cfg->offset_start + i];
+        if (mc && r->n_choices < 2) {
+            err_fail(err, KVS_E_FORMAT, "%s: question '%s' has no choices (task %s is multiple choice)", data_path, r->id,
+                     task->name);
+            goto fail;
+        }
+    }
+    if (offset) {
+        if (!(off = tokenize(m, offset, 0, 0, &n_off, err))) goto fail;
+        if (n_off != 1) {
+            res->fault = EVAL_FAULT_OFFSET;
+            err_fail(err, KVS_E_ARG, "offset '%s' is %d tokens; it must be exactly one", offset, n_off);
+            goto fail;
+        }
+    }
+    if (mc && !(suffix = tokenize(m, ANS_SUFFIX, 0, 0, &n_suffix, err))) goto fail;
+
+    /* prompts */
+    if (!(qs = calloc((size_t)n_q, sizeof *qs))) {
+        err_fail(err, KVS_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    int longest = 0;
+    for (int i = 0; i < n_q; i++) {
+        question *q = &qs[i];
+        q->row = &set.rows[cfg->offset_start + i];
+        q->index = cfg->offset_start + i;
+        if (build_prompt(m, task, cot, off, n_off, q, err)) goto fail;
+        if (q->n_toks > longest) longest = q->n_toks;
+    }
+    /* context: the longest prompt, the answer, the extraction suffix and span */
+    const int reserve = mc ? n_suffix + EVAL_SPAN_TOKENS + 1 : 1;
+    kvs_model_info mi;
+    kvs_model_get_info(m, &mi);
+    if (n_ctx == 0) {
+        n_ctx = longest + cfg->max_new + reserve;
+        if (mi.n_ctx_train > 0 && n_ctx > mi.n_ctx_train) n_ctx = mi.n_ctx_train;
+    }
+    for (int i = 0; i < n_q; i++)
+        if (qs[i].n_toks + reserve > n_ctx) {
+            res->fault = EVAL_FAULT_CONTEXT;
+            err_fail(err, KVS_E_RANGE, "question '%s': prompt of %d tokens is longer than the context (%d)", qs[i].row->id,
+                     qs[i].n_toks, n_ctx);
+            goto fail;
+        }
+
+    if (!(config = run_config_json(cfg, offset, cot, mc, err))) goto fail;
+    full = full_config_json(cfg, config, n_q, n_ctx);
+    extra = cJSON_CreateObject();
+    cJSON_AddStringToObject(extra, "fingerprint_method", EVAL_FINGERPRINT_METHOD);
+    cJSON_AddStringToObject(extra, "kvsteer_version", kvs_version());
+    if (run_writer_open(&run, cfg->out_path, config, extra, cfg->overwrite, err)) {
+        res->fault = EVAL_FAULT_RUN_FILE;
+        goto fail;
+    }
+
+    /* what is left to do: (seed, question) pairs not in the file */
+    const int seeds = cfg->sampling ? cfg->n_seeds : 1, total = seeds * n_q;
+    if (!(todo = malloc(sizeof *todo * (size_t)total))) {
+        err_fail(err, KVS_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (int s = 0; s < seeds; s++)
+        for (int i = 0; i < n_q; i++) {
+            const int seed = cfg->sampling ? s : -1;
+            if (!run_writer_has(&run, seed, qs[i].row->id)) todo[n_todo++] = (sample){i, seed};
+        }
+    loop lp = {.m = m, .qs = qs, .todo = todo, .n_todo = n_todo, .mc = mc, .suffix = suffix, .n_suffix = n_suffix,
+               .n_ctx = n_ctx, .max_new = cfg->max_new, .n_off = n_off, .so = cache ? cfg : NULL,
+               .sampling = cfg->sampling, .sp = cfg->sp, .ax = ax, .task = task->name,
+               .method = eval_method_names[method], .run = &run, .cfg = cfg};
+    lp.pr.total = total;
+    lp.pr.done = total - n_todo;
+    lp.pr.dropped_truncated = run.truncated;
+    report(&lp, EVAL_OPENED);
+    lp.pr.dropped_truncated = 0;
+    if (n_todo > 0) {
+        const int B = cfg->batch < n_todo ? cfg->batch : n_todo;
+        kvs_ctx_params cp = kvs_ctx_default_params();
+        cp.n_ctx = n_ctx;
+        cp.n_seq = B;
+        cp.n_threads = cfg->n_threads;
+        cp.kv_f16 = cfg->kv_f16;
+        if (!(c = kvs_ctx_new(m, &cp, err))) goto fail;
+        if (cfg->act.vec && kvs_steer_apply_act(c, -1, cfg->act.vec, cfg->act_layer, cfg->act_scale, err)) goto fail;
+        lp.c = c;
+        if (decode_all(&lp, B, n_ctx, n_suffix, err)) goto fail;
+    }
+
+    /* every requested sample is present: the summary, from the whole file */
+    if (!(sum = run_summarize(cfg->out_path, err))) goto fail;
+    cJSON_AddStringToObject(sum, "task", task->name);
+    cJSON_AddStringToObject(sum, "method", eval_method_names[method]);
+    cJSON_AddItemToObject(sum, "config", cJSON_Duplicate(full, 1));
+    cJSON *mf = cJSON_AddObjectToObject(sum, "model_fingerprint");
+    cJSON_AddStringToObject(mf, "method", EVAL_FINGERPRINT_METHOD);
+    cJSON_AddStringToObject(mf, "value", cJSON_GetObjectItemCaseSensitive(config, "model_fingerprint")->valuestring);
+    cJSON_AddStringToObject(sum, "kvsteer_version", kvs_version());
+    if (run_writer_write(&run, sum, err) || run_writer_flush(&run, err)) goto fail;
+    res->summary = sum;
+    sum = NULL;
+    goto done;
+fail:
+    rc = err->code ? err->code : KVS_E_IO;
+done:
+    cJSON_Delete(sum);
+    run_writer_close(&run);
+    cJSON_Delete(config);
+    cJSON_Delete(full);
+    cJSON_Delete(extra);
+    free(todo);
+    for (int i = 0; qs && i < n_q; i++) {
+        free(qs[i].prompt_text);
+        free(qs[i].toks);
+    }
+    free(qs);
+    free(suffix);
+    free(off);
+    qa_free(&set);
+    ans_free(ax);
+    kvs_ctx_free(c);
+    return rc;
+}

@@ -1,0 +1,497 @@
+/* runfile.c - evaluation run files: writing, resuming, reading and the
+ * statistics of their samples (runfile.h). */
+#include "runfile.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine/error.h"
+#include "engine/fileio.h"
+#include "engine/grow.h"
+
+/* ------------------------------------------------------------------ writing and resuming */
+
+static int write_lines(const char *path, char *const *lines, const size_t *lens, int n, kvs_error *err) {
+    atomic_file a;
+    const int rc = atomic_open(&a, path, err);
+    if (rc) return rc;
+    int bad = 0;
+    for (int i = 0; i < n && !bad; i++)
+        bad = fwrite(lines[i], 1, lens[i], a.f) != lens[i] || fputc('\n', a.f) == EOF;
+    return atomic_commit(&a, bad, err);
+}
+
+char *run_sample_key(int seed, const char *id) {
+    size_t n = strlen(id) + 24;
+    char *k = malloc(n);
+    if (k) {
+        if (seed < 0) snprintf(k, n, "greedy\x1f%s", id);
+        else snprintf(k, n, "%d\x1f%s", seed, id);
+    }
+    return k;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The seed of a sample line: -1 greedy (null), -2 not a sample line. */
+static int sample_seed(const cJSON *o) {
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
+    const cJSON *seed = cJSON_GetObjectItemCaseSensitive(o, "seed");
+    if (!cJSON_IsString(id) || !seed) return -2;
+    if (cJSON_IsNull(seed)) return -1;
+    if (cJSON_IsNumber(seed) && seed->valuedouble >= 0 && seed->valuedouble < 1e9) return (int)seed->valuedouble;
+    return -2;
+}
+
+/* Correct by the primary extractor (the last number for GSM8K). */
+static int sample_correct(const cJSON *o) {
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "correct");
+    if (cJSON_IsObject(c)) c = c->child;
+    return cJSON_IsTrue(c);
+}
+
+/* "key: A here, B in the file" for the first member of `want` that differs. */
+static void describe_diff(const cJSON *want, const cJSON *have, char *out, size_t cap) {
+    snprintf(out, cap, "settings differ");
+    for (const cJSON *w = want ? want->child : NULL; w; w = w->next) {
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(have, w->string);
+        if (h && cJSON_Compare(w, h, 1)) continue;
+        char *a = cJSON_PrintUnformatted(w), *b = h ? cJSON_PrintUnformatted(h) : NULL;
+        snprintf(out, cap, "%s: %.60s here, %.60s in the file", w->string, a ? a : "?", b ? b : "absent");
+        free(a);
+        free(b);
+        return;
+    }
+    for (const cJSON *h = have ? have->child : NULL; h; h = h->next)
+        if (!cJSON_GetObjectItemCaseSensitive(want, h->string)) {
+            snprintf(out, cap, "%s: only in the file", h->string);
+            return;
+        }
+}
+
+static int start_new(run_writer *r, const cJSON *config, const cJSON *extra, kvs_error *err) {
+    cJSON *h = cJSON_CreateObject();
+    cJSON_AddBoolToObject(h, "header", 1);
+    cJSON_AddItemToObject(h, "config", cJSON_Duplicate(config, 1));
+    for (const cJSON *e = extra ? extra->child : NULL; e; e = e->next)
+        cJSON_AddItemToObject(h, e->string, cJSON_Duplicate(e, 1));
+    char *line = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    if (!line) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", r->path);
+    size_t len = strlen(line);
+    int rc = write_lines(r->path, &line, &len, 1, err);
+    free(line);
+    return rc;
+}
+
+/* Check an existing file; collect its samples; repair it if needed. */
+static int load_existing(run_writer *r, char *buf, size_t len, const cJSON *config, kvs_error *err) {
+    const char *path = r->path;
+    char **keep = NULL, **keys = NULL;
+    size_t *keep_len = NULL;
+    int n_lines = 0, rc = 0, have_header = 0, n_keep = 0, cap_keep = 0, cap_len = 0, n_keys = 0, cap_keys = 0;
+    size_t at = 0;
+    while (at < len) {
+        size_t end = at;
+        while (end < len && buf[end] != '\n') end++;
+        const int has_nl = end < len, is_last = end + 1 >= len;
+        n_lines++;
+        const size_t a = at;
+        at = end + 1;
+        if (end == a) {
+            r->repaired = 1; /* blank line */
+            continue;
+        }
+        cJSON *o = cJSON_ParseWithLength(buf + a, end - a);
+        if (!o || !cJSON_IsObject(o)) {
+            cJSON_Delete(o);
+            if (is_last && have_header) { /* killed mid-write */
+                r->repaired = r->truncated = 1;
+                break;
+            }
+            rc = err_fail(err, KVS_E_FORMAT, "%s:%d: not a JSON object (a corrupt run file)",
+                          path, n_lines);
+            goto done;
+        }
+        if (!has_nl) r->repaired = 1; /* complete, but the newline is missing */
+        int keep_it = 0;
+        if (!have_header) {
+            const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(o, "config");
+            if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "header")) || !cJSON_IsObject(cfg)) {
+                cJSON_Delete(o);
+                rc = err_fail(err, KVS_E_FORMAT,
+                              "%s: not a kvsteer eval run file (no header line)", path);
+                goto done;
+            }
+            if (!cJSON_Compare(cfg, config, 1)) {
+                char why[256];
+                describe_diff(config, cfg, why, sizeof why);
+                cJSON_Delete(o);
+                rc = err_fail(err, KVS_E_MISMATCH,
+                              "%s: written with a different configuration (%s)", path,
+                              why);
+                goto done;
+            }
+            have_header = keep_it = 1;
+        } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "summary"))) {
+            r->repaired = 1; /* recomputed at the end */
+        } else {
+            const int seed = sample_seed(o);
+            if (seed == -2) {
+                cJSON_Delete(o);
+                rc = err_fail(err, KVS_E_FORMAT, "%s:%d: neither a sample nor a summary line", path, n_lines);
+                goto done;
+            }
+            char *k = run_sample_key(seed, cJSON_GetObjectItemCaseSensitive(o, "id")->valuestring);
+            char **nk = k ? grow(keys, n_keys, &cap_keys, sizeof *keys) : NULL;
+            if (!nk) {
+                free(k);
+                cJSON_Delete(o);
+                rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+                goto done;
+            }
+            keys = nk;
+            keys[n_keys++] = k;
+            r->n_samples++;
+            r->n_correct += sample_correct(o);
+            keep_it = 1;
+        }
+        cJSON_Delete(o);
+        if (keep_it) {
+            char **np = grow(keep, n_keep, &cap_keep, sizeof *keep);
+            if (np) keep = np;
+            size_t *nl = np ? grow(keep_len, n_keep, &cap_len, sizeof *keep_len) : NULL;
+            if (nl) keep_len = nl;
+            if (!np || !nl) {
+                rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+                goto done;
+            }
+            keep[n_keep] = buf + a;
+            keep_len[n_keep++] = end - a;
+        }
+    }
+    if (!have_header) {
+        rc = err_fail(err, KVS_E_FORMAT, "%s: not a kvsteer eval run file (no header line)",
+                      path);
+        goto done;
+    }
+    /* a sample present twice (the same (seed, id)): keep the first line */
+    if (n_keys > 1) {
+        char **sorted = malloc(sizeof *sorted * (size_t)n_keys);
+        if (!sorted) {
+            rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+            goto done;
+        }
+        memcpy(sorted, keys, sizeof *sorted * (size_t)n_keys);
+        qsort(sorted, (size_t)n_keys, sizeof *sorted, cmp_str);
+        int dups = 0;
+        for (int i = 1; i < n_keys; i++) dups += !strcmp(sorted[i], sorted[i - 1]);
+        free(sorted);
+        if (dups) {
+            /* keep[0] is the header; keep[1 + i] is the line of keys[i] */
+            int w = 0;
+            for (int i = 0; i < n_keys; i++) {
+                int seen = 0;
+                for (int j = 0; j < w && !seen; j++) seen = !strcmp(keys[j], keys[i]);
+                if (seen) {
+                    free(keys[i]);
+                    continue;
+                }
+                keys[w] = keys[i];
+                keep[1 + w] = keep[1 + i];
+                keep_len[1 + w] = keep_len[1 + i];
+                w++;
+            }
+            r->n_samples = w;
+            n_keys = w;
+            n_keep = 1 + w;
+            r->repaired = 1;
+            /* n_correct counted the duplicates too: recount */
+            r->n_correct = 0;
+            for (int i = 1; i < n_keep; i++) {
+                cJSON *o = cJSON_ParseWithLength(keep[i], keep_len[i]);
+                r->n_correct += o && sample_correct(o);
+                cJSON_Delete(o);
+            }
+        }
+    }
+    if (r->repaired && (rc = write_lines(path, keep, keep_len, n_keep, err))) goto done;
+    if (n_keys) qsort(keys, (size_t)n_keys, sizeof *keys, cmp_str);
+    r->keys = keys;
+    r->n_keys = n_keys;
+    keys = NULL;
+done:
+    if (keys)
+        for (int i = 0; i < n_keys; i++) free(keys[i]);
+    free(keys);
+    free(keep);
+    free(keep_len);
+    return rc;
+}
+
+int run_writer_open(run_writer *r, const char *path, const cJSON *config, const cJSON *header_extra, int overwrite,
+                  kvs_error *err) {
+    memset(r, 0, sizeof *r);
+    if (!(r->path = strdup(path))) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+    struct stat st;
+    int rc = 0;
+    const int exists = stat(path, &st) == 0;
+    if (exists && !S_ISREG(st.st_mode)) {
+        rc = err_fail(err, KVS_E_IO, "%s: not a regular file", path);
+    } else if (!exists || st.st_size == 0 || overwrite) {
+        rc = start_new(r, config, header_extra, err);
+    } else {
+        char *buf;
+        size_t len;
+        if (!(rc = read_file(path, &buf, &len, err))) {
+            rc = load_existing(r, buf, len, config, err);
+            free(buf);
+        }
+    }
+    if (!rc && !(r->f = fopen(path, "ab"))) rc = err_fail(err, KVS_E_IO, "%s: cannot open for appending: %s", path, strerror(errno));
+    if (rc) run_writer_close(r);
+    return rc;
+}
+
+int run_writer_has(const run_writer *r, int seed, const char *id) {
+    char *k = run_sample_key(seed, id);
+    int found = k && r->n_keys && bsearch(&k, r->keys, (size_t)r->n_keys, sizeof *r->keys, cmp_str) != NULL;
+    free(k);
+    return found;
+}
+
+int run_writer_write(run_writer *r, const cJSON *obj, kvs_error *err) {
+    char *line = cJSON_PrintUnformatted(obj);
+    if (!line) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", r->path);
+    int bad = fputs(line, r->f) == EOF || fputc('\n', r->f) == EOF;
+    free(line);
+    return bad ? err_fail(err, KVS_E_IO, "%s: write error: %s", r->path, strerror(errno)) : 0;
+}
+
+int run_writer_flush(run_writer *r, kvs_error *err) {
+    if (fflush(r->f)) return err_fail(err, KVS_E_IO, "%s: write error: %s", r->path, strerror(errno));
+    return 0;
+}
+
+void run_writer_close(run_writer *r) {
+    if (!r) return;
+    if (r->f) fclose(r->f);
+    for (int i = 0; i < r->n_keys; i++) free(r->keys[i]);
+    free(r->keys);
+    free(r->path);
+    memset(r, 0, sizeof *r);
+}
+
+/* ------------------------------------------------------------------ reading */
+
+void run_file_free(run_file *r) {
+    if (!r) return;
+    free(r->path);
+    cJSON_Delete(r->header);
+    cJSON_Delete(r->summary);
+    cJSON_Delete(r->samples);
+    memset(r, 0, sizeof *r);
+}
+
+const cJSON *run_config(const run_file *r) { return cJSON_GetObjectItemCaseSensitive(r->header, "config"); }
+
+const cJSON *run_full_config(const run_file *r) {
+    const cJSON *c = r->summary ? cJSON_GetObjectItemCaseSensitive(r->summary, "config") : NULL;
+    return cJSON_IsObject(c) ? c : run_config(r);
+}
+
+int run_file_load(const char *path, int with_samples, run_file *r, kvs_error *err) {
+    memset(r, 0, sizeof *r);
+    FILE *f = fopen(path, "rb");
+    if (!f) return err_fail(err, KVS_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!(r->path = strdup(path)) || (with_samples && !(r->samples = cJSON_CreateArray()))) {
+        fclose(f);
+        run_file_free(r);
+        return err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int ln = 0, rc = 0;
+    while (!rc && (n = getline(&line, &cap, f)) >= 0) {
+        ln++;
+        const int has_nl = n > 0 && line[n - 1] == '\n';
+        if (has_nl) line[--n] = 0;
+        if (n == 0) continue;
+        cJSON *o = cJSON_ParseWithLength(line, (size_t)n);
+        if (!o || !cJSON_IsObject(o)) {
+            cJSON_Delete(o);
+            if (!has_nl && r->header) break; /* killed mid-write */
+            rc = ln == 1 ? err_fail(err, KVS_E_FORMAT, "%s: not a kvsteer eval run file (line 1 is not JSON)", path)
+                         : err_fail(err, KVS_E_FORMAT, "%s:%d: not valid JSON", path, ln);
+            break;
+        }
+        if (!r->header) {
+            if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "header")) ||
+                !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o, "config"))) {
+                cJSON_Delete(o);
+                rc = err_fail(err, KVS_E_FORMAT, "%s: not a kvsteer eval run file (line 1 is not its header)", path);
+                break;
+            }
+            r->header = o;
+        } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "summary"))) {
+            cJSON_Delete(r->summary);
+            r->summary = o;
+        } else if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "id")) &&
+                   cJSON_GetObjectItemCaseSensitive(o, "seed")) {
+            r->n_samples++;
+            /* a run resumed after its summary and stopped again: that summary is stale */
+            cJSON_Delete(r->summary);
+            r->summary = NULL;
+            if (r->samples) cJSON_AddItemToArray(r->samples, o);
+            else cJSON_Delete(o);
+        } else {
+            cJSON_Delete(o);
+            rc = err_fail(err, KVS_E_FORMAT, "%s:%d: neither a sample nor a summary line", path, ln);
+        }
+    }
+    free(line);
+    if (!rc && ferror(f)) rc = err_fail(err, KVS_E_IO, "%s: read error", path);
+    fclose(f);
+    if (!rc && !r->header) rc = err_fail(err, KVS_E_FORMAT, "%s: empty (not a kvsteer eval run file)", path);
+    if (!rc && r->n_samples == 0) rc = err_fail(err, KVS_E_FORMAT, "%s: holds no samples yet", path);
+    if (!rc) r->partial = r->summary == NULL;
+    if (rc) run_file_free(r);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ statistics */
+
+static int cmp_sample(const void *a, const void *b) {
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    const int sx = sample_seed(x), sy = sample_seed(y);
+    if (sx != sy) return sx < sy ? -1 : 1;
+    return strcmp(cJSON_GetObjectItemCaseSensitive(x, "id")->valuestring,
+                  cJSON_GetObjectItemCaseSensitive(y, "id")->valuestring);
+}
+
+int run_stats_compute(const cJSON *samples, const char *label, run_stats *st, kvs_error *err) {
+    memset(st, 0, sizeof *st);
+    const int n = cJSON_GetArraySize(samples);
+    if (n == 0) return err_fail(err, KVS_E_FORMAT, "%s: no samples", label);
+    const cJSON **s = malloc(sizeof *s * (size_t)n);
+    const char **ids = malloc(sizeof *ids * (size_t)n);
+    int rc = 0, k = 0, n_ids = 0;
+    int seed_n[RUN_MAX_SEEDS] = {0}, seed_c[RUN_MAX_SEEDS][RUN_MAX_EXTRACTORS];
+    memset(seed_c, 0, sizeof seed_c);
+    if (!s || !ids) {
+        rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
+        goto done;
+    }
+    const cJSON *it;
+    cJSON_ArrayForEach(it, samples) {
+        if (sample_seed(it) == -2) {
+            rc = err_fail(err, KVS_E_FORMAT, "%s: sample %d has no id or seed", label, k + 1);
+            goto done;
+        }
+        s[k++] = it;
+    }
+    /* by (seed, id): the seeds come out ascending and a repeated sample
+     * (pieces of a run that overlap) is counted once */
+    qsort(s, (size_t)n, sizeof *s, cmp_sample);
+    for (int i = 0; i < n; i++) {
+        if (i && !cmp_sample(&s[i], &s[i - 1])) {
+            st->duplicates++;
+            continue;
+        }
+        const cJSON *o = s[i];
+        const int seed = sample_seed(o);
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "correct");
+        if (st->n == 0) { /* the extractors, primary first (GSM8K: last_number) */
+            if (cJSON_IsObject(c))
+                for (const cJSON *e = c->child; e && st->n_ext < RUN_MAX_EXTRACTORS; e = e->next)
+                    snprintf(st->ext[st->n_ext++], sizeof st->ext[0], "%s", e->string);
+            else snprintf(st->ext[st->n_ext++], sizeof st->ext[0], "choice");
+        }
+        int si = 0;
+        while (si < st->n_seeds && st->seeds[si] != seed) si++;
+        if (si == st->n_seeds) {
+            if (st->n_seeds == RUN_MAX_SEEDS) {
+                rc = err_fail(err, KVS_E_RANGE, "%s: more than %d seeds", label, RUN_MAX_SEEDS);
+                goto done;
+            }
+            st->seeds[st->n_seeds++] = seed;
+        }
+        seed_n[si]++;
+        for (int e = 0; e < st->n_ext; e++)
+            seed_c[si][e] += cJSON_IsObject(c) ? cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, st->ext[e])) : cJSON_IsTrue(c);
+        /* no answer: an invalid choice, or no number at all */
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, "extracted");
+        const cJSON *first = cJSON_IsObject(x) ? x->child : NULL;
+        st->invalid += first && (cJSON_IsNull(first) || (cJSON_IsString(first) && !strcmp(first->valuestring, "invalid")));
+        const cJSON *gt = cJSON_GetObjectItemCaseSensitive(o, "generated_tokens");
+        const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "seconds");
+        st->tokens += cJSON_IsNumber(gt) ? gt->valuedouble : 0;
+        st->seconds += cJSON_IsNumber(sec) ? sec->valuedouble : 0;
+        ids[n_ids++] = cJSON_GetObjectItemCaseSensitive(o, "id")->valuestring;
+        st->n++;
+    }
+    qsort(ids, (size_t)n_ids, sizeof *ids, cmp_str);
+    for (int i = 0; i < n_ids; i++) st->n_questions += i == 0 || strcmp(ids[i], ids[i - 1]) != 0;
+    /* accuracy: the mean over seeds of each seed's accuracy; std is the population one */
+    for (int e = 0; e < st->n_ext; e++) {
+        double mean = 0, var = 0;
+        for (int i = 0; i < st->n_seeds; i++) {
+            st->acc_seed[e][i] = (double)seed_c[i][e] / seed_n[i];
+            mean += st->acc_seed[e][i] / st->n_seeds;
+        }
+        for (int i = 0; i < st->n_seeds; i++) {
+            const double d = st->acc_seed[e][i] - mean;
+            var += d * d / st->n_seeds;
+        }
+        st->acc[e] = mean;
+        st->acc_std[e] = sqrt(var);
+    }
+done:
+    free(s);
+    free(ids);
+    return rc;
+}
+
+cJSON *run_summary_json(const run_stats *st) {
+    cJSON *s = cJSON_CreateObject();
+    if (!s) return NULL;
+    cJSON_AddBoolToObject(s, "summary", 1);
+    cJSON_AddNumberToObject(s, "n", st->n);
+    cJSON_AddNumberToObject(s, "n_questions", st->n_questions);
+    if (st->n_seeds == 1 && st->seeds[0] < 0) {
+        cJSON_AddStringToObject(s, "seeds", "greedy");
+    } else {
+        cJSON *sa = cJSON_AddArrayToObject(s, "seeds");
+        for (int i = 0; i < st->n_seeds; i++) cJSON_AddItemToArray(sa, cJSON_CreateNumber(st->seeds[i]));
+    }
+    cJSON *acc = cJSON_AddObjectToObject(s, "accuracy");
+    cJSON *std = st->n_seeds > 1 ? cJSON_AddObjectToObject(s, "accuracy_std") : NULL;
+    cJSON *per = st->n_seeds > 1 ? cJSON_AddObjectToObject(s, "accuracy_per_seed") : NULL;
+    for (int e = 0; e < st->n_ext; e++) {
+        cJSON *arr = per ? cJSON_AddArrayToObject(per, st->ext[e]) : NULL;
+        for (int i = 0; arr && i < st->n_seeds; i++) cJSON_AddItemToArray(arr, cJSON_CreateNumber(st->acc_seed[e][i]));
+        cJSON_AddNumberToObject(acc, st->ext[e], st->acc[e]);
+        if (std) cJSON_AddNumberToObject(std, st->ext[e], st->acc_std[e]);
+    }
+    cJSON_AddNumberToObject(s, "invalid", (double)st->invalid / st->n);
+    cJSON_AddNumberToObject(s, "mean_generated_tokens", st->tokens / st->n);
+    cJSON_AddNumberToObject(s, "seconds", st->seconds);
+    cJSON_AddNumberToObject(s, "ms_per_token", st->tokens > 0 ? 1000.0 * st->seconds / st->tokens : 0.0);
+    return s;
+}
+
+cJSON *run_summarize(const char *path, kvs_error *err) {
+    run_file rf;
+    if (run_file_load(path, 1, &rf, err)) return NULL;
+    run_stats st;
+    cJSON *s = NULL;
+    if (!run_stats_compute(rf.samples, path, &st, err) && !(s = run_summary_json(&st)))
+        err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+    run_file_free(&rf);
+    return s;
+}

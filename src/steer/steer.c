@@ -1,0 +1,266 @@
+/* steer.c - steering vector sets: construction and the vector file (docs/VECTOR_FORMAT.md). */
+#include "steer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/error.h"
+#include "engine/forward.h"
+#include "engine/gguf.h"
+#include "engine/model.h"
+
+static float **new_vecs(int n_layer, int dim) {
+    float **v = calloc((size_t)n_layer, sizeof *v);
+    if (!v) return NULL;
+    for (int l = 0; l < n_layer; l++)
+        if (!(v[l] = calloc((size_t)dim, sizeof(float)))) {
+            for (int j = 0; j < l; j++) free(v[j]);
+            free(v);
+            return NULL;
+        }
+    return v;
+}
+
+static void free_vecs(float **v, int n_layer) {
+    if (!v) return;
+    for (int l = 0; l < n_layer; l++) free(v[l]);
+    free(v);
+}
+
+void kvs_steer_free(kvs_steer *s) {
+    if (!s) return;
+    free_vecs(s->k, s->n_layer);
+    free_vecs(s->v, s->n_layer);
+    free_vecs(s->act, s->n_layer);
+    for (int i = 0; i < s->n_meta; i++) {
+        free(s->meta_key[i]);
+        free(s->meta_val[i]);
+    }
+    free(s->meta_key);
+    free(s->meta_val);
+    free(s->arch);
+    free(s);
+}
+
+static kvs_steer *alloc_shell(kvs_steer_kind kind, const char *arch, int n_layer, int n_head_kv, int head_dim,
+                              int n_embd, uint64_t hash) {
+    kvs_steer *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->kind = kind;
+    s->arch = strdup(arch);
+    s->n_layer = n_layer;
+    s->n_head_kv = n_head_kv;
+    s->head_dim = head_dim;
+    s->n_embd = n_embd;
+    s->tokenizer_hash = hash;
+    s->dim = kind == KVS_STEER_CACHE ? n_head_kv * head_dim : n_embd;
+    if (!s->arch) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+kvs_steer *steer_new(const kvs_model *m, kvs_steer_kind kind, kvs_error *err) {
+    kvs_model_info mi;
+    kvs_model_get_info(m, &mi);
+    kvs_steer *s = alloc_shell(kind, mi.arch, mi.n_layer, mi.n_head_kv, mi.head_dim, mi.n_embd, mi.tokenizer_hash);
+    if (s) {
+        if (kind == KVS_STEER_CACHE) {
+            s->k = new_vecs(s->n_layer, s->dim);
+            s->v = new_vecs(s->n_layer, s->dim);
+            if (s->k && s->v) return s;
+        } else if ((s->act = new_vecs(s->n_layer, s->dim))) {
+            return s;
+        }
+    }
+    kvs_steer_free(s);
+    err_fail(err, KVS_E_NOMEM, "steering vectors: out of memory");
+    return NULL;
+}
+
+int steer_set_meta(kvs_steer *s, const char *key, const char *val) {
+    for (int i = 0; i < s->n_meta; i++)
+        if (!strcmp(s->meta_key[i], key)) {
+            char *nv = strdup(val);
+            if (!nv) return KVS_E_NOMEM;
+            free(s->meta_val[i]);
+            s->meta_val[i] = nv;
+            return 0;
+        }
+    char **nk = realloc(s->meta_key, sizeof *nk * (size_t)(s->n_meta + 1));
+    if (!nk) return KVS_E_NOMEM;
+    s->meta_key = nk;
+    char **nv = realloc(s->meta_val, sizeof *nv * (size_t)(s->n_meta + 1));
+    if (!nv) return KVS_E_NOMEM;
+    s->meta_val = nv;
+    if (!(s->meta_key[s->n_meta] = strdup(key)) || !(s->meta_val[s->n_meta] = strdup(val))) {
+        free(s->meta_key[s->n_meta]);
+        return KVS_E_NOMEM;
+    }
+    s->n_meta++;
+    return 0;
+}
+
+int kvs_steer_set_meta(kvs_steer *s, const char *key, const char *value) {
+    char full[256];
+    if (!key || !value || snprintf(full, sizeof full, "kvsteer.extract.%s", key) >= (int)sizeof full) return KVS_E_ARG;
+    return steer_set_meta(s, full, value);
+}
+
+kvs_steer_kind kvs_steer_get_kind(const kvs_steer *s) { return s->kind; }
+
+const float *kvs_steer_vector(const kvs_steer *s, int layer, kvs_kv which) {
+    if (layer < 0 || layer >= s->n_layer) return NULL;
+    if (s->kind == KVS_STEER_ACT) return s->act[layer];
+    return which == KVS_K ? s->k[layer] : s->v[layer];
+}
+
+const char *kvs_steer_meta(const kvs_steer *s, const char *key) {
+    for (int i = 0; i < s->n_meta; i++)
+        if (!strcmp(s->meta_key[i], key)) return s->meta_val[i];
+    return NULL;
+}
+
+int kvs_steer_save(const kvs_steer *s, const char *path, kvs_error *err) {
+    gguf_writer *w = gguf_writer_new();
+    if (!w) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+    int bad = gguf_writer_add_str(w, "general.architecture", "kvsteer-vector") ||
+              gguf_writer_add_u32(w, "kvsteer.format_version", STEER_FORMAT_VERSION) ||
+              gguf_writer_add_str(w, "kvsteer.kind", s->kind == KVS_STEER_CACHE ? "cache" : "act") ||
+              gguf_writer_add_str(w, "kvsteer.model.architecture", s->arch) ||
+              gguf_writer_add_u32(w, "kvsteer.model.block_count", (uint32_t)s->n_layer) ||
+              gguf_writer_add_u32(w, "kvsteer.model.head_count_kv", (uint32_t)s->n_head_kv) ||
+              gguf_writer_add_u32(w, "kvsteer.model.head_dim", (uint32_t)s->head_dim) ||
+              gguf_writer_add_u32(w, "kvsteer.model.embedding_length", (uint32_t)s->n_embd) ||
+              gguf_writer_add_u64(w, "kvsteer.model.tokenizer_hash", s->tokenizer_hash);
+    for (int i = 0; i < s->n_meta && !bad; i++) bad = gguf_writer_add_str(w, s->meta_key[i], s->meta_val[i]);
+    char name[64];
+    for (int l = 0; l < s->n_layer && !bad; l++) {
+        if (s->kind == KVS_STEER_CACHE) {
+            uint64_t ne[2] = {(uint64_t)s->head_dim, (uint64_t)s->n_head_kv};
+            snprintf(name, sizeof name, "steer.k.%d", l);
+            bad = gguf_writer_add_tensor_f32(w, name, 2, ne, s->k[l]);
+            snprintf(name, sizeof name, "steer.v.%d", l);
+            bad = bad || gguf_writer_add_tensor_f32(w, name, 2, ne, s->v[l]);
+        } else {
+            uint64_t ne[1] = {(uint64_t)s->n_embd};
+            snprintf(name, sizeof name, "steer.act.%d", l);
+            bad = gguf_writer_add_tensor_f32(w, name, 1, ne, s->act[l]);
+        }
+    }
+    int rc = bad ? err_fail(err, KVS_E_NOMEM, "%s: out of memory", path) : gguf_writer_save(w, path, err);
+    gguf_writer_free(w);
+    return rc;
+}
+
+static int meta_u32(const gguf_file *f, const char *path, const char *key, int *out, kvs_error *err) {
+    int64_t v;
+    if (gguf_get_i64(f, key, &v) || v < 1 || v > (1 << 20))
+        return err_fail(err, KVS_E_FORMAT, "%s: not a kvsteer vector file (missing or bad '%s')", path, key);
+    *out = (int)v;
+    return 0;
+}
+
+/* Copies a tensor into dst after checking its shape and type. */
+static int read_vec(const gguf_file *f, const char *path, const char *name, uint64_t ne0, uint64_t ne1, float *dst,
+                    kvs_error *err) {
+    const gguf_tensor *t = gguf_find_tensor(f, name);
+    if (!t) return err_fail(err, KVS_E_FORMAT, "%s: missing tensor '%s'", path, name);
+    if (t->type != 0 || t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] != 1 || t->ne[3] != 1)
+        return err_fail(err, KVS_E_MISMATCH, "%s: tensor '%s' is not F32 of shape [%llu, %llu]", path, name,
+                        (unsigned long long)ne0, (unsigned long long)ne1);
+    memcpy(dst, t->data, sizeof(float) * ne0 * ne1);
+    for (uint64_t i = 0; i < ne0 * ne1; i++)
+        if (dst[i] != dst[i] || dst[i] > 1e30f || dst[i] < -1e30f)
+            return err_fail(err, KVS_E_FORMAT, "%s: tensor '%s' holds non-finite values", path, name);
+    return 0;
+}
+
+kvs_steer *kvs_steer_load(const char *path, const kvs_model *m, kvs_error *err) {
+    err_clear(err);
+    gguf_file *f = gguf_open(path, err);
+    if (!f) return NULL;
+    kvs_steer *s = NULL;
+    gguf_str kind, arch;
+    int version = 0, n_layer = 0, n_head_kv = 0, head_dim = 0, n_embd = 0;
+    uint64_t hash = 0;
+    if (meta_u32(f, path, "kvsteer.format_version", &version, err)) goto fail;
+    if (version != STEER_FORMAT_VERSION) {
+        err_fail(err, KVS_E_UNSUPPORTED, "%s: vector format version %d; this kvsteer reads version %d", path, version,
+                 STEER_FORMAT_VERSION);
+        goto fail;
+    }
+    if (gguf_get_str(f, "kvsteer.kind", &kind) || gguf_get_str(f, "kvsteer.model.architecture", &arch) ||
+        meta_u32(f, path, "kvsteer.model.block_count", &n_layer, err) ||
+        meta_u32(f, path, "kvsteer.model.head_count_kv", &n_head_kv, err) ||
+        meta_u32(f, path, "kvsteer.model.head_dim", &head_dim, err) ||
+        meta_u32(f, path, "kvsteer.model.embedding_length", &n_embd, err) ||
+        gguf_get_u64(f, "kvsteer.model.tokenizer_hash", &hash)) {
+        if (!err || !err->msg[0] || err->code == 0)
+            err_fail(err, KVS_E_FORMAT, "%s: not a kvsteer vector file (missing model metadata)", path);
+        goto fail;
+    }
+    kvs_steer_kind k;
+    if (kind.n == 5 && !memcmp(kind.p, "cache", 5)) k = KVS_STEER_CACHE;
+    else if (kind.n == 3 && !memcmp(kind.p, "act", 3)) k = KVS_STEER_ACT;
+    else {
+        err_fail(err, KVS_E_FORMAT, "%s: unknown vector kind '%.*s'", path, (int)(kind.n > 32 ? 32 : kind.n), kind.p);
+        goto fail;
+    }
+    char arch_s[64];
+    snprintf(arch_s, sizeof arch_s, "%.*s", (int)(arch.n > 63 ? 63 : arch.n), arch.p);
+    if (m) {
+        kvs_model_info mi;
+        kvs_model_get_info(m, &mi);
+        if (strcmp(arch_s, mi.arch) || n_layer != mi.n_layer || n_head_kv != mi.n_head_kv || head_dim != mi.head_dim ||
+            n_embd != mi.n_embd) {
+            err_fail(err, KVS_E_MISMATCH,
+                     "%s: vectors were built for another model (%s, %d layers, %d KV heads x %d, width %d; this model: "
+                     "%s, %d layers, %d KV heads x %d, width %d)",
+                     path, arch_s, n_layer, n_head_kv, head_dim, n_embd, mi.arch, mi.n_layer, mi.n_head_kv,
+                     mi.head_dim, mi.n_embd);
+            goto fail;
+        }
+        if (hash != mi.tokenizer_hash) {
+            err_fail(err, KVS_E_MISMATCH, "%s: vectors were built with another tokenizer (fingerprint %016llx, model %016llx)",
+                     path, (unsigned long long)hash, (unsigned long long)mi.tokenizer_hash);
+            goto fail;
+        }
+    }
+    if (!(s = alloc_shell(k, arch_s, n_layer, n_head_kv, head_dim, n_embd, hash))) goto nomem;
+    char name[64];
+    if (k == KVS_STEER_CACHE) {
+        if (!(s->k = new_vecs(n_layer, s->dim)) || !(s->v = new_vecs(n_layer, s->dim))) goto nomem;
+        for (int l = 0; l < n_layer; l++) {
+            snprintf(name, sizeof name, "steer.k.%d", l);
+            if (read_vec(f, path, name, (uint64_t)head_dim, (uint64_t)n_head_kv, s->k[l], err)) goto fail;
+            snprintf(name, sizeof name, "steer.v.%d", l);
+            if (read_vec(f, path, name, (uint64_t)head_dim, (uint64_t)n_head_kv, s->v[l], err)) goto fail;
+        }
+    } else {
+        if (!(s->act = new_vecs(n_layer, s->dim))) goto nomem;
+        for (int l = 0; l < n_layer; l++) {
+            snprintf(name, sizeof name, "steer.act.%d", l);
+            if (read_vec(f, path, name, (uint64_t)n_embd, 1, s->act[l], err)) goto fail;
+        }
+    }
+    for (uint64_t i = 0; i < f->n_kv; i++) {
+        const gguf_kv *kv = &f->kv[i];
+        if (kv->type == GGUF_STR && !strncmp(kv->key, "kvsteer.extract.", 16)) {
+            char *val = strndup(kv->strs[0].p, kv->strs[0].n);
+            int bad = !val || steer_set_meta(s, kv->key, val);
+            free(val);
+            if (bad) goto nomem;
+        }
+    }
+    gguf_close(f);
+    return s;
+nomem:
+    err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+fail:
+    kvs_steer_free(s);
+    gguf_close(f);
+    return NULL;
+}
