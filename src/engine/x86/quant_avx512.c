@@ -212,13 +212,9 @@ static void gemm_quant(int kind, int64_t k, const uint8_t *W, size_t w_stride, i
                 /* Ask for the next tile's weights now: the scale gathers above are
                  * the first touch of a row, and without this they wait on memory
                  * (15% of batched decoding's profile). */
-                if (i + TR < i1) {
-                    const uint8_t *nx = W + (size_t)(i + TR) * w_stride + (size_t)kb * wbs;
-                    const size_t bytes = (size_t)nbc * wbs;
-                    const int rows = i1 - (i + TR) < TR ? i1 - (i + TR) : TR;
-                    for (int r = 0; r < rows; r++)
-                        for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)nx + r * w_stride + o, _MM_HINT_T0);
-                }
+                if (i + TR < i1)
+                    simd512_prefetch_rows(W + (size_t)(i + TR) * w_stride + (size_t)kb * wbs, w_stride,
+                                          i1 - (i + TR) < TR ? i1 - (i + TR) : TR, (size_t)nbc * wbs);
                 for (int jj = 0; jj < jc; jj += TJ) {
                     const int J = jc - jj < TJ ? jc - jj : TJ;
                     for (int r = 0; r < TR; r++)

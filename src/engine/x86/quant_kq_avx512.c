@@ -323,13 +323,9 @@ void avx512_gemm_k(uint32_t wtype, int64_t k, const void *Wv, size_t w_stride, i
                 /* Ask for the next tile's weights now: decoding one sequence
                  * streams every weight once, and without this each super-block's
                  * first touch waits on memory. */
-                if (i + KR < i1) {
-                    const uint8_t *nx = W + (size_t)(i + KR) * w_stride + (size_t)kb * wbs;
-                    const size_t bytes = (size_t)nbc * wbs;
-                    const int rows = i1 - (i + KR) < KR ? i1 - (i + KR) : KR;
-                    for (int r = 0; r < rows; r++)
-                        for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)nx + r * w_stride + o, _MM_HINT_T0);
-                }
+                if (i + KR < i1)
+                    simd512_prefetch_rows(W + (size_t)(i + KR) * w_stride + (size_t)kb * wbs, w_stride,
+                                          i1 - (i + KR) < KR ? i1 - (i + KR) : KR, (size_t)nbc * wbs);
                 for (int jj = 0; jj < jc; jj += KJ) {
                     const int J = jc - jj < KJ ? jc - jj : KJ;
                     float out[KJ][KR];

@@ -1,8 +1,11 @@
 /* simd512.h - AVX-512 helpers shared by the kernel files compiled with AVX-512
- * flags (attn_avx512.c, quant_avx512.c).  Include only from such files. */
+ * flags (attn_avx512.c, quant_avx512.c, quant_kq_avx512.c).  Include only from
+ * such files. */
 #ifndef KVS_SIMD512_H
 #define KVS_SIMD512_H
 #include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* Horizontal sums of four vectors, as one xmm (lane i = sum of input i).  The
  * additions go in one fixed tree, so a sum depends only on its own vector: the
@@ -16,6 +19,14 @@ static inline __attribute__((always_inline)) __m128 simd512_sum4(__m512 a, __m51
     s = _mm512_add_ps(s, _mm512_permute_ps(s, 0xb1));
     const __m512i pick = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
     return _mm512_castps512_ps128(_mm512_permutexvar_ps(pick, s));
+}
+
+/* Ask for `rows` rows of `bytes` bytes, `stride` apart, to be brought into L1: the
+ * matrix tiles call it for the next tile's weight rows, whose first touch would
+ * otherwise wait on memory (they stream through once per product). */
+static inline void simd512_prefetch_rows(const uint8_t *p, size_t stride, int rows, size_t bytes) {
+    for (int r = 0; r < rows; r++)
+        for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + (size_t)r * stride + o, _MM_HINT_T0);
 }
 
 #endif
