@@ -14,7 +14,9 @@ at near ties.  The exit status is 1 if token ids differ or if a top-1 token
 differs where llama.cpp's own best-vs-second margin exceeds --tie.
 
 usage: tools/check_parity.py MODEL.gguf [--kvsteer build/kvsteer] [-p TEXT ...]
-needs: pip install llama-cpp-python numpy
+needs: pip install llama-cpp-python numpy (or, without a second build of llama.cpp, the
+       peer's source tree and library: PYTHONPATH=bench/.peer/src
+       LLAMA_CPP_LIB_PATH=$PWD/bench/.peer/build/bin)
 """
 import argparse
 import ctypes
