@@ -131,12 +131,12 @@ INLINE void q45k_factors(const uint8_t *x, __m512i sv[4], float *mins) {
 INLINE __m512i q45k_run(const int five, const uint8_t *x, int q) {
     /* qs bytes 32q..32q+31 hold elements 64q+i (low nibble) and 64q+32+i (high):
      * the same 32 bytes in both halves, the upper half shifted down a nibble */
-    const uint8_t *qs = x + (five ? 48 : 16) + 32 * q;
+    const uint8_t *qs = x + (five ? offsetof(block_q5_k, qs) : offsetof(block_q4_k, qs)) + 32 * q;
     const __m512i c = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)qs));
     __m512i v = _mm512_and_si512(_mm512_srlv_epi64(c, _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4)),
                                  _mm512_set1_epi8(15));
     if (five) { /* bit 2q of qh[i] tops element 64q+i, bit 2q+1 element 64q+32+i */
-        const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(x + 16)));
+        const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(x + offsetof(block_q5_k, qh))));
         const __m512i hb = _mm512_srlv_epi64(h, _mm512_set_epi64(2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1,
                                                                  2 * q, 2 * q, 2 * q, 2 * q));
         v = _mm512_or_si512(v, _mm512_slli_epi64(_mm512_and_si512(hb, _mm512_set1_epi8(1)), 4));
