@@ -274,6 +274,26 @@ typedef int (*kvs_gen_refill)(void *user, int slot, kvs_gen_request *finished, k
 int kvs_generate_stream(kvs_ctx *c, int n_slots, int first_seq, kvs_gen_refill refill, void *refill_user,
                         int (*on_token)(int slot, kvs_token t, void *user), void *user, kvs_error *err);
 
+/*
+ * A generation loop that never runs dry, for servers: as kvs_generate_stream,
+ * but an idle slot is offered again (refill with finished == NULL) before every
+ * decoding step, so work that arrives while other slots decode joins the next
+ * step.  When every slot is idle, `wait` is called: it blocks until there may
+ * be work and returns 0 (the slots are offered again), or returns non-zero to
+ * end the loop, which then returns 0.  The callbacks run on the calling thread,
+ * between steps: they may change the context's per-sequence state (e.g.
+ * kvs_steer_apply_act for the sequence of a slot being refilled).
+ */
+typedef struct kvs_gen_loop {
+    kvs_gen_refill refill;
+    void *refill_user;
+    int (*on_token)(int slot, kvs_token t, void *user); /* optional; non-zero stops that slot's request */
+    void *token_user;
+    int (*wait)(void *user);
+    void *wait_user;
+} kvs_gen_loop;
+int kvs_generate_loop(kvs_ctx *c, int n_slots, int first_seq, const kvs_gen_loop *loop, kvs_error *err);
+
 /* ---------------------------------------------------------------- steering */
 
 /*
@@ -297,6 +317,11 @@ kvs_steer_kind kvs_steer_get_kind(const kvs_steer *s);
 const float *kvs_steer_vector(const kvs_steer *s, int layer, kvs_kv which);
 /* A metadata string of the file (e.g. "kvsteer.extract.traces"), or NULL. */
 const char *kvs_steer_meta(const kvs_steer *s, const char *key);
+/* The file's metadata strings by index, 0 .. kvs_steer_meta_count()-1, with
+ * keys as kvs_steer_meta takes them; NULL outside that range. */
+int kvs_steer_meta_count(const kvs_steer *s);
+const char *kvs_steer_meta_key(const kvs_steer *s, int i);
+const char *kvs_steer_meta_value(const kvs_steer *s, int i);
 
 typedef struct kvs_extract_params {
     kvs_steer_kind kind;  /* cache (K/V) or act (residual stream) vectors */

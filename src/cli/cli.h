@@ -20,6 +20,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_styles(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Run an evaluation (eval_run) with the vectors of `so` (loaded), a progress
  * line on stderr unless quiet and the result line on `out`; errors name the

@@ -23,6 +23,7 @@ static const struct {
     {"sweep", cmd_sweep, "evaluate a grid of steering settings (shardable), vectors cached"},
     {"report", cmd_report, "tables and charts (accuracy, tokens, time, ablations) from run files"},
     {"styles", cmd_styles, "style transfer: which reasoning structure steered answers show"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server, steering chosen per request"},
 };
 
 static void usage(FILE *f) {

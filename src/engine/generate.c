@@ -59,8 +59,12 @@ static int slot_start(kvs_ctx *c, slot *s, kvs_gen_request *r, int seq, kvs_erro
     return 0;
 }
 
+/* wait == NULL: a slot left idle stays idle and the run ends when all are.
+ * Otherwise idle slots are offered again before every step, and when all are
+ * idle `wait` blocks until there may be work (0) or ends the run (non-zero). */
 static int run(kvs_ctx *c, int n, int first_seq, kvs_gen_refill refill, void *refill_user,
-               int (*on_token)(int slot, kvs_token t, void *user), void *user, kvs_error *err) {
+               int (*on_token)(int slot, kvs_token t, void *user), void *user, int (*wait)(void *user),
+               void *wait_user, kvs_error *err) {
     err_clear(err);
     if (n <= 0 || first_seq < 0 || first_seq + n > c->n_seq)
         return err_fail(err, KVS_E_ARG, "generate: %d slots from sequence %d do not fit %d sequences", n, first_seq,
@@ -78,6 +82,22 @@ static int run(kvs_ctx *c, int n, int first_seq, kvs_gen_refill refill, void *re
     }
 
     while (!rc) {
+        if (wait) {
+            int busy = 0;
+            for (int i = 0; i < n && !rc; i++) {
+                if (sl[i].state == SLOT_IDLE) {
+                    kvs_gen_request *r = NULL;
+                    if (!(rc = refill_slot(refill, refill_user, i, NULL, &r, err)))
+                        rc = slot_start(c, &sl[i], r, first_seq + i, err);
+                }
+                busy += sl[i].state != SLOT_IDLE;
+            }
+            if (rc) break;
+            if (!busy) {
+                if (wait(wait_user)) break;
+                continue;
+            }
+        }
         /* build one step: whole prompts of newly started requests, one token
          * for every decoding one; a request that finishes hands its slot on */
         int nb = 0;
@@ -156,7 +176,11 @@ static int run(kvs_ctx *c, int n, int first_seq, kvs_gen_refill refill, void *re
                 break;
             }
         }
-        if (rc || nb == 0) break;
+        if (rc) break;
+        if (nb == 0) {
+            if (wait) continue; /* every request finished at this step: offer the slots again */
+            break;
+        }
         kvs_batch step = {nb, bt, bp, bs, bw};
         const double t0 = now_s();
         if ((rc = kvs_decode(c, &step, err))) break;
@@ -203,11 +227,18 @@ int kvs_generate(kvs_ctx *c, kvs_gen_request *reqs, int n, int first_seq,
                  int (*on_token)(int req, kvs_token t, void *user), void *user, kvs_error *err) {
     if (!reqs) return err_fail(err, KVS_E_ARG, "generate: no requests");
     fixed_set fs = {reqs};
-    return run(c, n, first_seq, fixed_refill, &fs, on_token, user, err);
+    return run(c, n, first_seq, fixed_refill, &fs, on_token, user, NULL, NULL, err);
 }
 
 int kvs_generate_stream(kvs_ctx *c, int n_slots, int first_seq, kvs_gen_refill refill, void *refill_user,
                         int (*on_token)(int slot, kvs_token t, void *user), void *user, kvs_error *err) {
     if (!refill) return err_fail(err, KVS_E_ARG, "generate: no refill function");
-    return run(c, n_slots, first_seq, refill, refill_user, on_token, user, err);
+    return run(c, n_slots, first_seq, refill, refill_user, on_token, user, NULL, NULL, err);
+}
+
+int kvs_generate_loop(kvs_ctx *c, int n_slots, int first_seq, const kvs_gen_loop *loop, kvs_error *err) {
+    if (!loop || !loop->refill || !loop->wait)
+        return err_fail(err, KVS_E_ARG, "generate: a loop needs a refill and a wait function");
+    return run(c, n_slots, first_seq, loop->refill, loop->refill_user, loop->on_token, loop->token_user, loop->wait,
+               loop->wait_user, err);
 }

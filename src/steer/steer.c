@@ -123,6 +123,16 @@ const char *kvs_steer_meta(const kvs_steer *s, const char *key) {
     return NULL;
 }
 
+int kvs_steer_meta_count(const kvs_steer *s) { return s ? s->n_meta : 0; }
+
+const char *kvs_steer_meta_key(const kvs_steer *s, int i) {
+    return s && i >= 0 && i < s->n_meta ? s->meta_key[i] : NULL;
+}
+
+const char *kvs_steer_meta_value(const kvs_steer *s, int i) {
+    return s && i >= 0 && i < s->n_meta ? s->meta_val[i] : NULL;
+}
+
 int kvs_steer_save(const kvs_steer *s, const char *path, kvs_error *err) {
     gguf_writer *w = gguf_writer_new();
     if (!w) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);

@@ -1,0 +1,651 @@
+/* server.c - HTTP glue of the server (server.h): routes, authentication,
+ * body limits, OpenAI's JSON shapes and server-sent events.  libmicrohttpd
+ * parses HTTP and runs one thread per connection, so a handler may block
+ * while its request is generated; the engine itself runs on the scheduler's
+ * one thread (sched.c). */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "metrics.h"
+#include "request.h"
+#include "sched.h"
+#include "vectors.h"
+
+struct server {
+    server_config cfg;
+    kvs_model *m;
+    kvs_ctx *c;
+    sched *sc;
+    vec_registry vr;
+    struct MHD_Daemon *d;
+    request_limits lim;
+    int n_ctx, port;
+    char model_id[128];
+    time_t created;
+    metrics mx;
+    pthread_mutex_t id_mu;
+    uint64_t next_id;
+};
+
+/* One connection's state between libmicrohttpd's calls. */
+typedef struct conn {
+    server *s;
+    char *body;
+    size_t len, cap;
+    int too_big;
+    int endpoint;      /* metrics index */
+    job *j;
+    int fd;
+    /* streaming */
+    char id[40];
+    int chat;
+    char *pend;
+    size_t pend_len, pend_at;
+    size_t text_sent;
+    int role_sent, end_sent;
+} conn;
+
+void server_config_defaults(server_config *c) {
+    memset(c, 0, sizeof *c);
+    c->host = "127.0.0.1";
+    c->port = 8080;
+    c->slots = 4;
+    c->queue_max = 64;
+    c->body_max = 1 << 20;
+    c->timeout_s = 60;
+    c->max_connections = 128;
+}
+
+/* ------------------------------------------------------------ responses */
+
+static enum MHD_Result respond(conn *cn, struct MHD_Connection *mc, int status, const char *type, char *body,
+                               size_t len, int retry_after) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (retry_after) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (status == 401) MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    const enum MHD_Result rc = MHD_queue_response(mc, (unsigned)status, r);
+    MHD_destroy_response(r);
+    metrics_count(&cn->s->mx, cn->endpoint, status);
+    return rc;
+}
+
+static enum MHD_Result respond_json(conn *cn, struct MHD_Connection *mc, int status, cJSON *j) {
+    char *txt = j ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    if (!txt) return MHD_NO;
+    return respond(cn, mc, status, "application/json", txt, strlen(txt), status == 503);
+}
+
+static cJSON *error_json(const api_error *e) {
+    cJSON *o = cJSON_CreateObject(), *er = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddStringToObject(er, "message", e->msg);
+    cJSON_AddStringToObject(er, "type", e->type ? e->type : "invalid_request_error");
+    if (e->param[0]) cJSON_AddStringToObject(er, "param", e->param);
+    else cJSON_AddNullToObject(er, "param");
+    char code[16];
+    snprintf(code, sizeof code, "%d", e->status);
+    cJSON_AddStringToObject(er, "code", e->status == 400 ? "invalid_value" : code);
+    return o;
+}
+
+static enum MHD_Result respond_error(conn *cn, struct MHD_Connection *mc, const api_error *e) {
+    return respond_json(cn, mc, e->status, error_json(e));
+}
+
+static enum MHD_Result fail(conn *cn, struct MHD_Connection *mc, int status, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static enum MHD_Result fail(conn *cn, struct MHD_Connection *mc, int status, const char *param, const char *fmt, ...) {
+    api_error e;
+    char msg[650];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    api_fail(&e, status, param, "%s", msg);
+    return respond_error(cn, mc, &e);
+}
+
+/* ------------------------------------------------------------ listings */
+
+static enum MHD_Result get_models(conn *cn, struct MHD_Connection *mc) {
+    server *s = cn->s;
+    kvs_model_info mi;
+    kvs_model_get_info(s->m, &mi);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "object", "list");
+    cJSON *arr = cJSON_AddArrayToObject(o, "data"), *m = cJSON_CreateObject();
+    cJSON_AddItemToArray(arr, m);
+    cJSON_AddStringToObject(m, "id", s->model_id);
+    cJSON_AddStringToObject(m, "object", "model");
+    cJSON_AddNumberToObject(m, "created", (double)s->created);
+    cJSON_AddStringToObject(m, "owned_by", "kvsteer");
+    cJSON *meta = cJSON_AddObjectToObject(m, "meta");
+    cJSON_AddStringToObject(meta, "architecture", mi.arch);
+    cJSON_AddStringToObject(meta, "name", mi.name);
+    cJSON_AddNumberToObject(meta, "n_layer", mi.n_layer);
+    cJSON_AddNumberToObject(meta, "n_embd", mi.n_embd);
+    cJSON_AddNumberToObject(meta, "n_vocab", mi.n_vocab);
+    cJSON_AddNumberToObject(meta, "n_ctx_slot", s->n_ctx);
+    cJSON_AddNumberToObject(meta, "slots", s->cfg.slots);
+    cJSON_AddStringToObject(meta, "kernels", kvs_kernels_name());
+    cJSON_AddStringToObject(meta, "version", kvs_version());
+    return respond_json(cn, mc, 200, o);
+}
+
+static enum MHD_Result get_vectors(conn *cn, struct MHD_Connection *mc) {
+    server *s = cn->s;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "object", "list");
+    cJSON *arr = cJSON_AddArrayToObject(o, "data");
+    for (int i = 0; i < s->vr.n; i++) {
+        const vec_entry *v = &s->vr.v[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddItemToArray(arr, e);
+        cJSON_AddStringToObject(e, "name", v->name);
+        cJSON_AddStringToObject(e, "file", v->path);
+        cJSON_AddBoolToObject(e, "usable", v->vec != NULL);
+        /* the model check: the file was made for this model's shapes and tokenizer */
+        cJSON_AddStringToObject(e, "model_check", v->vec ? "ok" : v->problem);
+        if (!v->vec) continue;
+        const int cache = kvs_steer_get_kind(v->vec) == KVS_STEER_CACHE;
+        cJSON_AddStringToObject(e, "kind", cache ? "cache" : "act");
+        cJSON_AddStringToObject(e, "use_in", cache ? "kv_steering" : "act_steering");
+        cJSON *meta = cJSON_AddObjectToObject(e, "metadata");
+        for (int k = 0; k < kvs_steer_meta_count(v->vec); k++)
+            cJSON_AddStringToObject(meta, kvs_steer_meta_key(v->vec, k), kvs_steer_meta_value(v->vec, k));
+    }
+    return respond_json(cn, mc, 200, o);
+}
+
+static enum MHD_Result get_metrics(conn *cn, struct MHD_Connection *mc) {
+    sched_stats st;
+    sched_get_stats(cn->s->sc, &st);
+    char *txt = metrics_render(&cn->s->mx, &st);
+    if (!txt) return MHD_NO;
+    return respond(cn, mc, 200, "text/plain; version=0.0.4", txt, strlen(txt), 0);
+}
+
+/* ------------------------------------------------------------ generation */
+
+/* The client hung up: the socket reads as closed or failed. */
+static int gone(int fd) {
+    if (fd < 0) return 0;
+    struct pollfd p = {fd, POLLIN | POLLRDHUP, 0};
+    if (poll(&p, 1, 0) <= 0) return 0;
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return 1;
+    char b;
+    return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+static void next_id(server *s, const char *prefix, char *out, size_t n) {
+    pthread_mutex_lock(&s->id_mu);
+    const uint64_t id = ++s->next_id;
+    pthread_mutex_unlock(&s->id_mu);
+    snprintf(out, n, "%s-%llx%06llx", prefix, (unsigned long long)s->created, (unsigned long long)id);
+}
+
+/* Tokens of text with one spare entry at the end (for the offset token). */
+static kvs_token *tokenize(const kvs_model *m, const char *text, int add_bos, int special, int *n, kvs_error *err) {
+    const size_t len = strlen(text);
+    const int k = kvs_tokenize(m, text, len, add_bos, special, NULL, 0, err);
+    if (k < 0) return NULL;
+    kvs_token *t = malloc(sizeof *t * (size_t)(k + 1));
+    if (!t) return NULL;
+    if (kvs_tokenize(m, text, len, add_bos, special, t, k + 1, err) != k) {
+        free(t);
+        return NULL;
+    }
+    *n = k;
+    return t;
+}
+
+/* The prompt's tokens as `kvsteer run` makes them: a chat is rendered with
+ * the model's template and its special tokens parsed; a plain prompt is
+ * literal text with the model's own BOS rule; the offset token goes last. */
+static int build_prompt(server *s, const request *rq, kvs_token **out, int *n_out, int *n_hold, api_error *e) {
+    kvs_error err = {0};
+    char *text = NULL;
+    if (rq->chat) {
+        kvs_chat_msg *msgs = malloc(sizeof *msgs * (size_t)rq->n_msgs);
+        if (!msgs) return api_fail(e, 500, NULL, "out of memory");
+        for (int i = 0; i < rq->n_msgs; i++) msgs[i] = (kvs_chat_msg){rq->msgs[i].role, rq->msgs[i].content};
+        text = kvs_chat_render(s->m, msgs, rq->n_msgs, 1, s->cfg.chat_template, &err);
+        free(msgs);
+        if (!text) return api_fail(e, 400, "messages", "cannot render the messages: %s", err.msg);
+    }
+    int n = 0;
+    kvs_token *t = tokenize(s->m, rq->chat ? text : rq->prompt, -1, rq->chat, &n, &err);
+    free(text);
+    if (!t) return api_fail(e, 400, rq->chat ? "messages" : "prompt", "cannot tokenize the prompt: %s", err.msg);
+    *n_hold = 0;
+    if (rq->offset) {
+        int k = 0;
+        kvs_token *o = tokenize(s->m, rq->offset, 0, 0, &k, &err);
+        if (!o || k != 1) {
+            free(o);
+            free(t);
+            return api_fail(e, 400, "kv_steering.offset", "'kv_steering.offset' must be exactly one token; it is %d", k);
+        }
+        t[n++] = o[0]; /* t has room for one more */
+        free(o);
+        *n_hold = 1;
+    }
+    if (n == 0) {
+        free(t);
+        return api_fail(e, 400, rq->chat ? "messages" : "prompt", "the prompt is empty");
+    }
+    if (n >= s->n_ctx) {
+        free(t);
+        return api_fail(e, 400, rq->chat ? "messages" : "prompt",
+                        "the prompt is %d tokens; a request's context holds %d (prompt and answer)", n, s->n_ctx);
+    }
+    *out = t;
+    *n_out = n;
+    return 0;
+}
+
+static uint64_t random_seed(void) {
+    uint64_t x = 0;
+    if (getrandom(&x, sizeof x, 0) != (ssize_t)sizeof x) x = (uint64_t)time(NULL) ^ (uint64_t)clock();
+    return x & ((1ull << 53) - 1); /* stays exact in JSON */
+}
+
+static cJSON *usage_json(const job *j) {
+    cJSON *u = cJSON_CreateObject();
+    cJSON_AddNumberToObject(u, "prompt_tokens", j->n_prompt);
+    cJSON_AddNumberToObject(u, "completion_tokens", j->n_gen);
+    cJSON_AddNumberToObject(u, "total_tokens", j->n_prompt + j->n_gen);
+    return u;
+}
+
+/* kvsteer's own fields of a response: what was applied and how long it took. */
+static cJSON *kvsteer_json(const job *j) {
+    cJSON *k = cJSON_CreateObject();
+    cJSON_AddNumberToObject(k, "seed", (double)j->seed);
+    cJSON_AddBoolToObject(k, "kv_steered", j->req.n_kv > 0);
+    cJSON_AddBoolToObject(k, "act_steered", j->req.act != NULL);
+    cJSON *t = cJSON_AddObjectToObject(k, "timings");
+    const double queued = j->t_start > 0 ? j->t_start - j->t_queued : 0;
+    const double ttft = j->t_first > 0 ? j->t_first - j->t_queued : 0;
+    const double gen = j->t_first > 0 && j->t_done > j->t_first ? j->t_done - j->t_first : 0;
+    cJSON_AddNumberToObject(t, "queued_s", queued);
+    cJSON_AddNumberToObject(t, "first_token_s", ttft);
+    cJSON_AddNumberToObject(t, "generation_s", gen);
+    cJSON_AddNumberToObject(t, "tokens_per_s", gen > 0 && j->n_gen > 1 ? (j->n_gen - 1) / gen : 0);
+    return k;
+}
+
+static cJSON *body_head(const conn *cn, const char *object) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", cn->id);
+    cJSON_AddStringToObject(o, "object", object);
+    cJSON_AddNumberToObject(o, "created", (double)time(NULL));
+    cJSON_AddStringToObject(o, "model", cn->s->model_id);
+    return o;
+}
+
+/* One choice of a response or chunk carrying text[0..n). */
+static cJSON *choice(int chat, int stream, const char *text, size_t n, const char *finish, int role) {
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddNumberToObject(c, "index", 0);
+    char *clean = utf8_clean(text ? text : "", text ? n : 0);
+    if (chat) {
+        cJSON *m = cJSON_AddObjectToObject(c, stream ? "delta" : "message");
+        if (role || !stream) cJSON_AddStringToObject(m, "role", "assistant");
+        if (clean && (n || role || !stream)) cJSON_AddStringToObject(m, "content", clean);
+    } else {
+        cJSON_AddStringToObject(c, "text", clean ? clean : "");
+    }
+    free(clean);
+    cJSON_AddNullToObject(c, "logprobs");
+    if (finish) cJSON_AddStringToObject(c, "finish_reason", finish);
+    else cJSON_AddNullToObject(c, "finish_reason");
+    return c;
+}
+
+/* Append "data: <json>\n\n" (or the raw line) to the connection's pending bytes. */
+static int sse(conn *cn, cJSON *j, const char *raw) {
+    char *txt = j ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    const char *p = j ? txt : raw;
+    if (!p) return -1;
+    const size_t add = strlen(p) + 8;
+    char *nb = realloc(cn->pend, cn->pend_len + add + 1);
+    if (!nb) {
+        free(txt);
+        return -1;
+    }
+    cn->pend = nb;
+    cn->pend_len += (size_t)snprintf(cn->pend + cn->pend_len, add + 1, "data: %s\n\n", p);
+    free(txt);
+    return 0;
+}
+
+/* With the scheduler locked: turn what the job has produced since the last
+ * call into events.  1 if something was added. */
+static int produce(conn *cn) {
+    job *j = cn->j;
+    const char *obj = cn->chat ? "chat.completion.chunk" : "text_completion";
+    int added = 0;
+    if (cn->chat && !cn->role_sent) {
+        cJSON *o = body_head(cn, obj);
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"), choice(1, 1, "", 0, NULL, 1));
+        sse(cn, o, NULL);
+        cn->role_sent = added = 1;
+    }
+    if (j->text.ready > cn->text_sent) {
+        cJSON *o = body_head(cn, obj);
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"),
+                             choice(cn->chat, 1, j->text.buf + cn->text_sent, j->text.ready - cn->text_sent, NULL, 0));
+        sse(cn, o, NULL);
+        cn->text_sent = j->text.ready;
+        added = 1;
+    }
+    if (j->state == JOB_DONE && !cn->end_sent) {
+        if (j->fail_status) {
+            api_error e;
+            api_fail(&e, j->fail_status, NULL, "%s", j->fail_msg);
+            sse(cn, error_json(&e), NULL);
+        } else {
+            cJSON *o = body_head(cn, obj);
+            cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"), choice(cn->chat, 1, NULL, 0, j->finish, 0));
+            cJSON_AddItemToObject(o, "kvsteer", kvsteer_json(j));
+            sse(cn, o, NULL);
+            if (j->req.include_usage) {
+                o = body_head(cn, obj);
+                cJSON_AddArrayToObject(o, "choices");
+                cJSON_AddItemToObject(o, "usage", usage_json(j));
+                sse(cn, o, NULL);
+            }
+        }
+        sse(cn, NULL, "[DONE]");
+        cn->end_sent = added = 1;
+    }
+    return added;
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
+    conn *cn = cls;
+    (void)pos;
+    sched *sc = cn->s->sc;
+    while (cn->pend_at == cn->pend_len) {
+        free(cn->pend);
+        cn->pend = NULL;
+        cn->pend_len = cn->pend_at = 0;
+        if (cn->end_sent) return MHD_CONTENT_READER_END_OF_STREAM;
+        sched_lock(sc);
+        int got = produce(cn);
+        if (!got) sched_wait(sc, cn->j, 200);
+        sched_unlock(sc);
+        if (!got && gone(cn->fd)) {
+            sched_cancel(sc, cn->j);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
+    size_t n = cn->pend_len - cn->pend_at;
+    if (n > max) n = max;
+    memcpy(buf, cn->pend + cn->pend_at, n);
+    cn->pend_at += n;
+    return (ssize_t)n;
+}
+
+static enum MHD_Result generate(conn *cn, struct MHD_Connection *mc, int chat) {
+    server *s = cn->s;
+    api_error e;
+    request rq;
+    if (cn->too_big)
+        return fail(cn, mc, 413, NULL, "the request body is larger than %zu bytes", s->cfg.body_max);
+    if (request_parse(cn->body, cn->len, chat, &s->vr, &s->lim, &rq, &e)) return respond_error(cn, mc, &e);
+    kvs_token *t = NULL;
+    int n = 0, hold = 0;
+    if (build_prompt(s, &rq, &t, &n, &hold, &e)) {
+        request_free(&rq);
+        return respond_error(cn, mc, &e);
+    }
+    const int max_new = rq.max_tokens > 0 ? rq.max_tokens : s->n_ctx - n;
+    const uint64_t seed = rq.seed_given ? rq.sampling.seed : rq.sampling.temperature > 0 ? random_seed() : 0;
+    const int stream = rq.stream;
+    job *j = job_new(&rq, t, n, hold, max_new, seed);
+    if (!j) {
+        request_free(&rq);
+        free(t);
+        return fail(cn, mc, 500, NULL, "out of memory");
+    }
+    cn->j = j;
+    cn->chat = chat;
+    next_id(s, chat ? "chatcmpl" : "cmpl", cn->id, sizeof cn->id);
+    char msg[160];
+    if (sched_submit(s->sc, j, msg, sizeof msg)) return fail(cn, mc, 503, NULL, "%s", msg);
+    if (stream) {
+        struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_reader, cn, NULL);
+        if (!r) return MHD_NO;
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        const enum MHD_Result rc = MHD_queue_response(mc, 200, r);
+        MHD_destroy_response(r);
+        metrics_count(&s->mx, cn->endpoint, 200);
+        return rc;
+    }
+    sched_lock(s->sc);
+    while (j->state != JOB_DONE) {
+        sched_wait(s->sc, j, 200);
+        if (j->state == JOB_DONE) break;
+        sched_unlock(s->sc);
+        if (gone(cn->fd)) {
+            sched_cancel(s->sc, j);
+            return MHD_NO; /* nobody to answer */
+        }
+        sched_lock(s->sc);
+    }
+    sched_unlock(s->sc);
+    /* done: the job is only read from here on */
+    if (j->fail_status) return fail(cn, mc, j->fail_status, NULL, "%s", j->fail_msg);
+    cJSON *o = body_head(cn, chat ? "chat.completion" : "text_completion");
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"), choice(chat, 0, j->text.buf, j->text.len, j->finish, 0));
+    cJSON_AddItemToObject(o, "usage", usage_json(j));
+    cJSON_AddItemToObject(o, "kvsteer", kvsteer_json(j));
+    return respond_json(cn, mc, 200, o);
+}
+
+/* ------------------------------------------------------------ routing */
+
+static int authorized(const server *s, struct MHD_Connection *mc) {
+    if (!s->cfg.api_key) return 1;
+    const char *h = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncmp(h, "Bearer ", 7)) return 0;
+    const char *k = h + 7, *want = s->cfg.api_key;
+    /* compare in time independent of where they differ */
+    size_t lk = strlen(k), lw = strlen(want);
+    unsigned diff = (unsigned)(lk != lw);
+    for (size_t i = 0; i < lw; i++) diff |= (unsigned char)want[i] ^ (unsigned char)(i < lk ? k[i] : 0);
+    return diff == 0;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
+                              const char *version, const char *upload, size_t *upload_size, void **ptr) {
+    server *s = cls;
+    conn *cn = *ptr;
+    (void)version;
+    if (!cn) {
+        if (!(cn = calloc(1, sizeof *cn))) return MHD_NO;
+        cn->s = s;
+        cn->fd = -1;
+        cn->endpoint = metrics_endpoint(url);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci) cn->fd = ci->connect_fd;
+        *ptr = cn;
+        /* refuse early what must be refused, before reading a body */
+        if (strcmp(url, "/health") && !authorized(s, mc))
+            return fail(cn, mc, 401, NULL, "a valid API key is needed (Authorization: Bearer KEY)");
+        const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > s->cfg.body_max)
+            return fail(cn, mc, 413, NULL, "the request body is larger than %zu bytes", s->cfg.body_max);
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!cn->too_big && cn->len + *upload_size <= s->cfg.body_max) {
+            if (cn->len + *upload_size + 1 > cn->cap) {
+                size_t nc = cn->cap ? cn->cap : 4096;
+                while (nc < cn->len + *upload_size + 1) nc *= 2;
+                char *nb = realloc(cn->body, nc);
+                if (!nb) return MHD_NO;
+                cn->body = nb;
+                cn->cap = nc;
+            }
+            memcpy(cn->body + cn->len, upload, *upload_size);
+            cn->len += *upload_size;
+            cn->body[cn->len] = 0;
+        } else {
+            cn->too_big = 1;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    const int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
+    if (!strcmp(url, "/v1/chat/completions") || !strcmp(url, "/v1/completions")) {
+        if (!post) return fail(cn, mc, 405, NULL, "%s takes POST", url);
+        return generate(cn, mc, url[4] == 'c' && url[5] == 'h');
+    }
+    static const char *gets[] = {"/health", "/v1/models", "/v1/steering/vectors", "/metrics"};
+    for (size_t i = 0; i < sizeof gets / sizeof *gets; i++)
+        if (!strcmp(url, gets[i]) && !get) return fail(cn, mc, 405, NULL, "%s takes GET", url);
+    if (!strcmp(url, "/health")) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "status", "ok");
+        return respond_json(cn, mc, 200, o);
+    }
+    if (!strcmp(url, "/v1/models")) return get_models(cn, mc);
+    if (!strcmp(url, "/v1/steering/vectors")) return get_vectors(cn, mc);
+    if (!strcmp(url, "/metrics")) return get_metrics(cn, mc);
+    return fail(cn, mc, 404, NULL, "no such endpoint: %s %s", method, url);
+}
+
+static void completed(void *cls, struct MHD_Connection *mc, void **ptr, enum MHD_RequestTerminationCode why) {
+    server *s = cls;
+    conn *cn = *ptr;
+    (void)mc;
+    (void)why;
+    if (!cn) return;
+    if (cn->j) {
+        sched_cancel(s->sc, cn->j); /* no effect once it is done */
+        sched_release(s->sc, cn->j);
+    }
+    free(cn->body);
+    free(cn->pend);
+    free(cn);
+    *ptr = NULL;
+}
+
+static void quiet_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    (void)fmt;
+    (void)ap;
+}
+
+/* ------------------------------------------------------------ life */
+
+static void teardown(server *s) {
+    if (s->sc) sched_free(s->sc);
+    vec_registry_free(&s->vr);
+    kvs_ctx_free(s->c);
+    kvs_model_free(s->m);
+    metrics_free(&s->mx);
+    pthread_mutex_destroy(&s->id_mu);
+    free(s);
+}
+
+server *server_start(const server_config *cfg, char *errbuf, size_t err_len) {
+    server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(errbuf, err_len, "out of memory");
+        return NULL;
+    }
+    s->cfg = *cfg;
+    pthread_mutex_init(&s->id_mu, NULL);
+    metrics_init(&s->mx);
+    s->created = time(NULL);
+    kvs_error err = {0};
+    struct sockaddr_in addr = {0};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)cfg->port);
+    if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
+        snprintf(errbuf, err_len, "host '%s' is not an IPv4 address", cfg->host);
+        goto bad;
+    }
+    if (!(s->m = kvs_model_load(cfg->model_path, &err))) goto bad_err;
+    for (int i = 0; i < cfg->n_vectors; i++)
+        if (vec_add_spec(&s->vr, s->m, cfg->vectors[i], &err)) goto bad_err;
+    if (cfg->vector_dir && vec_add_dir(&s->vr, s->m, cfg->vector_dir, &err)) goto bad_err;
+    kvs_ctx_params cp = kvs_ctx_default_params();
+    cp.n_ctx = cfg->ctx;
+    cp.n_seq = cfg->slots;
+    cp.n_threads = cfg->threads;
+    cp.kv_f16 = cfg->kv_f16;
+    if (!(s->c = kvs_ctx_new(s->m, &cp, &err))) goto bad_err;
+    s->n_ctx = kvs_ctx_n_ctx(s->c);
+    kvs_model_info mi;
+    kvs_model_get_info(s->m, &mi);
+    s->lim.n_layer = mi.n_layer;
+    s->lim.max_tokens = cfg->max_tokens > 0 ? cfg->max_tokens : s->n_ctx;
+    s->lim.max_messages = 256;
+    s->lim.max_text = cfg->body_max;
+    {
+        const char *b = strrchr(cfg->model_path, '/');
+        b = b ? b + 1 : cfg->model_path;
+        size_t l = strlen(b);
+        if (l > 5 && !strcmp(b + l - 5, ".gguf")) l -= 5;
+        if (l >= sizeof s->model_id) l = sizeof s->model_id - 1;
+        memcpy(s->model_id, b, l);
+    }
+    if (!(s->sc = sched_new(s->c, cfg->slots, cfg->queue_max, &err))) goto bad_err;
+    s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+                                MHD_USE_ERROR_LOG,
+                            (uint16_t)cfg->port, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, &addr,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)cfg->max_connections, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, quiet_log, NULL, MHD_OPTION_END);
+    if (!s->d) {
+        snprintf(errbuf, err_len, "cannot listen on %s:%d (in use, or not allowed)", cfg->host, cfg->port);
+        sched_stop(s->sc, 0);
+        goto bad;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : cfg->port;
+    return s;
+bad_err:
+    snprintf(errbuf, err_len, "%s", err.msg);
+    if (s->sc) sched_stop(s->sc, 0);
+bad:
+    teardown(s);
+    return NULL;
+}
+
+int server_port(const server *s) { return s->port; }
+
+void server_stop(server *s, int grace_ms) {
+    /* no new connections; requests in flight get the grace period */
+    const MHD_socket ls = MHD_quiesce_daemon(s->d);
+    if (ls != MHD_INVALID_SOCKET) close(ls); /* refused from now on, not left waiting */
+    sched_stop(s->sc, grace_ms);
+    /* every job is done now: connection threads answer and end */
+    MHD_stop_daemon(s->d);
+    teardown(s);
+}

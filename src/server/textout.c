@@ -1,0 +1,102 @@
+/* textout.c - a response's text as it is generated (textout.h). */
+#include "textout.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Length of the UTF-8 sequence a lead byte starts; 0 for a continuation or invalid byte. */
+static int seq_len(unsigned char c) {
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) return 2;
+    if (c >= 0xE0 && c <= 0xEF) return 3;
+    if (c >= 0xF0 && c <= 0xF4) return 4;
+    return 0;
+}
+
+/* Largest end <= n that does not cut a character that may still be completed. */
+static size_t complete_prefix(const char *s, size_t n) {
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        const unsigned char c = (unsigned char)s[n - back];
+        if ((c & 0xC0) == 0x80) continue; /* continuation: look further back */
+        const int need = seq_len(c);
+        return need > (int)back ? n - back : n;
+    }
+    return n;
+}
+
+int textout_add(textout *t, const char *bytes, size_t n, char *const *stop, int n_stop) {
+    if (t->stopped) return 1;
+    if (t->len + n + 1 > t->cap) {
+        size_t nc = t->cap ? t->cap : 256;
+        while (nc < t->len + n + 1) nc *= 2;
+        char *nb = realloc(t->buf, nc);
+        if (!nb) return -1;
+        t->buf = nb;
+        t->cap = nc;
+    }
+    const size_t old = t->len;
+    memcpy(t->buf + t->len, bytes, n);
+    t->len += n;
+    t->buf[t->len] = 0;
+    size_t hold = 0;
+    for (int i = 0; i < n_stop; i++) {
+        const size_t sl = strlen(stop[i]);
+        /* a match must end in the new bytes: start the search sl-1 before them */
+        const size_t from = old >= sl ? old - sl + 1 : 0;
+        for (size_t p = from; p + sl <= t->len; p++)
+            if (!memcmp(t->buf + p, stop[i], sl)) {
+                t->len = p;
+                t->buf[p] = 0;
+                t->stopped = 1;
+                t->ready = p;
+                return 1;
+            }
+        /* the longest tail that is a proper prefix of this stop string is held back */
+        for (size_t k = sl - 1; k > hold; k--)
+            if (k <= t->len && !memcmp(t->buf + t->len - k, stop[i], k)) {
+                hold = k;
+                break;
+            }
+    }
+    const size_t r = complete_prefix(t->buf, t->len - hold);
+    if (r > t->ready) t->ready = r;
+    return 0;
+}
+
+void textout_finish(textout *t) { t->ready = t->len; }
+
+void textout_free(textout *t) {
+    free(t->buf);
+    memset(t, 0, sizeof *t);
+}
+
+char *utf8_clean(const char *s, size_t n) {
+    char *o = malloc(3 * n + 1); /* each bad byte becomes three */
+    if (!o) return NULL;
+    size_t j = 0;
+    for (size_t i = 0; i < n;) {
+        const unsigned char c = (unsigned char)s[i];
+        int k = seq_len(c), ok = k > 0 && i + (size_t)k <= n;
+        for (int q = 1; ok && q < k; q++) ok = ((unsigned char)s[i + q] & 0xC0) == 0x80;
+        /* overlong or surrogate three/four-byte forms are invalid too */
+        if (ok && k == 3) {
+            const unsigned char d = (unsigned char)s[i + 1];
+            ok = !(c == 0xE0 && d < 0xA0) && !(c == 0xED && d >= 0xA0);
+        }
+        if (ok && k == 4) {
+            const unsigned char d = (unsigned char)s[i + 1];
+            ok = !(c == 0xF0 && d < 0x90) && !(c == 0xF4 && d >= 0x90);
+        }
+        if (ok && c != 0) {
+            memcpy(o + j, s + i, (size_t)k);
+            j += (size_t)k;
+            i += (size_t)k;
+        } else {
+            memcpy(o + j, "\xEF\xBF\xBD", 3);
+            j += 3;
+            i++;
+        }
+    }
+    o[j] = 0;
+    return o;
+}

@@ -1,0 +1,26 @@
+/* textout.h - the text of a response as its tokens arrive: where the stop
+ * strings cut it, and how much of it can be sent now (never half a UTF-8
+ * character, never the start of what may become a stop string). */
+#ifndef KVS_SERVER_TEXTOUT_H
+#define KVS_SERVER_TEXTOUT_H
+#include <stddef.h>
+
+typedef struct textout {
+    char *buf;
+    size_t len, cap;
+    size_t ready;  /* bytes of buf that may be sent */
+    int stopped;   /* a stop string was found: buf ends just before it */
+} textout;
+
+/* Append a token's bytes and look for the stop strings.  Returns 1 when a stop
+ * string was found (the text is cut before it), 0 otherwise, -1 when out of memory. */
+int textout_add(textout *t, const char *bytes, size_t n, char *const *stop, int n_stop);
+/* The response is complete: everything left is ready. */
+void textout_finish(textout *t);
+void textout_free(textout *t);
+
+/* A copy of s[0..n) with each invalid UTF-8 sequence replaced by U+FFFD, as
+ * JSON text must be valid UTF-8.  NULL when out of memory. */
+char *utf8_clean(const char *s, size_t n);
+
+#endif
