@@ -3,7 +3,7 @@
 # Debian's packages), then fetch the default model.  Safe to run repeatedly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS=(build-essential cmake pkg-config libpcre2-dev libcjson-dev libcmocka-dev libmicrohttpd-dev curl python3 python3-pip gnuplot-nox)
+PKGS=(build-essential cmake pkg-config libpcre2-dev libcjson-dev libcmocka-dev libmicrohttpd-dev curl python3 python3-pip python3-venv gnuplot-nox)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -15,4 +15,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# Python packages for the tests (tests/requirements.txt) in the project's own
+# virtual environment: Debian's Python refuses packages installed system-wide
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv || { echo "setup: cannot create .venv (install python3-venv)" >&2; exit 1; }
+fi
+.venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
 ./scripts/fetch_model.sh

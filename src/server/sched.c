@@ -339,7 +339,13 @@ void sched_stop(sched *s, int grace_ms) {
             finish(s, j, "cancelled");
         }
         for (int i = 0; i < s->n_slots; i++)
-            if (s->slot[i]) s->slot[i]->cancel = 1;
+            if (s->slot[i] && !s->slot[i]->fail_status) {
+                /* an answer cut short is an error, not a finished answer */
+                s->slot[i]->cancel = 1;
+                s->slot[i]->fail_status = 503;
+                snprintf(s->slot[i]->fail_msg, sizeof s->slot[i]->fail_msg,
+                         "the server is shutting down; this answer was cut short");
+            }
         pthread_cond_broadcast(&s->work);
     }
     pthread_mutex_unlock(&s->mu);

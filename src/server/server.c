@@ -36,8 +36,10 @@ struct server {
     char model_id[128];
     time_t created;
     metrics mx;
-    pthread_mutex_t id_mu;
+    pthread_mutex_t id_mu;    /* guards next_id and busy_conns */
+    pthread_cond_t conns_done;
     uint64_t next_id;
+    int busy_conns;           /* connections holding a job */
 };
 
 /* One connection's state between libmicrohttpd's calls. */
@@ -255,7 +257,8 @@ static int build_prompt(server *s, const request *rq, kvs_token **out, int *n_ou
     if (n >= s->n_ctx) {
         free(t);
         return api_fail(e, 400, rq->chat ? "messages" : "prompt",
-                        "the prompt is %d tokens; a request's context holds %d (prompt and answer)", n, s->n_ctx);
+                        "'%s': the prompt is %d tokens; a request's context holds %d (prompt and answer)",
+                        rq->chat ? "messages" : "prompt", n, s->n_ctx);
     }
     *out = t;
     *n_out = n;
@@ -431,6 +434,9 @@ static enum MHD_Result generate(conn *cn, struct MHD_Connection *mc, int chat) {
     }
     cn->j = j;
     cn->chat = chat;
+    pthread_mutex_lock(&s->id_mu);
+    s->busy_conns++;
+    pthread_mutex_unlock(&s->id_mu);
     next_id(s, chat ? "chatcmpl" : "cmpl", cn->id, sizeof cn->id);
     char msg[160];
     if (sched_submit(s->sc, j, msg, sizeof msg)) return fail(cn, mc, 503, NULL, "%s", msg);
@@ -547,6 +553,9 @@ static void completed(void *cls, struct MHD_Connection *mc, void **ptr, enum MHD
     if (cn->j) {
         sched_cancel(s->sc, cn->j); /* no effect once it is done */
         sched_release(s->sc, cn->j);
+        pthread_mutex_lock(&s->id_mu);
+        if (--s->busy_conns == 0) pthread_cond_broadcast(&s->conns_done);
+        pthread_mutex_unlock(&s->id_mu);
     }
     free(cn->body);
     free(cn->pend);
@@ -569,6 +578,7 @@ static void teardown(server *s) {
     kvs_model_free(s->m);
     metrics_free(&s->mx);
     pthread_mutex_destroy(&s->id_mu);
+    pthread_cond_destroy(&s->conns_done);
     free(s);
 }
 
@@ -580,6 +590,7 @@ server *server_start(const server_config *cfg, char *errbuf, size_t err_len) {
     }
     s->cfg = *cfg;
     pthread_mutex_init(&s->id_mu, NULL);
+    pthread_cond_init(&s->conns_done, NULL);
     metrics_init(&s->mx);
     s->created = time(NULL);
     kvs_error err = {0};
@@ -645,7 +656,15 @@ void server_stop(server *s, int grace_ms) {
     const MHD_socket ls = MHD_quiesce_daemon(s->d);
     if (ls != MHD_INVALID_SOCKET) close(ls); /* refused from now on, not left waiting */
     sched_stop(s->sc, grace_ms);
-    /* every job is done now: connection threads answer and end */
+    /* every job is done now: let the connections send their last bytes (a
+     * stream's end) before the daemon closes what is still open */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 5;
+    pthread_mutex_lock(&s->id_mu);
+    while (s->busy_conns > 0)
+        if (pthread_cond_timedwait(&s->conns_done, &s->id_mu, &ts)) break;
+    pthread_mutex_unlock(&s->id_mu);
     MHD_stop_daemon(s->d);
     teardown(s);
 }
