@@ -205,6 +205,79 @@ static void test_stream_equals_single(void **state) {
     free(q.suffix);
 }
 
+/* kvs_generate_loop: requests that arrive while others decode (here: one
+ * every few steps, as a server's clients would) join idle slots at the next
+ * step, and each gets the tokens it gets alone. */
+#define N_LOOP 4
+typedef struct loop_q {
+    kvs_gen_request r[N_LOOP];
+    kvs_token out[N_LOOP][24];
+    int released;   /* requests made available so far */
+    int handed;     /* requests handed to a slot */
+    int steps;      /* tokens seen, a clock for arrivals */
+    int finished, waits;
+} loop_q;
+
+static int loop_refill(void *user, int slot, kvs_gen_request *fin, kvs_gen_request **next, kvs_error *err) {
+    loop_q *q = user;
+    (void)slot, (void)err;
+    if (fin) q->finished++;
+    *next = q->handed < q->released ? &q->r[q->handed++] : NULL;
+    return 0;
+}
+
+static int loop_token(int slot, kvs_token t, void *user) {
+    loop_q *q = user;
+    (void)slot, (void)t;
+    /* a new request arrives every 5 generated tokens */
+    if (++q->steps % 5 == 0 && q->released < N_LOOP) q->released++;
+    return 0;
+}
+
+static int loop_wait(void *user) {
+    loop_q *q = user;
+    q->waits++;
+    /* nothing runs: release the next request, or end when all are done */
+    if (q->released < N_LOOP) {
+        q->released++;
+        return 0;
+    }
+    return 1;
+}
+
+static void test_loop_equals_single(void **state) {
+    (void)state;
+    const char *qs[N_LOOP] = {"Name three primary colours.", "What is 12 times 7?", "Why is the sky blue?",
+                              "Say hello."};
+    static loop_q q;
+    memset(&q, 0, sizeof q);
+    kvs_token *p[N_LOOP];
+    int n[N_LOOP];
+    kvs_ctx *c = tu_ctx(tu_model(), 512, 2, 0);
+    kvs_error err = {0};
+    for (int i = 0; i < N_LOOP; i++) {
+        p[i] = chat_tokens(qs[i], &n[i]);
+        q.r[i] = (kvs_gen_request){.prompt = p[i], .n_prompt = n[i], .max_new = 24, .out = q.out[i]};
+    }
+    q.released = 1;
+    kvs_gen_loop loop = {loop_refill, &q, loop_token, &q, loop_wait, &q};
+    assert_int_equal(kvs_generate_loop(c, 2, 0, &loop, &err), 0);
+    assert_int_equal(q.finished, N_LOOP);
+    assert_true(q.waits >= 1);
+    for (int i = 0; i < N_LOOP; i++) {
+        kvs_token solo[24];
+        kvs_gen_request r = {.prompt = p[i], .n_prompt = n[i], .max_new = 24, .out = solo};
+        assert_int_equal(kvs_generate(c, &r, 1, 0, NULL, NULL, &err), 0);
+        assert_int_equal(r.n_out, q.r[i].n_out);
+        assert_memory_equal(solo, q.out[i], sizeof(kvs_token) * (size_t)r.n_out);
+        free(p[i]);
+    }
+    /* a loop needs its wait function */
+    loop.wait = NULL;
+    assert_int_not_equal(kvs_generate_loop(c, 2, 0, &loop, &err), 0);
+    kvs_ctx_free(c);
+}
+
 static int saw_prefill_pos = -1;
 static int on_prefilled(kvs_ctx *c, int seq, int last_pos, void *user, kvs_error *err) {
     (void)c, (void)seq, (void)user, (void)err;
@@ -243,6 +316,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_capital_of_japan),
         cmocka_unit_test(test_stream_equals_single),
+        cmocka_unit_test(test_loop_equals_single),
         cmocka_unit_test(test_batch_equals_single),
         cmocka_unit_test(test_hook_and_limits),
     };
