@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Build llama.cpp's llama-bench, the speed peer, from the PyPI source
-# distribution of llama-cpp-python (which vendors llama.cpp), into
-# bench/.peer/ (ignored by git).  Nothing of llama.cpp is committed.
+# Build llama.cpp's llama-bench (the speed peer) or llama-server (the serving
+# peer: bench/build_llamacpp.sh server) from the PyPI source distribution of
+# llama-cpp-python (which vendors llama.cpp), into bench/.peer/ (ignored by
+# git); prints the program's path.  Nothing of llama.cpp is committed.
 #
 # AMX is switched off: on the virtual machines used here the kernel does not
 # grant AMX tile state and llama.cpp's AMX path crashes; the AVX-512/VNNI
@@ -10,7 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")"
 VER=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
 PEER=.peer
-BIN=$(pwd)/$PEER/build/bin/llama-bench
+case "${1:-bench}" in
+  bench) TARGET=llama-bench; SERVER=OFF ;;
+  server) TARGET=llama-server; SERVER=ON ;;
+  *) echo "build_llamacpp.sh: unknown target '$1' (bench|server)" >&2; exit 2 ;;
+esac
+BIN=$(pwd)/$PEER/build/bin/$TARGET
 if [ -x "$BIN" ]; then echo "$BIN"; exit 0; fi
 mkdir -p "$PEER"
 if [ ! -d "$PEER/src" ]; then
@@ -22,6 +28,6 @@ cmake -S "$PEER/src/vendor/llama.cpp" -B "$PEER/build" -DCMAKE_BUILD_TYPE=Releas
   -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
   -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_BF16=ON \
   -DGGML_AMX_INT8=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-  -DLLAMA_BUILD_SERVER=OFF >&2
-cmake --build "$PEER/build" --target llama-bench -j "$(nproc)" >&2
+  -DLLAMA_BUILD_SERVER=$SERVER >&2
+cmake --build "$PEER/build" --target "$TARGET" -j "$(nproc)" >&2
 echo "$BIN"
