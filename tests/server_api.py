@@ -25,6 +25,11 @@ SLOW = os.environ.get("KVS_SANITIZED") == "1"
 T = "1"
 CTX = "512"
 passed = failed = 0
+T0 = time.time()
+
+
+def section(name):
+    print(f"[{time.time() - T0:6.1f} s] {name}", flush=True)
 
 
 def check(name, ok, detail=""):
@@ -125,6 +130,7 @@ def metric(srv, name):
 
 
 def main():
+    section("vectors")
     tmp = tempfile.mkdtemp()
     vdir = os.path.join(tmp, "vectors")
     os.mkdir(vdir)
@@ -143,6 +149,7 @@ def main():
     srv = Server("--vectors", vdir, "--slots", "8", "--ctx", CTX, "--max-body", "65536", "--queue", "64")
     try:
         # ---- listings
+        section("listings")
         st, _, raw = srv.request("GET", "/health")
         check("health", st == 200 and json.loads(raw)["status"] == "ok", raw)
         st, _, raw = srv.request("GET", "/v1/models")
@@ -156,6 +163,7 @@ def main():
                   "another model" in vecs["qwen"]["model_check"], raw)
 
         # ---- the same tokens as `kvsteer run` with the same settings
+        section("equal to run")
         Q = "Which is heavier, a kilogram of iron or a kilogram of feathers?"
         N = 24 if SLOW else 40
         cases = {
@@ -189,6 +197,7 @@ def main():
               r["object"] == "text_completion", f"{r} want {want!r}")
 
         # ---- 16 concurrent requests with different settings: each as alone
+        section("16 concurrent")
         names = list(cases)
         results = [None] * 16
 
@@ -206,6 +215,7 @@ def main():
         check("16 concurrent mixed requests equal their solo answers", not bad, str(bad[:2]))
 
         # ---- streaming
+        section("streaming")
         body = chat_body(Q, N, stream=True, stream_options={"include_usage": True},
                          kv_steering={"vector": "demo", "c_v": 4})
         st, hd, raw = srv.request("POST", "/v1/chat/completions", body)
@@ -221,6 +231,7 @@ def main():
         check("stream: completions", st == 200 and stream_text(sse_events(raw)) == want, raw[-300:])
 
         # ---- stop strings
+        section("stop strings")
         st, _, r = srv.post("/v1/chat/completions", chat_body(Q, N, stop=[" of"]))
         full = solo["plain"]
         cut = full.split(" of")[0]
@@ -230,6 +241,7 @@ def main():
         check("stop string, streamed", stream_text(sse_events(raw)) == cut, raw[-400:])
 
         # ---- bad requests: 4xx with OpenAI's error object naming the field
+        section("bad requests")
         def bad_req(name, body, status, param=None, needle=None, path="/v1/chat/completions"):
             st, _, r = srv.post(path, body)
             err = r.get("error", {}) if isinstance(r, dict) else {}
@@ -283,6 +295,7 @@ def main():
               cp.stdout + cp.stderr)
 
         # ---- the official OpenAI client
+        section("openai client")
         try:
             import openai
             cl = openai.OpenAI(base_url=srv.url + "/v1", api_key="unused", max_retries=0, timeout=300)
@@ -312,6 +325,7 @@ def main():
             check("openai client installed (scripts/setup.sh)", False, "python module openai missing")
 
         # ---- a client that goes away cancels its generation
+        section("disconnect")
         c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
         c.request("POST", "/v1/chat/completions",
                   json.dumps(chat_body("Tell me a very long story about a dragon.", 400, stream=True)),
@@ -341,6 +355,7 @@ def main():
         check("SIGTERM when idle: exit 0", rc == 0, f"rc {rc}: {''.join(srv.log)[-500:]}")
 
     # ---- a full queue answers 503 with Retry-After; the rest complete
+    section("full queue, SIGTERM")
     srv = Server("--slots", "1", "--queue", "1", "--ctx", CTX, "--grace", "2")
     try:
         out = [None] * 5
@@ -383,6 +398,7 @@ def main():
             srv.stop(signal.SIGKILL)
 
     # ---- an API key
+    section("api key")
     srv = Server("--api-key", "sekrit", "--ctx", CTX)
     try:
         st, hd, _ = srv.request("GET", "/v1/models")
@@ -397,6 +413,7 @@ def main():
         srv.stop()
 
     # ---- bad command lines: one line, non-zero
+    section("command lines")
     for name, args, needle in (("missing model", ["serve"], "-m MODEL"),
                                ("bad port", ["serve", "-m", MODEL, "--port", "70000"], "--port"),
                                ("bad host", ["serve", "-m", MODEL, "--host", "localhost:1", "--port", "0"], "host"),
