@@ -47,6 +47,11 @@ char *cli_chat_prompt(const char *cmd, const kvs_model *m, const char *system, c
 
 /* Write text to path through a temporary file and a rename; 1 (printed) on error. */
 int cli_write_atomic(const char *cmd, const char *path, const char *text);
+/* Checks, before any long work, that an output file can be written there
+ * (or, for a directory, that it can be created and takes files); 1 (printed)
+ * on error. */
+int cli_check_output(const char *cmd, const char *path);
+int cli_check_output_dir(const char *cmd, const char *dir);
 /* mkdir -p; 1 (printed) on error. */
 int cli_mkdirs(const char *cmd, const char *dir);
 const char *cli_basename(const char *path);

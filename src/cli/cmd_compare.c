@@ -97,7 +97,7 @@ int cmd_compare(int argc, char **argv) {
         {"ck", required_argument, 0, 1000}, {"cv", required_argument, 0, 1000},
         {"layers", required_argument, 0, 1000}, {"act", required_argument, 0, 1000},
         {"act-layer", required_argument, 0, 1000}, {"act-scale", required_argument, 0, 1000},
-        {"offset", required_argument, 0, 1000}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"offset", required_argument, 0, 1000}, {"offset-token", required_argument, 0, 1000}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int o, li = 0;
     optind = 1;
     opterr = 0;
@@ -141,7 +141,7 @@ int cmd_compare(int argc, char **argv) {
         off = t[0];
         free(t);
         if (n_off != 1) {
-            cli_error("compare", "--offset '%s' is %d tokens; it must be exactly one", offs, n_off);
+            cli_error("compare", "--offset-token '%s' is %d tokens; it must be exactly one", offs, n_off);
             goto done;
         }
     }

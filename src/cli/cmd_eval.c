@@ -43,8 +43,8 @@ static const char *k_help =
     "methods: baseline = plain chat prompt; cot = the assistant turn starts with\n"
     "\"" EVAL_COT_TEXT "\"; cache = one-shot KV-cache steering (--steer); cache+cot = both;\n"
     "act = continuous activation steering (--act, --act-layer, --act-scale).\n"
-    "The offset token is \" \" for gsm8k and \"\\n\" otherwise with cache steering, none\n"
-    "otherwise, unless --offset is given.\n"
+    "The offset token is a space for gsm8k and a newline otherwise with cache steering,\n"
+    "none otherwise, unless --offset-token is given.\n"
     "steering:\n";
 
 typedef struct display {
@@ -111,7 +111,7 @@ int cli_eval(eval_config *ec, const steer_opts *so, int quiet, FILE *out) {
                 return cli_error(CMD, "%s; use --overwrite or another -o", err.msg);
             break;
         case EVAL_FAULT_OFFSET_START: return cli_error(CMD, "--offset-start %d: %s", ec->offset_start, err.msg);
-        case EVAL_FAULT_OFFSET: return cli_error(CMD, "--%s", err.msg);
+        case EVAL_FAULT_OFFSET: return cli_error(CMD, "--offset-token: %s", err.msg);
         case EVAL_FAULT_CONTEXT: return cli_error(CMD, "%s; use --ctx", err.msg);
         case EVAL_FAULT_NONE: break;
         }
@@ -142,7 +142,7 @@ int cmd_eval(int argc, char **argv) {
         {"steer", required_argument, 0, 1000},    {"ck", required_argument, 0, 1000},
         {"cv", required_argument, 0, 1000},       {"layers", required_argument, 0, 1000},
         {"act", required_argument, 0, 1000},      {"act-layer", required_argument, 0, 1000},
-        {"act-scale", required_argument, 0, 1000}, {"offset", required_argument, 0, 1000},
+        {"act-scale", required_argument, 0, 1000}, {"offset", required_argument, 0, 1000}, {"offset-token", required_argument, 0, 1000},
         {"kv-f16", no_argument, 0, 14},           {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int o, li = 0;

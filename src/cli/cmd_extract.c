@@ -154,6 +154,7 @@ int cmd_pairs(int argc, char **argv) {
 int cmd_extract(int argc, char **argv) {
     xopts o;
     if (parse("extract", argc, argv, &o)) return 1;
+    if (cli_check_output("extract", o.out)) return 1; /* not after an hour of extraction */
     kvs_model *m = NULL;
     qa_set tr = {0};
     pair_set ps = {0};

@@ -39,7 +39,7 @@ int cmd_run(int argc, char **argv) {
         {"temp", required_argument, 0, 'e'},  {"top-k", required_argument, 0, 'k'},
         {"top-p", required_argument, 0, 'P'}, {"seed", required_argument, 0, 's'},
         {"threads", required_argument, 0, 't'}, {"ctx", required_argument, 0, 'c'},
-        {"offset", required_argument, 0, 1000}, {"steer", required_argument, 0, 1000},
+        {"offset", required_argument, 0, 1000}, {"offset-token", required_argument, 0, 1000}, {"steer", required_argument, 0, 1000},
         {"ck", required_argument, 0, 1000}, {"cv", required_argument, 0, 1000},
         {"layers", required_argument, 0, 1000}, {"act", required_argument, 0, 1000},
         {"act-layer", required_argument, 0, 1000}, {"act-scale", required_argument, 0, 1000},
@@ -95,7 +95,7 @@ int cmd_run(int argc, char **argv) {
     if (offset) {
         if (!(off = cli_tokenize("run", m, offset, 0, 0, &n_off))) goto done;
         if (n_off != 1) {
-            cli_error("run", "--offset '%s' is %d tokens; it must be exactly one", offset, n_off);
+            cli_error("run", "--offset-token '%s' is %d tokens; it must be exactly one", offset, n_off);
             goto done;
         }
     }

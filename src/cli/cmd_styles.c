@@ -187,7 +187,7 @@ int cmd_styles(int argc, char **argv) {
         {"no-baseline", no_argument, 0, 9},     {"data", required_argument, 0, 10},
         {"batch", required_argument, 0, 11},    {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"offset", required_argument, 0, 12},   {0, 0, 0, 0}};
     int o;
     optind = 1;
     opterr = 0;
@@ -211,6 +211,7 @@ int cmd_styles(int argc, char **argv) {
         case 11: if (cli_int(CMD, "--batch", optarg, 1, 1024, &tmp)) return 1; batch = optarg; break;
         case 't': if (cli_int(CMD, "-t", optarg, 1, 1024, &tmp)) return 1; threads = optarg; break;
         case 'q': quiet = 1; break;
+        case 12: return cli_error(CMD, STEER_OPTS_OFFSET_AMBIGUOUS);
         case 'h': fputs(k_help, stdout); return 0;
         case ':': return cli_error(CMD, "option %s needs a value", argv[optind - 1]);
         default: return cli_error(CMD, "unknown option '%s' (see kvsteer styles --help)", argv[optind - 1]);
@@ -225,7 +226,7 @@ int cmd_styles(int argc, char **argv) {
         if (optind < argc) return cli_error(CMD, "unexpected argument '%s' (run files need --runs)", argv[optind]);
         if (!model || !n_vec) return cli_error(CMD, "-m MODEL and at least one --vec VEC.gguf are required (see --help)");
     }
-    if (cli_mkdirs(CMD, out_dir)) return 1;
+    if (cli_check_output_dir(CMD, out_dir)) return 1;
 
     row rows[MAX_ROWS];
     memset(rows, 0, sizeof rows);
@@ -262,7 +263,7 @@ int cmd_styles(int argc, char **argv) {
             steer_opts_init(&so);
             int bad;
             if (i < 0) /* the control gets the same offset token as the steered runs */
-                bad = steer_opts_parse(&so, "eval", "offset", "\n") < 0;
+                bad = steer_opts_parse(&so, "eval", "offset-token", "newline") < 0;
             else
                 bad = steer_opts_parse(&so, "eval", "steer", vecs[i]) < 0 || steer_opts_parse(&so, "eval", "ck", ck) < 0 ||
                       steer_opts_parse(&so, "eval", "cv", cv) < 0 ||

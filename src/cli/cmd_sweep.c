@@ -165,7 +165,7 @@ int cmd_sweep(int argc, char **argv) {
         {"batch", required_argument, 0, 19},       {"sampling", no_argument, 0, 20},
         {"seeds", required_argument, 0, 21},       {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"offset", required_argument, 0, 22},      {0, 0, 0, 0}};
     int o;
     optind = 1;
     opterr = 0;
@@ -213,6 +213,7 @@ int cmd_sweep(int argc, char **argv) {
         case 21: rc = cli_int(CMD, "--seeds", optarg, 1, 64, &tmp); seeds = optarg; break;
         case 't': rc = cli_int(CMD, "-t", optarg, 1, 1024, &tmp); threads = optarg; break;
         case 'q': quiet = 1; break;
+        case 22: rc = cli_error(CMD, STEER_OPTS_OFFSET_AMBIGUOUS); break;
         case 'h': fputs(k_help, stdout); goto done;
         case ':': rc = cli_error(CMD, "option %s needs a value", argv[optind - 1]); break;
         default: rc = cli_error(CMD, "unknown option '%s' (see kvsteer sweep --help)", argv[optind - 1]); break;
@@ -304,7 +305,7 @@ int cmd_sweep(int argc, char **argv) {
     char vdir[4200], rdir[4200];
     snprintf(vdir, sizeof vdir, "%s/vectors", out_dir);
     snprintf(rdir, sizeof rdir, "%s/runs", out_dir);
-    if ((rc = cli_mkdirs(CMD, vdir) || cli_mkdirs(CMD, rdir))) goto free_cs;
+    if ((rc = cli_check_output_dir(CMD, vdir) || cli_check_output_dir(CMD, rdir))) goto free_cs;
 
     char tbase[128];
     if (traces) {

@@ -95,6 +95,20 @@ int cli_write_atomic(const char *cmd, const char *path, const char *text) {
     return write_file_atomic(path, text, strlen(text), &err) ? cli_error(cmd, "%s", err.msg) : 0;
 }
 
+int cli_check_output(const char *cmd, const char *path) {
+    kvs_error err = {0};
+    return atomic_check(path, &err) ? cli_error(cmd, "%s", err.msg) : 0;
+}
+
+int cli_check_output_dir(const char *cmd, const char *dir) {
+    if (cli_mkdirs(cmd, dir)) return 1;
+    char probe[4200];
+    if (snprintf(probe, sizeof probe, "%s/.kvsteer-check", dir) >= (int)sizeof probe)
+        return cli_error(cmd, "%s: path too long", dir);
+    kvs_error err = {0};
+    return atomic_check(probe, &err) ? cli_error(cmd, "%s: cannot create files in this directory", dir) : 0;
+}
+
 int cli_mkdirs(const char *cmd, const char *dir) {
     char *p = strdup(dir);
     if (!p) return cli_error(cmd, "out of memory");
