@@ -44,6 +44,11 @@ check "resume: summary n=4" grep -q "n=4" "$tmp/out"
 # nothing left to do: the summary is rewritten, nothing generated
 "${EV[@]}" "${ARC[@]}" --method baseline --limit 4 --max-new 24 -o "$tmp/r.jsonl" >/dev/null 2>"$tmp/err" || bad "resume 3: $(cat "$tmp/err")"
 check "resume: complete file stays" [ "$(nlines "$tmp/r.jsonl")" = 6 ]
+# a smaller --limit on that file: the summary counts exactly the 2 asked for
+"${EV[@]}" "${ARC[@]}" --method baseline --limit 2 --max-new 24 -o "$tmp/r.jsonl" >"$tmp/out" 2>"$tmp/err" || bad "limit 2 of 4: $(cat "$tmp/err")"
+check "limit 2 of 4: result line n=2" grep -q "n=2 (of 4 in the file)" "$tmp/out"
+check "limit 2 of 4: summary n=2, limit 2" sh -c "tail -1 '$tmp/r.jsonl' | grep '\"n\":2,' | grep '\"samples_in_file\":4' | grep -q '\"limit\":2'"
+check "limit 2 of 4: samples kept" [ "$(nsamples "$tmp/r.jsonl")" = 4 ]
 
 # --- a truncated last line is dropped and redone ----------------------------
 head -n 5 "$tmp/b4.jsonl" >"$tmp/t.jsonl"           # header + 4 samples, no summary

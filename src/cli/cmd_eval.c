@@ -78,6 +78,8 @@ static void print_result(FILE *out, const eval_config *ec, const cJSON *sum) {
     const cJSON *sd = cJSON_GetObjectItemCaseSensitive(sum, "accuracy_std");
     fprintf(out, "%s %s: n=%d", ec->task->name, eval_method_names[ec->method],
             cJSON_GetObjectItemCaseSensitive(sum, "n")->valueint);
+    const cJSON *in_file = cJSON_GetObjectItemCaseSensitive(sum, "samples_in_file");
+    if (in_file) fprintf(out, " (of %d in the file)", in_file->valueint);
     for (const cJSON *a = acc ? acc->child : NULL; a; a = a->next) {
         const cJSON *d = sd ? cJSON_GetObjectItemCaseSensitive(sd, a->string) : NULL;
         fprintf(out, "  %s %.1f%%", a->string, 100.0 * a->valuedouble);
