@@ -37,6 +37,9 @@ int cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, i
 int cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
 int cli_float(const char *cmd, const char *opt, const char *s, double lo, double hi, float *out);
 
+/* A seed for sampling when none is given (differs between runs; the
+ * commands print it so that a run can be repeated). */
+uint64_t cli_random_seed(void);
 /* Tokenize text into a malloc'd array; NULL (after printing) on error. */
 kvs_token *cli_tokenize(const char *cmd, const kvs_model *m, const char *text, int add_bos, int parse_special,
                         int *n_out);
