@@ -80,7 +80,8 @@ static void add_layers(cJSON *o, const kvs_steer_params *p) {
 /* How the vector was extracted (its file's metadata), so that reports can
  * plot accuracy against pairs or shots without the vector file at hand. */
 static void add_extract_meta(cJSON *o, const kvs_steer *v) {
-    static const char *const keys[] = {"traces", "pairs", "shots", "select", "seed", "position", "prefix", "exclude", "keys"};
+    static const char *const keys[] = {"traces", "pos",    "neg",     "pair_file", "render", "pairs", "shots",
+                                       "select", "seed",   "position", "prefix",   "exclude", "keys"};
     cJSON *x = cJSON_AddObjectToObject(o, "extract");
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         char full[64];
