@@ -49,9 +49,9 @@ no_time() { sed -e 's/[0-9.]* s ([0-9.]* tokens\/s[^)]*)//' -e 's/[0-9.]* ms\/to
 "$BIN" extract -m "$MODEL" --traces "$TR" --pairs 2 --shots 0 -t "$T" -q --kind act -o "$tmp/va.gguf" || bad "extract act vector"
 Q="Name one colour."
 
-twice run no_time "--n-predict --temp --top-k --top-p --seed --ck --cv --layers --offset-token --act-scale" \
+twice run no_time "--n-predict --temp --top-k --top-p --ck --cv --layers --offset-token --act-scale" \
   "$BIN" run -m "$MODEL" -t "$T" --chat -p "$Q" --act "$tmp/va.gguf" --act-layer 10 --steer "$tmp/vc.gguf"
-twice compare no_time "--n-predict --temp --seed --width --ck --cv --layers --offset-token" \
+twice compare no_time "--n-predict --temp --top-k --top-p --width --ck --cv --layers --offset-token" \
   "$BIN" compare -m "$MODEL" -t "$T" -p "$Q" --steer "$tmp/vc.gguf"
 twice compare-act no_time "--act-scale" "$BIN" compare -m "$MODEL" -t "$T" -n 16 -p "$Q" --act "$tmp/va.gguf" --act-layer 10
 twice logits same "--top" "$BIN" logits -m "$MODEL" -t "$T" "The capital of France is"

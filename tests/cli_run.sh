@@ -39,4 +39,20 @@ check "seeds differ between runs" [ "$seed1" != "$seed2" ]
 "${R[@]}" -p "My favourite animal is" -n 12 --temp 1.2 --seed "$seed1" >"$tmp/s3" 2>"$tmp/e3" || bad "sampled run 3"
 check "printed seed repeats the run" cmp -s "$tmp/s1" "$tmp/s3"
 check "given seed printed too" grep -q "; seed $seed1$" "$tmp/e3"
+
+# one vocabulary: --max-new is -n; special-token strings parsed as tokenize does
+"${R[@]}" -p "Once upon a time" --max-new 3 >/dev/null 2>"$tmp/err" || bad "--max-new: $(cat "$tmp/err")"
+check "--max-new is -n" grep -q "generated 3 tokens" "$tmp/err"
+for sp in --special --no-special; do
+  n=$("$BIN" tokenize -m "$MODEL" $sp "<|im_start|>user" | wc -w)
+  "${R[@]}" $sp -p "<|im_start|>user" -n 1 >/dev/null 2>"$tmp/err" || bad "run $sp: $(cat "$tmp/err")"
+  check "run $sp tokenizes as tokenize $sp ($n tokens)" grep -q "prompt $n tokens" "$tmp/err"
+done
+check "default is --special" sh -c "[ \"\$('$BIN' tokenize -m '$MODEL' '<|im_start|>')\" = \"\$('$BIN' tokenize -m '$MODEL' --special '<|im_start|>')\" ]"
+"$BIN" logits -m "$MODEL" -t "$T" -k 1 --no-special "<|im_start|>" >"$tmp/out" 2>"$tmp/err" || bad "logits --no-special"
+ids=$("$BIN" tokenize -m "$MODEL" --no-special "<|im_start|>" | tr ' ' ,)
+check "logits --no-special" grep -qF "\"ids\":[$ids]" "$tmp/out"
+# compare takes the sampling options and the half cache too, and prints its seed
+"$BIN" compare -m "$MODEL" -t "$T" -p "Hi" --act "$tmp/nope.gguf" --act-layer 3 --temp 0.7 --top-k 5 --top-p 0.9 --kv-f16 -n 2 >/dev/null 2>"$tmp/err"
+check "compare sampling options parsed" grep -q "nope.gguf" "$tmp/err"
 finish

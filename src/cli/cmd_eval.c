@@ -29,7 +29,7 @@ static const char *k_help =
     "      --overwrite        start FILE afresh even if it holds another configuration\n"
     "      --limit N          evaluate N questions (default: all)\n"
     "      --offset-start K   start at question K, 0-based (default 0)\n"
-    "      --max-new N        most generated tokens per answer (default 768)\n"
+    "  -n, --max-new N        most generated tokens per answer (default 768; --n-predict N too)\n"
     "      --batch B          sequences decoded together (default 16; results do not depend on it)\n"
     "      --sampling         sample (temperature 0.6, top-p 0.9, top-k 50) instead of greedy\n"
     "      --seeds S          with --sampling: seeds 0..S-1 (default 5)\n"
@@ -136,7 +136,7 @@ int cmd_eval(int argc, char **argv) {
         {"data", required_argument, 0, 2},        {"method", required_argument, 0, 3},
         {"output", required_argument, 0, 'o'},    {"overwrite", no_argument, 0, 4},
         {"limit", required_argument, 0, 5},       {"offset-start", required_argument, 0, 6},
-        {"max-new", required_argument, 0, 7},     {"batch", required_argument, 0, 8},
+        {"max-new", required_argument, 0, 7}, {"n-predict", required_argument, 0, 7},     {"batch", required_argument, 0, 8},
         {"sampling", no_argument, 0, 9},          {"seeds", required_argument, 0, 10},
         {"temp", required_argument, 0, 11},       {"top-p", required_argument, 0, 12},
         {"top-k", required_argument, 0, 13},      {"threads", required_argument, 0, 't'},
@@ -150,7 +150,7 @@ int cmd_eval(int argc, char **argv) {
     int o, li = 0;
     optind = 1;
     opterr = 0;
-    while ((o = getopt_long(argc, argv, ":m:o:t:c:qh", opts, &li)) != -1) {
+    while ((o = getopt_long(argc, argv, ":m:o:t:c:n:qh", opts, &li)) != -1) {
         switch (o) {
         case 'm': model = optarg; break;
         case 1: task_name = optarg; break;
@@ -160,6 +160,7 @@ int cmd_eval(int argc, char **argv) {
         case 4: ec.overwrite = 1; break;
         case 5: if (cli_int(CMD, "--limit", optarg, 1, 1 << 30, &ec.limit)) return 1; break;
         case 6: if (cli_int(CMD, "--offset-start", optarg, 0, 1 << 30, &ec.offset_start)) return 1; break;
+        case 'n':
         case 7: if (cli_int(CMD, "--max-new", optarg, 1, 1 << 20, &ec.max_new)) return 1; break;
         case 8: if (cli_int(CMD, "--batch", optarg, 1, 1024, &ec.batch)) return 1; break;
         case 9: ec.sampling = 1; break;

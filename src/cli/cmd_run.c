@@ -17,7 +17,10 @@ static const char *k_help =
     "      --chat             render TEXT as the user turn of the model's chat template\n"
     "      --system TEXT      system message (with --chat; default: the template's own)\n"
     "      --chat-template N  chatml|llama3|phi3|gemma, when the file's template is unknown\n"
-    "  -n, --n-predict N      most tokens to generate (default 256)\n"
+    "  -n, --n-predict N      most tokens to generate (default 256; --max-new N too)\n"
+    "      --special          recognise special-token strings such as <|im_start|> in\n"
+    "                         TEXT (the default, as tokenize and logits do)\n"
+    "      --no-special       take TEXT literally (not with --chat, whose template needs them)\n"
     "      --temp T           temperature; 0 = greedy (default 0)\n"
     "      --top-k K          top-k filter (default 0 = off)\n"
     "      --top-p P          nucleus filter (default 1 = off)\n"
@@ -53,12 +56,13 @@ int cmd_run(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *system = NULL, *tmpl = NULL, *offset = NULL;
     steer_opts so;
     steer_opts_init(&so);
-    int chat = 0, n_predict = 256, threads = 0, n_ctx = 0, kv_f16 = 0, seed_set = 0;
+    int chat = 0, special = 1, n_predict = 256, threads = 0, n_ctx = 0, kv_f16 = 0, seed_set = 0;
     kvs_sampler_params sp = {0.0f, 0, 1.0f, 0};
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 'p'},
         {"chat", no_argument, 0, 'C'},        {"system", required_argument, 0, 'S'},
         {"chat-template", required_argument, 0, 'T'}, {"n-predict", required_argument, 0, 'n'},
+        {"max-new", required_argument, 0, 'n'}, {"special", no_argument, 0, 'X'}, {"no-special", no_argument, 0, 'Y'},
         {"temp", required_argument, 0, 'e'},  {"top-k", required_argument, 0, 'k'},
         {"top-p", required_argument, 0, 'P'}, {"seed", required_argument, 0, 's'},
         {"threads", required_argument, 0, 't'}, {"ctx", required_argument, 0, 'c'},
@@ -78,6 +82,8 @@ int cmd_run(int argc, char **argv) {
         case 'S': system = optarg; break;
         case 'T': tmpl = optarg; break;
         case 'F': kv_f16 = 1; break;
+        case 'X': special = 1; break;
+        case 'Y': special = 0; break;
         case 1000: if (steer_opts_parse(&so, "run", opts[li].name, optarg) < 0) return 1; break;
         case 'n': if (cli_int("run", "-n", optarg, 0, 1 << 24, &n_predict)) return 1; break;
         case 'e': if (cli_float("run", "--temp", optarg, 0, 100, &sp.temperature)) return 1; break;
@@ -94,6 +100,7 @@ int cmd_run(int argc, char **argv) {
     if (optind < argc) return cli_error("run", "unexpected argument '%s'", argv[optind]);
     if (!model || !prompt) return cli_error("run", "-m MODEL and -p TEXT are required (see --help)");
     if (system && !chat) return cli_error("run", "--system needs --chat");
+    if (chat && !special) return cli_error("run", "--no-special cannot go with --chat: the chat template is made of special tokens");
     if (!seed_set) sp.seed = cli_random_seed();
 
     kvs_error err = {0};
@@ -113,9 +120,7 @@ int cmd_run(int argc, char **argv) {
     int n_tok = 0, n_off = 0;
     text = chat ? cli_chat_prompt("run", m, system, prompt, tmpl) : strdup(prompt);
     if (!text) goto done;
-    /* chat text contains the template's special tokens; a plain prompt is the
-     * user's literal text */
-    if (!(toks = cli_tokenize("run", m, text, -1, chat, &n_tok))) goto done;
+    if (!(toks = cli_tokenize("run", m, text, -1, special, &n_tok))) goto done;
     if (offset) {
         if (!(off = cli_tokenize("run", m, offset, 0, 0, &n_off))) goto done;
         if (n_off != 1) {

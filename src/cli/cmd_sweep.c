@@ -47,7 +47,8 @@ static const char *k_help =
     "      --exclude FILE     questions kept out of the pairs (default: the task's\n"
     "                         evaluation file, DATA/eval/...); 'none' for none\n"
     "      --select S         similar | random few-shot selection (default similar)\n"
-    "      --limit N, --offset-start K, --max-new N, --batch B, --sampling, --seeds S\n"
+    "      --limit N, --offset-start K, --max-new N (-n, --n-predict), --batch B,\n"
+    "      --sampling, --seeds S\n"
     "                         passed to kvsteer eval (see kvsteer eval --help)\n"
     "  -t, --threads N        worker threads (default: all cores)\n"
     "  -q, --quiet            no progress on stderr\n"
@@ -161,7 +162,7 @@ int cmd_sweep(int argc, char **argv) {
         {"shard", required_argument, 0, 11},       {"dry-run", no_argument, 0, 12},
         {"data", required_argument, 0, 13},        {"exclude", required_argument, 0, 14},
         {"select", required_argument, 0, 15},      {"limit", required_argument, 0, 16},
-        {"offset-start", required_argument, 0, 17}, {"max-new", required_argument, 0, 18},
+        {"offset-start", required_argument, 0, 17}, {"max-new", required_argument, 0, 18}, {"n-predict", required_argument, 0, 18},
         {"batch", required_argument, 0, 19},       {"sampling", no_argument, 0, 20},
         {"seeds", required_argument, 0, 21},       {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
@@ -169,7 +170,7 @@ int cmd_sweep(int argc, char **argv) {
     int o;
     optind = 1;
     opterr = 0;
-    while (!rc && (o = getopt_long(argc, argv, ":m:o:t:qh", opts, NULL)) != -1) {
+    while (!rc && (o = getopt_long(argc, argv, ":m:o:t:n:qh", opts, NULL)) != -1) {
         switch (o) {
         case 'm': model = optarg; break;
         case 1: task_name = optarg; break;
@@ -207,6 +208,7 @@ int cmd_sweep(int argc, char **argv) {
             break;
         case 16: rc = cli_int(CMD, "--limit", optarg, 1, 1 << 30, &tmp); limit = optarg; break;
         case 17: rc = cli_int(CMD, "--offset-start", optarg, 0, 1 << 30, &tmp); offset_start = optarg; break;
+        case 'n':
         case 18: rc = cli_int(CMD, "--max-new", optarg, 1, 1 << 20, &tmp); max_new = optarg; break;
         case 19: rc = cli_int(CMD, "--batch", optarg, 1, 1024, &tmp); batch = optarg; break;
         case 20: sampling = 1; break;
