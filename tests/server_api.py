@@ -177,7 +177,7 @@ def main():
                     ["--act", demo_act, "--act-layer", "10", "--act-scale", "4"]),
             "sampling": ({"temperature": 0.8, "seed": 7, "top_k": 40, "top_p": 0.9},
                          ["--temp", "0.8", "--seed", "7", "--top-k", "40", "--top-p", "0.9"]),
-            "offset only": ({"kv_steering": {"offset": "\n"}}, ["--offset", "\n"]),
+            "offset only": ({"kv_steering": {"offset": "\n"}}, ["--offset-token", "newline"]),
         }
         solo = {}
         for name, (extra, flags) in cases.items():

@@ -38,6 +38,9 @@ int cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, i
 int cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
 int cli_float(const char *cmd, const char *opt, const char *s, double lo, double hi, float *out);
 
+/* A seed for sampling when none is given (differs between runs; the
+ * commands print it so that a run can be repeated). */
+uint64_t cli_random_seed(void);
 /* Tokenize text into a malloc'd array; NULL (after printing) on error. */
 kvs_token *cli_tokenize(const char *cmd, const kvs_model *m, const char *text, int add_bos, int parse_special,
                         int *n_out);
@@ -48,6 +51,11 @@ char *cli_chat_prompt(const char *cmd, const kvs_model *m, const char *system, c
 
 /* Write text to path through a temporary file and a rename; 1 (printed) on error. */
 int cli_write_atomic(const char *cmd, const char *path, const char *text);
+/* Checks, before any long work, that an output file can be written there
+ * (or, for a directory, that it can be created and takes files); 1 (printed)
+ * on error. */
+int cli_check_output(const char *cmd, const char *path);
+int cli_check_output_dir(const char *cmd, const char *dir);
 /* mkdir -p; 1 (printed) on error. */
 int cli_mkdirs(const char *cmd, const char *dir);
 const char *cli_basename(const char *path);

@@ -13,20 +13,34 @@
 
 static const char *k_help_extract =
     "usage: kvsteer extract -m MODEL.gguf --traces FILE.jsonl -o VEC.gguf [options]\n"
-    "Build N contrastive pairs from teacher traces and write the mean-of-differences\n"
-    "steering vectors (cache K/V, or residual stream with --kind act).\n\n";
+    "       kvsteer extract -m MODEL.gguf --pos FILE --neg FILE -o VEC.gguf [options]\n"
+    "       kvsteer extract -m MODEL.gguf --pair-file FILE.jsonl -o VEC.gguf [options]\n"
+    "Build N contrastive pairs from teacher traces, or take them from your own\n"
+    "prompts, and write the mean-of-differences steering vectors (cache K/V, or\n"
+    "residual stream with --kind act).\n\n";
 static const char *k_help_pairs =
-    "usage: kvsteer pairs -m MODEL.gguf --traces FILE.jsonl [options] --dump\n"
+    "usage: kvsteer pairs -m MODEL.gguf (--traces FILE.jsonl | --pos FILE --neg FILE |\n"
+    "                     --pair-file FILE.jsonl) [options] --dump\n"
     "Show the contrastive prompt pairs exactly as extraction would run them.\n\n";
 static const char *k_help_opts =
     "  -m, --model FILE       GGUF model (required)\n"
-    "      --traces FILE      trace JSONL: question, [choices], steps, answer (required)\n"
-    "      --pairs N          number of pairs: the first N usable trace rows (default 100)\n"
+    "      --traces FILE      trace JSONL: question, [choices], steps, answer\n"
+    "      --pos FILE         your positive prompts, one per line (with --neg; line i of\n"
+    "                         each file makes pair i)\n"
+    "      --neg FILE         your negative prompts, one per line\n"
+    "      --pair-file FILE   your pairs as JSON Lines {\"pos\": TEXT, \"neg\": TEXT}\n"
+    "                         (prompts holding newlines)\n"
+    "      --raw              with --pos/--pair-file: use each prompt as it is (special\n"
+    "                         tokens recognised) instead of as the user turn of the chat\n"
+    "                         template with the generation prompt\n"
+    "      --pairs N          the first N usable trace rows (default 100), or the first\n"
+    "                         N of your prompts (default: all)\n"
+    "      --prefix TEXT      text appended after the generation prompt on both sides\n"
+    "with --traces:\n"
     "      --shots n          few-shot examples per prompt (default 5)\n"
     "      --select S         similar (nearest questions by the model's own mean-pooled\n"
     "                         final hidden state, cosine) or random (default similar)\n"
     "      --seed S           seed for --select random (default 0)\n"
-    "      --prefix TEXT      text appended after the generation prompt on both sides\n"
     "      --exclude FILE     evaluation JSONL whose questions must not be used\n"
     "      --chat-template N  chatml|llama3|phi3|gemma when the file's template is unknown\n"
     "  -t, --threads N        worker threads (default: all cores)\n"
@@ -38,8 +52,9 @@ static const char *k_help_extract_only =
     "  -o, --output FILE      vector file to write (GGUF; written atomically)\n";
 
 typedef struct xopts {
-    const char *model, *traces, *out, *prefix, *exclude, *tmpl;
-    int pairs, shots, threads, position, quiet, dump, batch;
+    const char *model, *traces, *out, *prefix, *exclude, *tmpl, *pos, *neg, *pair_file;
+    int pairs, shots, threads, position, quiet, dump, batch, raw;
+    int pairs_set, trace_only_set; /* given explicitly: --pairs; --shots/--select/--seed/--exclude */
     pair_select select;
     kvs_steer_kind kind;
     uint64_t seed;
@@ -66,7 +81,9 @@ static int parse(const char *cmd, int argc, char **argv, xopts *o) {
         {"output", required_argument, 0, 'o'},  {"threads", required_argument, 0, 't'},
         {"batch", required_argument, 0, 'B'},   {"chat-template", required_argument, 0, 'C'},
         {"quiet", no_argument, 0, 'q'},         {"dump", no_argument, 0, 'D'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'},          {"pos", required_argument, 0, 1},
+        {"neg", required_argument, 0, 2},       {"pair-file", required_argument, 0, 3},
+        {"raw", no_argument, 0, 4},             {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -75,11 +92,15 @@ static int parse(const char *cmd, int argc, char **argv, xopts *o) {
         switch (c) {
         case 'm': o->model = optarg; break;
         case 'T': o->traces = optarg; break;
-        case 'N': if (cli_int(cmd, "--pairs", optarg, 1, 1000000, &o->pairs)) return 1; break;
-        case 'n': if (cli_int(cmd, "--shots", optarg, 0, 1000, &o->shots)) return 1; break;
-        case 's': if (cli_u64(cmd, "--seed", optarg, &o->seed)) return 1; break;
+        case 'N': if (cli_int(cmd, "--pairs", optarg, 1, 1000000, &o->pairs)) return 1; o->pairs_set = 1; break;
+        case 'n': if (cli_int(cmd, "--shots", optarg, 0, 1000, &o->shots)) return 1; o->trace_only_set = 1; break;
+        case 's': if (cli_u64(cmd, "--seed", optarg, &o->seed)) return 1; o->trace_only_set = 1; break;
         case 'x': o->prefix = optarg; break;
-        case 'E': o->exclude = optarg; break;
+        case 'E': o->exclude = optarg; o->trace_only_set = 1; break;
+        case 1: o->pos = optarg; break;
+        case 2: o->neg = optarg; break;
+        case 3: o->pair_file = optarg; break;
+        case 4: o->raw = 1; break;
         case 'C': o->tmpl = optarg; break;
         case 'o': o->out = optarg; break;
         case 't': if (cli_int(cmd, "-t", optarg, 1, 1024, &o->threads)) return 1; break;
@@ -90,6 +111,7 @@ static int parse(const char *cmd, int argc, char **argv, xopts *o) {
             if (!strcmp(optarg, "similar")) o->select = SELECT_SIMILAR;
             else if (!strcmp(optarg, "random")) o->select = SELECT_RANDOM;
             else return cli_error(cmd, "--select expects similar or random, got '%s'", optarg);
+            o->trace_only_set = 1;
             break;
         case 'P':
             if (!strcmp(optarg, "last")) o->position = 0;
@@ -111,17 +133,32 @@ static int parse(const char *cmd, int argc, char **argv, xopts *o) {
         }
     }
     if (optind < argc) return cli_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!o->model || !o->traces) return cli_error(cmd, "-m MODEL and --traces FILE are required (see --help)");
+    const int own = o->pos || o->neg || o->pair_file;
+    if (!o->model || (!o->traces && !own))
+        return cli_error(cmd, "-m MODEL and --traces FILE (or --pos FILE --neg FILE, or --pair-file FILE) are required");
+    if (o->traces && own) return cli_error(cmd, "--traces and --pos/--neg/--pair-file are two sources: give one");
+    if (own && o->pair_file && (o->pos || o->neg)) return cli_error(cmd, "--pair-file holds both sides: no --pos/--neg");
+    if (own && !o->pair_file && (!o->pos || !o->neg)) return cli_error(cmd, "--pos and --neg go together");
+    if (own && o->trace_only_set) return cli_error(cmd, "--shots, --select, --seed and --exclude apply to --traces only");
+    if (o->raw && !own) return cli_error(cmd, "--raw applies to --pos/--neg and --pair-file only");
     if (is_extract && !o->out) return cli_error(cmd, "-o VEC.gguf is required");
     if (!is_extract && !o->dump) return cli_error(cmd, "nothing to do: pass --dump to print the pairs");
     return 0;
 }
 
-/* Loads model, traces and exclusions and builds the pairs; 0 or 1 (printed). */
+/* Loads model, traces and exclusions and builds the pairs (or takes them from
+ * the prompt files); 0 or 1 (printed). */
 static int build(const char *cmd, const xopts *o, kvs_model **m, qa_set *tr, pair_set *ps) {
     kvs_error err = {0};
     qa_set ex = {0};
     if (!(*m = kvs_model_load(o->model, &err))) return cli_error(cmd, "%s", err.msg);
+    if (!o->traces) {
+        const int n = o->pairs_set ? o->pairs : 0;
+        return pairs_from_prompts(*m, o->pair_file ? o->pair_file : o->pos, o->pair_file ? NULL : o->neg, !o->raw,
+                                  o->tmpl, o->prefix, n, ps, &err)
+                   ? cli_error(cmd, "%s%s", err.msg, cli_template_hint(&err))
+                   : 0;
+    }
     if (qa_load(o->traces, 1, tr, &err)) return cli_error(cmd, "%s", err.msg);
     if (o->exclude && qa_load(o->exclude, 0, &ex, &err)) return cli_error(cmd, "%s", err.msg);
     progress pr;
@@ -141,6 +178,10 @@ int cmd_pairs(int argc, char **argv) {
     pair_set ps = {0};
     int rc = build("pairs", &o, &m, &tr, &ps);
     for (int i = 0; i < ps.n && !rc; i++) {
+        if (!ps.target) {
+            printf("=== pair %d\n--- positive ---\n%s\n--- negative ---\n%s\n", i, ps.pos[i], ps.neg[i]);
+            continue;
+        }
         printf("=== pair %d: target row %d (%s); shots:", i, ps.target[i], tr.rows[ps.target[i]].id);
         for (int k = 0; k < ps.n_shots; k++) printf(" %d", ps.shots[i][k]);
         printf("\n--- positive ---\n%s\n--- negative ---\n%s\n", ps.pos[i], ps.neg[i]);
@@ -154,6 +195,7 @@ int cmd_pairs(int argc, char **argv) {
 int cmd_extract(int argc, char **argv) {
     xopts o;
     if (parse("extract", argc, argv, &o)) return 1;
+    if (cli_check_output("extract", o.out)) return 1; /* not after an hour of extraction */
     kvs_model *m = NULL;
     qa_set tr = {0};
     pair_set ps = {0};
@@ -181,24 +223,33 @@ int cmd_extract(int argc, char **argv) {
     }
     if (!rc) {
         char buf[64];
-        const char *base = strrchr(o.traces, '/');
-        kvs_steer_set_meta(s, "traces", base ? base + 1 : o.traces);
+        /* the order of the entries is kept as it was, so a vector extracted again is
+         * byte-identical (run files record its fingerprint) */
+        if (o.traces) kvs_steer_set_meta(s, "traces", cli_basename(o.traces));
         snprintf(buf, sizeof buf, "%d", ps.n);
         kvs_steer_set_meta(s, "pairs", buf);
-        snprintf(buf, sizeof buf, "%d", o.shots);
-        kvs_steer_set_meta(s, "shots", buf);
-        kvs_steer_set_meta(s, "select", o.select == SELECT_SIMILAR ? "similar" : "random");
-        snprintf(buf, sizeof buf, "%llu", (unsigned long long)o.seed);
-        kvs_steer_set_meta(s, "seed", buf);
+        if (o.traces) {
+            snprintf(buf, sizeof buf, "%d", o.shots);
+            kvs_steer_set_meta(s, "shots", buf);
+            kvs_steer_set_meta(s, "select", o.select == SELECT_SIMILAR ? "similar" : "random");
+            snprintf(buf, sizeof buf, "%llu", (unsigned long long)o.seed);
+            kvs_steer_set_meta(s, "seed", buf);
+        } else if (o.pair_file) {
+            kvs_steer_set_meta(s, "pair_file", cli_basename(o.pair_file));
+        } else {
+            kvs_steer_set_meta(s, "pos", cli_basename(o.pos));
+            kvs_steer_set_meta(s, "neg", cli_basename(o.neg));
+        }
+        if (!o.traces) kvs_steer_set_meta(s, "render", o.raw ? "raw" : "chat");
         snprintf(buf, sizeof buf, "%d", o.position);
         kvs_steer_set_meta(s, "position", o.position == 0 ? "last" : o.position == 1 ? "penultimate" : buf);
         kvs_steer_set_meta(s, "prefix", o.prefix ? o.prefix : "");
         kvs_steer_set_meta(s, "kind", o.kind == KVS_STEER_CACHE ? "cache" : "act");
         kvs_steer_set_meta(s, "keys", "post-rope");
-        const char *xb = o.exclude ? strrchr(o.exclude, '/') : NULL;
-        kvs_steer_set_meta(s, "exclude", o.exclude ? (xb ? xb + 1 : o.exclude) : "");
+        if (o.traces) kvs_steer_set_meta(s, "exclude", o.exclude ? cli_basename(o.exclude) : "");
         if (kvs_steer_save(s, o.out, &err)) rc = cli_error("extract", "%s", err.msg);
-        else if (!o.quiet) fprintf(stderr, "[extract] wrote %s (%d pairs, %d shots)\n", o.out, ps.n, o.shots);
+        else if (!o.quiet && o.traces) fprintf(stderr, "[extract] wrote %s (%d pairs, %d shots)\n", o.out, ps.n, o.shots);
+        else if (!o.quiet) fprintf(stderr, "[extract] wrote %s (%d pairs)\n", o.out, ps.n);
     }
     kvs_steer_free(s);
     pairs_free(&ps);

@@ -12,7 +12,9 @@ static const char *k_help =
     "usage: kvsteer logits -m MODEL.gguf [options] TEXT\n"
     "Run TEXT through the model and print, as one JSON line, its token ids and the\n"
     "highest logits at the last position: {\"ids\":[...],\"top\":[[id,logit],...]}.\n"
-    "Special-token strings are recognised; BOS as the model adds it by default.\n\n"
+    "BOS as the model adds it by default.\n\n"
+    "      --special          recognise special-token strings such as <|im_start|> (default)\n"
+    "      --no-special       take TEXT literally\n"
     "  -m, --model FILE       GGUF model (required)\n"
     "  -k, --top K            how many logits (default 40; 0 = all)\n"
     "  -c, --ctx N            context length (default: min(2048, training length))\n"
@@ -31,10 +33,11 @@ static int by_logit(const void *a, const void *b) {
 
 int cmd_logits(int argc, char **argv) {
     const char *model = NULL;
-    int top = 40, threads = 0, n_ctx = 0;
+    int top = 40, threads = 0, n_ctx = 0, special = 1;
     static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"top", required_argument, 0, 'k'},
                                          {"ctx", required_argument, 0, 'c'},   {"threads", required_argument, 0, 't'},
-                                         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+                                         {"help", no_argument, 0, 'h'},        {"special", no_argument, 0, 'S'},
+                                         {"no-special", no_argument, 0, 'N'},  {0, 0, 0, 0}};
     int o;
     optind = 1;
     opterr = 0;
@@ -44,6 +47,8 @@ int cmd_logits(int argc, char **argv) {
         case 'k': if (cli_int("logits", "--top", optarg, 0, 1 << 24, &top)) return 1; break;
         case 'c': if (cli_int("logits", "--ctx", optarg, 1, 1 << 24, &n_ctx)) return 1; break;
         case 't': if (cli_int("logits", "--threads", optarg, 1, 1024, &threads)) return 1; break;
+        case 'S': special = 1; break;
+        case 'N': special = 0; break;
         case 'h': fputs(k_help, stdout); return 0;
         case ':': return cli_error("logits", "option %s needs a value", argv[optind - 1]);
         default: return cli_error("logits", "unknown option '%s'", argv[optind - 1]);
@@ -54,7 +59,7 @@ int cmd_logits(int argc, char **argv) {
     kvs_model *m = kvs_model_load(model, &err);
     if (!m) return cli_error("logits", "%s", err.msg);
     int n = 0, rc = 1;
-    kvs_token *t = cli_tokenize("logits", m, argv[optind], -1, 1, &n);
+    kvs_token *t = cli_tokenize("logits", m, argv[optind], -1, special, &n);
     kvs_ctx *c = NULL;
     int32_t *pos = NULL, *seq = NULL;
     idlogit *all = NULL;

@@ -846,6 +846,7 @@ int cmd_report(int argc, char **argv) {
         }
     }
     if (optind == argc) return cli_error(CMD, "no run files given (see --help)");
+    if ((out && cli_check_output(CMD, out)) || (plot_dir && cli_check_output_dir(CMD, plot_dir))) return 1;
     strlist files = {0};
     int rc = 0;
     for (int i = optind; i < argc && !rc; i++) rc = expand(argv[i], &files);

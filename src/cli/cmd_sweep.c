@@ -47,7 +47,8 @@ static const char *k_help =
     "      --exclude FILE     questions kept out of the pairs (default: the task's\n"
     "                         evaluation file, DATA/eval/...); 'none' for none\n"
     "      --select S         similar | random few-shot selection (default similar)\n"
-    "      --limit N, --offset-start K, --max-new N, --batch B, --sampling, --seeds S\n"
+    "      --limit N, --offset-start K, --max-new N (-n, --n-predict), --batch B,\n"
+    "      --sampling, --seeds S\n"
     "                         passed to kvsteer eval (see kvsteer eval --help)\n"
     "  -t, --threads N        worker threads (default: all cores)\n"
     "  -q, --quiet            no progress on stderr\n"
@@ -161,15 +162,15 @@ int cmd_sweep(int argc, char **argv) {
         {"shard", required_argument, 0, 11},       {"dry-run", no_argument, 0, 12},
         {"data", required_argument, 0, 13},        {"exclude", required_argument, 0, 14},
         {"select", required_argument, 0, 15},      {"limit", required_argument, 0, 16},
-        {"offset-start", required_argument, 0, 17}, {"max-new", required_argument, 0, 18},
+        {"offset-start", required_argument, 0, 17}, {"max-new", required_argument, 0, 18}, {"n-predict", required_argument, 0, 18},
         {"batch", required_argument, 0, 19},       {"sampling", no_argument, 0, 20},
         {"seeds", required_argument, 0, 21},       {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"offset", required_argument, 0, 22},      {0, 0, 0, 0}};
     int o;
     optind = 1;
     opterr = 0;
-    while (!rc && (o = getopt_long(argc, argv, ":m:o:t:qh", opts, NULL)) != -1) {
+    while (!rc && (o = getopt_long(argc, argv, ":m:o:t:n:qh", opts, NULL)) != -1) {
         switch (o) {
         case 'm': model = optarg; break;
         case 1: task_name = optarg; break;
@@ -207,12 +208,14 @@ int cmd_sweep(int argc, char **argv) {
             break;
         case 16: rc = cli_int(CMD, "--limit", optarg, 1, 1 << 30, &tmp); limit = optarg; break;
         case 17: rc = cli_int(CMD, "--offset-start", optarg, 0, 1 << 30, &tmp); offset_start = optarg; break;
+        case 'n':
         case 18: rc = cli_int(CMD, "--max-new", optarg, 1, 1 << 20, &tmp); max_new = optarg; break;
         case 19: rc = cli_int(CMD, "--batch", optarg, 1, 1024, &tmp); batch = optarg; break;
         case 20: sampling = 1; break;
         case 21: rc = cli_int(CMD, "--seeds", optarg, 1, 64, &tmp); seeds = optarg; break;
         case 't': rc = cli_int(CMD, "-t", optarg, 1, 1024, &tmp); threads = optarg; break;
         case 'q': quiet = 1; break;
+        case 22: rc = cli_error(CMD, STEER_OPTS_OFFSET_AMBIGUOUS); break;
         case 'h': fputs(k_help, stdout); goto done;
         case ':': rc = cli_error(CMD, "option %s needs a value", argv[optind - 1]); break;
         default: rc = cli_error(CMD, "unknown option '%s' (see kvsteer sweep --help)", argv[optind - 1]); break;
@@ -304,7 +307,7 @@ int cmd_sweep(int argc, char **argv) {
     char vdir[4200], rdir[4200];
     snprintf(vdir, sizeof vdir, "%s/vectors", out_dir);
     snprintf(rdir, sizeof rdir, "%s/runs", out_dir);
-    if ((rc = cli_mkdirs(CMD, vdir) || cli_mkdirs(CMD, rdir))) goto free_cs;
+    if ((rc = cli_check_output_dir(CMD, vdir) || cli_check_output_dir(CMD, rdir))) goto free_cs;
 
     char tbase[128];
     if (traces) {

@@ -1,5 +1,6 @@
 #include "steer_opts.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +15,10 @@ const char *steer_opts_help =
     "      --act VEC          activation-steering vector file (continuous, one layer)\n"
     "      --act-layer L      layer whose output gets the vector (required with --act)\n"
     "      --act-scale C      scale of the activation vector (default 1)\n"
-    "      --offset TEXT      one-token text appended to the prompt and fed after the\n"
-    "                         cache edit (default \"\\n\" with --steer, none otherwise)\n";
+    "      --offset-token T   the one token appended to the prompt and fed after the cache\n"
+    "                         edit: newline, space, none, one non-digit character, or\n"
+    "                         text:STRING for anything longer or numeric (default newline\n"
+    "                         with --steer, none otherwise)\n";
 
 void steer_opts_init(steer_opts *o) {
     memset(o, 0, sizeof *o);
@@ -41,6 +44,30 @@ bad:
     return cli_error(cmd, "--layers expects A-B, A- or A (layer numbers), got '%s'", s);
 }
 
+/* Bytes of the first UTF-8 character of s (1 for an invalid lead byte). */
+static size_t utf8_char_len(const char *s) {
+    const unsigned char c = (unsigned char)s[0];
+    size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    for (size_t i = 1; i < n; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80) return 1;
+    return n;
+}
+
+/* A bare value may only be one non-digit character or a name, so that a
+ * question number meant for --offset-start, or a word, cannot silently become
+ * the offset token; anything else is spelled text:STRING. */
+static int parse_offset_token(const char *cmd, const char *val, const char **out) {
+    if (!strcmp(val, "newline")) *out = "\n";
+    else if (!strcmp(val, "space")) *out = " ";
+    else if (!strcmp(val, "none") || !val[0]) *out = "";
+    else if (!strncmp(val, "text:", 5) && val[5]) *out = val + 5;
+    else if (val[utf8_char_len(val)] == 0 && !isdigit((unsigned char)val[0])) *out = val;
+    else
+        return cli_error(cmd, "--offset-token '%s' is ambiguous: give newline, space, none, one non-digit "
+                              "character, or text:%s for that text", val, val);
+    return 0;
+}
+
 int steer_opts_parse(steer_opts *o, const char *cmd, const char *name, const char *val) {
     if (!strcmp(name, "steer")) {
         if (o->n == MAX_STEER) return cli_error(cmd, "at most %d --steer vectors", MAX_STEER), -1;
@@ -63,10 +90,9 @@ int steer_opts_parse(steer_opts *o, const char *cmd, const char *name, const cha
     }
     if (!strcmp(name, "act-layer")) return cli_int(cmd, "--act-layer", val, 0, 100000, &o->act_layer) ? -1 : 1;
     if (!strcmp(name, "act-scale")) return cli_float(cmd, "--act-scale", val, -1e4, 1e4, &o->act_scale) ? -1 : 1;
-    if (!strcmp(name, "offset")) {
-        o->offset = val;
-        return 1;
-    }
+    if (!strcmp(name, "offset-token")) return parse_offset_token(cmd, val, &o->offset) ? -1 : 1;
+    if (!strcmp(name, "offset"))
+        return cli_error(cmd, STEER_OPTS_OFFSET_AMBIGUOUS), -1;
     return 0;
 }
 

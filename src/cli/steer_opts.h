@@ -2,7 +2,8 @@
  *   --steer VEC [--ck X] [--cv Y] [--layers A-B]   (repeatable; coefficients and
  *                                                   layers apply to the last --steer)
  *   --act VEC --act-layer L --act-scale C          (activation steering)
- *   --offset TEXT                                  (the one-token offset) */
+ *   --offset-token T                               (the one-token offset; the bare
+ *                                                   --offset is refused as ambiguous) */
 #ifndef KVS_CLI_STEER_OPTS_H
 #define KVS_CLI_STEER_OPTS_H
 #include "kvsteer.h"
@@ -32,6 +33,10 @@ void steer_opts_free(steer_opts *o);
 int steer_opts_on_prefilled(kvs_ctx *c, int seq, int last_pos, void *user, kvs_error *err);
 /* The offset text to use, or NULL for none. */
 const char *steer_opts_offset(const steer_opts *o);
+/* The error for a bare --offset, which once meant the offset token in `eval`
+ * beside --offset-start (the first question): every command refuses it. */
+#define STEER_OPTS_OFFSET_AMBIGUOUS \
+    "--offset is ambiguous: --offset-token T sets the steering offset token, --offset-start K the first question"
 /* Help text lines for these options. */
 extern const char *steer_opts_help;
 

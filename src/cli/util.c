@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -23,6 +24,18 @@ int cli_error(const char *cmd, const char *fmt, ...) {
     fputc('\n', stderr);
     va_end(ap);
     return 1;
+}
+
+uint64_t cli_random_seed(void) {
+    uint64_t s = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&s, sizeof s, 1, f) != 1) { /* no urandom: time and process id */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
+    }
+    if (f) fclose(f);
+    return s % 1000000000u; /* short enough to retype */
 }
 
 int cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out) {
@@ -93,6 +106,20 @@ char *cli_chat_prompt(const char *cmd, const kvs_model *m, const char *system, c
 int cli_write_atomic(const char *cmd, const char *path, const char *text) {
     kvs_error err = {0};
     return write_file_atomic(path, text, strlen(text), &err) ? cli_error(cmd, "%s", err.msg) : 0;
+}
+
+int cli_check_output(const char *cmd, const char *path) {
+    kvs_error err = {0};
+    return atomic_check(path, &err) ? cli_error(cmd, "%s", err.msg) : 0;
+}
+
+int cli_check_output_dir(const char *cmd, const char *dir) {
+    if (cli_mkdirs(cmd, dir)) return 1;
+    char probe[4200];
+    if (snprintf(probe, sizeof probe, "%s/.kvsteer-check", dir) >= (int)sizeof probe)
+        return cli_error(cmd, "%s: path too long", dir);
+    kvs_error err = {0};
+    return atomic_check(probe, &err) ? cli_error(cmd, "%s: cannot create files in this directory", dir) : 0;
 }
 
 int cli_mkdirs(const char *cmd, const char *dir) {

@@ -80,7 +80,8 @@ static void add_layers(cJSON *o, const kvs_steer_params *p) {
 /* How the vector was extracted (its file's metadata), so that reports can
  * plot accuracy against pairs or shots without the vector file at hand. */
 static void add_extract_meta(cJSON *o, const kvs_steer *v) {
-    static const char *const keys[] = {"traces", "pairs", "shots", "select", "seed", "position", "prefix", "exclude", "keys"};
+    static const char *const keys[] = {"traces", "pos",    "neg",     "pair_file", "render", "pairs", "shots",
+                                       "select", "seed",   "position", "prefix",   "exclude", "keys"};
     cJSON *x = cJSON_AddObjectToObject(o, "extract");
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         char full[64];
@@ -496,6 +497,8 @@ static int decode_all(loop *lp, int B, int n_ctx, int n_suffix, kvs_error *err) 
     return rc;
 }
 
+static int cmp_key(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
 int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
     kvs_error own = {0};
     if (!err) err = &own; /* the decode loop's callbacks read err->code */
@@ -522,7 +525,8 @@ int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
     kvs_token *suffix = NULL, *off = NULL;
     cJSON *config = NULL, *full = NULL, *extra = NULL, *sum = NULL;
     run_writer run = {0};
-    int n_q = 0, n_suffix = 0, n_off = 0, n_todo = 0;
+    int n_q = 0, n_suffix = 0, n_off = 0, n_todo = 0, n_keys = 0;
+    char **keys = NULL;
     char data_path[4200];
     snprintf(data_path, sizeof data_path, "%s/eval/%s", cfg->data_dir, task->file);
 
@@ -625,8 +629,20 @@ int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
         if (decode_all(&lp, B, n_ctx, n_suffix, err)) goto fail;
     }
 
-    /* every requested sample is present: the summary, from the whole file */
-    if (!(sum = run_summarize(cfg->out_path, err))) goto fail;
+    /* every requested sample is present: the summary, of exactly those (the file
+     * may hold more, from an earlier run with a larger --limit) */
+    if (!(keys = malloc(sizeof *keys * (size_t)total))) {
+        err_fail(err, KVS_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (int s = 0; s < seeds; s++)
+        for (int i = 0; i < n_q; i++)
+            if (!(keys[n_keys++] = run_sample_key(cfg->sampling ? s : -1, qs[i].row->id))) {
+                err_fail(err, KVS_E_NOMEM, "out of memory");
+                goto fail;
+            }
+    qsort(keys, (size_t)n_keys, sizeof *keys, cmp_key);
+    if (!(sum = run_summarize_keys(cfg->out_path, keys, n_keys, err))) goto fail;
     cJSON_AddStringToObject(sum, "task", task->name);
     cJSON_AddStringToObject(sum, "method", eval_method_names[method]);
     cJSON_AddItemToObject(sum, "config", cJSON_Duplicate(full, 1));
@@ -647,6 +663,8 @@ done:
     cJSON_Delete(full);
     cJSON_Delete(extra);
     free(todo);
+    for (int i = 0; i < n_keys; i++) free(keys[i]);
+    free(keys);
     for (int i = 0; qs && i < n_q; i++) {
         free(qs[i].prompt_text);
         free(qs[i].toks);

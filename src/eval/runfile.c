@@ -485,13 +485,40 @@ cJSON *run_summary_json(const run_stats *st) {
     return s;
 }
 
-cJSON *run_summarize(const char *path, kvs_error *err) {
+cJSON *run_summarize(const char *path, kvs_error *err) { return run_summarize_keys(path, NULL, -1, err); }
+
+cJSON *run_summarize_keys(const char *path, char *const *keys, int n_keys, kvs_error *err) {
     run_file rf;
     if (run_file_load(path, 1, &rf, err)) return NULL;
+    const int in_file = cJSON_GetArraySize(rf.samples);
+    if (n_keys >= 0) {
+        /* keep the requested samples, once each (a repeated one is the stats' duplicate) */
+        cJSON *kept = cJSON_CreateArray();
+        cJSON *o = rf.samples->child;
+        while (o && kept) {
+            cJSON *next = o->next;
+            char *k = run_sample_key(sample_seed(o), cJSON_GetObjectItemCaseSensitive(o, "id")->valuestring);
+            if (k && n_keys && bsearch(&k, keys, (size_t)n_keys, sizeof *keys, cmp_str))
+                cJSON_AddItemToArray(kept, cJSON_DetachItemViaPointer(rf.samples, o));
+            free(k);
+            o = next;
+        }
+        cJSON_Delete(rf.samples);
+        rf.samples = kept;
+        if (!kept) {
+            run_file_free(&rf);
+            err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+            return NULL;
+        }
+    }
     run_stats st;
     cJSON *s = NULL;
-    if (!run_stats_compute(rf.samples, path, &st, err) && !(s = run_summary_json(&st)))
-        err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+    if (!run_stats_compute(rf.samples, path, &st, err)) {
+        if (n_keys >= 0 && st.n < n_keys)
+            err_fail(err, KVS_E_FORMAT, "%s: %d of the %d requested samples are missing", path, n_keys - st.n, n_keys);
+        else if (!(s = run_summary_json(&st))) err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+    }
+    if (s && n_keys >= 0 && in_file > st.n) cJSON_AddNumberToObject(s, "samples_in_file", in_file);
     run_file_free(&rf);
     return s;
 }
