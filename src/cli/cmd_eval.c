@@ -83,10 +83,12 @@ static void print_result(FILE *out, const eval_config *ec, const cJSON *sum) {
         fprintf(out, "  %s %.1f%%", a->string, 100.0 * a->valuedouble);
         if (d) fprintf(out, " +- %.1f", 100.0 * d->valuedouble);
     }
-    fprintf(out, "  no answer %.1f%%  %.1f tokens/answer  %.2f ms/token  -> %s\n",
+    /* tokens per second of the whole batch, the unit of the progress line */
+    const double ms = cJSON_GetObjectItemCaseSensitive(sum, "ms_per_token")->valuedouble;
+    fprintf(out, "  no answer %.1f%%  %.1f tokens/answer  %.1f tok/s  -> %s\n",
             100.0 * cJSON_GetObjectItemCaseSensitive(sum, "invalid")->valuedouble,
-            cJSON_GetObjectItemCaseSensitive(sum, "mean_generated_tokens")->valuedouble,
-            cJSON_GetObjectItemCaseSensitive(sum, "ms_per_token")->valuedouble, ec->out_path);
+            cJSON_GetObjectItemCaseSensitive(sum, "mean_generated_tokens")->valuedouble, ms > 0 ? 1000 / ms : 0.0,
+            ec->out_path);
 }
 
 int cli_eval(eval_config *ec, const steer_opts *so, int quiet, FILE *out) {

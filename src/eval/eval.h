@@ -119,6 +119,14 @@ typedef struct eval_result {
 /* Run (or resume) the evaluation; 0 and res->summary on success. */
 int eval_run(const eval_config *c, eval_result *res, kvs_error *err);
 
+/* Score stored samples again from their "response" (and "span") with this
+ * build's answer extraction, replacing "extracted", "target" and "correct";
+ * `data` is the question set the run was made on (rows found by id), `mc` its
+ * task is multiple choice, `label` names the samples in errors.  *changed:
+ * samples whose correctness changed. */
+struct qa_set;
+int eval_rescore(cJSON *samples, const char *label, const struct qa_set *data, int mc, int *changed, kvs_error *err);
+
 /* Copy of n bytes with every invalid UTF-8 sequence (and NUL) replaced by
  * U+FFFD, so JSON readers accept it.  malloc'd. */
 char *eval_utf8_clean(const char *s, size_t n);
