@@ -19,12 +19,23 @@
 typedef struct eval_task {
     const char *name;           /* e.g. "arc" */
     const char *file;           /* under DATA/eval/ */
+    const char *trace_file;     /* its teacher traces, under DATA/traces/ */
     const char *choices_header; /* between question and choices; NULL: not multiple choice */
     const char *steer_offset;   /* offset token text for cache steering */
 } eval_task;
 
 #define EVAL_TASK_NAMES "gsm8k, arc, csqa, piqa"
 const eval_task *eval_task_find(const char *name);
+/* The task whose trace file has this path's file name (".../csqa.jsonl"), or NULL. */
+const eval_task *eval_task_for_traces(const char *path);
+
+/* Between question and choices when no task says otherwise (trace files of no task). */
+#define EVAL_CHOICES_HEADER "\n\nChoices:"
+struct qa_row;
+/* A question as the user turn of task t: the one rendering of evaluation prompts
+ * and of the questions of contrastive pairs, so a vector is measured on the
+ * prompt format it is applied to.  t NULL: EVAL_CHOICES_HEADER.  malloc'd. */
+char *eval_render_question(const eval_task *t, const struct qa_row *r);
 
 typedef enum eval_method {
     EVAL_BASELINE,  /* the plain chat prompt */

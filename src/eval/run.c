@@ -82,7 +82,8 @@ static void add_layers(cJSON *o, const kvs_steer_params *p) {
 /* How the vector was extracted (its file's metadata), so that reports can
  * plot accuracy against pairs or shots without the vector file at hand. */
 static void add_extract_meta(cJSON *o, const kvs_steer *v) {
-    static const char *const keys[] = {"traces", "pairs", "shots", "select", "seed", "position", "prefix", "exclude", "keys"};
+    static const char *const keys[] = {"traces", "pairs", "shots", "select", "seed", "position", "prefix", "exclude", "keys",
+                                       "task_format", "control", "random_like", "random_seed"};
     cJSON *x = cJSON_AddObjectToObject(o, "extract");
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         char full[64];
@@ -366,7 +367,7 @@ static kvs_token *tokenize(const kvs_model *m, const char *text, int add_bos, in
  * and its tokens, then the offset token. */
 static int build_prompt(const kvs_model *m, const eval_task *task, int cot, const kvs_token *off, int n_off,
                         question *q, kvs_error *err) {
-    char *user = qa_render_question(q->row, task->choices_header ? task->choices_header : "");
+    char *user = eval_render_question(task, q->row);
     if (!user) return err_fail(err, KVS_E_NOMEM, "out of memory");
     const kvs_chat_msg msg = {"user", user};
     char *chat = kvs_chat_render(m, &msg, 1, 1, NULL, err);
