@@ -100,6 +100,20 @@ int cli_eval(eval_config *ec, const steer_opts *so, int quiet, FILE *out) {
         ec->act_scale = so->act_scale;
     }
     ec->offset = so->offset;
+    /* cache+cot edits the last token of the CoT text: a vector measured at the
+     * end of the bare generation prompt is applied where it was not measured
+     * (and the other way round); the run records each vector's prefix */
+    const int cot = ec->method == EVAL_CACHE_COT;
+    for (int i = 0; i < so->n; i++) {
+        const char *pre = kvs_steer_meta(so->vec[i], "kvsteer.extract.prefix");
+        if (!pre) pre = "";
+        if (strcmp(pre, cot ? EVAL_COT_TEXT : ""))
+            fprintf(stderr,
+                    "kvsteer eval: warning: %s was extracted with assistant prefix \"%s\" but method %s applies it "
+                    "after \"%s\": the edit lands where the vector was not measured (extract with --prefix \"%s\")\n",
+                    so->path[i], pre, eval_method_names[ec->method], cot ? EVAL_COT_TEXT : "",
+                    cot ? EVAL_COT_TEXT : "");
+    }
     display d = {.out_path = ec->out_path, .quiet = quiet};
     snprintf(d.label, sizeof d.label, "eval %s %s", ec->task->name, eval_method_names[ec->method]);
     ec->progress = on_progress;
