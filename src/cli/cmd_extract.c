@@ -17,7 +17,10 @@ static const char *k_help_extract =
     "steering vectors (cache K/V, or residual stream with --kind act).\n\n";
 static const char *k_help_pairs =
     "usage: kvsteer pairs -m MODEL.gguf --traces FILE.jsonl [options] --dump\n"
-    "Show the contrastive prompt pairs exactly as extraction would run them.\n\n";
+    "Show the contrastive prompt pairs exactly as extraction would run them.\n"
+    "      --dump             print every pair: its target trace row and shot rows,\n"
+    "                         then the positive and the negative prompt text as\n"
+    "                         tokenized (required: it is what this command does)\n\n";
 static const char *k_help_opts =
     "  -m, --model FILE       GGUF model (required)\n"
     "      --traces FILE      trace JSONL: question, [choices], steps, answer (required)\n"
