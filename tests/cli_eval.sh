@@ -10,7 +10,7 @@ ARC=(--task arc --offset-start 1167)
 GSM=(--task gsm8k --offset-start 462)
 # sample lines without their timings, for comparing runs; sorted, because slots
 # are refilled as answers finish, so lines come in the order answers finish
-samples() { grep '"id":' "$1" | sed -e 's/"seconds":[^,}]*//' -e 's/"span_seconds":[^,}]*//' | sort; }
+samples() { grep '"id":' "$1" | sed -e 's/"seconds":[^,}]*//' -e 's/"span_seconds":[^,}]*//' -e 's/"wall_seconds":[^,}]*//' | sort; }
 nlines() { wc -l <"$1" | tr -d ' '; }
 nsamples() { grep -c '"id":' "$1"; }
 

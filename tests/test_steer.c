@@ -255,6 +255,52 @@ static void test_other_model_is_refused(void **state) {
     unlink(p);
 }
 
+static double dot(const float *a, const float *b, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* The random-direction control: every layer's K and V keep their norm, the
+ * directions are new (and fixed by the seed), the metadata and the model the
+ * vector was made for carry over, so loading still checks the model. */
+static void test_random_like(void **state) {
+    (void)state;
+    kvs_error err = {0};
+    kvs_model_info mi;
+    kvs_model_get_info(tu_model(), &mi);
+    const int dim = mi.n_head_kv * mi.head_dim;
+    assert_int_equal(kvs_steer_set_meta(g_cache_vec, "prefix", "Let's think step by step."), 0);
+    kvs_steer *r = steer_random_like(g_cache_vec, 7, &err), *r2 = steer_random_like(g_cache_vec, 7, &err),
+              *r3 = steer_random_like(g_cache_vec, 8, &err);
+    assert_non_null(r), assert_non_null(r2), assert_non_null(r3);
+    for (int l = 0; l < mi.n_layer; l++)
+        for (int w = 0; w < 2; w++) {
+            const float *a = kvs_steer_vector(g_cache_vec, l, (kvs_kv)w), *b = kvs_steer_vector(r, l, (kvs_kv)w);
+            const double na = sqrt(dot(a, a, dim)), nb = sqrt(dot(b, b, dim));
+            if (fabs(na - nb) > 1e-5 * na) fail_msg("layer %d %s: norm %g, source %g", l, w ? "V" : "K", nb, na);
+            if (fabs(dot(a, b, dim)) > 0.5 * na * nb) fail_msg("layer %d %s: cosine %g to the source", l, w ? "V" : "K", dot(a, b, dim) / (na * nb));
+            assert_memory_equal(b, kvs_steer_vector(r2, l, (kvs_kv)w), sizeof(float) * dim);
+            assert_memory_not_equal(b, kvs_steer_vector(r3, l, (kvs_kv)w), sizeof(float) * dim);
+        }
+    assert_string_equal(kvs_steer_meta(r, "kvsteer.extract.prefix"), "Let's think step by step.");
+    char p[128];
+    snprintf(p, sizeof p, "/tmp/kvs_vec_rand_%d.gguf", (int)getpid());
+    assert_int_equal(kvs_steer_save(r, p, &err), 0);
+    kvs_steer *l = kvs_steer_load(p, tu_model(), &err);
+    if (!l) fail_msg("%s", err.msg);
+    kvs_steer_free(l);
+    /* made from a vector of another model: refused like that vector */
+    g_cache_vec->tokenizer_hash ^= 1;
+    kvs_steer *other = steer_random_like(g_cache_vec, 7, &err);
+    g_cache_vec->tokenizer_hash ^= 1;
+    assert_int_equal(kvs_steer_save(other, p, &err), 0);
+    assert_null(kvs_steer_load(p, tu_model(), &err));
+    assert_int_equal(err.code, KVS_E_MISMATCH);
+    unlink(p);
+    kvs_steer_free(other), kvs_steer_free(r), kvs_steer_free(r2), kvs_steer_free(r3);
+}
+
 /* Activation vectors: residual stream after each layer at the last token. */
 static void test_act_extraction(void **state) {
     (void)state;
@@ -304,6 +350,7 @@ int main(void) {
         cmocka_unit_test(test_file_roundtrip_and_determinism),
         cmocka_unit_test(test_other_model_is_refused),
         cmocka_unit_test(test_act_extraction),
+        cmocka_unit_test(test_random_like),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

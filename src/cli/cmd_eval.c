@@ -85,10 +85,12 @@ static void print_result(FILE *out, const eval_config *ec, const cJSON *sum) {
         fprintf(out, "  %s %.1f%%", a->string, 100.0 * a->valuedouble);
         if (d) fprintf(out, " +- %.1f", 100.0 * d->valuedouble);
     }
-    fprintf(out, "  no answer %.1f%%  %.1f tokens/answer  %.2f ms/token  -> %s\n",
+    /* tokens per second of the whole batch, the unit of the progress line */
+    const double ms = cJSON_GetObjectItemCaseSensitive(sum, "ms_per_token")->valuedouble;
+    fprintf(out, "  no answer %.1f%%  %.1f tokens/answer  %.1f tok/s  -> %s\n",
             100.0 * cJSON_GetObjectItemCaseSensitive(sum, "invalid")->valuedouble,
-            cJSON_GetObjectItemCaseSensitive(sum, "mean_generated_tokens")->valuedouble,
-            cJSON_GetObjectItemCaseSensitive(sum, "ms_per_token")->valuedouble, ec->out_path);
+            cJSON_GetObjectItemCaseSensitive(sum, "mean_generated_tokens")->valuedouble, ms > 0 ? 1000 / ms : 0.0,
+            ec->out_path);
 }
 
 int cli_eval(eval_config *ec, const steer_opts *so, int quiet, FILE *out) {
@@ -100,6 +102,20 @@ int cli_eval(eval_config *ec, const steer_opts *so, int quiet, FILE *out) {
         ec->act_scale = so->act_scale;
     }
     ec->offset = so->offset;
+    /* cache+cot edits the last token of the CoT text: a vector measured at the
+     * end of the bare generation prompt is applied where it was not measured
+     * (and the other way round); the run records each vector's prefix */
+    const int cot = ec->method == EVAL_CACHE_COT;
+    for (int i = 0; i < so->n; i++) {
+        const char *pre = kvs_steer_meta(so->vec[i], "kvsteer.extract.prefix");
+        if (!pre) pre = "";
+        if (strcmp(pre, cot ? EVAL_COT_TEXT : ""))
+            fprintf(stderr,
+                    "kvsteer eval: warning: %s was extracted with assistant prefix \"%s\" but method %s applies it "
+                    "after \"%s\": the edit lands where the vector was not measured (extract with --prefix \"%s\")\n",
+                    so->path[i], pre, eval_method_names[ec->method], cot ? EVAL_COT_TEXT : "",
+                    cot ? EVAL_COT_TEXT : "");
+    }
     display d = {.out_path = ec->out_path, .quiet = quiet};
     snprintf(d.label, sizeof d.label, "eval %s %s", ec->task->name, eval_method_names[ec->method]);
     ec->progress = on_progress;

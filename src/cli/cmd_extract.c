@@ -21,7 +21,10 @@ static const char *k_help_extract =
 static const char *k_help_pairs =
     "usage: kvsteer pairs -m MODEL.gguf (--traces FILE.jsonl | --pos FILE --neg FILE |\n"
     "                     --pair-file FILE.jsonl) [options] --dump\n"
-    "Show the contrastive prompt pairs exactly as extraction would run them.\n\n";
+    "Show the contrastive prompt pairs exactly as extraction would run them.\n"
+    "      --dump             print every pair: its target trace row and shot rows,\n"
+    "                         then the positive and the negative prompt text as\n"
+    "                         tokenized (required: it is what this command does)\n\n";
 static const char *k_help_opts =
     "  -m, --model FILE       GGUF model (required)\n"
     "      --traces FILE      trace JSONL: question, [choices], steps, answer\n"
@@ -36,12 +39,18 @@ static const char *k_help_opts =
     "      --pairs N          the first N usable trace rows (default 100), or the first\n"
     "                         N of your prompts (default: all)\n"
     "      --prefix TEXT      text appended after the generation prompt on both sides\n"
+    "                         (for cache+cot: --prefix \"" EVAL_COT_TEXT "\", so the vector\n"
+    "                         is measured where cache+cot applies it)\n"
     "with --traces:\n"
     "      --shots n          few-shot examples per prompt (default 5)\n"
     "      --select S         similar (nearest questions by the model's own mean-pooled\n"
     "                         final hidden state, cosine) or random (default similar)\n"
     "      --seed S           seed for --select random (default 0)\n"
-    "      --exclude FILE     evaluation JSONL whose questions must not be used\n"
+    "      --exclude FILE     JSONL whose questions must not be used, as pairs or shots\n"
+    "                         (an evaluation set, held-out questions); repeatable\n"
+    "      --task T           render questions as task T's evaluation prompts\n"
+    "                         (" EVAL_TASK_NAMES "; default: the task whose trace file has\n"
+    "                         the --traces file's name, else question + \"\\n\\nChoices:\")\n"
     "      --chat-template N  chatml|llama3|phi3|gemma when the file's template is unknown\n"
     "  -t, --threads N        worker threads (default: all cores)\n"
     "  -q, --quiet            no progress output\n";
@@ -49,10 +58,19 @@ static const char *k_help_extract_only =
     "      --position P       last | penultimate | K (K-th token from the end; default last)\n"
     "      --kind K           cache (K/V vectors, default) or act (residual stream, CAA)\n"
     "      --batch N          pairs decoded together (default 4)\n"
-    "  -o, --output FILE      vector file to write (GGUF; written atomically)\n";
+    "  -o, --output FILE      vector file to write (GGUF; written atomically)\n"
+    "      --random-like VEC  instead of extracting: write a control vector with random\n"
+    "                         directions (Gaussian, --seed S) and the per-layer K and V\n"
+    "                         (or act) norms of VEC, which must be made for -m MODEL;\n"
+    "                         its metadata copies VEC's and says what it is.  Takes only\n"
+    "                         -m, --seed, -o, -q\n";
+
+#define MAX_EXCLUDE 8
 
 typedef struct xopts {
-    const char *model, *traces, *out, *prefix, *exclude, *tmpl, *pos, *neg, *pair_file;
+    const char *model, *traces, *out, *prefix, *tmpl, *pos, *neg, *pair_file, *task, *random_like;
+    const char *exclude[MAX_EXCLUDE];
+    int n_exclude, pair_opts; /* pair_opts: options that only extraction from pairs takes */
     int pairs, shots, threads, position, quiet, dump, batch, raw;
     int pairs_set, trace_only_set; /* given explicitly: --pairs; --shots/--select/--seed/--exclude */
     pair_select select;
@@ -81,6 +99,7 @@ static int parse(const char *cmd, int argc, char **argv, xopts *o) {
         {"output", required_argument, 0, 'o'},  {"threads", required_argument, 0, 't'},
         {"batch", required_argument, 0, 'B'},   {"chat-template", required_argument, 0, 'C'},
         {"quiet", no_argument, 0, 'q'},         {"dump", no_argument, 0, 'D'},
+        {"task", required_argument, 0, 'k'},    {"random-like", required_argument, 0, 'R'},
         {"help", no_argument, 0, 'h'},          {"pos", required_argument, 0, 1},
         {"neg", required_argument, 0, 2},       {"pair-file", required_argument, 0, 3},
         {"raw", no_argument, 0, 4},             {0, 0, 0, 0}};
@@ -89,6 +108,8 @@ static int parse(const char *cmd, int argc, char **argv, xopts *o) {
     opterr = 0;
     const int is_extract = !strcmp(cmd, "extract");
     while ((c = getopt_long(argc, argv, ":m:o:t:qh", opts, NULL)) != -1) {
+        o->pair_opts += c == 'T' || c == 'N' || c == 'n' || c == 'S' || c == 'P' || c == 'x' || c == 'E' || c == 'K' ||
+                        c == 'B' || c == 'C' || c == 'k' || c == 'D' || (c >= 1 && c <= 4);
         switch (c) {
         case 'm': o->model = optarg; break;
         case 'T': o->traces = optarg; break;
@@ -96,7 +117,19 @@ static int parse(const char *cmd, int argc, char **argv, xopts *o) {
         case 'n': if (cli_int(cmd, "--shots", optarg, 0, 1000, &o->shots)) return 1; o->trace_only_set = 1; break;
         case 's': if (cli_u64(cmd, "--seed", optarg, &o->seed)) return 1; o->trace_only_set = 1; break;
         case 'x': o->prefix = optarg; break;
-        case 'E': o->exclude = optarg; o->trace_only_set = 1; break;
+        case 'E':
+            if (o->n_exclude == MAX_EXCLUDE) return cli_error(cmd, "at most %d --exclude files", MAX_EXCLUDE);
+            o->exclude[o->n_exclude++] = optarg;
+            o->trace_only_set = 1;
+            break;
+        case 'k':
+            if (!eval_task_find(optarg)) return cli_error(cmd, "unknown --task '%s' (one of " EVAL_TASK_NAMES ")", optarg);
+            o->task = optarg;
+            break;
+        case 'R':
+            if (!is_extract) return cli_error(cmd, "unknown option '--random-like' (see kvsteer %s --help)", cmd);
+            o->random_like = optarg;
+            break;
         case 1: o->pos = optarg; break;
         case 2: o->neg = optarg; break;
         case 3: o->pair_file = optarg; break;
@@ -133,6 +166,11 @@ static int parse(const char *cmd, int argc, char **argv, xopts *o) {
         }
     }
     if (optind < argc) return cli_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (o->random_like) {
+        if (o->pair_opts) return cli_error(cmd, "--random-like takes only -m, --seed, -o and -q (no traces or pair options)");
+        if (!o->model || !o->out) return cli_error(cmd, "--random-like needs -m MODEL and -o OUT.gguf");
+        return 0;
+    }
     const int own = o->pos || o->neg || o->pair_file;
     if (!o->model || (!o->traces && !own))
         return cli_error(cmd, "-m MODEL and --traces FILE (or --pos FILE --neg FILE, or --pair-file FILE) are required");
@@ -146,11 +184,17 @@ static int parse(const char *cmd, int argc, char **argv, xopts *o) {
     return 0;
 }
 
+/* The task whose prompt format the pairs take: --task, else the one whose trace
+ * file the --traces file is, else none (the default format). */
+static const eval_task *task_of(const xopts *o) {
+    return o->task ? eval_task_find(o->task) : eval_task_for_traces(o->traces);
+}
+
 /* Loads model, traces and exclusions and builds the pairs (or takes them from
  * the prompt files); 0 or 1 (printed). */
 static int build(const char *cmd, const xopts *o, kvs_model **m, qa_set *tr, pair_set *ps) {
     kvs_error err = {0};
-    qa_set ex = {0};
+    qa_set ex[MAX_EXCLUDE] = {{0}};
     if (!(*m = kvs_model_load(o->model, &err))) return cli_error(cmd, "%s", err.msg);
     if (!o->traces) {
         const int n = o->pairs_set ? o->pairs : 0;
@@ -160,13 +204,19 @@ static int build(const char *cmd, const xopts *o, kvs_model **m, qa_set *tr, pai
                    : 0;
     }
     if (qa_load(o->traces, 1, tr, &err)) return cli_error(cmd, "%s", err.msg);
-    if (o->exclude && qa_load(o->exclude, 0, &ex, &err)) return cli_error(cmd, "%s", err.msg);
+    for (int i = 0; i < o->n_exclude; i++)
+        if (qa_load(o->exclude[i], 0, &ex[i], &err)) {
+            for (int j = 0; j < i; j++) qa_free(&ex[j]);
+            return cli_error(cmd, "%s", err.msg);
+        }
     progress pr;
     progress_init(&pr, "pairs", o->quiet);
-    pair_opts po = {o->pairs, o->shots, o->select, o->seed, o->prefix, o->exclude ? &ex : NULL, o->threads,
-                    o->tmpl, on_pairs_progress, &pr};
+    pair_opts po = {.n_pairs = o->pairs, .n_shots = o->shots, .select = o->select, .seed = o->seed,
+                    .prefix = o->prefix, .exclude = o->n_exclude ? ex : NULL, .n_exclude = o->n_exclude,
+                    .n_threads = o->threads, .chat_template = o->tmpl, .progress = on_pairs_progress, .user = &pr,
+                    .task = task_of(o)};
     int rc = pairs_build(*m, tr, &po, ps, &err);
-    qa_free(&ex);
+    for (int i = 0; i < o->n_exclude; i++) qa_free(&ex[i]);
     return rc ? cli_error(cmd, "%s%s", err.msg, cli_template_hint(&err)) : 0;
 }
 
@@ -192,10 +242,34 @@ int cmd_pairs(int argc, char **argv) {
     return rc ? rc : (fflush(stdout) ? 1 : 0);
 }
 
+/* The random-direction control of an extracted vector (--random-like). */
+static int random_like(const xopts *o) {
+    kvs_error err = {0};
+    kvs_model *m = kvs_model_load(o->model, &err);
+    if (!m) return cli_error("extract", "%s", err.msg);
+    kvs_steer *src = kvs_steer_load(o->random_like, m, &err), *s = NULL;
+    int rc = src ? 0 : cli_error("extract", "%s", err.msg);
+    if (!rc && !(s = steer_random_like(src, o->seed, &err))) rc = cli_error("extract", "%s", err.msg);
+    if (!rc) {
+        char buf[64];
+        kvs_steer_set_meta(s, "control", "random directions with the per-layer norms of random_like");
+        kvs_steer_set_meta(s, "random_like", cli_basename(o->random_like));
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)o->seed);
+        kvs_steer_set_meta(s, "random_seed", buf);
+        if (kvs_steer_save(s, o->out, &err)) rc = cli_error("extract", "%s", err.msg);
+        else if (!o->quiet) fprintf(stderr, "[extract] wrote %s (random directions, norms of %s)\n", o->out, o->random_like);
+    }
+    kvs_steer_free(s);
+    kvs_steer_free(src);
+    kvs_model_free(m);
+    return rc;
+}
+
 int cmd_extract(int argc, char **argv) {
     xopts o;
     if (parse("extract", argc, argv, &o)) return 1;
     if (cli_check_output("extract", o.out)) return 1; /* not after an hour of extraction */
+    if (o.random_like) return random_like(&o);
     kvs_model *m = NULL;
     qa_set tr = {0};
     pair_set ps = {0};
@@ -246,7 +320,17 @@ int cmd_extract(int argc, char **argv) {
         kvs_steer_set_meta(s, "prefix", o.prefix ? o.prefix : "");
         kvs_steer_set_meta(s, "kind", o.kind == KVS_STEER_CACHE ? "cache" : "act");
         kvs_steer_set_meta(s, "keys", "post-rope");
-        if (o.traces) kvs_steer_set_meta(s, "exclude", o.exclude ? cli_basename(o.exclude) : "");
+        if (o.traces) {
+            /* paths as given: an evaluation set and a held-out set share file names */
+            char ex[4096] = "";
+            for (int i = 0; i < o.n_exclude; i++) {
+                const size_t l = strlen(ex);
+                snprintf(ex + l, sizeof ex - l, "%s%s", i ? "," : "", o.exclude[i]);
+            }
+            kvs_steer_set_meta(s, "exclude", ex);
+            const eval_task *task = task_of(&o);
+            kvs_steer_set_meta(s, "task_format", task ? task->name : "default");
+        }
         if (kvs_steer_save(s, o.out, &err)) rc = cli_error("extract", "%s", err.msg);
         else if (!o.quiet && o.traces) fprintf(stderr, "[extract] wrote %s (%d pairs, %d shots)\n", o.out, ps.n, o.shots);
         else if (!o.quiet) fprintf(stderr, "[extract] wrote %s (%d pairs)\n", o.out, ps.n);

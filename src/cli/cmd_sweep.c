@@ -26,7 +26,10 @@ static const char *k_help =
     "Evaluate every combination of the grid values on a task: one kvsteer eval run\n"
     "file per configuration in DIR/runs, vectors extracted once per (kind, pairs,\n"
     "shots) and cached in DIR/vectors.  Rerunning resumes (finished runs are kept,\n"
-    "cached vectors reused).  Then prints kvsteer report over this shard's runs.\n\n"
+    "cached vectors reused).  Then prints kvsteer report over this shard's runs.\n"
+    "Pair questions are rendered as the task's evaluation prompts; cache+cot gets\n"
+    "its own vectors, extracted with the CoT text as assistant prefix (extract\n"
+    "--prefix), so each edit lands where its vector was measured.\n\n"
     "grid (comma-separated lists):\n"
     "      --methods LIST     of baseline, cot, cache, cache+cot, act (default cache)\n"
     "      --pairs LIST       contrastive pairs per vector (default 100)\n"
@@ -302,6 +305,9 @@ int cmd_sweep(int argc, char **argv) {
         }
         uint64_t h = FNV1A_INIT;
         h = fnv(fnv(fnv(fnv(h, fm), ft), fe), select);
+        /* pairs rendered in a format other than the one vectors had before
+         * pairs followed the task (CSQA): another tag, so no stale vector is reused */
+        if (task->choices_header && strcmp(task->choices_header, EVAL_CHOICES_HEADER)) h = fnv(h, task->name);
         snprintf(vtag, sizeof vtag, "%08llx", (unsigned long long)(h & 0xffffffffull));
     }
     char vdir[4200], rdir[4200];
@@ -331,9 +337,9 @@ int cmd_sweep(int argc, char **argv) {
         snprintf(run, sizeof run, "%s/%s.jsonl", rdir, name);
         if (!quiet) fprintf(stderr, "[sweep] configuration %d of %d (%d/%d in this shard): %s\n", i, n, ran + 1, mine, name);
         if (c->pairs) {
-            const int act = c->method == EVAL_ACT;
-            snprintf(vec, sizeof vec, "%s/%s-%s-p%s-s%s-%s.gguf", vdir, act ? "act" : "cache", tbase, c->pairs, c->shots,
-                     vtag);
+            const int act = c->method == EVAL_ACT, cot = c->method == EVAL_CACHE_COT;
+            snprintf(vec, sizeof vec, "%s/%s-%s-p%s-s%s-%s.gguf", vdir, act ? "act" : cot ? "cachecot" : "cache", tbase,
+                     c->pairs, c->shots, vtag);
             struct stat st;
             if (stat(vec, &st) || st.st_size == 0) {
                 /* another shard may be extracting the same vector: both write
@@ -345,6 +351,8 @@ int cmd_sweep(int argc, char **argv) {
                 av[ac++] = "--pairs", av[ac++] = (char *)c->pairs, av[ac++] = "--shots", av[ac++] = (char *)c->shots;
                 av[ac++] = "--select", av[ac++] = (char *)select, av[ac++] = "-o", av[ac++] = vec;
                 if (act) av[ac++] = "--kind", av[ac++] = "act";
+                if (cot) av[ac++] = "--prefix", av[ac++] = EVAL_COT_TEXT;
+                av[ac++] = "--task", av[ac++] = (char *)task->name;
                 if (exclude) av[ac++] = "--exclude", av[ac++] = (char *)exclude;
                 if (threads) av[ac++] = "-t", av[ac++] = (char *)threads;
                 if (quiet) av[ac++] = "-q";

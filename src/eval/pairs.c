@@ -157,13 +157,13 @@ static char *render_side(const kvs_model *m, const qa_set *tr, int target, const
     if (!msgs || !owned) goto done;
     for (int k = 0; k < n_shots; k++) {
         const qa_row *r = &tr->rows[shots[k]];
-        owned[2 * k] = qa_render_question(r, "\n\nChoices:");
+        owned[2 * k] = eval_render_question(o->task, r);
         owned[2 * k + 1] = answer_text(r, positive);
         if (!owned[2 * k] || !owned[2 * k + 1]) goto done;
         msgs[2 * k] = (kvs_chat_msg){"user", owned[2 * k]};
         msgs[2 * k + 1] = (kvs_chat_msg){"assistant", owned[2 * k + 1]};
     }
-    if (!(owned[2 * n_shots] = qa_render_question(&tr->rows[target], "\n\nChoices:"))) goto done;
+    if (!(owned[2 * n_shots] = eval_render_question(o->task, &tr->rows[target]))) goto done;
     msgs[2 * n_shots] = (kvs_chat_msg){"user", owned[2 * n_shots]};
     text = kvs_chat_render(m, msgs, n_msgs, 1, o->chat_template, err);
     if (text && o->prefix && o->prefix[0]) {
@@ -185,10 +185,10 @@ done:
     return text;
 }
 
-static int excluded(const qa_set *ex, const char *question) {
-    if (!ex) return 0;
-    for (int i = 0; i < ex->n; i++)
-        if (!strcmp(ex->rows[i].question, question)) return 1;
+static int excluded(const qa_set *ex, int n_ex, const char *question) {
+    for (int s = 0; ex && s < n_ex; s++)
+        for (int i = 0; i < ex[s].n; i++)
+            if (!strcmp(ex[s].rows[i].question, question)) return 1;
     return 0;
 }
 
@@ -202,13 +202,13 @@ int pairs_build(const kvs_model *m, const qa_set *tr, const pair_opts *o, pair_s
     for (int i = 0; i < tr->n; i++) {
         /* a row without reasoning has no positive side: neither a pair nor a shot */
         if (tr->rows[i].n_steps == 0) n_nosteps++;
-        else if (excluded(o->exclude, tr->rows[i].question)) n_ex++;
+        else if (excluded(o->exclude, o->n_exclude, tr->rows[i].question)) n_ex++;
         else pool[n_pool++] = i;
     }
     if (o->n_pairs > n_pool) {
         free(pool);
         return err_fail(err, KVS_E_ARG,
-                        "%s: %d pairs requested but only %d usable questions (%d rows, %d also in the evaluation set, "
+                        "%s: %d pairs requested but only %d usable questions (%d rows, %d excluded, "
                         "%d without steps)",
                         tr->path, o->n_pairs, n_pool, tr->n, n_ex, n_nosteps);
     }

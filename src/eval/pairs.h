@@ -8,6 +8,7 @@
 #ifndef KVS_PAIRS_H
 #define KVS_PAIRS_H
 #include "dataset.h"
+#include "eval.h"
 #include "kvsteer.h"
 
 typedef enum pair_select { SELECT_SIMILAR = 0, SELECT_RANDOM = 1 } pair_select;
@@ -17,12 +18,16 @@ typedef struct pair_opts {
     pair_select select;
     uint64_t seed;          /* random selection */
     const char *prefix;     /* appended after the generation prompt, or NULL */
-    const qa_set *exclude;  /* questions also in an evaluation set, or NULL */
+    const qa_set *exclude;  /* n_exclude sets of questions never used (an evaluation
+                               set, held-out questions), or NULL */
+    int n_exclude;
     int n_threads;
     const char *chat_template; /* NULL = the model's */
     /* progress: called with (done, total, what) */
     void (*progress)(int done, int total, const char *what, void *user);
     void *user;
+    const eval_task *task;  /* questions are rendered as this task's evaluation
+                               prompts (eval_render_question); NULL: the default */
 } pair_opts;
 
 typedef struct pair_set {

@@ -220,8 +220,9 @@ static kvs_token *tokenize(const kvs_model *m, const char *text, int add_bos, in
 }
 
 /* The prompt's tokens as `kvsteer run` makes them: a chat is rendered with
- * the model's template and its special tokens parsed; a plain prompt is
- * literal text with the model's own BOS rule; the offset token goes last. */
+ * the model's template, a plain prompt taken as it is; special-token text is
+ * recognised in both, with the model's own BOS rule; the offset token (plain
+ * text) goes last. */
 static int build_prompt(server *s, const request *rq, kvs_token **out, int *n_out, int *n_hold, api_error *e) {
     kvs_error err = {0};
     char *text = NULL;
@@ -234,7 +235,7 @@ static int build_prompt(server *s, const request *rq, kvs_token **out, int *n_ou
         if (!text) return api_fail(e, 400, "messages", "cannot render the messages: %s", err.msg);
     }
     int n = 0;
-    kvs_token *t = tokenize(s->m, rq->chat ? text : rq->prompt, -1, rq->chat, &n, &err);
+    kvs_token *t = tokenize(s->m, rq->chat ? text : rq->prompt, -1, 1, &n, &err);
     free(text);
     if (!t) return api_fail(e, 400, rq->chat ? "messages" : "prompt", "cannot tokenize the prompt: %s", err.msg);
     *n_hold = 0;

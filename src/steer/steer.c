@@ -1,6 +1,7 @@
 /* steer.c - steering vector sets: construction and the vector file (docs/VECTOR_FORMAT.md). */
 #include "steer.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,55 @@ kvs_steer *steer_new(const kvs_model *m, kvs_steer_kind kind, kvs_error *err) {
     kvs_steer_free(s);
     err_fail(err, KVS_E_NOMEM, "steering vectors: out of memory");
     return NULL;
+}
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* One standard normal draw (Box-Muller; the second value is dropped for simplicity). */
+static double gauss(uint64_t *rng) {
+    const double u1 = ((double)(splitmix64(rng) >> 11) + 1.0) / 9007199254740993.0; /* (0, 1] */
+    const double u2 = (double)(splitmix64(rng) >> 11) / 9007199254740992.0;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+static void random_with_norm(const float *src, float *dst, int n, uint64_t *rng) {
+    double want = 0, have = 0;
+    for (int i = 0; i < n; i++) want += (double)src[i] * src[i];
+    for (int i = 0; i < n; i++) {
+        dst[i] = (float)gauss(rng);
+        have += (double)dst[i] * dst[i];
+    }
+    const double k = have > 0 ? sqrt(want / have) : 0.0;
+    for (int i = 0; i < n; i++) dst[i] = (float)(dst[i] * k);
+}
+
+kvs_steer *steer_random_like(const kvs_steer *src, uint64_t seed, kvs_error *err) {
+    kvs_steer *s = alloc_shell(src->kind, src->arch, src->n_layer, src->n_head_kv, src->head_dim, src->n_embd,
+                               src->tokenizer_hash);
+    int ok = s != NULL;
+    if (ok && s->kind == KVS_STEER_CACHE) ok = (s->k = new_vecs(s->n_layer, s->dim)) && (s->v = new_vecs(s->n_layer, s->dim));
+    else if (ok) ok = (s->act = new_vecs(s->n_layer, s->dim)) != NULL;
+    for (int i = 0; ok && i < src->n_meta; i++) ok = !steer_set_meta(s, src->meta_key[i], src->meta_val[i]);
+    if (!ok) {
+        kvs_steer_free(s);
+        err_fail(err, KVS_E_NOMEM, "steering vectors: out of memory");
+        return NULL;
+    }
+    uint64_t rng = seed;
+    for (int l = 0; l < s->n_layer; l++) {
+        if (s->kind == KVS_STEER_CACHE) {
+            random_with_norm(src->k[l], s->k[l], s->dim, &rng);
+            random_with_norm(src->v[l], s->v[l], s->dim, &rng);
+        } else {
+            random_with_norm(src->act[l], s->act[l], s->dim, &rng);
+        }
+    }
+    return s;
 }
 
 int steer_set_meta(kvs_steer *s, const char *key, const char *val) {

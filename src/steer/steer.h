@@ -20,6 +20,11 @@ struct kvs_steer {
 
 /* An all-zero set shaped for model m. */
 kvs_steer *steer_new(const kvs_model *m, kvs_steer_kind kind, kvs_error *err);
+/* A control set with the shape, metadata and per-layer norms of src (each
+ * layer's K and V vector, or act vector, keeps its L2 norm) and random
+ * directions: Gaussian entries from `seed` (splitmix64 + Box-Muller, the same
+ * on every machine), rescaled.  A layer whose vector is zero stays zero. */
+kvs_steer *steer_random_like(const kvs_steer *src, uint64_t seed, kvs_error *err);
 /* Record an extraction setting (copied); later values for a key replace earlier. */
 int steer_set_meta(kvs_steer *s, const char *key, const char *val);
 
