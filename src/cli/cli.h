@@ -34,6 +34,8 @@ int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(print
 const char *cli_template_hint(const kvs_error *err);
 /* Strict number parsing: the whole string must be a number within [lo, hi]. */
 int cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out);
+/* A layer range A-B, A- (to = -1: the last) or A; 1 on error (printed). */
+int cli_layer_range(const char *cmd, const char *opt, const char *s, int *from, int *to);
 int cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
 int cli_float(const char *cmd, const char *opt, const char *s, double lo, double hi, float *out);
 

@@ -188,8 +188,8 @@ int cmd_eval(int argc, char **argv) {
     const int cache = method == EVAL_CACHE || method == EVAL_CACHE_COT;
     if (cache && so.n == 0) return cli_error(CMD, "--method %s needs --steer VEC", method_name);
     if (!cache && so.n > 0) return cli_error(CMD, "--steer is used only by --method cache or cache+cot");
-    if (method == EVAL_ACT && (!so.act_path || so.act_layer < 0 || !act_scale_set))
-        return cli_error(CMD, "--method act needs --act VEC, --act-layer L and --act-scale C");
+    if (method == EVAL_ACT && (!so.act_path || !act_scale_set))
+        return cli_error(CMD, "--method act needs --act VEC, --act-scale C and (for a kvsteer act file) --act-layer L");
     if (method != EVAL_ACT && (so.act_path || so.act_layer >= 0 || act_scale_set))
         return cli_error(CMD, "--act, --act-layer and --act-scale are used only by --method act");
     if (!ec.sampling && (seeds_set || samp_set))

@@ -143,3 +143,21 @@ int cli_call(cli_cmd_fn fn, int argc, char **argv) {
     close(saved);
     return rc;
 }
+
+int cli_layer_range(const char *cmd, const char *opt, const char *s, int *from, int *to) {
+    char *end;
+    long a = strtol(s, &end, 10), b;
+    if (end == s || a < 0 || a > 100000) goto bad;
+    if (*end == '\0') b = a;
+    else if (*end == '-' && end[1] == '\0') b = -1;
+    else if (*end == '-') {
+        char *e2;
+        b = strtol(end + 1, &e2, 10);
+        if (e2 == end + 1 || *e2 || b < a) goto bad;
+    } else goto bad;
+    *from = (int)a;
+    *to = (int)b;
+    return 0;
+bad:
+    return cli_error(cmd, "%s expects A-B, A- or A (layer numbers), got '%s'", opt, s);
+}
