@@ -52,8 +52,8 @@ int cli_write_atomic(const char *cmd, const char *path, const char *text);
 /* mkdir -p; 1 (printed) on error. */
 int cli_mkdirs(const char *cmd, const char *dir);
 const char *cli_basename(const char *path);
-/* The data directory: `data`, else CLI_DEFAULT_DATA when it exists; NULL
- * (after printing) when neither. */
+/* The data directory: `data` (--data), else $KVS_DATA, else CLI_DEFAULT_DATA
+ * when it exists; NULL (after printing how to get the data) when none. */
 #define CLI_DEFAULT_DATA "../shared/data"
 const char *cli_data_dir(const char *cmd, const char *data);
 /* Run another command in-process (its argv[0] is its name) with its stdout

@@ -116,9 +116,14 @@ int cli_mkdirs(const char *cmd, const char *dir) {
 
 const char *cli_data_dir(const char *cmd, const char *data) {
     if (data) return data;
+    const char *env = getenv("KVS_DATA");
+    if (env && env[0]) return env;
     struct stat st;
     if (stat(CLI_DEFAULT_DATA, &st) || !S_ISDIR(st.st_mode)) {
-        cli_error(cmd, "no --data DIR given and %s does not exist here", CLI_DEFAULT_DATA);
+        cli_error(cmd,
+                  "no --data DIR or KVS_DATA given and %s does not exist here; get the data with "
+                  "scripts/fetch_data.sh --dest DIR, then pass --data DIR",
+                  CLI_DEFAULT_DATA);
         return NULL;
     }
     return CLI_DEFAULT_DATA;
