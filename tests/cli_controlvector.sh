@@ -6,7 +6,7 @@
 # of the file is checked by cli_cvec_llamacpp.sh.  usage: cli_controlvector.sh path/to/kvsteer
 . "$(dirname "$0")/testutil/cli.sh"
 TR=data/demo/demo_traces.jsonl
-X=("$BIN" extract -m "$MODEL" --traces "$TR" --pairs 4 --shots 1 --kind act -t "$T" -q)
+X=("$BIN" extract -m "$MODEL" --traces "$TR" --pairs 2 --shots 1 --kind act -t "$T" -q)
 "${X[@]}" -o "$tmp/act.gguf" 2>"$tmp/err" || bad "extract act: $(cat "$tmp/err")"
 "${X[@]}" --format controlvector -o "$tmp/cv.gguf" 2>"$tmp/err" || bad "extract cv: $(cat "$tmp/err")"
 "${X[@]}" --format controlvector --layers 12 -o "$tmp/cv12.gguf" 2>"$tmp/err" || bad "extract cv 12: $(cat "$tmp/err")"
@@ -15,7 +15,7 @@ nl=$("$BIN" inspect "$MODEL" | sed -n 's/.*block_count *\([0-9]*\).*/\1/p' | hea
 check "layers 1..n-1 written" sh -c "'$BIN' inspect '$tmp/cv.gguf' | grep -q 'controlvector.layer_count *$((nl - 1))\$'"
 check "--layers 12: one tensor" sh -c "'$BIN' inspect '$tmp/cv12.gguf' | grep -q 'controlvector.layer_count *1\$'"
 
-R=("$BIN" run -m "$MODEL" --chat -p "Why do leaves change colour?" -n 24 -t "$T")
+R=("$BIN" run -m "$MODEL" --chat -p "Why do leaves change colour?" -n 12 -t "$T")
 "${R[@]}" >"$tmp/plain" 2>"$tmp/err" || bad "plain: $(cat "$tmp/err")"
 for f in act cv cv12; do
   "${R[@]}" --act "$tmp/$f.gguf" --act-layer 12 --act-scale 6 >"$tmp/$f.out" 2>"$tmp/err" || bad "run $f: $(cat "$tmp/err")"
