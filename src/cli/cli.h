@@ -35,6 +35,8 @@ int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(print
 const char *cli_template_hint(const kvs_error *err);
 /* Strict number parsing: the whole string must be a number within [lo, hi]. */
 int cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out);
+/* A layer range A-B, A- (to = -1: the last) or A; 1 on error (printed). */
+int cli_layer_range(const char *cmd, const char *opt, const char *s, int *from, int *to);
 int cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
 int cli_float(const char *cmd, const char *opt, const char *s, double lo, double hi, float *out);
 
@@ -59,8 +61,8 @@ int cli_check_output_dir(const char *cmd, const char *dir);
 /* mkdir -p; 1 (printed) on error. */
 int cli_mkdirs(const char *cmd, const char *dir);
 const char *cli_basename(const char *path);
-/* The data directory: `data`, else CLI_DEFAULT_DATA when it exists; NULL
- * (after printing) when neither. */
+/* The data directory: `data` (--data), else $KVS_DATA, else CLI_DEFAULT_DATA
+ * when it exists; NULL (after printing how to get the data) when none. */
 #define CLI_DEFAULT_DATA "../shared/data"
 const char *cli_data_dir(const char *cmd, const char *data);
 /* Run another command in-process (its argv[0] is its name) with its stdout

@@ -214,6 +214,7 @@ int cmd_compare(int argc, char **argv) {
     for (int q = 0; q < nq; q++) {
         char head_a[128], head_b[160], steer_desc[96] = "";
         if (so.n > 0) snprintf(steer_desc, sizeof steer_desc, "ck=%g cv=%g", so.p[0].ck, so.p[0].cv);
+        else if (so.act_layer < 0) snprintf(steer_desc, sizeof steer_desc, "act all layers x%g", so.act_scale);
         else snprintf(steer_desc, sizeof steer_desc, "act L%d x%g", so.act_layer, so.act_scale);
         snprintf(head_a, sizeof head_a, "unsteered (%d tokens)", req[2 * q].n_out);
         snprintf(head_b, sizeof head_b, "steered %s (%d tokens)", steer_desc, req[2 * q + 1].n_out);

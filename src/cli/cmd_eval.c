@@ -24,7 +24,8 @@ static const char *k_help =
     "  -m, --model FILE       GGUF model (required)\n"
     "      --task T           gsm8k | arc | csqa | piqa (required)\n"
     "      --method M         baseline | cot | cache | cache+cot | act (required)\n"
-    "      --data DIR         data directory holding eval/*.jsonl (default ../shared/data)\n"
+    "      --data DIR         data directory holding eval/*.jsonl (default $KVS_DATA, else\n"
+    "                         ../shared/data; scripts/fetch_data.sh gets it)\n"
     "  -o, --output FILE      run file, JSON Lines (required)\n"
     "      --overwrite        start FILE afresh even if it holds another configuration\n"
     "      --limit N          evaluate N questions (default: all)\n"
@@ -207,8 +208,9 @@ int cmd_eval(int argc, char **argv) {
     const int cache = method == EVAL_CACHE || method == EVAL_CACHE_COT;
     if (cache && so.n == 0) return cli_error(CMD, "--method %s needs --steer VEC", method_name);
     if (!cache && so.n > 0) return cli_error(CMD, "--steer is used only by --method cache or cache+cot");
-    if (method == EVAL_ACT && (!so.act_path || so.act_layer < 0))
-        return cli_error(CMD, "--method act needs --act VEC and --act-layer L (--act-scale C defaults to 1)");
+    if (method == EVAL_ACT && !so.act_path)
+        return cli_error(CMD, "--method act needs --act VEC (and --act-layer L for a kvsteer act file; --act-scale C "
+                              "defaults to 1)");
     if (method != EVAL_ACT && (so.act_path || so.act_layer >= 0 || act_scale_set))
         return cli_error(CMD, "--act, --act-layer and --act-scale are used only by --method act");
     if (!ec.sampling && (seeds_set || samp_set))

@@ -58,6 +58,13 @@ static const char *k_help_extract_only =
     "      --position P       last | penultimate | K (K-th token from the end; default last)\n"
     "      --kind K           cache (K/V vectors, default) or act (residual stream, CAA)\n"
     "      --batch N          pairs decoded together (default 4)\n"
+    "      --format F         kvsteer (default) or controlvector: with --kind act, a\n"
+    "                         llama.cpp control vector (llama-cli --control-vector\n"
+    "                         FILE) holding layers 1 to the last; layer 0 has no place\n"
+    "                         in that format (docs/VECTOR_FORMAT.md)\n"
+    "      --layers A-B       with --format controlvector: write only layers A-B (A-,\n"
+    "                         or one layer A; counted from 0, A >= 1), e.g. the one\n"
+    "                         layer used with --act-layer\n"
     "  -o, --output FILE      vector file to write (GGUF; written atomically)\n"
     "      --random-like VEC  instead of extracting: write a control vector with random\n"
     "                         directions (Gaussian, --seed S) and the per-layer K and V\n"
@@ -73,6 +80,7 @@ typedef struct xopts {
     int n_exclude, pair_opts; /* pair_opts: options that only extraction from pairs takes */
     int pairs, shots, threads, position, quiet, dump, batch, raw;
     int pairs_set, trace_only_set; /* given explicitly: --pairs; --shots/--select/--seed/--exclude */
+    int cvec, layer_from, layer_to, layers_set; /* --format controlvector, --layers */
     pair_select select;
     kvs_steer_kind kind;
     uint64_t seed;
@@ -100,6 +108,7 @@ static int parse(const char *cmd, int argc, char **argv, xopts *o) {
         {"batch", required_argument, 0, 'B'},   {"chat-template", required_argument, 0, 'C'},
         {"quiet", no_argument, 0, 'q'},         {"dump", no_argument, 0, 'D'},
         {"task", required_argument, 0, 'k'},    {"random-like", required_argument, 0, 'R'},
+        {"format", required_argument, 0, 'F'},  {"layers", required_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},          {"pos", required_argument, 0, 1},
         {"neg", required_argument, 0, 2},       {"pair-file", required_argument, 0, 3},
         {"raw", no_argument, 0, 4},             {0, 0, 0, 0}};
@@ -151,6 +160,17 @@ static int parse(const char *cmd, int argc, char **argv, xopts *o) {
             else if (!strcmp(optarg, "penultimate")) o->position = 1;
             else if (cli_int(cmd, "--position", optarg, 0, 1000, &o->position)) return 1;
             break;
+        case 'F':
+            if (!is_extract) return cli_error(cmd, "unknown option '--format' (see kvsteer %s --help)", cmd);
+            if (!strcmp(optarg, "kvsteer")) o->cvec = 0;
+            else if (!strcmp(optarg, "controlvector")) o->cvec = 1;
+            else return cli_error(cmd, "--format expects kvsteer or controlvector, got '%s'", optarg);
+            break;
+        case 'L':
+            if (!is_extract) return cli_error(cmd, "unknown option '--layers' (see kvsteer %s --help)", cmd);
+            if (cli_layer_range(cmd, "--layers", optarg, &o->layer_from, &o->layer_to)) return 1;
+            o->layers_set = 1;
+            break;
         case 'K':
             if (!strcmp(optarg, "cache")) o->kind = KVS_STEER_CACHE;
             else if (!strcmp(optarg, "act")) o->kind = KVS_STEER_ACT;
@@ -180,6 +200,13 @@ static int parse(const char *cmd, int argc, char **argv, xopts *o) {
     if (own && o->trace_only_set) return cli_error(cmd, "--shots, --select, --seed and --exclude apply to --traces only");
     if (o->raw && !own) return cli_error(cmd, "--raw applies to --pos/--neg and --pair-file only");
     if (is_extract && !o->out) return cli_error(cmd, "-o VEC.gguf is required");
+    if (o->cvec && o->kind != KVS_STEER_ACT)
+        return cli_error(cmd, "--format controlvector needs --kind act (control vectors steer the residual stream)");
+    if (o->layers_set && !o->cvec) return cli_error(cmd, "--layers needs --format controlvector");
+    if (o->cvec && !o->layers_set) o->layer_from = 1, o->layer_to = -1;
+    if (o->cvec && o->layer_from < 1)
+        return cli_error(cmd, "--layers %d-: a control vector cannot hold layer 0 (llama.cpp's layers start at 1)",
+                         o->layer_from);
     if (!is_extract && !o->dump) return cli_error(cmd, "nothing to do: pass --dump to print the pairs");
     return 0;
 }
@@ -276,6 +303,14 @@ int cmd_extract(int argc, char **argv) {
     kvs_steer *s = NULL;
     kvs_error err = {0};
     int rc = build("extract", &o, &m, &tr, &ps);
+    if (!rc && o.cvec) {
+        kvs_model_info mi;
+        kvs_model_get_info(m, &mi);
+        const int to = o.layer_to < 0 ? mi.n_layer - 1 : o.layer_to;
+        if (o.layer_from > to || to >= mi.n_layer)
+            rc = cli_error("extract", "--layers %d-%d: the model's control-vector layers are 1-%d", o.layer_from, to,
+                           mi.n_layer - 1);
+    }
     if (!rc) {
         progress pr;
         progress_init(&pr, "extract", o.quiet);
@@ -331,7 +366,9 @@ int cmd_extract(int argc, char **argv) {
             const eval_task *task = task_of(&o);
             kvs_steer_set_meta(s, "task_format", task ? task->name : "default");
         }
-        if (kvs_steer_save(s, o.out, &err)) rc = cli_error("extract", "%s", err.msg);
+        if (o.cvec ? kvs_steer_save_controlvector(s, o.out, o.layer_from, o.layer_to, &err)
+                   : kvs_steer_save(s, o.out, &err))
+            rc = cli_error("extract", "%s", err.msg);
         else if (!o.quiet && o.traces) fprintf(stderr, "[extract] wrote %s (%d pairs, %d shots)\n", o.out, ps.n, o.shots);
         else if (!o.quiet) fprintf(stderr, "[extract] wrote %s (%d pairs)\n", o.out, ps.n);
     }

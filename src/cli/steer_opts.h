@@ -1,7 +1,8 @@
 /* steer_opts.h - the steering options shared by `run` and `eval`:
  *   --steer VEC [--ck X] [--cv Y] [--layers A-B]   (repeatable; coefficients and
  *                                                   layers apply to the last --steer)
- *   --act VEC --act-layer L --act-scale C          (activation steering)
+ *   --act VEC [--act-layer L] [--act-scale C]      (activation steering; a control
+ *                                                   vector needs no layer: all of its own)
  *   --offset-token T                               (the one-token offset; the bare
  *                                                   --offset is refused as ambiguous) */
 #ifndef KVS_CLI_STEER_OPTS_H
@@ -16,7 +17,7 @@ typedef struct steer_opts {
     kvs_steer_params p[MAX_STEER];
     kvs_steer *vec[MAX_STEER];
     const char *act_path;
-    int act_layer;
+    int act_layer;     /* -1: not given (a control vector then applies all its layers) */
     float act_scale;
     kvs_steer *act;
     const char *offset; /* NULL = default ("\n" when steering, none otherwise) */

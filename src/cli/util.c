@@ -143,9 +143,14 @@ int cli_mkdirs(const char *cmd, const char *dir) {
 
 const char *cli_data_dir(const char *cmd, const char *data) {
     if (data) return data;
+    const char *env = getenv("KVS_DATA");
+    if (env && env[0]) return env;
     struct stat st;
     if (stat(CLI_DEFAULT_DATA, &st) || !S_ISDIR(st.st_mode)) {
-        cli_error(cmd, "no --data DIR given and %s does not exist here", CLI_DEFAULT_DATA);
+        cli_error(cmd,
+                  "no --data DIR or KVS_DATA given and %s does not exist here; get the data with "
+                  "scripts/fetch_data.sh --dest DIR, then pass --data DIR",
+                  CLI_DEFAULT_DATA);
         return NULL;
     }
     return CLI_DEFAULT_DATA;
@@ -169,4 +174,22 @@ int cli_call(cli_cmd_fn fn, int argc, char **argv) {
     dup2(saved, 1);
     close(saved);
     return rc;
+}
+
+int cli_layer_range(const char *cmd, const char *opt, const char *s, int *from, int *to) {
+    char *end;
+    long a = strtol(s, &end, 10), b;
+    if (end == s || a < 0 || a > 100000) goto bad;
+    if (*end == '\0') b = a;
+    else if (*end == '-' && end[1] == '\0') b = -1;
+    else if (*end == '-') {
+        char *e2;
+        b = strtol(end + 1, &e2, 10);
+        if (e2 == end + 1 || *e2 || b < a) goto bad;
+    } else goto bad;
+    *from = (int)a;
+    *to = (int)b;
+    return 0;
+bad:
+    return cli_error(cmd, "%s expects A-B, A- or A (layer numbers), got '%s'", opt, s);
 }

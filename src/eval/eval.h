@@ -101,7 +101,7 @@ typedef struct eval_config {
     int n_steer;              /* cache steering: EVAL_CACHE, EVAL_CACHE_COT */
     eval_vector steer[EVAL_MAX_STEER];
     eval_vector act;          /* activation steering (EVAL_ACT): act.vec, act_layer, act_scale */
-    int act_layer;
+    int act_layer;            /* -1: every layer of a control vector (recorded as -1) */
     float act_scale;
     const char *offset;       /* the one-token offset: NULL = the task's with cache steering
                                  and none otherwise, "" = none */

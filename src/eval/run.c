@@ -536,7 +536,8 @@ int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
     const int cot = method == EVAL_COT || method == EVAL_CACHE_COT;
     const int mc = task->choices_header != NULL;
     if (cache && cfg->n_steer == 0) return err_fail(err, KVS_E_ARG, "method %s needs a cache-steering vector", eval_method_names[method]);
-    if (method == EVAL_ACT && (!cfg->act.vec || cfg->act_layer < 0))
+    if (method == EVAL_ACT && (!cfg->act.vec || cfg->act_layer < -1 ||
+                               (cfg->act_layer < 0 && kvs_steer_get_format(cfg->act.vec) != KVS_FORMAT_CONTROLVECTOR)))
         return err_fail(err, KVS_E_ARG, "method act needs an activation vector and its layer");
     /* the offset token: as asked, else the task's with cache steering, else none */
     const char *offset = cfg->offset ? (cfg->offset[0] ? cfg->offset : NULL) : cache ? task->steer_offset : NULL;

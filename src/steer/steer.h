@@ -8,12 +8,13 @@
 
 struct kvs_steer {
     kvs_steer_kind kind;
+    kvs_steer_format format; /* the file format it came from; kvs_steer_save keeps it */
     char *arch;
     int n_layer, n_head_kv, head_dim, n_embd;
     uint64_t tokenizer_hash;
     int dim;       /* floats per vector: n_head_kv*head_dim (cache) or n_embd (act) */
     float **k, **v; /* cache kind: n_layer vectors each (NULL where absent) */
-    float **act;    /* act kind: n_layer vectors */
+    float **act;    /* act kind: n_layer vectors (NULL where a control vector has none) */
     int n_meta;
     char **meta_key, **meta_val;
 };
