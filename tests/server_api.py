@@ -20,7 +20,7 @@ import time
 
 BIN = os.path.abspath(sys.argv[1])
 MODEL = os.environ.get("KVS_MODEL", "models/SmolLM2-135M-Instruct.Q4_1.gguf")
-OTHER = "models/qwen2.5-coder-0.5b-instruct.gguf"  # makes a vector for another model
+OTHER = "tests/fixtures/kq_q5_0.gguf"  # a tiny synthetic model: makes a vector for another model
 SLOW = os.environ.get("KVS_SANITIZED") == "1"
 T = "1"
 CTX = "512"
@@ -140,8 +140,8 @@ def main():
                         "-q", "--kind", kind, "-o", os.path.join(vdir, name + ".gguf")], check=True)
     have_other = os.path.exists(OTHER)
     if have_other:
-        subprocess.run([BIN, "extract", "-m", OTHER, "--traces", traces, "--pairs", "1", "--shots", "1", "-t", T,
-                        "-q", "-o", os.path.join(vdir, "qwen.gguf")], check=True)
+        subprocess.run([BIN, "extract", "-m", OTHER, "--chat-template", "chatml", "--traces", traces, "--pairs", "1",
+                        "--shots", "0", "-t", T, "-q", "-o", os.path.join(vdir, "other.gguf")], check=True)
     else:
         print(f"note: {OTHER} absent: the other-model vector check is skipped")
     demo, demo_act = os.path.join(vdir, "demo.gguf"), os.path.join(vdir, "demo-act.gguf")
@@ -159,8 +159,8 @@ def main():
         check("vectors listed", vecs.get("demo", {}).get("kind") == "cache" and
               vecs.get("demo-act", {}).get("kind") == "act" and vecs["demo"]["model_check"] == "ok", raw)
         if have_other:
-            check("other-model vector listed as unusable", vecs.get("qwen", {}).get("usable") is False and
-                  "another model" in vecs["qwen"]["model_check"], raw)
+            check("other-model vector listed as unusable", vecs.get("other", {}).get("usable") is False and
+                  "another model" in vecs["other"]["model_check"], raw)
 
         # ---- the same tokens as `kvsteer run` with the same settings
         section("equal to run")
@@ -277,7 +277,7 @@ def main():
         bad_req("act layer missing", chat_body(Q, 4, act_steering={"vector": "demo-act"}), 400,
                 "act_steering.layer")
         if have_other:
-            bad_req("vector for another model", chat_body(Q, 4, kv_steering={"vector": "qwen"}), 400,
+            bad_req("vector for another model", chat_body(Q, 4, kv_steering={"vector": "other"}), 400,
                     "kv_steering.vector", "another model")
         bad_req("prompt longer than the context", chat_body("word " * 2000, 4), 400, "messages", "context")
         bad_req("body over the limit", {"messages": [{"role": "user", "content": "x" * 100000}]}, 413)
