@@ -39,7 +39,7 @@ if [ "${KVS_SANITIZE:-0}" = 1 ]; then
   # the interpreter is not instrumented: the sanitizer runtimes must be loaded
   # first; Python's own allocations are not ours to leak-check
   PRELOAD="$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)"
-  export ASAN_OPTIONS=detect_leaks=0
+  export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 fi
 # from the scratch folder, so that python/ of the source tree cannot shadow the installed package
 cd "$tmp" && LD_PRELOAD=$PRELOAD PYTHONDONTWRITEBYTECODE=1 "$tmp/venv/bin/python" -m pytest -q -p no:cacheprovider \

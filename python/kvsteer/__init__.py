@@ -124,7 +124,7 @@ class Vector:
 
     def close(self) -> None:
         """Free the library's copy (also done when the object is collected)."""
-        if self._h:
+        if getattr(self, "_h", None):
             _L.kvs_steer_free(self._h)
             self._h = None
 
@@ -229,7 +229,7 @@ class Model:
 
     def close(self) -> None:
         """Unmap the model.  Vectors loaded for it stay usable."""
-        if self._h:
+        if getattr(self, "_h", None):
             _L.kvs_model_free(self._h)
             self._h = None
 
@@ -350,21 +350,29 @@ class Model:
 
     # ------------------------------------------------------------ generation
 
-    def generate(self, prompt: str, **options: object) -> Generation:
-        """Generate a continuation of `prompt`, as `kvsteer run -p PROMPT` does.
+    def generate(self, prompt: str, *, chat: bool = False, system: Optional[str] = None,
+                 template: Optional[str] = None, max_new: int = 256, temperature: float = 0.0, top_k: int = 0,
+                 top_p: float = 1.0, seed: int = 0, steer: Steering = None, ck: float = 0.0, cv: float = 1.0,
+                 layers: Tuple[int, Optional[int]] = (1, None), act: Optional[Vector] = None,
+                 act_layer: Optional[int] = None, act_scale: float = 1.0, offset: Optional[str] = None,
+                 n_ctx: int = 0, threads: int = 0, kv_f16: bool = False) -> Generation:
+        """Generate a continuation of `prompt`, as `kvsteer run -p PROMPT` does
+        (the command's flag in brackets).
 
-        Options (keyword only; the command's flag in brackets):
-          chat=False [--chat], system=None [--system], template=None
-          [--chat-template], max_new=256 [-n], temperature=0.0 [--temp] (0 =
-          greedy), top_k=0 [--top-k], top_p=1.0 [--top-p], seed=0 [--seed],
-          steer: a cache Vector, a CacheSteer or a list of CacheSteer [--steer],
-          with ck=0.0 [--ck], cv=1.0 [--cv], layers=(1, None) [--layers] for a
-          bare Vector; act: an act Vector [--act] with act_layer [--act-layer]
-          and act_scale=1.0 [--act-scale]; offset: the one-token text fed after
-          the cache edit (None = "\\n" with steer, none otherwise; "" = none)
-          [--offset]; n_ctx=0 [--ctx], threads=0 [-t], kv_f16=False [--kv-f16].
-        """
-        return self.generate_batch([prompt], **options)[0]  # type: ignore[arg-type]
+        chat [--chat]: render the prompt as the user turn of the chat template,
+        with `system` [--system] and `template` [--chat-template].  max_new [-n];
+        temperature [--temp] (0 = greedy), top_k [--top-k], top_p [--top-p],
+        seed [--seed].  steer [--steer]: a cache Vector (with ck [--ck], cv
+        [--cv], layers [--layers], inclusive, None = last), a CacheSteer or a
+        list of them.  act [--act]: an act Vector, added after act_layer
+        [--act-layer] times act_scale [--act-scale].  offset [--offset]: the
+        one-token text fed after the cache edit (None = "\\n" with steer, none
+        otherwise; "" = none).  n_ctx [--ctx], threads [-t] (0 = all cores),
+        kv_f16 [--kv-f16]."""
+        return self.generate_batch([prompt], chat=chat, system=system, template=template, max_new=max_new,
+                                   temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, steer=steer, ck=ck,
+                                   cv=cv, layers=layers, act=act, act_layer=act_layer, act_scale=act_scale,
+                                   offset=offset, n_ctx=n_ctx, threads=threads, kv_f16=kv_f16)[0]
 
     def generate_batch(self, prompts: Sequence[str], *, chat: bool = False, system: Optional[str] = None,
                        template: Optional[str] = None, max_new: int = 256, temperature: float = 0.0,

@@ -20,7 +20,12 @@ THREADS = int(os.environ.get("KVS_TEST_THREADS", "1"))
 CLI = os.environ.get("KVS_CLI", str(SOURCE / "build/kvsteer"))
 TRACES = DATA / "traces/arc_challenge.jsonl"
 # random shot selection: "similar" would first embed every trace question
-PAIRS = ["--pairs", "3", "--shots", "1", "--select", "random"]
+# under the sanitizers (tests/python.sh sets KVS_SANITIZE=1) the library is
+# many times slower: one pair and shorter generations there
+SANITIZED = os.environ.get("KVS_SANITIZE") == "1"
+N_PAIRS = 1 if SANITIZED else 2
+N_NEW = 8 if SANITIZED else 16
+PAIRS = ["--pairs", str(N_PAIRS), "--shots", "1", "--select", "random"]
 
 
 def cli(*args: str) -> str:
@@ -66,5 +71,5 @@ def dumped_pairs() -> Tuple[List[str], List[str]]:
         assert n.endswith("\n")
         pos.append(p)
         neg.append(n[:-1])
-    assert len(pos) == 3
+    assert len(pos) == N_PAIRS
     return pos, neg

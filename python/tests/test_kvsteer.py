@@ -12,11 +12,11 @@ import pytest
 import kvsteer
 from kvsteer import _lib
 
-from conftest import CLI, MODEL, SOURCE, THREADS, cli, cli_run
+from conftest import MODEL, N_NEW, N_PAIRS, SOURCE, THREADS, cli, cli_run
 
 Q = "What is the capital of France?"
 QS = [Q, "Why do leaves change colour in autumn?", "Name three prime numbers."]
-N = "16"
+N = str(N_NEW)
 
 
 def test_version_is_the_library_and_command_version() -> None:
@@ -141,13 +141,13 @@ def test_extract_from_lists_equals_cli(model: kvsteer.Model, vec_files, dumped_p
     parts = ["k", "v"] if kind == "cache" else ["act"]
     for part in parts:
         assert np.array_equal(getattr(v, part), getattr(ref, part)), part
-    assert seen[-1] == (3, 3)
+    assert seen[-1] == (N_PAIRS, N_PAIRS)
     # written by Python, read back, and used by the command
-    v.set_meta("pairs", "3")
+    v.set_meta("pairs", str(N_PAIRS))
     f = tmp_path / "py.gguf"
     v.save(f)
     back = kvsteer.Vector.load(f, model)
-    assert back.meta("kvsteer.extract.pairs") == "3"
+    assert back.meta("kvsteer.extract.pairs") == str(N_PAIRS)
     for part in parts:
         assert np.array_equal(getattr(back, part), getattr(v, part))
     if kind == "cache":
