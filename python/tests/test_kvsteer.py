@@ -155,10 +155,10 @@ def test_extract_from_lists_equals_cli(model: kvsteer.Model, vec_files, dumped_p
             model.generate(Q, chat=True, max_new=8, threads=THREADS, steer=back, cv=8).text
 
 
-def test_extract_position_and_layer_access(model: kvsteer.Model, dumped_pairs) -> None:
+def test_extract_position_and_layer_access(model: kvsteer.Model, vec_files, dumped_pairs) -> None:
     pos, neg = dumped_pairs
-    last = model.extract(pos[:1], neg[:1], threads=THREADS)
-    pen = model.extract(pos[:1], neg[:1], threads=THREADS, position=1)
+    last = model.load_vector(vec_files[0])
+    pen = model.extract(pos, neg, threads=THREADS, position=1)
     assert not np.array_equal(last.v, pen.v)
     assert np.array_equal(last.layer(3, "k"), last.k[3])
     with pytest.raises(ValueError, match="cache vector"):
