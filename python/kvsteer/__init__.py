@@ -1,0 +1,495 @@
+"""kvsteer: small GGUF language models on the CPU, steered through their KV cache.
+
+Python bindings of libkvsteer (include/kvsteer.h).  A session::
+
+    import kvsteer
+    m = kvsteer.Model("models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    print(m.generate("Why is the sky blue?", chat=True, max_new=64).text)
+    vec = m.extract(positive_prompts, negative_prompts)          # lists of str
+    print(m.generate("Why is the sky blue?", chat=True, steer=vec, cv=6).text)
+
+Generation follows `kvsteer run`: the same prompt, options and vector give the
+same tokens.  Every library failure raises `KvsError` with the library's
+message.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _lib
+from ._lib import KvsError, STATUS_NAMES
+from ._version import __version__
+
+__all__ = ["Model", "ModelInfo", "Vector", "CacheSteer", "Generation", "KvsError", "STATUS_NAMES", "__version__",
+           "kernels"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+_L = _lib.lib
+_STOP = {0: "none", 1: "eog", 2: "max_new", 3: "context"}
+_KINDS = {"cache": 0, "act": 1}
+
+
+def _err() -> _lib.kvs_error:
+    return _lib.kvs_error()
+
+
+def _path(p: PathLike) -> bytes:
+    return os.fsencode(p)
+
+
+def _text(s: str, what: str) -> bytes:
+    b = s.encode("utf-8")
+    if b"\0" in b:
+        raise ValueError(f"{what} contains a NUL character")
+    return b
+
+
+def kernels() -> str:
+    """The kernel set in use: "scalar", "avx2", "avx512vnni" or "amx"."""
+    return _L.kvs_kernels_name().decode()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Hyper-parameters of a loaded model (kvs_model_info)."""
+    arch: str
+    name: str
+    n_layer: int
+    n_embd: int
+    n_head: int
+    n_head_kv: int
+    head_dim: int
+    n_ff: int
+    n_vocab: int
+    n_ctx_train: int
+    rope_freq_base: float
+    norm_eps: float
+    bos_id: int
+    eos_id: int
+    eot_id: int
+    add_bos: bool
+    tokenizer_hash: int
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One generated continuation.
+
+    `text` is what `kvsteer run` prints (without its final newline): the bytes of
+    every token but a final end-of-generation one, decoded as UTF-8 (invalid
+    bytes replaced).  `tokens` are all generated tokens, `stop` why it ended
+    ("eog", "max_new" or "context"), `n_prompt` the prompt's token count
+    including the offset token, `seconds` the wall time charged to it."""
+    text: str
+    tokens: List[int]
+    stop: str
+    n_prompt: int
+    seconds: float
+
+
+class Vector:
+    """A steering vector set (kvs_steer): per layer a key and a value delta
+    (kind "cache") or a residual-stream delta (kind "act").
+
+    Get one from `Model.extract` or `Vector.load`; read it with `k`, `v`, `act`
+    or `layer`, write it with `save` (the kvsteer vector file format, readable by
+    `kvsteer run --steer/--act`)."""
+
+    def __init__(self, handle: int, info: ModelInfo):
+        self._h: Optional[int] = handle
+        self.n_layer = info.n_layer
+        self._kv_shape = (info.n_head_kv, info.head_dim)
+        self._act_shape = (info.n_embd,)
+
+    @classmethod
+    def load(cls, path: PathLike, model: "Model") -> "Vector":
+        """Load a vector file, checked against `model` (shapes, tokenizer):
+        a file made for another model raises KvsError (KVS_E_MISMATCH)."""
+        err = _err()
+        h = _L.kvs_steer_load(_path(path), model._handle(), ctypes.byref(err))
+        if not h:
+            err.raise_()
+        return cls(h, model.info)
+
+    def _handle(self) -> int:
+        if not self._h:
+            raise ValueError("kvsteer: this Vector is closed")
+        return self._h
+
+    def close(self) -> None:
+        """Free the library's copy (also done when the object is collected)."""
+        if getattr(self, "_h", None):
+            _L.kvs_steer_free(self._h)
+            self._h = None
+
+    def __del__(self) -> None:
+        self.close()
+
+    def __enter__(self) -> "Vector":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def kind(self) -> str:
+        """"cache" (K/V deltas) or "act" (residual-stream deltas)."""
+        return "act" if _L.kvs_steer_get_kind(self._handle()) == _KINDS["act"] else "cache"
+
+    def layer(self, layer: int, which: str = "v") -> np.ndarray:
+        """A copy of one layer's vector: which = "k" or "v" for a cache vector,
+        shape (n_head_kv, head_dim); ignored for an act vector, shape (n_embd,)."""
+        if which not in ("k", "v"):
+            raise ValueError(f"which must be 'k' or 'v', got {which!r}")
+        if not 0 <= layer < self.n_layer:
+            raise IndexError(f"layer {layer} is outside 0-{self.n_layer - 1}")
+        p = _L.kvs_steer_vector(self._handle(), layer, 0 if which == "k" else 1)
+        shape = self._act_shape if self.kind == "act" else self._kv_shape
+        return np.ctypeslib.as_array(p, shape=shape).copy()
+
+    def _all(self, which: str, kind: str) -> np.ndarray:
+        if self.kind != kind:
+            raise ValueError(f"this is a {self.kind} vector; it has no {which!r} part")
+        return np.stack([self.layer(i, which[0] if which in ("k", "v") else "v") for i in range(self.n_layer)])
+
+    @property
+    def k(self) -> np.ndarray:
+        """Key deltas of a cache vector, shape (n_layer, n_head_kv, head_dim), float32."""
+        return self._all("k", "cache")
+
+    @property
+    def v(self) -> np.ndarray:
+        """Value deltas of a cache vector, shape (n_layer, n_head_kv, head_dim), float32."""
+        return self._all("v", "cache")
+
+    @property
+    def act(self) -> np.ndarray:
+        """Residual deltas of an act vector, shape (n_layer, n_embd), float32."""
+        return self._all("act", "act")
+
+    def meta(self, key: str) -> Optional[str]:
+        """A metadata string of the file (e.g. "kvsteer.extract.pairs"), or None."""
+        r = _L.kvs_steer_meta(self._handle(), _text(key, "key"))
+        return None if r is None else r.decode("utf-8", "replace")
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Attach an extraction setting, stored as "kvsteer.extract.<key>"."""
+        if _L.kvs_steer_set_meta(self._handle(), _text(key, "key"), _text(value, "value")):
+            raise KvsError(_lib.KVS_E_ARG, f"kvsteer: cannot set metadata {key!r}")
+
+    def save(self, path: PathLike) -> None:
+        """Write the vector file (through a temporary file: never a partial one)."""
+        err = _err()
+        if _L.kvs_steer_save(self._handle(), _path(path), ctypes.byref(err)):
+            err.raise_()
+
+
+@dataclass
+class CacheSteer:
+    """One cache-steering vector with its settings, as `kvsteer run --steer VEC
+    --ck X --cv Y --layers A-B`: K += ck*S^k and V += cv*S^v at the last prompt
+    position before the offset token, for layers `layers` (inclusive; None as
+    the end means the last layer; the default, like the command's, skips layer 0)."""
+    vector: Vector
+    ck: float = 0.0
+    cv: float = 1.0
+    layers: Tuple[int, Optional[int]] = (1, None)
+
+
+Steering = Union[None, Vector, CacheSteer, Sequence[CacheSteer]]
+
+
+class Model:
+    """A GGUF model loaded by libkvsteer (memory-mapped, weights stay quantized)."""
+
+    def __init__(self, path: PathLike):
+        err = _err()
+        self.path = os.fspath(path)
+        self._h: Optional[int] = _L.kvs_model_load(_path(path), ctypes.byref(err))
+        if not self._h:
+            err.raise_()
+        mi = _lib.kvs_model_info()
+        _L.kvs_model_get_info(self._h, ctypes.byref(mi))
+        vals = {f: getattr(mi, f) for f, _ in _lib.kvs_model_info._fields_}
+        vals["arch"] = (mi.arch or b"").decode("utf-8", "replace")
+        vals["name"] = (mi.name or b"").decode("utf-8", "replace")
+        vals["add_bos"] = bool(mi.add_bos)
+        self.info = ModelInfo(**vals)
+
+    def _handle(self) -> int:
+        if not self._h:
+            raise ValueError("kvsteer: this Model is closed")
+        return self._h
+
+    def close(self) -> None:
+        """Unmap the model.  Vectors loaded for it stay usable."""
+        if getattr(self, "_h", None):
+            _L.kvs_model_free(self._h)
+            self._h = None
+
+    def __del__(self) -> None:
+        self.close()
+
+    def __enter__(self) -> "Model":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ tokens
+
+    def tokenize(self, text: str, *, add_bos: Optional[bool] = None, special: bool = False) -> List[int]:
+        """Token ids of `text`.  add_bos: None = the model's default.  special:
+        recognise special-token strings such as "<|im_start|>" (as `kvsteer
+        tokenize` does by default; `--no-special` is special=False)."""
+        b = _text(text, "text")
+        bos = -1 if add_bos is None else int(bool(add_bos))
+        err = _err()
+        cap = len(b) + 8
+        while True:
+            buf = (_lib.kvs_token * cap)()
+            n = _L.kvs_tokenize(self._handle(), b, len(b), bos, int(special), buf, cap, ctypes.byref(err))
+            if n < 0:
+                err.raise_()
+            if n <= cap:
+                return list(buf[:n])
+            cap = n
+
+    def token_bytes(self, token: int) -> bytes:
+        """The bytes of one token (special tokens render as their text)."""
+        cap = 64
+        while True:
+            buf = ctypes.create_string_buffer(cap)
+            n = _L.kvs_token_to_bytes(self._handle(), token, buf, cap)
+            if n < 0:
+                raise KvsError(_lib.KVS_E_ARG, f"kvsteer: token id {token} is outside 0-{self.info.n_vocab - 1}")
+            if n <= cap:
+                return buf.raw[:n]
+            cap = n
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """The text of a token sequence (bytes joined, decoded as UTF-8 with
+        invalid bytes replaced)."""
+        return b"".join(self.token_bytes(t) for t in tokens).decode("utf-8", "replace")
+
+    def is_eog(self, token: int) -> bool:
+        """True for end-of-generation tokens (EOS, end-of-turn)."""
+        return bool(_L.kvs_token_is_eog(self._handle(), token))
+
+    def chat(self, user: str, *, system: Optional[str] = None, template: Optional[str] = None) -> str:
+        """`user` as the user turn of the model's chat template, with the
+        generation prompt (what `kvsteer run --chat [--system S]` generates from).
+        template: a known name ("chatml", "llama3", "phi3", "gemma") when the
+        file's template is not recognised."""
+        msgs = [("system", system)] if system is not None else []
+        msgs.append(("user", user))
+        arr = (_lib.kvs_chat_msg * len(msgs))(*[(r.encode(), _text(c, r)) for r, c in msgs])
+        err = _err()
+        p = _L.kvs_chat_render(self._handle(), arr, len(msgs), 1, None if template is None else template.encode(),
+                               ctypes.byref(err))
+        if not p:
+            err.raise_()
+        try:
+            return ctypes.string_at(p).decode("utf-8")
+        finally:
+            _lib.free(p)
+
+    # ------------------------------------------------------------ steering vectors
+
+    def load_vector(self, path: PathLike) -> Vector:
+        """`Vector.load(path, self)`."""
+        return Vector.load(path, self)
+
+    def extract(self, positive: Sequence[str], negative: Sequence[str], *, kind: str = "cache",
+                position: int = 0, threads: int = 0, batch: int = 4,
+                progress: Optional[Callable[[int, int], None]] = None) -> Vector:
+        """Mean-of-differences steering vectors from contrastive prompt pairs
+        (kvs_steer_extract): positive[i] and negative[i] are rendered prompt texts
+        (special tokens allowed, e.g. the output of `chat` plus an answer); at
+        the extraction position (0 = last token, k = k-th from last) the cached
+        keys and values (kind "cache") or the residual stream after every layer
+        (kind "act") are read and averaged over positive minus negative.
+        Deterministic: the same texts give bit-identical vectors, equal to
+        `kvsteer extract` on the same pairs (`kvsteer pairs --dump` shows them).
+        progress(done, total) is called after each batch of pairs."""
+        if kind not in _KINDS:
+            raise ValueError(f"kind must be 'cache' or 'act', got {kind!r}")
+        if isinstance(positive, str) or isinstance(negative, str):
+            raise TypeError("positive and negative are lists of prompt texts, not strings")
+        if len(positive) != len(negative):
+            raise ValueError(f"{len(positive)} positive prompts but {len(negative)} negative ones")
+        n = len(positive)
+        pos = (ctypes.c_char_p * max(n, 1))(*[_text(t, f"positive[{i}]") for i, t in enumerate(positive)])
+        neg = (ctypes.c_char_p * max(n, 1))(*[_text(t, f"negative[{i}]") for i, t in enumerate(negative)])
+        raised: List[BaseException] = []
+
+        def on_progress(done: int, total: int, _user: Optional[int]) -> None:
+            if progress is not None and not raised:
+                try:
+                    progress(done, total)
+                except BaseException as e:  # reported after the call: C cannot unwind Python
+                    raised.append(e)
+
+        cb = _lib.PROGRESS(on_progress)
+        p = _lib.kvs_extract_params(_KINDS[kind], position, threads, batch, cb, None)
+        err = _err()
+        h = _L.kvs_steer_extract(self._handle(), pos, neg, n, ctypes.byref(p), ctypes.byref(err))
+        if raised:
+            if h:
+                _L.kvs_steer_free(h)
+            raise raised[0]
+        if not h:
+            err.raise_()
+        return Vector(h, self.info)
+
+    # ------------------------------------------------------------ generation
+
+    def generate(self, prompt: str, *, chat: bool = False, system: Optional[str] = None,
+                 template: Optional[str] = None, max_new: int = 256, temperature: float = 0.0, top_k: int = 0,
+                 top_p: float = 1.0, seed: int = 0, steer: Steering = None, ck: float = 0.0, cv: float = 1.0,
+                 layers: Tuple[int, Optional[int]] = (1, None), act: Optional[Vector] = None,
+                 act_layer: Optional[int] = None, act_scale: float = 1.0, offset: Optional[str] = None,
+                 n_ctx: int = 0, threads: int = 0, kv_f16: bool = False) -> Generation:
+        """Generate a continuation of `prompt`, as `kvsteer run -p PROMPT` does
+        (the command's flag in brackets).
+
+        chat [--chat]: render the prompt as the user turn of the chat template,
+        with `system` [--system] and `template` [--chat-template].  max_new [-n];
+        temperature [--temp] (0 = greedy), top_k [--top-k], top_p [--top-p],
+        seed [--seed].  steer [--steer]: a cache Vector (with ck [--ck], cv
+        [--cv], layers [--layers], inclusive, None = last), a CacheSteer or a
+        list of them.  act [--act]: an act Vector, added after act_layer
+        [--act-layer] times act_scale [--act-scale].  offset [--offset]: the
+        one-token text fed after the cache edit (None = "\\n" with steer, none
+        otherwise; "" = none).  n_ctx [--ctx], threads [-t] (0 = all cores),
+        kv_f16 [--kv-f16]."""
+        return self.generate_batch([prompt], chat=chat, system=system, template=template, max_new=max_new,
+                                   temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, steer=steer, ck=ck,
+                                   cv=cv, layers=layers, act=act, act_layer=act_layer, act_scale=act_scale,
+                                   offset=offset, n_ctx=n_ctx, threads=threads, kv_f16=kv_f16)[0]
+
+    def generate_batch(self, prompts: Sequence[str], *, chat: bool = False, system: Optional[str] = None,
+                       template: Optional[str] = None, max_new: int = 256, temperature: float = 0.0,
+                       top_k: int = 0, top_p: float = 1.0, seed: int = 0, steer: Steering = None,
+                       ck: float = 0.0, cv: float = 1.0, layers: Tuple[int, Optional[int]] = (1, None),
+                       act: Optional[Vector] = None, act_layer: Optional[int] = None, act_scale: float = 1.0,
+                       offset: Optional[str] = None, n_ctx: int = 0, threads: int = 0,
+                       kv_f16: bool = False) -> List[Generation]:
+        """Generate a continuation of every prompt together (one cache sequence
+        each, decoded in shared batches; kvs_generate).  Options as in
+        `generate`; they apply to every prompt, and each prompt gets its own
+        sampler seeded with `seed`, so each result equals `generate` on that
+        prompt alone."""
+        if isinstance(prompts, str):
+            raise TypeError("prompts is a list of strings; use generate() for one prompt")
+        if not prompts:
+            return []
+        if system is not None and not chat:
+            raise ValueError("system needs chat=True")
+        if max_new < 0:
+            raise ValueError(f"max_new must be 0 or more, got {max_new}")
+        steers = self._cache_steers(steer, ck, cv, layers)
+        if act is not None and act_layer is None:
+            raise ValueError("act needs act_layer")
+        if act is None and act_layer is not None:
+            raise ValueError("act_layer needs act")
+        if act is not None and act.kind != "act":
+            raise ValueError("act: this vector holds cache vectors; pass it as steer")
+        if offset is None:
+            offset = "\n" if steers else ""
+        off: List[int] = []
+        if offset:
+            off = self.tokenize(offset, add_bos=False, special=False)
+            if len(off) != 1:
+                raise ValueError(f"offset {offset!r} is {len(off)} tokens; it must be exactly one")
+        toks = []
+        for p in prompts:
+            text = self.chat(p, system=system, template=template) if chat else p
+            # chat text holds the template's special tokens; a plain prompt is literal
+            t = self.tokenize(text, special=chat) + off
+            if not t:
+                raise ValueError("the prompt is empty after tokenization")
+            toks.append(t)
+
+        n = len(prompts)
+        cp = _L.kvs_ctx_default_params()
+        cp.n_ctx, cp.n_seq, cp.n_threads, cp.kv_f16 = n_ctx, n, threads, int(kv_f16)
+        err = _err()
+        ctx = _L.kvs_ctx_new(self._handle(), ctypes.byref(cp), ctypes.byref(err))
+        if not ctx:
+            err.raise_()
+        samplers: List[int] = []
+        try:
+            params = [_lib.kvs_steer_params(s.ck, s.cv, s.layers[0], -1 if s.layers[1] is None else s.layers[1])
+                      for s in steers]
+
+            def on_prefilled(c: int, seq: int, last_pos: int, _user: Optional[int],
+                             e: "ctypes._Pointer[_lib.kvs_error]") -> int:
+                try:
+                    for s, p in zip(steers, params):
+                        rc = _L.kvs_steer_apply_cache(c, seq, last_pos, s.vector._handle(), ctypes.byref(p), e)
+                        if rc:
+                            return rc
+                    return 0
+                except Exception as ex:  # C cannot unwind Python: report it as the library's error
+                    e.contents.code = _lib.KVS_E_ARG
+                    e.contents.msg = str(ex).encode("utf-8", "replace")[:511]
+                    return _lib.KVS_E_ARG
+
+            hook = _lib.ON_PREFILLED(on_prefilled)
+            reqs = (_lib.kvs_gen_request * n)()
+            bufs = []
+            sp = _lib.kvs_sampler_params(temperature, top_k, top_p, seed)
+            for i, t in enumerate(toks):
+                s = _L.kvs_sampler_new(ctypes.byref(sp), ctypes.byref(err))
+                if not s:
+                    err.raise_()
+                samplers.append(s)
+                prompt_arr = (_lib.kvs_token * len(t))(*t)
+                out = (_lib.kvs_token * max(max_new, 1))()
+                bufs.append((prompt_arr, out))
+                r = reqs[i]
+                r.prompt, r.n_prompt, r.n_hold, r.max_new = prompt_arr, len(t), len(off), max_new
+                r.sampler, r.out = s, out
+                if steers:
+                    r.on_prefilled = hook
+            if act is not None:
+                if _L.kvs_steer_apply_act(ctx, -1, act._handle(), act_layer, act_scale, ctypes.byref(err)):
+                    err.raise_()
+            if _L.kvs_generate(ctx, reqs, n, 0, None, None, ctypes.byref(err)):
+                err.raise_()
+            results = []
+            for i in range(n):
+                r = reqs[i]
+                out = list(bufs[i][1][:r.n_out])
+                shown = out[:-1] if out and r.stop == 1 and self.is_eog(out[-1]) else out
+                results.append(Generation(self.detokenize(shown), out, _STOP.get(r.stop, str(r.stop)),
+                                          r.n_prompt, r.seconds))
+            return results
+        finally:
+            for s in samplers:
+                _L.kvs_sampler_free(s)
+            _L.kvs_ctx_free(ctx)
+
+    def _cache_steers(self, steer: Steering, ck: float, cv: float,
+                      layers: Tuple[int, Optional[int]]) -> List[CacheSteer]:
+        if steer is None:
+            return []
+        if isinstance(steer, Vector):
+            steers = [CacheSteer(steer, ck, cv, layers)]
+        elif isinstance(steer, CacheSteer):
+            steers = [steer]
+        else:
+            steers = list(steer)
+        for s in steers:
+            if not isinstance(s, CacheSteer):
+                raise TypeError(f"steer: expected a Vector or CacheSteer, got {type(s).__name__}")
+            if s.vector.kind != "cache":
+                raise ValueError("steer: this vector holds activation vectors; pass it as act")
+        return steers
