@@ -3,7 +3,7 @@
 # Debian's packages), then fetch the default model.  Safe to run repeatedly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS=(build-essential cmake pkg-config libpcre2-dev libcjson-dev libcmocka-dev libmicrohttpd-dev curl python3 python3-pip python3-venv gnuplot-nox)
+PKGS=(build-essential cmake pkg-config libpcre2-dev libcjson-dev libcmocka-dev libmicrohttpd-dev curl python3 python3-pip python3-venv gnuplot-nox chromium chromium-driver)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
