@@ -257,7 +257,10 @@ class Column {
           const data = ev.slice(6);
           if (data === "[DONE]") { done = true; break; }
           const j = JSON.parse(data);
-          if (j.error) { this.showError(errorText(j.error.code || 500, j)); return; }
+          if (j.error) {
+            this.showError(`the stream ended with an error: ${j.error.message} (${j.error.type})`);
+            return;
+          }
           if (j.usage) usage = j.usage;
           const c = j.choices && j.choices[0];
           if (!c) continue;
@@ -268,6 +271,10 @@ class Column {
           }
           if (c.finish_reason) last = j;
         }
+      }
+      if (!done) {
+        this.showError("the stream ended before its end ([DONE]): the server stopped or the connection broke");
+        return;
       }
       const k = last && last.kvsteer, tm = k && k.timings;
       const n = usage ? usage.completion_tokens : "?";
