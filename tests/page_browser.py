@@ -7,7 +7,8 @@ that the unsteered column equals `kvsteer run --chat` and the steered column
 `kvsteer run --chat --steer demo.gguf --cv X` with the same settings; that the
 "copy as curl" and "copy as Python" snippets, run as they are, give the steered
 answer again; that an out-of-range c_v shows the server's own error text; that
-the page loads nothing but its own files; and that with --api-key the page
+Stop ends both streams and the server cancels both; that the page loads
+nothing but its own files; and that with --api-key the page
 loads without the key and its API calls work once the key is typed.
 
 usage: page_browser.py path/to/kvsteer [OUTDIR] [--screenshot PATH]
@@ -311,6 +312,31 @@ def main():
         check("c_v 1000: the error box is visible", d.find_element(By.ID, "b-error").is_displayed())
         check("c_v 1000: column A still answers", states[0] == "done" and text_of(d, "a-out") == want_plain, states)
         screenshot(d, os.path.join(OUT, "playground-error.png"))
+
+        # ---- Stop: both streams end in the page and the server cancels both
+        type_into(d, "b-cv-num", CV)
+        type_into(d, "max-tokens", "400")
+        d.find_element(By.ID, "compare").click()
+        try:
+            WebDriverWait(d, WAIT).until(lambda _: text_of(d, "a-out") and text_of(d, "b-out"))
+        except TimeoutException:
+            pass
+        d.find_element(By.ID, "stop").click()
+        states = lambda: [js(d, f"return document.getElementById('col-{c}').dataset.state") for c in "ab"]
+        try:
+            WebDriverWait(d, 30).until(lambda _: "running" not in states())
+        except TimeoutException:
+            pass
+        check("Stop: both columns stopped", states() == ["stopped", "stopped"], states())
+        cancelled = None
+        for _ in range(100):
+            _, _, raw = srv.request("GET", "/metrics")
+            m = re.search(r'^kvsteer_generations_total\{outcome="cancelled"\} (\S+)$', raw.decode(), re.M)
+            cancelled = float(m.group(1)) if m else None
+            if cancelled == 2:
+                break
+            time.sleep(0.2)
+        check("Stop: the server cancelled both generations", cancelled == 2, cancelled)
         d.quit()
         d = None
         check("server exits 0", srv.stop() == 0)
