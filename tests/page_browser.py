@@ -4,7 +4,8 @@
 
 It loads the page, picks the demo vector, sets c_v, presses Compare and checks
 that the unsteered column equals `kvsteer run --chat` and the steered column
-`kvsteer run --chat --steer demo.gguf --cv X` with the same settings; that the
+`kvsteer run --chat --steer demo.gguf --cv X` with the same settings (greedy, and
+sampling with one seed); that the
 "copy as curl" and "copy as Python" snippets, run as they are, give the steered
 answer again; that an out-of-range c_v shows the server's own error text; that
 Stop ends both streams and the server cancels both; that the page loads
