@@ -7,6 +7,26 @@ KVSTEER=${KVSTEER:-build/kvsteer}
 HOLDOUT=${HOLDOUT:-out/holdout}
 [ -d "$HOLDOUT/eval" ] || python3 tools/make_holdout.py --out "$HOLDOUT"
 files=()
+# holdout_file TASK: the held-out question file of a task
+holdout_file() {
+  case $1 in
+    arc) echo "$HOLDOUT/eval/arc_challenge_test.jsonl" ;;
+    csqa) echo "$HOLDOUT/eval/csqa_validation.jsonl" ;;
+    gsm8k) echo "$HOLDOUT/eval/gsm8k_test.jsonl" ;;
+    piqa) echo "$HOLDOUT/eval/piqa_validation.jsonl" ;;
+    *) echo "holdout_lib.sh: unknown task '$1'" >&2; return 1 ;;
+  esac
+}
+# holdout_check_vector TASK VEC: a vector tuned on held-out questions must have
+# been extracted with them excluded (extract --exclude "$(holdout_file TASK)"),
+# else they may be few-shot examples inside its pairs and the tuning is not held out
+holdout_check_vector() {
+  local f; f=$(holdout_file "$1") || return 1
+  if ! "$KVSTEER" inspect "$2" | grep -qF "$f"; then
+    echo "$2: not extracted with --exclude $f: held-out questions may be shots of its pairs" >&2
+    return 1
+  fi
+}
 # holdout_run TASK N OUTFILE [eval options...]: first N held-out questions, greedy
 holdout_run() {
   local task=$1 n=$2 file=$3; shift 3

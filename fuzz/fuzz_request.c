@@ -22,8 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             for (size_t i = 0; i < size; i += 3)
                 if (textout_add(&t, (const char *)data + i, size - i < 3 ? size - i : 3, r.stop, r.n_stop) != 0) break;
             textout_finish(&t);
-            char *c = utf8_clean(t.buf ? t.buf : "", t.len);
-            if (!c || t.ready > t.len) abort();
+            char *c = utf8_clean(t.s.p ? t.s.p : "", t.s.n);
+            if (!c || t.ready > t.s.n) abort();
             free(c);
             textout_free(&t);
             request_free(&r);

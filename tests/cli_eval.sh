@@ -10,7 +10,7 @@ ARC=(--task arc --offset-start 1167)
 GSM=(--task gsm8k --offset-start 462)
 # sample lines without their timings, for comparing runs; sorted, because slots
 # are refilled as answers finish, so lines come in the order answers finish
-samples() { grep '"id":' "$1" | sed -e 's/"seconds":[^,}]*//' -e 's/"span_seconds":[^,}]*//' | sort; }
+samples() { grep '"id":' "$1" | sed -e 's/"seconds":[^,}]*//' -e 's/"span_seconds":[^,}]*//' -e 's/"wall_seconds":[^,}]*//' | sort; }
 nlines() { wc -l <"$1" | tr -d ' '; }
 nsamples() { grep -c '"id":' "$1"; }
 
@@ -44,6 +44,11 @@ check "resume: summary n=4" grep -q "n=4" "$tmp/out"
 # nothing left to do: the summary is rewritten, nothing generated
 "${EV[@]}" "${ARC[@]}" --method baseline --limit 4 --max-new 24 -o "$tmp/r.jsonl" >/dev/null 2>"$tmp/err" || bad "resume 3: $(cat "$tmp/err")"
 check "resume: complete file stays" [ "$(nlines "$tmp/r.jsonl")" = 6 ]
+# a smaller --limit on that file: the summary counts exactly the 2 asked for
+"${EV[@]}" "${ARC[@]}" --method baseline --limit 2 --max-new 24 -o "$tmp/r.jsonl" >"$tmp/out" 2>"$tmp/err" || bad "limit 2 of 4: $(cat "$tmp/err")"
+check "limit 2 of 4: result line n=2" grep -q "n=2 (of 4 in the file)" "$tmp/out"
+check "limit 2 of 4: summary n=2, limit 2" sh -c "tail -1 '$tmp/r.jsonl' | grep '\"n\":2,' | grep '\"samples_in_file\":4' | grep -q '\"limit\":2'"
+check "limit 2 of 4: samples kept" [ "$(nsamples "$tmp/r.jsonl")" = 4 ]
 
 # --- a truncated last line is dropped and redone ----------------------------
 head -n 5 "$tmp/b4.jsonl" >"$tmp/t.jsonl"           # header + 4 samples, no summary
@@ -91,7 +96,7 @@ TR=data/demo/demo_traces.jsonl
 "$BIN" extract -m "$MODEL" --traces "$TR" --pairs 2 --shots 1 -t "$T" -q --kind act -o "$tmp/va.gguf" 2>"$tmp/err" || bad "extract act: $(cat "$tmp/err")"
 # c_k = c_v = 0 is plain generation with the same offset token
 "${EV[@]}" "${ARC[@]}" --method cache --steer "$tmp/vc.gguf" --ck 0 --cv 0 --limit 2 --max-new 16 -o "$tmp/c0.jsonl" >/dev/null 2>"$tmp/err" || bad "cache 0: $(cat "$tmp/err")"
-"${EV[@]}" "${ARC[@]}" --method baseline --offset $'\n' --limit 2 --max-new 16 -o "$tmp/o.jsonl" >/dev/null 2>"$tmp/err" || bad "offset: $(cat "$tmp/err")"
+"${EV[@]}" "${ARC[@]}" --method baseline --offset-token newline --limit 2 --max-new 16 -o "$tmp/o.jsonl" >/dev/null 2>"$tmp/err" || bad "offset: $(cat "$tmp/err")"
 strip_method() { samples "$1" | sed 's/"method":"[^"]*"//'; }
 check "cache c=0 == baseline with offset" cmp -s <(strip_method "$tmp/c0.jsonl") <(strip_method "$tmp/o.jsonl")
 "${EV[@]}" "${ARC[@]}" --method cache --steer "$tmp/vc.gguf" --cv 4 --limit 2 --max-new 16 --batch 2 -o "$tmp/c.jsonl" >/dev/null 2>"$tmp/err" || bad "cache: $(cat "$tmp/err")"
@@ -134,7 +139,11 @@ expect_error ctx-too-small "longer than the context" "${A[@]}" --task arc --meth
 expect_error seeds-without-sampling "need --sampling" "${A[@]}" --task arc --method baseline --seeds 3
 expect_error no-output "required" -m "$MODEL" --task arc --method baseline
 expect_error offset-start "\-\-offset-start 5000" "${A[@]}" --task arc --method baseline --offset-start 5000
-expect_error offset-two-tokens "exactly one" "${A[@]}" --task arc --method baseline --offset "two words"
+expect_error offset-two-tokens "exactly one" "${A[@]}" --task arc --method baseline --offset-token "text:two words"
+# --offset once sat one prefix from --offset-start: refused, never taken as either
+expect_error offset-ambiguous "\-\-offset is ambiguous" "${A[@]}" --task arc --method baseline --offset 5 --limit 1
+expect_error offset-token-number "\-\-offset-token '5' is ambiguous" "${A[@]}" --task arc --method baseline --offset-token 5
+expect_error offset-token-word "text:ab" "${A[@]}" --task arc --method baseline --offset-token ab
 expect_error output-dir "nodir/e.jsonl" -m "$MODEL" --data "$DATA" -o "$tmp/nodir/e.jsonl" "${ARC[@]}" --method baseline --limit 1
 expect_error missing-model "nope.gguf" -m "$tmp/nope.gguf" --data "$DATA" -o "$tmp/e.jsonl" --task arc --method baseline
 if "$BIN" eval --help >/dev/null 2>&1; then ok; else bad "eval --help"; fi

@@ -16,16 +16,48 @@ mkdir -p "$tmp/runs" "$tmp/shards"
 
 "$BIN" report "$tmp/runs/base.jsonl" "$tmp/runs/cot.jsonl" >"$tmp/md" 2>"$tmp/err" || bad "report: $(cat "$tmp/err")"
 check "md: accuracy table" grep -q '^| task | baseline | cot |$' "$tmp/md"
-check "md: arc row" grep -qE '^\| arc \| [0-9.]+ \| [0-9.]+ \|$' "$tmp/md"
+check "md: arc row, 95% intervals" grep -qE '^\| arc \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \|$' "$tmp/md"
 check "md: tokens table" grep -q '^## Mean generated tokens, greedy' "$tmp/md"
-check "md: time table" grep -qE '^\| cot \| 1 \| [0-9]+ \| [0-9.]+ \| 16 \|$' "$tmp/md"
+check "md: speed table" grep -qE '^\| cot \| 1 \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| 16 \|$' "$tmp/md"
+check "md: paired table" grep -qE '^\| arc \| cot \| 3 \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \| [0-9.]+% \| [0-9.]+ \| [-+][0-9.]+ \[[-+][0-9.]+, [-+][0-9.]+\] \| [0-9]+ / [0-9]+ \| [0-9.]+ \| [0-9.]+ \|$' "$tmp/md"
 check "md: runs list" [ "$(grep -c '^| arc | ' "$tmp/md")" -ge 3 ]
 # accuracy as the eval summary line computed it
 acc=$(python3 -c "import json,sys; print('%.1f' % (100*[json.loads(l) for l in open(sys.argv[1])][-1]['accuracy']['choice']))" "$tmp/runs/base.jsonl")
-check "md: accuracy = eval summary" grep -qE "^\| arc \| $acc \|" "$tmp/md"
+check "md: accuracy = eval summary" grep -qE "^\| arc \| $acc \[" "$tmp/md"
 "$BIN" report --json "$tmp/runs" -o "$tmp/r.json" >"$tmp/json" 2>"$tmp/err" || bad "report --json: $(cat "$tmp/err")"
 check "json: -o = stdout" cmp -s "$tmp/json" "$tmp/r.json"
 check "json: two runs" python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert sorted(r['method'] for r in j['runs'])==['baseline','cot'] and all(r['n']==3 for r in j['runs'])" "$tmp/json"
+check "json: intervals, answered share, paired comparison" python3 -c "
+import json,sys; j=json.load(open(sys.argv[1])); b,c=sorted(j['runs'], key=lambda r: r['method'])
+for r in (b,c): lo,hi=r['accuracy_ci95']; assert 0<=lo<=r['accuracy']<=hi<=1, r
+assert 'vs_baseline' not in b and c['vs_baseline']['questions']==3, c
+v=c['vs_baseline']; lo,hi=v['difference_ci95']; assert lo<=v['difference']<=hi and abs(v['difference']-(c['accuracy']-b['accuracy']))<1e-9, v
+assert v['test']=='exact McNemar' and 0<v['p']<=1 and v['p_holm']==v['p'], v" "$tmp/json"
+python3 tools/paired.py --json "$tmp/runs/base.jsonl" "$tmp/runs/cot.jsonl" >"$tmp/pp" 2>"$tmp/err" || bad "paired.py: $(cat "$tmp/err")"
+check "json: better/worse = tools/paired.py's flips" python3 -c "
+import json,sys; v=[r for r in json.load(open(sys.argv[1]))['runs'] if r['method']=='cot'][0]['vs_baseline']; p=json.load(open(sys.argv[2]))
+assert (v['better'],v['worse'])==(p['wrong_to_right'],p['right_to_wrong']), (v,p)" "$tmp/json" "$tmp/pp"
+# a sweep folder stands for its runs/
+mkdir -p "$tmp/sweepdir"; ln -s "$tmp/runs" "$tmp/sweepdir/runs"
+"$BIN" report --json "$tmp/sweepdir" >"$tmp/sw.json" 2>"$tmp/err" || bad "report sweep folder: $(cat "$tmp/err")"
+check "sweep folder: DIR/runs found" python3 -c "
+import json,sys; a,b=(sorted((r['method'],r['n'],r['accuracy']) for r in json.load(open(f))['runs']) for f in sys.argv[1:]); assert a==b, (a,b)" "$tmp/json" "$tmp/sw.json"
+# --rescore: a span that re-lists the choices is no answer; the file is not changed
+python3 - "$tmp/runs/base.jsonl" "$tmp/relist.jsonl" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+s = lines[1]
+s["response"], s["span"], s["correct"] = "", ":\nA: one\nB: two", True
+s["extracted"] = {"choice": "A", "rule": "correct_choice_is", "stage": 1}
+with open(sys.argv[2], "w") as f:
+    for o in lines: f.write(json.dumps(o) + "\n")
+PY
+cp "$tmp/relist.jsonl" "$tmp/relist.orig"
+"$BIN" report --json --rescore "$tmp/relist.jsonl" >"$tmp/rs.json" 2>"$tmp/err" || bad "rescore: $(cat "$tmp/err")"
+check "rescore: the listed span counted as no answer" grep -q "relist.jsonl: 1 of 3 samples changed correctness" "$tmp/err"
+check "rescore: the file is unchanged" cmp -s "$tmp/relist.jsonl" "$tmp/relist.orig"
+"$BIN" report --json --rescore "$tmp/runs/base.jsonl" >"$tmp/rs2.json" 2>"$tmp/err" || bad "rescore unchanged: $(cat "$tmp/err")"
+check "rescore: as scored at eval time" grep -q "base.jsonl: 0 of 3 samples changed correctness" "$tmp/err"
 # shards merge losslessly: the same numbers as the single file
 "$BIN" report --json "$tmp/shards" >"$tmp/sj" 2>"$tmp/err" || bad "report shards: $(cat "$tmp/err")"
 check "shards = one file" python3 -c "
@@ -80,10 +112,18 @@ check "one task, two trace files: shown" sh -c "grep '^| task |' '$tmp/md4' | gr
 if command -v gnuplot >/dev/null; then
   "$BIN" report "$tmp/runs" --plot "$tmp/plots" >/dev/null 2>"$tmp/err" || bad "plot: $(cat "$tmp/err")"
   check "plot: ablation png" sh -c "head -c 4 '$tmp/plots/ablation_arc_greedy_cv.png' | grep -q PNG"
-  check "plot: time png" sh -c "head -c 4 '$tmp/plots/time_per_token.png' | grep -q PNG"
+  check "plot: speed png" sh -c "head -c 4 '$tmp/plots/speed.png' | grep -q PNG"
+  check "plot: script names its data" grep -qF "\"$tmp/plots/ablation_arc_greedy_cv.dat\"" "$tmp/plots/ablation_arc_greedy_cv.gp"
+  check "plot: script names its chart, not a temporary file" sh -c "grep -qF 'out = \"$tmp/plots/ablation_arc_greedy_cv.png\"' '$tmp/plots/ablation_arc_greedy_cv.gp' && ! grep -qF '.png.tmp' '$tmp/plots/ablation_arc_greedy_cv.gp'"
+  check "plot: 95% intervals drawn" grep -q 'using 1:2:4:5 with yerrorlines' "$tmp/plots/ablation_arc_greedy_cv.gp"
+  rm -f "$tmp/plots/speed.png"
+  check "plot: the saved script reruns as it is" sh -c "gnuplot '$tmp/plots/speed.gp' && head -c 4 '$tmp/plots/speed.png' | grep -q PNG"
   check "plot: no temp files" [ -z "$(find "$tmp/plots" -name '*.tmp*')" ]
   "$BIN" report "$tmp/runs/cv1.jsonl" "$tmp/runs/cv3.jsonl" "$tmp/shards/a.jsonl" --plot "$tmp/plots2" >/dev/null 2>"$tmp/err" || bad "plot + baseline: $(cat "$tmp/err")"
   check "plot: baseline level" grep -q "title 'baseline $bacc%'" "$tmp/plots2/ablation_arc_greedy_cv.gp"
+  check "plot: the y-axis holds the baseline" python3 -c "
+import re,sys; g=open(sys.argv[1]).read(); top=float(re.search(r'set yrange \[0:([0-9.]+)\]', g).group(1)); assert top > float(sys.argv[2]), (top, sys.argv[2])" \
+    "$tmp/plots2/ablation_arc_greedy_cv.gp" "$bacc"
 else
   echo "SKIP --plot: gnuplot is not installed (scripts/setup.sh installs gnuplot-nox)"
 fi
@@ -111,6 +151,9 @@ expect_error empty "empty.jsonl: empty" "$tmp/empty.jsonl" -o "$tmp/o.md"
 expect_error missing "nothere.jsonl: cannot open" "$tmp/nothere.jsonl" -o "$tmp/o.md"
 expect_error empty-dir "nodir: no .jsonl run files" "$tmp/nodir" -o "$tmp/o.md"
 expect_error unknown "unknown option" --frobnicate "$tmp/runs"
+expect_error data-alone "--data is used only with --rescore" --data "$DATA" "$tmp/runs"
+mkdir -p "$tmp/otherdata/eval"; head -n 5 "$DATA/eval/arc_challenge_test.jsonl" >"$tmp/otherdata/eval/arc_challenge_test.jsonl"
+expect_error rescore-other-data "is not the data file this run was made on" --rescore --data "$tmp/otherdata" "$tmp/runs/base.jsonl"
 if "$BIN" report --help | grep -q "usage: kvsteer report"; then ok; else bad "--help"; fi
 
 # tools/paired.py: a run in shards is one side; flips agree with the accuracies

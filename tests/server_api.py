@@ -20,11 +20,16 @@ import time
 
 BIN = os.path.abspath(sys.argv[1])
 MODEL = os.environ.get("KVS_MODEL", "models/SmolLM2-135M-Instruct.Q4_1.gguf")
-OTHER = "models/qwen2.5-coder-0.5b-instruct.gguf"  # makes a vector for another model
+OTHER = "tests/fixtures/kq_q5_0.gguf"  # a tiny synthetic model: makes a vector for another model
 SLOW = os.environ.get("KVS_SANITIZED") == "1"
 T = "1"
 CTX = "512"
 passed = failed = 0
+T0 = time.time()
+
+
+def section(name):
+    print(f"[{time.time() - T0:6.1f} s] {name}", flush=True)
 
 
 def check(name, ok, detail=""):
@@ -125,6 +130,7 @@ def metric(srv, name):
 
 
 def main():
+    section("vectors")
     tmp = tempfile.mkdtemp()
     vdir = os.path.join(tmp, "vectors")
     os.mkdir(vdir)
@@ -134,8 +140,8 @@ def main():
                         "-q", "--kind", kind, "-o", os.path.join(vdir, name + ".gguf")], check=True)
     have_other = os.path.exists(OTHER)
     if have_other:
-        subprocess.run([BIN, "extract", "-m", OTHER, "--traces", traces, "--pairs", "1", "--shots", "1", "-t", T,
-                        "-q", "-o", os.path.join(vdir, "qwen.gguf")], check=True)
+        subprocess.run([BIN, "extract", "-m", OTHER, "--chat-template", "chatml", "--traces", traces, "--pairs", "1",
+                        "--shots", "0", "-t", T, "-q", "-o", os.path.join(vdir, "other.gguf")], check=True)
     else:
         print(f"note: {OTHER} absent: the other-model vector check is skipped")
     demo, demo_act = os.path.join(vdir, "demo.gguf"), os.path.join(vdir, "demo-act.gguf")
@@ -143,6 +149,7 @@ def main():
     srv = Server("--vectors", vdir, "--slots", "8", "--ctx", CTX, "--max-body", "65536", "--queue", "64")
     try:
         # ---- listings
+        section("listings")
         st, _, raw = srv.request("GET", "/health")
         check("health", st == 200 and json.loads(raw)["status"] == "ok", raw)
         st, _, raw = srv.request("GET", "/v1/models")
@@ -152,10 +159,11 @@ def main():
         check("vectors listed", vecs.get("demo", {}).get("kind") == "cache" and
               vecs.get("demo-act", {}).get("kind") == "act" and vecs["demo"]["model_check"] == "ok", raw)
         if have_other:
-            check("other-model vector listed as unusable", vecs.get("qwen", {}).get("usable") is False and
-                  "another model" in vecs["qwen"]["model_check"], raw)
+            check("other-model vector listed as unusable", vecs.get("other", {}).get("usable") is False and
+                  "another model" in vecs["other"]["model_check"], raw)
 
         # ---- the same tokens as `kvsteer run` with the same settings
+        section("equal to run")
         Q = "Which is heavier, a kilogram of iron or a kilogram of feathers?"
         N = 24 if SLOW else 40
         cases = {
@@ -169,7 +177,7 @@ def main():
                     ["--act", demo_act, "--act-layer", "10", "--act-scale", "4"]),
             "sampling": ({"temperature": 0.8, "seed": 7, "top_k": 40, "top_p": 0.9},
                          ["--temp", "0.8", "--seed", "7", "--top-k", "40", "--top-p", "0.9"]),
-            "offset only": ({"kv_steering": {"offset": "\n"}}, ["--offset", "\n"]),
+            "offset only": ({"kv_steering": {"offset": "\n"}}, ["--offset-token", "newline"]),
         }
         solo = {}
         for name, (extra, flags) in cases.items():
@@ -189,6 +197,7 @@ def main():
               r["object"] == "text_completion", f"{r} want {want!r}")
 
         # ---- 16 concurrent requests with different settings: each as alone
+        section("16 concurrent")
         names = list(cases)
         results = [None] * 16
 
@@ -206,6 +215,7 @@ def main():
         check("16 concurrent mixed requests equal their solo answers", not bad, str(bad[:2]))
 
         # ---- streaming
+        section("streaming")
         body = chat_body(Q, N, stream=True, stream_options={"include_usage": True},
                          kv_steering={"vector": "demo", "c_v": 4})
         st, hd, raw = srv.request("POST", "/v1/chat/completions", body)
@@ -221,6 +231,7 @@ def main():
         check("stream: completions", st == 200 and stream_text(sse_events(raw)) == want, raw[-300:])
 
         # ---- stop strings
+        section("stop strings")
         st, _, r = srv.post("/v1/chat/completions", chat_body(Q, N, stop=[" of"]))
         full = solo["plain"]
         cut = full.split(" of")[0]
@@ -230,6 +241,7 @@ def main():
         check("stop string, streamed", stream_text(sse_events(raw)) == cut, raw[-400:])
 
         # ---- bad requests: 4xx with OpenAI's error object naming the field
+        section("bad requests")
         def bad_req(name, body, status, param=None, needle=None, path="/v1/chat/completions"):
             st, _, r = srv.post(path, body)
             err = r.get("error", {}) if isinstance(r, dict) else {}
@@ -265,7 +277,7 @@ def main():
         bad_req("act layer missing", chat_body(Q, 4, act_steering={"vector": "demo-act"}), 400,
                 "act_steering.layer")
         if have_other:
-            bad_req("vector for another model", chat_body(Q, 4, kv_steering={"vector": "qwen"}), 400,
+            bad_req("vector for another model", chat_body(Q, 4, kv_steering={"vector": "other"}), 400,
                     "kv_steering.vector", "another model")
         bad_req("prompt longer than the context", chat_body("word " * 2000, 4), 400, "messages", "context")
         bad_req("body over the limit", {"messages": [{"role": "user", "content": "x" * 100000}]}, 413)
@@ -283,6 +295,7 @@ def main():
               cp.stdout + cp.stderr)
 
         # ---- the official OpenAI client
+        section("openai client")
         try:
             import openai
             cl = openai.OpenAI(base_url=srv.url + "/v1", api_key="unused", max_retries=0, timeout=300)
@@ -312,6 +325,7 @@ def main():
             check("openai client installed (scripts/setup.sh)", False, "python module openai missing")
 
         # ---- a client that goes away cancels its generation
+        section("disconnect")
         c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
         c.request("POST", "/v1/chat/completions",
                   json.dumps(chat_body("Tell me a very long story about a dragon.", 400, stream=True)),
@@ -341,6 +355,7 @@ def main():
         check("SIGTERM when idle: exit 0", rc == 0, f"rc {rc}: {''.join(srv.log)[-500:]}")
 
     # ---- a full queue answers 503 with Retry-After; the rest complete
+    section("full queue, SIGTERM")
     srv = Server("--slots", "1", "--queue", "1", "--ctx", CTX, "--grace", "2")
     try:
         out = [None] * 5
@@ -383,6 +398,7 @@ def main():
             srv.stop(signal.SIGKILL)
 
     # ---- an API key
+    section("api key")
     srv = Server("--api-key", "sekrit", "--ctx", CTX)
     try:
         st, hd, _ = srv.request("GET", "/v1/models")
@@ -397,6 +413,7 @@ def main():
         srv.stop()
 
     # ---- bad command lines: one line, non-zero
+    section("command lines")
     for name, args, needle in (("missing model", ["serve"], "-m MODEL"),
                                ("bad port", ["serve", "-m", MODEL, "--port", "70000"], "--port"),
                                ("bad host", ["serve", "-m", MODEL, "--host", "localhost:1", "--port", "0"], "host"),

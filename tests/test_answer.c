@@ -232,6 +232,29 @@ static void test_choice_texts(void **state) {
     MC4("I do not know.", " unclear", -1, 0);
 }
 
+/* A span that re-lists the choices names no answer (it would otherwise read as
+ * the first listed choice); the response may still hold one. */
+static void test_span_lists_choices(void **state) {
+    (void)state;
+    ans_how h;
+    MC4("", ":\nA: heat their homes with wood\nB: wash vegetables", -1, 0);
+    assert_int_equal(ans_choice(X, "", ":\nA: heat\nB: wash", ABCD, ARC_T, 4, &h), -1);
+    assert_string_equal(h.rule, "span names several choices");
+    MC4("", " (A) heat their homes or (C) drive", -1, 0);
+    MC4("", " a) heat b) wash", -1, 0);
+    mc("", ":\n1: a prism\n2: a lens", NUM4, NUM4_T, 4, -1, 0);
+    mc("", ":\nA: crop\nB: oil", CSQA_L, CSQA_T, 5, -1, 0);
+    /* the same label twice is one choice, not a list */
+    MC4("", " C: drive. C: drive", 2, 1);
+    /* one list item and a label named otherwise: still one answer */
+    MC4("", " D: grow flowers, not A", 3, 1);
+    /* the response decides when the span only re-lists */
+    MC4("The answer is D.", ":\nA: heat\nB: wash", 3, 2);
+    MC4("They drive gasoline-powered automobiles.", ":\nA: heat\nB: wash", 2, 3);
+    /* labels that are not this item's do not make a list */
+    MC4("", " B: wash. E: none", 1, 1);
+}
+
 static void test_bytes_and_nulls(void **state) {
     (void)state;
     /* a cut UTF-8 sequence and odd bytes do not break matching */
@@ -251,7 +274,8 @@ int main(void) {
         cmocka_unit_test(test_last_number),     cmocka_unit_test(test_strict_number),
         cmocka_unit_test(test_numbers),         cmocka_unit_test(test_span_patterns),
         cmocka_unit_test(test_label_traps),     cmocka_unit_test(test_response_patterns),
-        cmocka_unit_test(test_choice_texts),    cmocka_unit_test(test_bytes_and_nulls),
+        cmocka_unit_test(test_choice_texts),    cmocka_unit_test(test_span_lists_choices),
+        cmocka_unit_test(test_bytes_and_nulls),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -136,6 +136,7 @@ static void test_pairs_on_demo(void **state) {
     o.n_shots = 3;
     o.select = SELECT_RANDOM;
     o.exclude = &ex;
+    o.n_exclude = 1;
     o.n_pairs = tr.n - 1;
     assert_int_equal(pairs_build(tu_model(), &tr, &o, &p, &err), 0);
     assert_row_unused(&p, 0);
@@ -158,11 +159,51 @@ static void test_pairs_on_demo(void **state) {
     qa_free(&tr);
 }
 
+/* The questions of a task's pairs are rendered as that task's evaluation prompts
+ * (CSQA's have no "Choices:" header, ARC's have one), target and shots alike,
+ * and the trace file's name finds its task. */
+static void test_pairs_task_format(void **state) {
+    (void)state;
+    static const char *const names[] = {"csqa", "arc"};
+    for (int t = 0; t < 2; t++) {
+        const eval_task *task = eval_task_find(names[t]);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/traces/%s", tu_data_path(), task->trace_file);
+        assert_ptr_equal(eval_task_for_traces(path), task);
+        qa_set tr;
+        kvs_error err = {0};
+        if (qa_load(path, 1, &tr, &err)) fail_msg("%s", err.msg);
+        pair_opts o = {0};
+        o.n_pairs = 2;
+        o.n_shots = 2;
+        o.select = SELECT_RANDOM;
+        o.task = task;
+        pair_set p;
+        assert_int_equal(pairs_build(tu_model(), &tr, &o, &p, &err), 0);
+        for (int i = 0; i < p.n; i++) {
+            const int rows[3] = {p.target[i], p.shots[i][0], p.shots[i][1]};
+            for (int k = 0; k < 3; k++) {
+                char *q = eval_render_question(task, &tr.rows[rows[k]]);
+                char user[8192];
+                snprintf(user, sizeof user, "<|im_start|>user\n%s<|im_end|>", q);
+                if (!strstr(p.pos[i], user) || !strstr(p.neg[i], user))
+                    fail_msg("%s pair %d: the question of row %d is not rendered as its evaluation prompt", names[t], i, rows[k]);
+                free(q);
+            }
+            assert_true((strstr(p.pos[i], "\n\nChoices:") != NULL) == (t == 1));
+        }
+        pairs_free(&p);
+        qa_free(&tr);
+    }
+    assert_null(eval_task_for_traces(DEMO));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_parse_and_render),
         cmocka_unit_test(test_pairs_on_demo),
+        cmocka_unit_test(test_pairs_task_format),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_release();

@@ -18,11 +18,11 @@ static void test_stop_across_tokens(void **state) {
     assert_int_equal(textout_add(&t, "lo ", 3, stop, 2), 0);
     assert_int_equal(t.ready, 4); /* "o " may begin "o w": held back */
     assert_int_equal(textout_add(&t, "world", 5, stop, 2), 1);
-    assert_string_equal(t.buf, "Hell");
+    assert_string_equal(t.s.p, "Hell");
     assert_true(t.stopped);
     assert_int_equal(t.ready, 4);
     assert_int_equal(textout_add(&t, "more", 4, stop, 2), 1); /* nothing after a stop */
-    assert_string_equal(t.buf, "Hell");
+    assert_string_equal(t.s.p, "Hell");
     textout_free(&t);
     /* a held-back tail that turns out not to be a stop string is released */
     assert_int_equal(textout_add(&t, "az", 2, stop, 2), 0);
@@ -43,7 +43,7 @@ static void test_utf8_held_until_complete(void **state) {
     assert_int_equal(t.ready, 4);
     textout_finish(&t); /* the end: all of it goes, cleaned on the way out */
     assert_int_equal(t.ready, 6);
-    char *c = utf8_clean(t.buf, t.len);
+    char *c = utf8_clean(t.s.p, t.s.n);
     assert_string_equal(c, "a\xE2\x82\xAC\xEF\xBF\xBD\xEF\xBF\xBD");
     free(c);
     textout_free(&t);

@@ -2,7 +2,9 @@
  *  - zero coefficients are bit-identical to a plain run with the offset token;
  *  - steering changes exactly the targeted cache entries, by c * S;
  *  - extraction equals a brute-force mean of differences from cache reads;
- *  - vector files round-trip byte-identically and refuse other models. */
+ *  - vector files round-trip byte-identically and refuse other models;
+ *  - llama.cpp control vectors: written, read back, applied at all their layers,
+ *    and refused when made for another model or malformed. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,6 +257,52 @@ static void test_other_model_is_refused(void **state) {
     unlink(p);
 }
 
+static double dot(const float *a, const float *b, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* The random-direction control: every layer's K and V keep their norm, the
+ * directions are new (and fixed by the seed), the metadata and the model the
+ * vector was made for carry over, so loading still checks the model. */
+static void test_random_like(void **state) {
+    (void)state;
+    kvs_error err = {0};
+    kvs_model_info mi;
+    kvs_model_get_info(tu_model(), &mi);
+    const int dim = mi.n_head_kv * mi.head_dim;
+    assert_int_equal(kvs_steer_set_meta(g_cache_vec, "prefix", "Let's think step by step."), 0);
+    kvs_steer *r = steer_random_like(g_cache_vec, 7, &err), *r2 = steer_random_like(g_cache_vec, 7, &err),
+              *r3 = steer_random_like(g_cache_vec, 8, &err);
+    assert_non_null(r), assert_non_null(r2), assert_non_null(r3);
+    for (int l = 0; l < mi.n_layer; l++)
+        for (int w = 0; w < 2; w++) {
+            const float *a = kvs_steer_vector(g_cache_vec, l, (kvs_kv)w), *b = kvs_steer_vector(r, l, (kvs_kv)w);
+            const double na = sqrt(dot(a, a, dim)), nb = sqrt(dot(b, b, dim));
+            if (fabs(na - nb) > 1e-5 * na) fail_msg("layer %d %s: norm %g, source %g", l, w ? "V" : "K", nb, na);
+            if (fabs(dot(a, b, dim)) > 0.5 * na * nb) fail_msg("layer %d %s: cosine %g to the source", l, w ? "V" : "K", dot(a, b, dim) / (na * nb));
+            assert_memory_equal(b, kvs_steer_vector(r2, l, (kvs_kv)w), sizeof(float) * dim);
+            assert_memory_not_equal(b, kvs_steer_vector(r3, l, (kvs_kv)w), sizeof(float) * dim);
+        }
+    assert_string_equal(kvs_steer_meta(r, "kvsteer.extract.prefix"), "Let's think step by step.");
+    char p[128];
+    snprintf(p, sizeof p, "/tmp/kvs_vec_rand_%d.gguf", (int)getpid());
+    assert_int_equal(kvs_steer_save(r, p, &err), 0);
+    kvs_steer *l = kvs_steer_load(p, tu_model(), &err);
+    if (!l) fail_msg("%s", err.msg);
+    kvs_steer_free(l);
+    /* made from a vector of another model: refused like that vector */
+    g_cache_vec->tokenizer_hash ^= 1;
+    kvs_steer *other = steer_random_like(g_cache_vec, 7, &err);
+    g_cache_vec->tokenizer_hash ^= 1;
+    assert_int_equal(kvs_steer_save(other, p, &err), 0);
+    assert_null(kvs_steer_load(p, tu_model(), &err));
+    assert_int_equal(err.code, KVS_E_MISMATCH);
+    unlink(p);
+    kvs_steer_free(other), kvs_steer_free(r), kvs_steer_free(r2), kvs_steer_free(r3);
+}
+
 /* Activation vectors: residual stream after each layer at the last token. */
 static void test_act_extraction(void **state) {
     (void)state;
@@ -296,6 +344,150 @@ static void test_act_extraction(void **state) {
     kvs_steer_free(s);
 }
 
+
+/* Writes a control vector with the given tensors (names, 1-D widths, value). */
+static void write_cvec(const char *path, int n, const char *const *names, const int *width, int n_dims, float val) {
+    gguf_writer *w = gguf_writer_new();
+    gguf_writer_add_str(w, "general.architecture", "controlvector");
+    gguf_writer_add_str(w, "controlvector.model_hint", "llama");
+    gguf_writer_add_i32(w, "controlvector.layer_count", n);
+    for (int i = 0; i < n; i++) {
+        float *v = tu_xmalloc(sizeof(float) * (size_t)width[i]);
+        for (int d = 0; d < width[i]; d++) v[d] = val * (float)(d % 7 - 3);
+        uint64_t ne[2] = {n_dims == 2 ? (uint64_t)width[i] / 2 : (uint64_t)width[i], 2};
+        gguf_writer_add_tensor_f32(w, names[i], n_dims, ne, v);
+        free(v);
+    }
+    kvs_error err = {0};
+    assert_int_equal(gguf_writer_save(w, path, &err), 0);
+    gguf_writer_free(w);
+}
+
+static void logits_with(const kvs_steer *s, int layer, float scale, const float *const *manual, float *out) {
+    kvs_model_info mi;
+    kvs_model_get_info(tu_model(), &mi);
+    int n;
+    kvs_token *t = tok(k_pos[0], &n);
+    kvs_ctx *c = tu_ctx(tu_model(), 512, 1, 0);
+    kvs_error err = {0};
+    if (s) assert_int_equal(kvs_steer_apply_act(c, 0, s, layer, scale, &err), 0);
+    for (int l = 0; manual && l < mi.n_layer; l++)
+        if (manual[l]) assert_int_equal(kvs_set_residual_add(c, 0, l, manual[l], scale, &err), 0);
+    int32_t *pos = malloc(sizeof(int32_t) * n), *sq = calloc(n, sizeof(int32_t));
+    for (int k = 0; k < n; k++) pos[k] = k;
+    kvs_batch b = {n, t, pos, sq, NULL};
+    assert_int_equal(kvs_decode(c, &b, &err), 0);
+    memcpy(out, kvs_get_logits(c, n - 1), sizeof(float) * mi.n_vocab);
+    free(pos), free(sq), free(t);
+    kvs_ctx_free(c);
+}
+
+static void test_controlvector(void **state) {
+    (void)state;
+    kvs_model_info mi;
+    kvs_model_get_info(tu_model(), &mi);
+    char a[128], b[128];
+    snprintf(a, sizeof a, "/tmp/kvs_cvec_a_%d.gguf", (int)getpid());
+    snprintf(b, sizeof b, "/tmp/kvs_cvec_b_%d.gguf", (int)getpid());
+    kvs_extract_params xp = {KVS_STEER_ACT, 0, 0, 4, NULL, NULL};
+    kvs_error err = {0};
+    kvs_steer *s = kvs_steer_extract(tu_model(), k_pos, k_neg, 2, &xp, &err);
+    if (!s) fail_msg("%s", err.msg);
+    assert_int_equal(kvs_steer_get_format(s), KVS_FORMAT_KVSTEER);
+    kvs_steer_set_meta(s, "pairs", "2");
+    /* layer 0 has no place in the format; a cache set is no control vector */
+    assert_int_equal(kvs_steer_save_controlvector(s, a, 0, -1, &err), KVS_E_ARG);
+    assert_int_equal(kvs_steer_save_controlvector(g_cache_vec, a, 1, -1, &err), KVS_E_ARG);
+    assert_int_equal(access(a, F_OK), -1);
+
+    /* all layers from 1: read back bit for bit, saved again byte for byte */
+    assert_int_equal(kvs_steer_save_controlvector(s, a, 1, -1, &err), 0);
+    kvs_steer *cv = kvs_steer_load(a, tu_model(), &err);
+    if (!cv) fail_msg("%s", err.msg);
+    assert_int_equal(kvs_steer_get_kind(cv), KVS_STEER_ACT);
+    assert_int_equal(kvs_steer_get_format(cv), KVS_FORMAT_CONTROLVECTOR);
+    assert_null(kvs_steer_vector(cv, 0, KVS_K));
+    for (int l = 1; l < mi.n_layer; l++)
+        assert_memory_equal(kvs_steer_vector(cv, l, KVS_K), kvs_steer_vector(s, l, KVS_K), sizeof(float) * mi.n_embd);
+    assert_string_equal(kvs_steer_meta(cv, "kvsteer.extract.pairs"), "2");
+    assert_string_equal(kvs_steer_meta(cv, "controlvector.model_hint"), mi.arch);
+    assert_int_equal(kvs_steer_save(cv, b, &err), 0);
+    size_t na, nb;
+    char *fa = tu_read_file(a, &na), *fb = tu_read_file(b, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(fa, fb, na);
+    free(fa), free(fb);
+
+    /* layer -1 = every layer of the file at once, as llama.cpp adds them: the same
+     * logits as one residual hook per layer 1.. after that layer's block */
+    float *l_all = tu_xmalloc(sizeof(float) * mi.n_vocab), *l_man = tu_xmalloc(sizeof(float) * mi.n_vocab),
+          *l_none = tu_xmalloc(sizeof(float) * mi.n_vocab);
+    const float **manual = calloc((size_t)mi.n_layer, sizeof *manual);
+    for (int l = 1; l < mi.n_layer; l++) manual[l] = kvs_steer_vector(s, l, KVS_K);
+    logits_with(cv, -1, 0.25f, NULL, l_all);
+    logits_with(NULL, 0, 0.25f, manual, l_man);
+    logits_with(NULL, 0, 0.0f, NULL, l_none);
+    assert_memory_equal(l_all, l_man, sizeof(float) * mi.n_vocab);
+    float maxd = 0;
+    for (int i = 0; i < mi.n_vocab; i++) maxd = fmaxf(maxd, fabsf(l_all[i] - l_none[i]));
+    assert_true(maxd > 0.5f);
+    /* one chosen layer: that layer only */
+    memset(manual, 0, sizeof *manual * (size_t)mi.n_layer);
+    manual[7] = kvs_steer_vector(s, 7, KVS_K);
+    logits_with(cv, 7, 2.0f, NULL, l_all);
+    logits_with(NULL, 0, 2.0f, manual, l_man);
+    assert_memory_equal(l_all, l_man, sizeof(float) * mi.n_vocab);
+    free(l_all), free(l_man), free(l_none), free(manual);
+    kvs_steer_free(cv);
+
+    /* a range writes only those layers; a layer the file lacks cannot be applied */
+    assert_int_equal(kvs_steer_save_controlvector(s, a, 5, 6, &err), 0);
+    cv = kvs_steer_load(a, tu_model(), &err);
+    assert_non_null(cv);
+    for (int l = 0; l < mi.n_layer; l++) assert_true((kvs_steer_vector(cv, l, KVS_K) != NULL) == (l == 5 || l == 6));
+    kvs_ctx *c = tu_ctx(tu_model(), 64, 1, 0);
+    assert_int_equal(kvs_steer_apply_act(c, 0, cv, 7, 1.0f, &err), KVS_E_ARG);
+    kvs_ctx_free(c);
+    kvs_steer_free(cv);
+    kvs_steer_free(s);
+
+    /* tensors naming one layer add up (llama.cpp's loader does the same) */
+    const char *dup[2] = {"direction.3", "direction.03"};
+    const int wd[2] = {mi.n_embd, mi.n_embd};
+    write_cvec(a, 2, dup, wd, 1, 0.5f);
+    cv = kvs_steer_load(a, tu_model(), &err);
+    if (!cv) fail_msg("%s", err.msg);
+    for (int d = 0; d < mi.n_embd; d++) assert_true(kvs_steer_vector(cv, 3, KVS_K)[d] == (float)(d % 7 - 3));
+    kvs_steer_free(cv);
+
+    /* refused, with the file named: another model's width or layers, malformed names or shapes */
+    char last[32], beyond[32];
+    snprintf(last, sizeof last, "direction.%d", mi.n_layer - 1);
+    snprintf(beyond, sizeof beyond, "direction.%d", mi.n_layer);
+    struct {
+        const char *name;
+        int width, n_dims, n;
+        float val;
+        int code;
+    } bad[] = {{"direction.1", mi.n_embd + 1, 1, 1, 1.0f, KVS_E_MISMATCH}, {beyond, mi.n_embd, 1, 1, 1.0f, KVS_E_MISMATCH},
+               {"direction.0", mi.n_embd, 1, 1, 1.0f, KVS_E_FORMAT},      {"steer.act.1", mi.n_embd, 1, 1, 1.0f, KVS_E_FORMAT},
+               {"direction.1x", mi.n_embd, 1, 1, 1.0f, KVS_E_FORMAT},     {"direction.2", mi.n_embd, 2, 1, 1.0f, KVS_E_FORMAT},
+               {"direction.2", mi.n_embd, 1, 0, 1.0f, KVS_E_FORMAT},      {"direction.2", mi.n_embd, 1, 1, NAN, KVS_E_FORMAT}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        write_cvec(a, bad[i].n, &bad[i].name, &bad[i].width, bad[i].n_dims, bad[i].val);
+        err = (kvs_error){0};
+        assert_null(kvs_steer_load(a, tu_model(), &err));
+        if (err.code != bad[i].code || !strstr(err.msg, a)) fail_msg("case %zu: %d %s", i, err.code, err.msg);
+        assert_null(strchr(err.msg, '\n'));
+    }
+    write_cvec(a, 1, (const char *const[]){last}, wd, 1, 1.0f);
+    cv = kvs_steer_load(a, tu_model(), &err);
+    assert_non_null(cv);
+    kvs_steer_free(cv);
+    unlink(a);
+    unlink(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_extract_matches_brute_force),
@@ -304,6 +496,8 @@ int main(void) {
         cmocka_unit_test(test_file_roundtrip_and_determinism),
         cmocka_unit_test(test_other_model_is_refused),
         cmocka_unit_test(test_act_extraction),
+        cmocka_unit_test(test_random_like),
+        cmocka_unit_test(test_controlvector),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

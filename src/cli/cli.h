@@ -35,9 +35,14 @@ int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(print
 const char *cli_template_hint(const kvs_error *err);
 /* Strict number parsing: the whole string must be a number within [lo, hi]. */
 int cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out);
+/* A layer range A-B, A- (to = -1: the last) or A; 1 on error (printed). */
+int cli_layer_range(const char *cmd, const char *opt, const char *s, int *from, int *to);
 int cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
 int cli_float(const char *cmd, const char *opt, const char *s, double lo, double hi, float *out);
 
+/* A seed for sampling when none is given (differs between runs; the
+ * commands print it so that a run can be repeated). */
+uint64_t cli_random_seed(void);
 /* Tokenize text into a malloc'd array; NULL (after printing) on error. */
 kvs_token *cli_tokenize(const char *cmd, const kvs_model *m, const char *text, int add_bos, int parse_special,
                         int *n_out);
@@ -48,11 +53,16 @@ char *cli_chat_prompt(const char *cmd, const kvs_model *m, const char *system, c
 
 /* Write text to path through a temporary file and a rename; 1 (printed) on error. */
 int cli_write_atomic(const char *cmd, const char *path, const char *text);
+/* Checks, before any long work, that an output file can be written there
+ * (or, for a directory, that it can be created and takes files); 1 (printed)
+ * on error. */
+int cli_check_output(const char *cmd, const char *path);
+int cli_check_output_dir(const char *cmd, const char *dir);
 /* mkdir -p; 1 (printed) on error. */
 int cli_mkdirs(const char *cmd, const char *dir);
 const char *cli_basename(const char *path);
-/* The data directory: `data`, else CLI_DEFAULT_DATA when it exists; NULL
- * (after printing) when neither. */
+/* The data directory: `data` (--data), else $KVS_DATA, else CLI_DEFAULT_DATA
+ * when it exists; NULL (after printing how to get the data) when none. */
 #define CLI_DEFAULT_DATA "../shared/data"
 const char *cli_data_dir(const char *cmd, const char *data);
 /* Run another command in-process (its argv[0] is its name) with its stdout

@@ -136,7 +136,10 @@ static double run_batch(const kvs_model *m, const kvs_model_info *mi, const benc
     return (double)B * b->tg / el;
 }
 
-static void report(const char *test, const bench_cfg *b, const char *model, const double *v, const double *cpu) {
+/* `seqs`: the sequences the test decodes together (1 but for tg_batched), not the
+ * --batch option, which only the batched test uses. */
+static void report(const char *test, const bench_cfg *b, int seqs, const char *model, const double *v,
+                   const double *cpu) {
     double sum = 0, best = 0, worst = 1e30, cpu_sum = 0;
     for (int r = 0; r < b->reps; r++) {
         sum += v[r];
@@ -148,7 +151,7 @@ static void report(const char *test, const bench_cfg *b, const char *model, cons
     printf("{\"test\": \"%s\", \"model\": \"%s\", \"threads\": %d, \"pp\": %d, \"tg\": %d, \"depth\": %d, "
            "\"batch\": %d, \"reps\": %d, \"tokens_per_s\": %.2f, \"best_tokens_per_s\": %.2f, "
            "\"worst_tokens_per_s\": %.2f, \"tokens_per_cpu_s\": %.2f, \"kernels\": \"%s\", \"kv_cache\": \"%s\"}\n",
-           test, model, b->threads, b->pp, b->tg, b->depth, b->batch, b->reps, mean, best, worst, cpu_sum / b->reps,
+           test, model, b->threads, b->pp, b->tg, b->depth, seqs, b->reps, mean, best, worst, cpu_sum / b->reps,
            kvs_kernels_name(), b->kv_f16 ? "f16" : "f32");
     fprintf(stderr, "%-22s %10.2f tokens/s (mean of %d; best %.2f, worst %.2f; %.2f per CPU second)\n", test, mean,
             b->reps, best, worst, cpu_sum / b->reps);
@@ -226,7 +229,8 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     for (size_t i = 0; i < N_TESTS; i++)
-        if (tests[i].on) report(tests[i].name, &b, base, rates + i * b.reps, cpu + i * b.reps);
+        if (tests[i].on)
+            report(tests[i].name, &b, tests[i].kind == 4 ? b.batch : 1, base, rates + i * b.reps, cpu + i * b.reps);
     free(rates);
     kvs_model_free(m);
     return 0;

@@ -16,9 +16,12 @@ static const char *k_help =
     "batched run, and print the answers side by side (greedy unless --temp).\n\n"
     "  -m, --model FILE       GGUF model (required)\n"
     "  -p, --prompt TEXT      a question (repeatable)\n"
-    "  -n, --n-predict N      most tokens per answer (default 160)\n"
+    "  -n, --n-predict N      most tokens per answer (default 160; --max-new N too)\n"
     "      --temp T           temperature (default 0 = greedy)\n"
-    "      --seed S           sampling seed (default 0)\n"
+    "      --top-k K          top-k filter (default 0 = off)\n"
+    "      --top-p P          nucleus filter (default 1 = off)\n"
+    "      --seed S           sampling seed (default: a random one, printed on stderr)\n"
+    "      --kv-f16           keep the KV cache as IEEE half\n"
     "  -w, --width N          column width (default 58)\n"
     "  -t, --threads N        worker threads (default: all cores)\n"
     "steering (at least one of --steer / --act):\n";
@@ -85,19 +88,21 @@ static void rule(int w) {
 int cmd_compare(int argc, char **argv) {
     const char *model = NULL;
     const char *qs[64];
-    int nq = 0, n_predict = 160, width = 58, threads = 0;
+    int nq = 0, n_predict = 160, width = 58, threads = 0, seed_set = 0, kv_f16 = 0;
     kvs_sampler_params sp = {0.0f, 0, 1.0f, 0};
     steer_opts so;
     steer_opts_init(&so);
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 'p'},
         {"n-predict", required_argument, 0, 'n'}, {"temp", required_argument, 0, 'e'},
+        {"max-new", required_argument, 0, 'n'}, {"top-k", required_argument, 0, 'k'},
+        {"top-p", required_argument, 0, 'P'}, {"kv-f16", no_argument, 0, 'F'},
         {"seed", required_argument, 0, 's'}, {"width", required_argument, 0, 'w'},
         {"threads", required_argument, 0, 't'}, {"steer", required_argument, 0, 1000},
         {"ck", required_argument, 0, 1000}, {"cv", required_argument, 0, 1000},
         {"layers", required_argument, 0, 1000}, {"act", required_argument, 0, 1000},
         {"act-layer", required_argument, 0, 1000}, {"act-scale", required_argument, 0, 1000},
-        {"offset", required_argument, 0, 1000}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"offset", required_argument, 0, 1000}, {"offset-token", required_argument, 0, 1000}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int o, li = 0;
     optind = 1;
     opterr = 0;
@@ -110,7 +115,10 @@ int cmd_compare(int argc, char **argv) {
             break;
         case 'n': if (cli_int("compare", "-n", optarg, 1, 100000, &n_predict)) return 1; break;
         case 'e': if (cli_float("compare", "--temp", optarg, 0, 100, &sp.temperature)) return 1; break;
-        case 's': if (cli_u64("compare", "--seed", optarg, &sp.seed)) return 1; break;
+        case 's': if (cli_u64("compare", "--seed", optarg, &sp.seed)) return 1; seed_set = 1; break;
+        case 'k': if (cli_int("compare", "--top-k", optarg, 0, 1 << 24, &sp.top_k)) return 1; break;
+        case 'P': if (cli_float("compare", "--top-p", optarg, 1e-6, 1, &sp.top_p)) return 1; break;
+        case 'F': kv_f16 = 1; break;
         case 'w': if (cli_int("compare", "-w", optarg, 20, 400, &width)) return 1; break;
         case 't': if (cli_int("compare", "-t", optarg, 1, 1024, &threads)) return 1; break;
         case 1000: if (steer_opts_parse(&so, "compare", opts[li].name, optarg) < 0) return 1; break;
@@ -122,6 +130,8 @@ int cmd_compare(int argc, char **argv) {
     if (optind < argc) return cli_error("compare", "unexpected argument '%s'", argv[optind]);
     if (!model || nq == 0) return cli_error("compare", "-m MODEL and at least one -p QUESTION are required");
     if (so.n == 0 && !so.act_path) return cli_error("compare", "nothing to compare: pass --steer VEC or --act VEC");
+    if (!seed_set) sp.seed = cli_random_seed();
+    if (sp.temperature > 0) fprintf(stderr, "[compare] seed %llu\n", (unsigned long long)sp.seed);
     kvs_error err = {0};
     kvs_model *m = kvs_model_load(model, &err);
     if (!m) return cli_error("compare", "%s", err.msg);
@@ -141,7 +151,7 @@ int cmd_compare(int argc, char **argv) {
         off = t[0];
         free(t);
         if (n_off != 1) {
-            cli_error("compare", "--offset '%s' is %d tokens; it must be exactly one", offs, n_off);
+            cli_error("compare", "--offset-token '%s' is %d tokens; it must be exactly one", offs, n_off);
             goto done;
         }
     }
@@ -183,6 +193,7 @@ int cmd_compare(int argc, char **argv) {
     cp.n_seq = 2 * nq;
     cp.n_ctx = max_prompt + n_predict + 1;
     cp.n_threads = threads;
+    cp.kv_f16 = kv_f16;
     if (!(c = kvs_ctx_new(m, &cp, &err))) {
         cli_error("compare", "%s", err.msg);
         goto done;
@@ -203,6 +214,7 @@ int cmd_compare(int argc, char **argv) {
     for (int q = 0; q < nq; q++) {
         char head_a[128], head_b[160], steer_desc[96] = "";
         if (so.n > 0) snprintf(steer_desc, sizeof steer_desc, "ck=%g cv=%g", so.p[0].ck, so.p[0].cv);
+        else if (so.act_layer < 0) snprintf(steer_desc, sizeof steer_desc, "act all layers x%g", so.act_scale);
         else snprintf(steer_desc, sizeof steer_desc, "act L%d x%g", so.act_layer, so.act_scale);
         snprintf(head_a, sizeof head_a, "unsteered (%d tokens)", req[2 * q].n_out);
         snprintf(head_b, sizeof head_b, "steered %s (%d tokens)", steer_desc, req[2 * q + 1].n_out);

@@ -24,12 +24,13 @@ static const char *k_help =
     "  -m, --model FILE       GGUF model (required)\n"
     "      --task T           gsm8k | arc | csqa | piqa (required)\n"
     "      --method M         baseline | cot | cache | cache+cot | act (required)\n"
-    "      --data DIR         data directory holding eval/*.jsonl (default ../shared/data)\n"
+    "      --data DIR         data directory holding eval/*.jsonl (default $KVS_DATA, else\n"
+    "                         ../shared/data; scripts/fetch_data.sh gets it)\n"
     "  -o, --output FILE      run file, JSON Lines (required)\n"
     "      --overwrite        start FILE afresh even if it holds another configuration\n"
     "      --limit N          evaluate N questions (default: all)\n"
     "      --offset-start K   start at question K, 0-based (default 0)\n"
-    "      --max-new N        most generated tokens per answer (default 768)\n"
+    "  -n, --max-new N        most generated tokens per answer (default 768; --n-predict N too)\n"
     "      --batch B          sequences decoded together (default 16; results do not depend on it)\n"
     "      --sampling         sample (temperature 0.6, top-p 0.9, top-k 50) instead of greedy\n"
     "      --seeds S          with --sampling: seeds 0..S-1 (default 5)\n"
@@ -43,8 +44,8 @@ static const char *k_help =
     "methods: baseline = plain chat prompt; cot = the assistant turn starts with\n"
     "\"" EVAL_COT_TEXT "\"; cache = one-shot KV-cache steering (--steer); cache+cot = both;\n"
     "act = continuous activation steering (--act, --act-layer, --act-scale).\n"
-    "The offset token is \" \" for gsm8k and \"\\n\" otherwise with cache steering, none\n"
-    "otherwise, unless --offset is given.\n"
+    "The offset token is a space for gsm8k and a newline otherwise with cache steering,\n"
+    "none otherwise, unless --offset-token is given.\n"
     "steering:\n";
 
 typedef struct display {
@@ -78,15 +79,19 @@ static void print_result(FILE *out, const eval_config *ec, const cJSON *sum) {
     const cJSON *sd = cJSON_GetObjectItemCaseSensitive(sum, "accuracy_std");
     fprintf(out, "%s %s: n=%d", ec->task->name, eval_method_names[ec->method],
             cJSON_GetObjectItemCaseSensitive(sum, "n")->valueint);
+    const cJSON *in_file = cJSON_GetObjectItemCaseSensitive(sum, "samples_in_file");
+    if (in_file) fprintf(out, " (of %d in the file)", in_file->valueint);
     for (const cJSON *a = acc ? acc->child : NULL; a; a = a->next) {
         const cJSON *d = sd ? cJSON_GetObjectItemCaseSensitive(sd, a->string) : NULL;
         fprintf(out, "  %s %.1f%%", a->string, 100.0 * a->valuedouble);
         if (d) fprintf(out, " +- %.1f", 100.0 * d->valuedouble);
     }
-    fprintf(out, "  no answer %.1f%%  %.1f tokens/answer  %.2f ms/token  -> %s\n",
+    /* tokens per second of the whole batch, the unit of the progress line */
+    const double ms = cJSON_GetObjectItemCaseSensitive(sum, "ms_per_token")->valuedouble;
+    fprintf(out, "  no answer %.1f%%  %.1f tokens/answer  %.1f tok/s  -> %s\n",
             100.0 * cJSON_GetObjectItemCaseSensitive(sum, "invalid")->valuedouble,
-            cJSON_GetObjectItemCaseSensitive(sum, "mean_generated_tokens")->valuedouble,
-            cJSON_GetObjectItemCaseSensitive(sum, "ms_per_token")->valuedouble, ec->out_path);
+            cJSON_GetObjectItemCaseSensitive(sum, "mean_generated_tokens")->valuedouble, ms > 0 ? 1000 / ms : 0.0,
+            ec->out_path);
 }
 
 int cli_eval(eval_config *ec, const steer_opts *so, int quiet, FILE *out) {
@@ -98,6 +103,20 @@ int cli_eval(eval_config *ec, const steer_opts *so, int quiet, FILE *out) {
         ec->act_scale = so->act_scale;
     }
     ec->offset = so->offset;
+    /* cache+cot edits the last token of the CoT text: a vector measured at the
+     * end of the bare generation prompt is applied where it was not measured
+     * (and the other way round); the run records each vector's prefix */
+    const int cot = ec->method == EVAL_CACHE_COT;
+    for (int i = 0; i < so->n; i++) {
+        const char *pre = kvs_steer_meta(so->vec[i], "kvsteer.extract.prefix");
+        if (!pre) pre = "";
+        if (strcmp(pre, cot ? EVAL_COT_TEXT : ""))
+            fprintf(stderr,
+                    "kvsteer eval: warning: %s was extracted with assistant prefix \"%s\" but method %s applies it "
+                    "after \"%s\": the edit lands where the vector was not measured (extract with --prefix \"%s\")\n",
+                    so->path[i], pre, eval_method_names[ec->method], cot ? EVAL_COT_TEXT : "",
+                    cot ? EVAL_COT_TEXT : "");
+    }
     display d = {.out_path = ec->out_path, .quiet = quiet};
     snprintf(d.label, sizeof d.label, "eval %s %s", ec->task->name, eval_method_names[ec->method]);
     ec->progress = on_progress;
@@ -111,7 +130,7 @@ int cli_eval(eval_config *ec, const steer_opts *so, int quiet, FILE *out) {
                 return cli_error(CMD, "%s; use --overwrite or another -o", err.msg);
             break;
         case EVAL_FAULT_OFFSET_START: return cli_error(CMD, "--offset-start %d: %s", ec->offset_start, err.msg);
-        case EVAL_FAULT_OFFSET: return cli_error(CMD, "--%s", err.msg);
+        case EVAL_FAULT_OFFSET: return cli_error(CMD, "--offset-token: %s", err.msg);
         case EVAL_FAULT_CONTEXT: return cli_error(CMD, "%s; use --ctx", err.msg);
         case EVAL_FAULT_NONE: break;
         }
@@ -134,7 +153,7 @@ int cmd_eval(int argc, char **argv) {
         {"data", required_argument, 0, 2},        {"method", required_argument, 0, 3},
         {"output", required_argument, 0, 'o'},    {"overwrite", no_argument, 0, 4},
         {"limit", required_argument, 0, 5},       {"offset-start", required_argument, 0, 6},
-        {"max-new", required_argument, 0, 7},     {"batch", required_argument, 0, 8},
+        {"max-new", required_argument, 0, 7}, {"n-predict", required_argument, 0, 7},     {"batch", required_argument, 0, 8},
         {"sampling", no_argument, 0, 9},          {"seeds", required_argument, 0, 10},
         {"temp", required_argument, 0, 11},       {"top-p", required_argument, 0, 12},
         {"top-k", required_argument, 0, 13},      {"threads", required_argument, 0, 't'},
@@ -142,13 +161,13 @@ int cmd_eval(int argc, char **argv) {
         {"steer", required_argument, 0, 1000},    {"ck", required_argument, 0, 1000},
         {"cv", required_argument, 0, 1000},       {"layers", required_argument, 0, 1000},
         {"act", required_argument, 0, 1000},      {"act-layer", required_argument, 0, 1000},
-        {"act-scale", required_argument, 0, 1000}, {"offset", required_argument, 0, 1000},
+        {"act-scale", required_argument, 0, 1000}, {"offset", required_argument, 0, 1000}, {"offset-token", required_argument, 0, 1000},
         {"kv-f16", no_argument, 0, 14},           {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int o, li = 0;
     optind = 1;
     opterr = 0;
-    while ((o = getopt_long(argc, argv, ":m:o:t:c:qh", opts, &li)) != -1) {
+    while ((o = getopt_long(argc, argv, ":m:o:t:c:n:qh", opts, &li)) != -1) {
         switch (o) {
         case 'm': model = optarg; break;
         case 1: task_name = optarg; break;
@@ -158,6 +177,7 @@ int cmd_eval(int argc, char **argv) {
         case 4: ec.overwrite = 1; break;
         case 5: if (cli_int(CMD, "--limit", optarg, 1, 1 << 30, &ec.limit)) return 1; break;
         case 6: if (cli_int(CMD, "--offset-start", optarg, 0, 1 << 30, &ec.offset_start)) return 1; break;
+        case 'n':
         case 7: if (cli_int(CMD, "--max-new", optarg, 1, 1 << 20, &ec.max_new)) return 1; break;
         case 8: if (cli_int(CMD, "--batch", optarg, 1, 1024, &ec.batch)) return 1; break;
         case 9: ec.sampling = 1; break;
@@ -188,8 +208,9 @@ int cmd_eval(int argc, char **argv) {
     const int cache = method == EVAL_CACHE || method == EVAL_CACHE_COT;
     if (cache && so.n == 0) return cli_error(CMD, "--method %s needs --steer VEC", method_name);
     if (!cache && so.n > 0) return cli_error(CMD, "--steer is used only by --method cache or cache+cot");
-    if (method == EVAL_ACT && (!so.act_path || so.act_layer < 0 || !act_scale_set))
-        return cli_error(CMD, "--method act needs --act VEC, --act-layer L and --act-scale C");
+    if (method == EVAL_ACT && !so.act_path)
+        return cli_error(CMD, "--method act needs --act VEC (and --act-layer L for a kvsteer act file; --act-scale C "
+                              "defaults to 1)");
     if (method != EVAL_ACT && (so.act_path || so.act_layer >= 0 || act_scale_set))
         return cli_error(CMD, "--act, --act-layer and --act-scale are used only by --method act");
     if (!ec.sampling && (seeds_set || samp_set))

@@ -19,23 +19,39 @@
 
 #include "engine/fileio.h"
 #include "engine/grow.h"
+#include "eval/dataset.h"
+#include "eval/eval.h"
+#include "eval/fingerprint.h"
 #include "eval/runfile.h"
+#include "eval/stats.h"
 #include "cli.h"
 
 #define CMD "report"
 
 static const char *k_help =
     "usage: kvsteer report [options] RUN.jsonl|DIR [...]\n"
-    "Tables from kvsteer eval run files (a DIR stands for its *.jsonl files):\n"
-    "accuracy by task x method (greedy; sampling as mean +- std over seeds), mean\n"
-    "generated tokens, milliseconds per generated token by method, ablations\n"
-    "(accuracy against c_v, c_k, pairs, shots, activation scale or layer when runs\n"
-    "differ only in that setting) and a list of the runs.  Files holding the same\n"
-    "configuration (e.g. --offset-start shards, or sweep shards) are merged.\n\n"
+    "Tables from kvsteer eval run files (a DIR stands for its *.jsonl files, or\n"
+    "for DIR/runs/ when DIR is a sweep folder): accuracy by task x method with 95%\n"
+    "intervals (greedy; sampling as mean +- std over seeds); each method against the\n"
+    "baseline of its task on the same questions: accuracy, share with no answer,\n"
+    "accuracy among answered questions, the paired difference with its 95% interval,\n"
+    "and exact paired p-values, Holm-corrected over the comparisons of one table;\n"
+    "mean generated tokens; speed by method (throughput, time per token as one\n"
+    "sequence sees it, real batch occupancy); ablations (accuracy against c_v, c_k,\n"
+    "pairs, shots, activation scale or layer when runs differ only in that setting)\n"
+    "and a list of the runs.  Files holding the same configuration (e.g.\n"
+    "--offset-start shards, or sweep shards) are merged.  docs/EVALUATION.md\n"
+    "says how each number is computed.\n\n"
     "      --json             print JSON instead of Markdown\n"
     "  -o, --output FILE      also write the output to FILE (atomically)\n"
-    "      --plot DIR         write PNG charts with gnuplot (ablation curves, time per\n"
-    "                         token by method) and their data and scripts into DIR\n"
+    "      --plot DIR         write PNG charts with gnuplot (ablation curves with 95%\n"
+    "                         intervals, time per token by method) and their data\n"
+    "                         and scripts (rerun one with: gnuplot DIR/NAME.gp) into DIR\n"
+    "      --rescore          score every sample again from its stored response and\n"
+    "                         span with this build's answer extraction (the files are\n"
+    "                         not changed; stderr says how many answers changed)\n"
+    "      --data DIR         with --rescore: the data folder holding eval/*.jsonl\n"
+    "                         (default: the one each run recorded)\n"
     "  -h, --help             this help\n";
 
 /* numeric settings an ablation may vary */
@@ -50,7 +66,8 @@ typedef struct kv {
     char val[96];
 } kv;
 
-typedef struct run {
+typedef struct run run;
+struct run {
     cJSON *cfg;      /* header config (owned copy) */
     cJSON *full;     /* full config of the first file (owned copy) */
     cJSON *samples;  /* merged sample lines (owned) */
@@ -64,9 +81,17 @@ typedef struct run {
     char label[256];
     /* from the samples */
     int n, n_questions, n_seeds, invalid, duplicates;
-    double acc, acc_std, tokens, seconds;
+    double acc, acc_std, acc_lo, acc_hi, tokens, seconds;
+    int answered, answered_correct;
+    int n_wall; /* samples with a recorded time in the decoder */
+    double wall_seconds, wall_tokens, wall_charged;
     char extractor[32];
-} run;
+    /* against the baseline of its task on the same questions (has_base) */
+    int has_base;
+    const run *base;
+    run_paired pd;
+    double p_holm;
+};
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -83,6 +108,14 @@ static int aggregate(run *r) {
     r->duplicates = st.duplicates;
     r->acc = st.acc[0];
     r->acc_std = st.acc_std[0];
+    r->acc_lo = st.acc_lo;
+    r->acc_hi = st.acc_hi;
+    r->answered = st.answered;
+    r->answered_correct = st.answered_correct;
+    r->n_wall = st.n_wall;
+    r->wall_seconds = st.wall_seconds;
+    r->wall_tokens = st.wall_tokens;
+    r->wall_charged = st.wall_charged;
     r->tokens = st.tokens;
     r->seconds = st.seconds;
     snprintf(r->extractor, sizeof r->extractor, "%s", st.ext[0]);
@@ -258,6 +291,12 @@ static int expand(const char *arg, strlist *files) {
         }
     }
     closedir(d);
+    char runs[4096];
+    snprintf(runs, sizeof runs, "%s/runs", arg);
+    if (here.n == 0 && !stat(runs, &st) && S_ISDIR(st.st_mode)) { /* a sweep folder */
+        sl_free(&here);
+        return expand(runs, files);
+    }
     if (here.n == 0) {
         sl_free(&here);
         return cli_error(CMD, "%s: no .jsonl run files in this directory", arg);
@@ -290,7 +329,35 @@ static int cmp_run(const void *a, const void *b) {
     return d;
 }
 
-static int load_runs(const strlist *files, run **out, int *n_out) {
+/* --rescore: the samples of one file scored again from their stored text,
+ * against the data file the run was made on (checked by its fingerprint). */
+static int rescore(run_file *rf, const char *data_opt) {
+    const cJSON *cfg = run_config(rf), *full = run_full_config(rf);
+    const char *task_name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cfg, "task"));
+    const char *file = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cfg, "data_file"));
+    const char *fp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cfg, "data_fingerprint"));
+    const char *dir = data_opt ? data_opt : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(full, "data"));
+    const eval_task *task = eval_task_find(task_name);
+    if (!task || !file || !fp) return cli_error(CMD, "%s: the header names no known task and data file to rescore against", rf->path);
+    if (!dir) return cli_error(CMD, "%s: the run recorded no data folder (its summary is missing): give --data DIR", rf->path);
+    char path[4200], have[17];
+    snprintf(path, sizeof path, "%s/eval/%s", dir, file);
+    kvs_error err = {0};
+    if (eval_file_fingerprint(path, have, &err)) return cli_error(CMD, "%s", err.msg);
+    if (strcmp(have, fp))
+        return cli_error(CMD, "%s: %s is not the data file this run was made on (fingerprint %s, run %s)", rf->path, path,
+                         have, fp);
+    qa_set set;
+    if (qa_load(path, 0, &set, &err)) return cli_error(CMD, "%s", err.msg);
+    int changed = 0;
+    const int rc = eval_rescore(rf->samples, rf->path, &set, task->choices_header != NULL, &changed, &err);
+    qa_free(&set);
+    if (rc) return cli_error(CMD, "%s", err.msg);
+    fprintf(stderr, "[report] rescored %s: %d of %d samples changed correctness\n", rf->path, changed, rf->n_samples);
+    return 0;
+}
+
+static int load_runs(const strlist *files, int rescore_data, const char *data_opt, run **out, int *n_out) {
     run *rs = calloc((size_t)files->n, sizeof *rs);
     if (!rs) return cli_error(CMD, "out of memory");
     int n = 0, rc = 0;
@@ -299,6 +366,10 @@ static int load_runs(const strlist *files, run **out, int *n_out) {
         kvs_error err = {0};
         if (run_file_load(files->v[i], 1, &rf, &err)) {
             rc = cli_error(CMD, "%s", err.msg);
+            break;
+        }
+        if (rescore_data && (rc = rescore(&rf, data_opt))) {
+            run_file_free(&rf);
             break;
         }
         const cJSON *cfg = run_config(&rf);
@@ -417,7 +488,7 @@ static void md_table(strbuf *b, const run *rs, int n, int sampling, int what) {
             if (!r) sb_printf(b, " - |");
             else if (what == 1) sb_printf(b, " %.1f |", r->tokens / r->n);
             else if (sampling) sb_printf(b, " %.1f ± %.1f |", 100 * r->acc, 100 * r->acc_std);
-            else sb_printf(b, " %.1f |", 100 * r->acc);
+            else sb_printf(b, " %.1f [%.1f, %.1f] |", 100 * r->acc, 100 * r->acc_lo, 100 * r->acc_hi);
         }
         sb_printf(b, "\n");
     }
@@ -425,8 +496,49 @@ static void md_table(strbuf *b, const run *rs, int n, int sampling, int what) {
     free(labels);
 }
 
-/* Time per generated token by label, over every task (sum of seconds over sum
- * of tokens: the batched wall time each sample was charged). */
+/* Speed by label, over every task.  Each sample is charged its share of every
+ * decoding step it was in, so tokens over charged seconds is the throughput of
+ * the whole batch; it rises with the number of sequences in flight, which
+ * depends on how long the answers are, not only on --batch.  So the table also
+ * gives the time per token as one sequence sees it (its time in the decoder
+ * over its tokens) and the real occupancy (sequences in flight on average:
+ * time in the decoder summed over samples, over the decoding time).  Files
+ * made before samples recorded their time show "?" there. */
+typedef struct speed {
+    double tok, sec, wall, wall_tok, wall_charged;
+    int runs, n_wall, n;
+    char batches[128];
+} speed;
+
+static void speed_of(const run *rs, int n, const char *label, speed *sp) {
+    memset(sp, 0, sizeof *sp);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(rs[i].label, label)) continue;
+        sp->tok += rs[i].tokens;
+        sp->sec += rs[i].seconds;
+        sp->wall += rs[i].wall_seconds;
+        sp->wall_tok += rs[i].wall_tokens;
+        sp->wall_charged += rs[i].wall_charged;
+        sp->n_wall += rs[i].n_wall;
+        sp->n += rs[i].n;
+        sp->runs++;
+        const double bt = num(rs[i].full, "batch");
+        char one[32], padded[140];
+        snprintf(one, sizeof one, ", %g,", bt);
+        snprintf(padded, sizeof padded, ", %s,", sp->batches);
+        if (!isnan(bt) && !strstr(padded, one)) {
+            const size_t bl = strlen(sp->batches);
+            snprintf(sp->batches + bl, sizeof sp->batches - bl, "%s%g", bl ? ", " : "", bt);
+        }
+    }
+}
+
+/* "12.3" or "?" when no sample recorded its time */
+static void fmt_opt(char *out, size_t cap, int have, double v, const char *fmt) {
+    if (have) snprintf(out, cap, fmt, v);
+    else snprintf(out, cap, "?");
+}
+
 static void md_time(strbuf *b, const run *rs, int n) {
     col *labels = malloc(sizeof *labels * (size_t)(n ? n : 1));
     if (!labels) {
@@ -434,27 +546,16 @@ static void md_time(strbuf *b, const run *rs, int n) {
         return;
     }
     const int nl = labels_of(rs, n, -1, labels);
-    sb_printf(b, "| method | runs | generated tokens | ms per token | batch |\n|---|---|---|---|---|\n");
+    sb_printf(b, "| method | runs | generated tokens | tokens/s, whole batch | ms/token, one sequence | sequences in flight | "
+                 "--batch |\n|---|---|---|---|---|---|---|\n");
     for (int l = 0; l < nl; l++) {
-        double tok = 0, sec = 0;
-        int k = 0;
-        char batches[128] = "";
-        for (int i = 0; i < n; i++) {
-            if (strcmp(rs[i].label, labels[l].name)) continue;
-            tok += rs[i].tokens;
-            sec += rs[i].seconds;
-            k++;
-            const double bt = num(rs[i].full, "batch");
-            char one[32], padded[140];
-            snprintf(one, sizeof one, ", %g,", bt);
-            snprintf(padded, sizeof padded, ", %s,", batches);
-            if (!isnan(bt) && !strstr(padded, one)) {
-                const size_t bl = strlen(batches);
-                snprintf(batches + bl, sizeof batches - bl, "%s%g", bl ? ", " : "", bt);
-            }
-        }
-        sb_printf(b, "| %s | %d | %.0f | %.2f | %s |\n", labels[l].name, k, tok, tok > 0 ? 1000 * sec / tok : 0.0,
-           batches[0] ? batches : "?");
+        speed sp;
+        speed_of(rs, n, labels[l].name, &sp);
+        char seq[32], occ[32];
+        fmt_opt(seq, sizeof seq, sp.n_wall == sp.n && sp.wall_tok > 0, 1000 * sp.wall / sp.wall_tok, "%.1f");
+        fmt_opt(occ, sizeof occ, sp.n_wall == sp.n && sp.wall_charged > 0, sp.wall / sp.wall_charged, "%.1f");
+        sb_printf(b, "| %s | %d | %.0f | %.1f | %s | %s | %s |\n", labels[l].name, sp.runs, sp.tok,
+                  sp.sec > 0 ? sp.tok / sp.sec : 0.0, seq, occ, sp.batches[0] ? sp.batches : "?");
     }
     free(labels);
 }
@@ -571,6 +672,74 @@ static void md_ablation(strbuf *b, const run *rs, int n, const series *s) {
     sb_printf(b, "\n\n");
 }
 
+/* Each run against the baseline of its task on the questions both answered:
+ * same task, decoding, model and data file (the same max_new preferred).  The
+ * p-values of one table (greedy, or sampling) are Holm-corrected together. */
+static int pair_baselines(run *rs, int n) {
+    for (int i = 0; i < n; i++) {
+        run *r = &rs[i];
+        if (!strcmp(r->method, "baseline")) continue;
+        const run *best = NULL;
+        for (int j = 0; j < n; j++) {
+            const run *b = &rs[j];
+            if (strcmp(b->method, "baseline") || strcmp(b->task, r->task) || b->sampling != r->sampling ||
+                strcmp(b->model, r->model) || strcmp(get_set(b, "data_fp"), get_set(r, "data_fp")))
+                continue;
+            if (!best || (strcmp(get_set(best, "max_new"), get_set(r, "max_new")) &&
+                          !strcmp(get_set(b, "max_new"), get_set(r, "max_new"))))
+                best = b;
+        }
+        if (!best) continue;
+        kvs_error err = {0};
+        if (run_paired_compute(r->samples, best->samples, &r->pd, &err)) return cli_error(CMD, "%s", err.msg);
+        r->has_base = r->pd.n > 0;
+        r->base = best;
+    }
+    for (int sampling = 0; sampling < 2; sampling++) {
+        double *p = malloc(sizeof *p * (size_t)(n ? n : 1));
+        if (!p) return cli_error(CMD, "out of memory");
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (rs[i].has_base && rs[i].sampling == sampling) p[k++] = rs[i].pd.p;
+        stat_holm(p, k, p);
+        k = 0;
+        for (int i = 0; i < n; i++)
+            if (rs[i].has_base && rs[i].sampling == sampling) rs[i].p_holm = p[k++];
+        free(p);
+    }
+    return 0;
+}
+
+static void fmt_p(char *out, size_t cap, double p) {
+    if (p < 0.001) snprintf(out, cap, "<0.001");
+    else snprintf(out, cap, "%.3f", p);
+}
+
+/* Every run beside the baseline of its task: the columns a reader needs to
+ * trust a difference (docs/EVALUATION.md). */
+static void md_paired(strbuf *b, const run *rs, int n, int sampling) {
+    sb_printf(b, "| task | method | questions | accuracy [95%% CI] | no answer | accuracy when answered | "
+                 "vs baseline, points [95%% CI] | better / worse | p | p (Holm) |\n"
+                 "|---|---|---|---|---|---|---|---|---|---|\n");
+    for (int i = 0; i < n; i++) {
+        const run *r = &rs[i];
+        if (r->sampling != sampling) continue;
+        char vs[96] = "-", bw[32] = "-", p[16] = "-", ph[16] = "-";
+        if (r->has_base) {
+            snprintf(vs, sizeof vs, "%+.1f [%+.1f, %+.1f]%s", 100 * r->pd.diff, 100 * r->pd.lo, 100 * r->pd.hi,
+                     r->pd.n < r->n_questions ? " (shared questions)" : "");
+            snprintf(bw, sizeof bw, "%d / %d", r->pd.better, r->pd.worse);
+            fmt_p(p, sizeof p, r->pd.p);
+            fmt_p(ph, sizeof ph, r->p_holm);
+        } else if (strcmp(r->method, "baseline")) {
+            snprintf(vs, sizeof vs, "no baseline");
+        }
+        sb_printf(b, "| %s | %s | %d | %.1f [%.1f, %.1f] | %.1f%% | %.1f | %s | %s | %s | %s |\n", r->task, r->label,
+                  r->n_questions, 100 * r->acc, 100 * r->acc_lo, 100 * r->acc_hi, 100.0 * r->invalid / r->n,
+                  r->answered ? 100.0 * r->answered_correct / r->answered : 0.0, vs, bw, p, ph);
+    }
+}
+
 static char *render_md(const run *rs, int n, const series *ser, int n_ser) {
     strbuf b = {0};
     int greedy = 0, sampled = 0;
@@ -583,6 +752,12 @@ static char *render_md(const run *rs, int n, const series *ser, int n_ser) {
         sb_printf(&b, "%s## Accuracy (%%), sampling: mean ± std over seeds\n\n", greedy ? "\n" : "");
         md_table(&b, rs, n, 1, 0);
     }
+    for (int sampling = 0; sampling < 2; sampling++) {
+        if (!(sampling ? sampled : greedy)) continue;
+        sb_printf(&b, "\n## Against the baseline on the same questions, %s\n\n",
+                  sampling ? "sampling (scores: each question's share of seeds right)" : "greedy");
+        md_paired(&b, rs, n, sampling);
+    }
     if (greedy) {
         sb_printf(&b, "\n## Mean generated tokens, greedy\n\n");
         md_table(&b, rs, n, 0, 1);
@@ -591,7 +766,7 @@ static char *render_md(const run *rs, int n, const series *ser, int n_ser) {
         sb_printf(&b, "\n## Mean generated tokens, sampling\n\n");
         md_table(&b, rs, n, 1, 1);
     }
-    sb_printf(&b, "\n## Time per generated token\n\n");
+    sb_printf(&b, "\n## Speed\n\n");
     md_time(&b, rs, n);
     if (n_ser) {
         sb_printf(&b, "\n## Ablations\n\n");
@@ -599,7 +774,7 @@ static char *render_md(const run *rs, int n, const series *ser, int n_ser) {
     } else {
         sb_printf(&b, "\n");
     }
-    sb_printf(&b, "## Runs\n\n| task | method | decoding | questions | samples | accuracy | no answer | mean tokens | ms/token | files |\n"
+    sb_printf(&b, "## Runs\n\n| task | method | decoding | questions | samples | accuracy | no answer | mean tokens | tokens/s | files |\n"
            "|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < n; i++) {
         const run *r = &rs[i];
@@ -608,7 +783,7 @@ static char *render_md(const run *rs, int n, const series *ser, int n_ser) {
         else snprintf(dec, sizeof dec, "greedy");
         sb_printf(&b, "| %s | %s | %s | %d | %d | %.1f%% (%s) | %.1f%% | %.1f | %.2f | %s%s%s |\n", r->task, r->label, dec,
            r->n_questions, r->n, 100 * r->acc, r->extractor, 100.0 * r->invalid / r->n, r->tokens / r->n,
-           r->tokens > 0 ? 1000 * r->seconds / r->tokens : 0.0, r->files, r->partial ? " (unfinished)" : "",
+           r->seconds > 0 ? r->tokens / r->seconds : 0.0, r->files, r->partial ? " (unfinished)" : "",
            r->duplicates ? " (duplicates dropped)" : "");
     }
     if (b.oom) {
@@ -639,9 +814,34 @@ static cJSON *render_json(const run *rs, int n, const series *ser, int n_ser) {
         cJSON_AddStringToObject(o, "extractor", r->extractor);
         cJSON_AddNumberToObject(o, "accuracy", r->acc);
         if (r->sampling) cJSON_AddNumberToObject(o, "accuracy_std", r->acc_std);
+        cJSON *ci = cJSON_AddArrayToObject(o, "accuracy_ci95");
+        cJSON_AddItemToArray(ci, cJSON_CreateNumber(r->acc_lo));
+        cJSON_AddItemToArray(ci, cJSON_CreateNumber(r->acc_hi));
         cJSON_AddNumberToObject(o, "invalid", (double)r->invalid / r->n);
+        if (r->answered) cJSON_AddNumberToObject(o, "accuracy_answered", (double)r->answered_correct / r->answered);
+        else cJSON_AddNullToObject(o, "accuracy_answered");
+        if (r->has_base) {
+            cJSON *v = cJSON_AddObjectToObject(o, "vs_baseline");
+            cJSON_AddStringToObject(v, "baseline", r->base->label);
+            cJSON_AddStringToObject(v, "baseline_files", r->base->files);
+            cJSON_AddNumberToObject(v, "questions", r->pd.n);
+            cJSON_AddNumberToObject(v, "difference", r->pd.diff);
+            cJSON *dci = cJSON_AddArrayToObject(v, "difference_ci95");
+            cJSON_AddItemToArray(dci, cJSON_CreateNumber(r->pd.lo));
+            cJSON_AddItemToArray(dci, cJSON_CreateNumber(r->pd.hi));
+            cJSON_AddNumberToObject(v, "better", r->pd.better);
+            cJSON_AddNumberToObject(v, "worse", r->pd.worse);
+            cJSON_AddStringToObject(v, "test", r->pd.binary ? "exact McNemar" : "exact sign test over questions");
+            cJSON_AddNumberToObject(v, "p", r->pd.p);
+            cJSON_AddNumberToObject(v, "p_holm", r->p_holm);
+        }
         cJSON_AddNumberToObject(o, "mean_generated_tokens", r->tokens / r->n);
-        cJSON_AddNumberToObject(o, "ms_per_token", r->tokens > 0 ? 1000 * r->seconds / r->tokens : 0.0);
+        /* throughput of the whole batch; per sequence and occupancy where recorded */
+        cJSON_AddNumberToObject(o, "tokens_per_second", r->seconds > 0 ? r->tokens / r->seconds : 0.0);
+        if (r->n_wall == r->n && r->wall_tokens > 0 && r->wall_charged > 0) {
+            cJSON_AddNumberToObject(o, "ms_per_token_one_sequence", 1000 * r->wall_seconds / r->wall_tokens);
+            cJSON_AddNumberToObject(o, "sequences_in_flight", r->wall_seconds / r->wall_charged);
+        }
         cJSON_AddNumberToObject(o, "duplicates_dropped", r->duplicates);
         cJSON_AddBoolToObject(o, "unfinished", r->partial);
         cJSON *fa = cJSON_AddArrayToObject(o, "files");
@@ -684,9 +884,13 @@ static int write_text(const char *dir, const char *name, const char *text, char 
     return cli_write_atomic(CMD, path, text);
 }
 
-/* gnuplot writes to a temporary name; renamed when it succeeded. */
+static void gp_quote(strbuf *b, const char *s);
+
+/* The saved script DIR/NAME.gp draws DIR/NAME.png from DIR/NAME.dat when run
+ * again by hand (gnuplot DIR/NAME.gp); here gnuplot is told to write a
+ * temporary file instead (the variable `out`), renamed when it succeeded. */
 static int gnuplot(const char *dir, const char *name, strbuf *script) {
-    char gp[4096], png[4096], cmdline[8400];
+    char gp[4096], png[4096], cmdline[12600];
     snprintf(png, sizeof png, "%s/%s.png", dir, name);
     kvs_error err = {0};
     atomic_file out;
@@ -696,7 +900,9 @@ static int gnuplot(const char *dir, const char *name, strbuf *script) {
     out.f = NULL;
     strbuf full = {0};
     /* noenhanced: labels such as max_new are text, not subscripts */
-    sb_printf(&full, "set terminal pngcairo noenhanced size 900,560 font ',11'\nset output '%s'\n%s", out.tmp,
+    sb_printf(&full, "if (!exists('out')) out = ");
+    gp_quote(&full, png);
+    sb_printf(&full, "\nset terminal pngcairo noenhanced size 900,560 font ',11'\nset output out\n%s",
               script->p ? script->p : "");
     char gpname[300];
     snprintf(gpname, sizeof gpname, "%s.gp", name);
@@ -706,7 +912,7 @@ static int gnuplot(const char *dir, const char *name, strbuf *script) {
         return full.oom ? cli_error(CMD, "out of memory") : 1;
     }
     sb_free(&full);
-    snprintf(cmdline, sizeof cmdline, "gnuplot '%s' 2>&1", gp);
+    snprintf(cmdline, sizeof cmdline, "gnuplot -e \"out='%s'\" '%s' 2>&1", out.tmp, gp);
     FILE *p = popen(cmdline, "r");
     if (!p) {
         atomic_abort(&out);
@@ -754,16 +960,24 @@ static int plot(const char *dir, const run *rs, int n, const series *ser, int n_
         gp_quote(&s, title);
         sb_printf(&s, "\nset xlabel ");
         gp_quote(&s, k_param_titles[ser[i].param]);
-        sb_printf(&s, "\nset ylabel 'accuracy (%%)'\nset key outside bottom center horizontal\nset grid\nset yrange [0:5<*]\nset offsets graph 0.05, graph 0.05, 0, 0\nplot ");
+        /* the y-axis holds every interval and the baseline level, with room above */
+        const run *base = baseline_for(rs, n, r0);
+        double ymax = base ? 100 * base->acc : 0;
+        for (int k = i; k < n_ser; k++)
+            for (int t = 0; t < ser[k].n; t++) ymax = fmax(ymax, 100 * rs[ser[k].idx[t]].acc_hi);
+        ymax = fmin(100, 5 * ceil((ymax + 2.5) / 5));
+        sb_printf(&s, "\nset ylabel 'accuracy (%%), bars: 95%% interval'\nset key outside bottom center horizontal\nset grid\n"
+                      "set yrange [0:%g]\nset offsets graph 0.05, graph 0.05, 0, 0\nplot ", ymax);
         int block = 0;
         for (int k = i; k < n_ser; k++) {
             const run *rk = &rs[ser[k].idx[0]];
             if (ser[k].param != ser[i].param || strcmp(rk->task, r0->task) || rk->sampling != r0->sampling) continue;
             done[k] = 1;
-            sb_printf(&data, "# %s\n", rk->label);
+            sb_printf(&data, "# %s\n# value accuracy std_over_seeds ci95_low ci95_high\n", rk->label);
             for (int t = 0; t < ser[k].n; t++) {
                 const run *r = &rs[ser[k].idx[t]];
-                sb_printf(&data, "%g %g %g\n", r->param[ser[k].param], 100 * r->acc, 100 * r->acc_std);
+                sb_printf(&data, "%g %g %g %g %g\n", r->param[ser[k].param], 100 * r->acc, 100 * r->acc_std,
+                          100 * r->acc_lo, 100 * r->acc_hi);
             }
             sb_printf(&data, "\n\n");
             /* the legend: the method and the settings other than the varied one */
@@ -773,14 +987,12 @@ static int plot(const char *dir, const run *rs, int n, const series *ser, int n_
             snprintf(datpath, sizeof datpath, "%s/%s.dat", dir, name);
             sb_printf(&s, "%s", block ? ", " : "");
             gp_quote(&s, datpath);
-            /* sampling: error bars of one std over seeds */
-            sb_printf(&s, " index %d using 1:2%s with %s lw 2 pt 7 title ", block, r0->sampling ? ":3" : "",
-               r0->sampling ? "yerrorlines" : "linespoints");
+            /* columns: value, accuracy, std over seeds, 95% interval */
+            sb_printf(&s, " index %d using 1:2:4:5 with yerrorlines lw 2 pt 7 title ", block);
             gp_quote(&s, leg);
             block++;
         }
         /* the baseline as a dashed level, so a curve reads as better or worse */
-        const run *base = baseline_for(rs, n, r0);
         if (base) sb_printf(&s, ", %g with lines dt 2 lw 2 lc rgb 'gray40' title 'baseline %.1f%%'", 100 * base->acc,
                      100 * base->acc);
         sb_printf(&s, "\n");
@@ -794,29 +1006,30 @@ static int plot(const char *dir, const run *rs, int n, const series *ser, int n_
     }
     free(done);
     if (rc) return rc;
-    /* time per generated token by method */
+    /* speed by method: throughput of the whole batch (what a full set costs) */
     col *labels = malloc(sizeof *labels * (size_t)(n ? n : 1));
     if (!labels) return cli_error(CMD, "out of memory");
     const int nl = labels_of(rs, n, -1, labels);
     strbuf data = {0}, s = {0};
+    sb_printf(&data, "# index method tokens_per_second_whole_batch\n");
     for (int l = 0; l < nl; l++) {
-        double tok = 0, sec = 0;
-        for (int i = 0; i < n; i++)
-            if (!strcmp(rs[i].label, labels[l].name)) tok += rs[i].tokens, sec += rs[i].seconds;
+        speed sp;
+        speed_of(rs, n, labels[l].name, &sp);
         sb_printf(&data, "%d ", l);
         gp_quote(&data, labels[l].name);
-        sb_printf(&data, " %g\n", tok > 0 ? 1000 * sec / tok : 0.0);
+        sb_printf(&data, " %g\n", sp.sec > 0 ? sp.tok / sp.sec : 0.0);
     }
     free(labels);
     char path[4096], dat[4200];
     if (data.oom) rc = cli_error(CMD, "out of memory");
-    if (!rc) rc = write_text(dir, "time_per_token.dat", data.p, path, sizeof path);
-    snprintf(dat, sizeof dat, "%s/time_per_token.dat", dir);
-    sb_printf(&s, "set title 'time per generated token by method'\nset ylabel 'ms per token'\nset style fill solid 0.6\n"
-           "set boxwidth 0.6\nset yrange [0:*]\nset grid ytics\nset xtics rotate by -25\nunset key\nplot ");
+    if (!rc) rc = write_text(dir, "speed.dat", data.p, path, sizeof path);
+    snprintf(dat, sizeof dat, "%s/speed.dat", dir);
+    sb_printf(&s, "set title 'generated tokens per second by method (whole batch)'\nset ylabel 'tokens/s'\n"
+                  "set style fill solid 0.6\nset boxwidth 0.6\nset yrange [0:*]\nset grid ytics\nset xtics rotate by -25\n"
+                  "unset key\nplot ");
     gp_quote(&s, dat);
     sb_printf(&s, " using 1:3:xtic(2) with boxes\n");
-    if (!rc) rc = s.oom ? cli_error(CMD, "out of memory") : gnuplot(dir, "time_per_token", &s);
+    if (!rc) rc = s.oom ? cli_error(CMD, "out of memory") : gnuplot(dir, "speed", &s);
     free(data.p);
     free(s.p);
     return rc;
@@ -825,11 +1038,13 @@ static int plot(const char *dir, const run *rs, int n, const series *ser, int n_
 /* ------------------------------------------------------------------ main */
 
 int cmd_report(int argc, char **argv) {
-    int json = 0;
-    const char *out = NULL, *plot_dir = NULL;
+    int json = 0, rescore_data = 0;
+    const char *out = NULL, *plot_dir = NULL, *data = NULL;
     static const struct option opts[] = {{"json", no_argument, 0, 1},
                                          {"output", required_argument, 0, 'o'},
                                          {"plot", required_argument, 0, 2},
+                                         {"rescore", no_argument, 0, 3},
+                                         {"data", required_argument, 0, 4},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int o;
@@ -840,19 +1055,24 @@ int cmd_report(int argc, char **argv) {
         case 1: json = 1; break;
         case 'o': out = optarg; break;
         case 2: plot_dir = optarg; break;
+        case 3: rescore_data = 1; break;
+        case 4: data = optarg; break;
         case 'h': fputs(k_help, stdout); return 0;
         case ':': return cli_error(CMD, "option %s needs a value", argv[optind - 1]);
         default: return cli_error(CMD, "unknown option '%s' (see kvsteer report --help)", argv[optind - 1]);
         }
     }
     if (optind == argc) return cli_error(CMD, "no run files given (see --help)");
+    if (data && !rescore_data) return cli_error(CMD, "--data is used only with --rescore");
+    if ((out && cli_check_output(CMD, out)) || (plot_dir && cli_check_output_dir(CMD, plot_dir))) return 1;
     strlist files = {0};
     int rc = 0;
     for (int i = optind; i < argc && !rc; i++) rc = expand(argv[i], &files);
     if (!rc) qsort(files.v, (size_t)files.n, sizeof *files.v, cmp_str); /* the order of the arguments is no input */
     run *rs = NULL;
     int n = 0;
-    if (!rc) rc = load_runs(&files, &rs, &n);
+    if (!rc) rc = load_runs(&files, rescore_data, data, &rs, &n);
+    if (!rc) rc = pair_baselines(rs, n);
     sl_free(&files);
     series ser[256];
     int n_ser = rc ? 0 : find_series(rs, n, ser, 256);

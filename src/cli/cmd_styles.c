@@ -37,9 +37,10 @@ static const char *k_help =
     "      --cv Y             value coefficient (default 6, the paper's style setting)\n"
     "      --ck X             key coefficient (default 0)\n"
     "      --layers A-B       layers to edit (default 1-)\n"
-    "      --max-new N        most generated tokens per answer (default 256)\n"
+    "  -n, --max-new N        most generated tokens per answer (default 256; --n-predict N too)\n"
     "      --no-baseline      leave out the unsteered control row\n"
-    "      --data DIR         data directory (default ../shared/data)\n"
+    "      --data DIR         data directory (default $KVS_DATA, else ../shared/data;\n"
+    "                         scripts/fetch_data.sh gets it)\n"
     "      --batch B          sequences decoded together (default 16)\n"
     "  -t, --threads N        worker threads (default: all cores)\n"
     "  -q, --quiet            no progress on stderr\n"
@@ -183,15 +184,15 @@ int cmd_styles(int argc, char **argv) {
         {"runs", no_argument, 0, 2},            {"out-dir", required_argument, 0, 'o'},
         {"limit", required_argument, 0, 3},     {"offset-start", required_argument, 0, 4},
         {"cv", required_argument, 0, 5},        {"ck", required_argument, 0, 6},
-        {"layers", required_argument, 0, 7},    {"max-new", required_argument, 0, 8},
+        {"layers", required_argument, 0, 7},    {"max-new", required_argument, 0, 8}, {"n-predict", required_argument, 0, 8},
         {"no-baseline", no_argument, 0, 9},     {"data", required_argument, 0, 10},
         {"batch", required_argument, 0, 11},    {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"offset", required_argument, 0, 12},   {0, 0, 0, 0}};
     int o;
     optind = 1;
     opterr = 0;
-    while ((o = getopt_long(argc, argv, ":m:o:t:qh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, ":m:o:t:n:qh", opts, NULL)) != -1) {
         switch (o) {
         case 'm': model = optarg; break;
         case 1:
@@ -205,12 +206,14 @@ int cmd_styles(int argc, char **argv) {
         case 5: if (cli_float(CMD, "--cv", optarg, -1e4, 1e4, &ftmp)) return 1; cv = optarg; break;
         case 6: if (cli_float(CMD, "--ck", optarg, -1e4, 1e4, &ftmp)) return 1; ck = optarg; break;
         case 7: layers = optarg; break;
+        case 'n':
         case 8: if (cli_int(CMD, "--max-new", optarg, 1, 1 << 20, &tmp)) return 1; max_new = optarg; break;
         case 9: baseline = 0; break;
         case 10: data = optarg; break;
         case 11: if (cli_int(CMD, "--batch", optarg, 1, 1024, &tmp)) return 1; batch = optarg; break;
         case 't': if (cli_int(CMD, "-t", optarg, 1, 1024, &tmp)) return 1; threads = optarg; break;
         case 'q': quiet = 1; break;
+        case 12: return cli_error(CMD, STEER_OPTS_OFFSET_AMBIGUOUS);
         case 'h': fputs(k_help, stdout); return 0;
         case ':': return cli_error(CMD, "option %s needs a value", argv[optind - 1]);
         default: return cli_error(CMD, "unknown option '%s' (see kvsteer styles --help)", argv[optind - 1]);
@@ -225,7 +228,7 @@ int cmd_styles(int argc, char **argv) {
         if (optind < argc) return cli_error(CMD, "unexpected argument '%s' (run files need --runs)", argv[optind]);
         if (!model || !n_vec) return cli_error(CMD, "-m MODEL and at least one --vec VEC.gguf are required (see --help)");
     }
-    if (cli_mkdirs(CMD, out_dir)) return 1;
+    if (cli_check_output_dir(CMD, out_dir)) return 1;
 
     row rows[MAX_ROWS];
     memset(rows, 0, sizeof rows);
@@ -262,7 +265,7 @@ int cmd_styles(int argc, char **argv) {
             steer_opts_init(&so);
             int bad;
             if (i < 0) /* the control gets the same offset token as the steered runs */
-                bad = steer_opts_parse(&so, "eval", "offset", "\n") < 0;
+                bad = steer_opts_parse(&so, "eval", "offset-token", "newline") < 0;
             else
                 bad = steer_opts_parse(&so, "eval", "steer", vecs[i]) < 0 || steer_opts_parse(&so, "eval", "ck", ck) < 0 ||
                       steer_opts_parse(&so, "eval", "cv", cv) < 0 ||

@@ -26,7 +26,10 @@ static const char *k_help =
     "Evaluate every combination of the grid values on a task: one kvsteer eval run\n"
     "file per configuration in DIR/runs, vectors extracted once per (kind, pairs,\n"
     "shots) and cached in DIR/vectors.  Rerunning resumes (finished runs are kept,\n"
-    "cached vectors reused).  Then prints kvsteer report over this shard's runs.\n\n"
+    "cached vectors reused).  Then prints kvsteer report over this shard's runs.\n"
+    "Pair questions are rendered as the task's evaluation prompts; cache+cot gets\n"
+    "its own vectors, extracted with the CoT text as assistant prefix (extract\n"
+    "--prefix), so each edit lands where its vector was measured.\n\n"
     "grid (comma-separated lists):\n"
     "      --methods LIST     of baseline, cot, cache, cache+cot, act (default cache)\n"
     "      --pairs LIST       contrastive pairs per vector (default 100)\n"
@@ -43,11 +46,13 @@ static const char *k_help =
     "  -o, --out-dir DIR      output directory (required; created if missing)\n"
     "      --shard I/N        run only configurations I, I+N, I+2N, ... (0 <= I < N)\n"
     "      --dry-run          list the configurations (and this shard's) and stop\n"
-    "      --data DIR         data directory (default ../shared/data)\n"
+    "      --data DIR         data directory (default $KVS_DATA, else ../shared/data;\n"
+    "                         scripts/fetch_data.sh gets it)\n"
     "      --exclude FILE     questions kept out of the pairs (default: the task's\n"
     "                         evaluation file, DATA/eval/...); 'none' for none\n"
     "      --select S         similar | random few-shot selection (default similar)\n"
-    "      --limit N, --offset-start K, --max-new N, --batch B, --sampling, --seeds S\n"
+    "      --limit N, --offset-start K, --max-new N (-n, --n-predict), --batch B,\n"
+    "      --sampling, --seeds S\n"
     "                         passed to kvsteer eval (see kvsteer eval --help)\n"
     "  -t, --threads N        worker threads (default: all cores)\n"
     "  -q, --quiet            no progress on stderr\n"
@@ -161,15 +166,15 @@ int cmd_sweep(int argc, char **argv) {
         {"shard", required_argument, 0, 11},       {"dry-run", no_argument, 0, 12},
         {"data", required_argument, 0, 13},        {"exclude", required_argument, 0, 14},
         {"select", required_argument, 0, 15},      {"limit", required_argument, 0, 16},
-        {"offset-start", required_argument, 0, 17}, {"max-new", required_argument, 0, 18},
+        {"offset-start", required_argument, 0, 17}, {"max-new", required_argument, 0, 18}, {"n-predict", required_argument, 0, 18},
         {"batch", required_argument, 0, 19},       {"sampling", no_argument, 0, 20},
         {"seeds", required_argument, 0, 21},       {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"offset", required_argument, 0, 22},      {0, 0, 0, 0}};
     int o;
     optind = 1;
     opterr = 0;
-    while (!rc && (o = getopt_long(argc, argv, ":m:o:t:qh", opts, NULL)) != -1) {
+    while (!rc && (o = getopt_long(argc, argv, ":m:o:t:n:qh", opts, NULL)) != -1) {
         switch (o) {
         case 'm': model = optarg; break;
         case 1: task_name = optarg; break;
@@ -207,12 +212,14 @@ int cmd_sweep(int argc, char **argv) {
             break;
         case 16: rc = cli_int(CMD, "--limit", optarg, 1, 1 << 30, &tmp); limit = optarg; break;
         case 17: rc = cli_int(CMD, "--offset-start", optarg, 0, 1 << 30, &tmp); offset_start = optarg; break;
+        case 'n':
         case 18: rc = cli_int(CMD, "--max-new", optarg, 1, 1 << 20, &tmp); max_new = optarg; break;
         case 19: rc = cli_int(CMD, "--batch", optarg, 1, 1024, &tmp); batch = optarg; break;
         case 20: sampling = 1; break;
         case 21: rc = cli_int(CMD, "--seeds", optarg, 1, 64, &tmp); seeds = optarg; break;
         case 't': rc = cli_int(CMD, "-t", optarg, 1, 1024, &tmp); threads = optarg; break;
         case 'q': quiet = 1; break;
+        case 22: rc = cli_error(CMD, STEER_OPTS_OFFSET_AMBIGUOUS); break;
         case 'h': fputs(k_help, stdout); goto done;
         case ':': rc = cli_error(CMD, "option %s needs a value", argv[optind - 1]); break;
         default: rc = cli_error(CMD, "unknown option '%s' (see kvsteer sweep --help)", argv[optind - 1]); break;
@@ -299,12 +306,15 @@ int cmd_sweep(int argc, char **argv) {
         }
         uint64_t h = FNV1A_INIT;
         h = fnv(fnv(fnv(fnv(h, fm), ft), fe), select);
+        /* pairs rendered in a format other than the one vectors had before
+         * pairs followed the task (CSQA): another tag, so no stale vector is reused */
+        if (task->choices_header && strcmp(task->choices_header, EVAL_CHOICES_HEADER)) h = fnv(h, task->name);
         snprintf(vtag, sizeof vtag, "%08llx", (unsigned long long)(h & 0xffffffffull));
     }
     char vdir[4200], rdir[4200];
     snprintf(vdir, sizeof vdir, "%s/vectors", out_dir);
     snprintf(rdir, sizeof rdir, "%s/runs", out_dir);
-    if ((rc = cli_mkdirs(CMD, vdir) || cli_mkdirs(CMD, rdir))) goto free_cs;
+    if ((rc = cli_check_output_dir(CMD, vdir) || cli_check_output_dir(CMD, rdir))) goto free_cs;
 
     char tbase[128];
     if (traces) {
@@ -328,9 +338,9 @@ int cmd_sweep(int argc, char **argv) {
         snprintf(run, sizeof run, "%s/%s.jsonl", rdir, name);
         if (!quiet) fprintf(stderr, "[sweep] configuration %d of %d (%d/%d in this shard): %s\n", i, n, ran + 1, mine, name);
         if (c->pairs) {
-            const int act = c->method == EVAL_ACT;
-            snprintf(vec, sizeof vec, "%s/%s-%s-p%s-s%s-%s.gguf", vdir, act ? "act" : "cache", tbase, c->pairs, c->shots,
-                     vtag);
+            const int act = c->method == EVAL_ACT, cot = c->method == EVAL_CACHE_COT;
+            snprintf(vec, sizeof vec, "%s/%s-%s-p%s-s%s-%s.gguf", vdir, act ? "act" : cot ? "cachecot" : "cache", tbase,
+                     c->pairs, c->shots, vtag);
             struct stat st;
             if (stat(vec, &st) || st.st_size == 0) {
                 /* another shard may be extracting the same vector: both write
@@ -342,6 +352,8 @@ int cmd_sweep(int argc, char **argv) {
                 av[ac++] = "--pairs", av[ac++] = (char *)c->pairs, av[ac++] = "--shots", av[ac++] = (char *)c->shots;
                 av[ac++] = "--select", av[ac++] = (char *)select, av[ac++] = "-o", av[ac++] = vec;
                 if (act) av[ac++] = "--kind", av[ac++] = "act";
+                if (cot) av[ac++] = "--prefix", av[ac++] = EVAL_COT_TEXT;
+                av[ac++] = "--task", av[ac++] = (char *)task->name;
                 if (exclude) av[ac++] = "--exclude", av[ac++] = (char *)exclude;
                 if (threads) av[ac++] = "-t", av[ac++] = (char *)threads;
                 if (quiet) av[ac++] = "-q";

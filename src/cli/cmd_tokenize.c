@@ -6,10 +6,12 @@
 #include "cli.h"
 
 static const char *k_help =
-    "usage: kvsteer tokenize -m MODEL.gguf [--no-special] [--bos|--no-bos] TEXT\n"
+    "usage: kvsteer tokenize -m MODEL.gguf [--special|--no-special] [--bos|--no-bos] [--pieces] TEXT\n"
     "Print the token ids of TEXT, space-separated, on one line.  Special-token\n"
-    "strings such as <|im_start|> are recognised unless --no-special; BOS is added\n"
-    "only if the model adds it by default (override with --bos / --no-bos).\n";
+    "strings such as <|im_start|> are recognised (--special, the default, as in run\n"
+    "and logits) unless --no-special; BOS is added only if the model adds it by\n"
+    "default (override with --bos / --no-bos).  --pieces prints each id as\n"
+    "ID:'TEXT' with the token's text.\n";
 
 int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL;
@@ -17,6 +19,7 @@ int cmd_tokenize(int argc, char **argv) {
     static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"no-special", no_argument, 0, 'N'},
                                          {"bos", no_argument, 0, 'B'},         {"no-bos", no_argument, 0, 'b'},
                                          {"pieces", no_argument, 0, 'P'},      {"help", no_argument, 0, 'h'},
+                                         {"special", no_argument, 0, 'S'},
                                          {0, 0, 0, 0}};
     int o;
     optind = 1;
@@ -25,6 +28,7 @@ int cmd_tokenize(int argc, char **argv) {
         switch (o) {
         case 'm': model = optarg; break;
         case 'N': special = 0; break;
+        case 'S': special = 1; break;
         case 'B': bos = 1; break;
         case 'b': bos = 0; break;
         case 'P': pieces = 1; break;

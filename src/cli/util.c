@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -23,6 +24,18 @@ int cli_error(const char *cmd, const char *fmt, ...) {
     fputc('\n', stderr);
     va_end(ap);
     return 1;
+}
+
+uint64_t cli_random_seed(void) {
+    uint64_t s = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&s, sizeof s, 1, f) != 1) { /* no urandom: time and process id */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
+    }
+    if (f) fclose(f);
+    return s % 1000000000u; /* short enough to retype */
 }
 
 int cli_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out) {
@@ -95,6 +108,20 @@ int cli_write_atomic(const char *cmd, const char *path, const char *text) {
     return write_file_atomic(path, text, strlen(text), &err) ? cli_error(cmd, "%s", err.msg) : 0;
 }
 
+int cli_check_output(const char *cmd, const char *path) {
+    kvs_error err = {0};
+    return atomic_check(path, &err) ? cli_error(cmd, "%s", err.msg) : 0;
+}
+
+int cli_check_output_dir(const char *cmd, const char *dir) {
+    if (cli_mkdirs(cmd, dir)) return 1;
+    char probe[4200];
+    if (snprintf(probe, sizeof probe, "%s/.kvsteer-check", dir) >= (int)sizeof probe)
+        return cli_error(cmd, "%s: path too long", dir);
+    kvs_error err = {0};
+    return atomic_check(probe, &err) ? cli_error(cmd, "%s: cannot create files in this directory", dir) : 0;
+}
+
 int cli_mkdirs(const char *cmd, const char *dir) {
     char *p = strdup(dir);
     if (!p) return cli_error(cmd, "out of memory");
@@ -116,9 +143,14 @@ int cli_mkdirs(const char *cmd, const char *dir) {
 
 const char *cli_data_dir(const char *cmd, const char *data) {
     if (data) return data;
+    const char *env = getenv("KVS_DATA");
+    if (env && env[0]) return env;
     struct stat st;
     if (stat(CLI_DEFAULT_DATA, &st) || !S_ISDIR(st.st_mode)) {
-        cli_error(cmd, "no --data DIR given and %s does not exist here", CLI_DEFAULT_DATA);
+        cli_error(cmd,
+                  "no --data DIR or KVS_DATA given and %s does not exist here; get the data with "
+                  "scripts/fetch_data.sh --dest DIR, then pass --data DIR",
+                  CLI_DEFAULT_DATA);
         return NULL;
     }
     return CLI_DEFAULT_DATA;
@@ -142,4 +174,22 @@ int cli_call(cli_cmd_fn fn, int argc, char **argv) {
     dup2(saved, 1);
     close(saved);
     return rc;
+}
+
+int cli_layer_range(const char *cmd, const char *opt, const char *s, int *from, int *to) {
+    char *end;
+    long a = strtol(s, &end, 10), b;
+    if (end == s || a < 0 || a > 100000) goto bad;
+    if (*end == '\0') b = a;
+    else if (*end == '-' && end[1] == '\0') b = -1;
+    else if (*end == '-') {
+        char *e2;
+        b = strtol(end + 1, &e2, 10);
+        if (e2 == end + 1 || *e2 || b < a) goto bad;
+    } else goto bad;
+    *from = (int)a;
+    *to = (int)b;
+    return 0;
+bad:
+    return cli_error(cmd, "%s expects A-B, A- or A (layer numbers), got '%s'", opt, s);
 }

@@ -60,6 +60,15 @@ int atomic_commit(atomic_file *a, int failed, kvs_error *err) {
     return 0;
 }
 
+int atomic_check(const char *path, kvs_error *err) {
+    struct stat st;
+    if (!stat(path, &st) && S_ISDIR(st.st_mode)) return err_fail(err, KVS_E_IO, "%s: is a directory", path);
+    atomic_file a;
+    const int rc = atomic_open(&a, path, err);
+    if (!rc) atomic_abort(&a);
+    return rc;
+}
+
 int write_file_atomic(const char *path, const char *text, size_t len, kvs_error *err) {
     atomic_file a;
     const int rc = atomic_open(&a, path, err);

@@ -22,6 +22,10 @@ int atomic_open(atomic_file *a, const char *path, kvs_error *err);
 int atomic_commit(atomic_file *a, int failed, kvs_error *err);
 /* Remove the temporary file (when the contents turned out unwanted). */
 void atomic_abort(atomic_file *a);
+/* Whether path could be written now (its folder exists and takes a new file,
+ * and it is no directory), by creating and removing a temporary file beside
+ * it: checked before long work whose result goes there. */
+int atomic_check(const char *path, kvs_error *err);
 /* The whole of text as the file's contents. */
 int write_file_atomic(const char *path, const char *text, size_t len, kvs_error *err);
 

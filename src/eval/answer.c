@@ -55,6 +55,7 @@ struct ans_extractor {
     pcre2_code *answer_is;  /* "the answer is" */
     pcre2_code *neg_before; /* a negation in the sentence before a choice text */
     pcre2_code *neg_after;  /* "... is not / is wrong" right after it */
+    pcre2_code *listed;     /* a label written as a list item: "A:", "b)", "(C)" */
 };
 
 static pcre2_code *compile(const char *re, uint32_t flags, kvs_error *err) {
@@ -79,6 +80,7 @@ void ans_free(ans_extractor *x) {
     pcre2_code_free(x->answer_is);
     pcre2_code_free(x->neg_before);
     pcre2_code_free(x->neg_after);
+    pcre2_code_free(x->listed);
     free(x);
 }
 
@@ -96,6 +98,7 @@ ans_extractor *ans_new(kvs_error *err) {
     ok = ok && (x->neg_after = compile("\\A[\\s,\"'*]*(?:is|are|was|would\\s+be|seems)\\s+(?:not\\b|incorrect|wrong)"
                                        "|\\A[\\s,\"'*]*(?:isn|aren|wasn)['\xe2\x80\x99]t",
                                        PCRE2_CASELESS, err));
+    ok = ok && (x->listed = compile("\\(\\s*" LABEL "\\s*\\)|" LABEL "\\s*[:)]", 0, err));
     if (!ok) {
         ans_free(x);
         return NULL;
@@ -335,6 +338,25 @@ static int choice_text(const ans_extractor *x, pcre2_match_data *md, const char 
     return neg ? -3 : chosen;
 }
 
+/* 1 if the span writes two or more different labels as list items ("A: crop
+ * farmers\nB: oil ..."): the model re-listed the choices instead of picking
+ * one, and the first pattern would read that as the first choice. */
+static int lists_choices(const ans_extractor *x, pcre2_match_data *md, const char *t, const char *const *labels,
+                         int nl) {
+    const size_t n = strlen(t);
+    int first = -1;
+    for (size_t at = 0; at <= n && pcre2_match(x->listed, (PCRE2_SPTR)t, n, at, 0, md, NULL) >= 0;) {
+        const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        /* group 1 or 2, whichever alternative matched */
+        const size_t a = ov[2] != PCRE2_UNSET ? ov[2] : ov[4], b = ov[2] != PCRE2_UNSET ? ov[3] : ov[5];
+        const int li = label_index(t, n, a, b, labels, nl);
+        if (li >= 0 && first >= 0 && li != first) return 1;
+        if (li >= 0) first = li;
+        at = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
+    }
+    return 0;
+}
+
 static char *concat3(const char *a, const char *b, const char *c) {
     size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
     char *s = malloc(la + lb + lc + 1);
@@ -352,6 +374,10 @@ int ans_choice(const ans_extractor *x, const char *response, const char *span, c
     if (!response) response = "";
     if (!span) span = "";
     pcre2_match_data *md = pcre2_match_data_create(8, NULL);
+    /* a span that names several choices answers nothing: read the response
+     * as if no span had been generated */
+    const int listed = x && md && n > 0 && lists_choices(x, md, span, labels, n);
+    if (listed) span = "";
     /* stage 1: the suffix phrase (without its newline) and the span */
     char *s1 = concat3(ANS_SUFFIX + 1, span, "");
     char *s2 = concat3(response, ANS_SUFFIX, span);
@@ -378,6 +404,7 @@ int ans_choice(const ans_extractor *x, const char *response, const char *span, c
     } else if (r == -3) {
         h.rule = "choice text negated";
     }
+    if (r < 0 && listed) h.rule = "span names several choices";
     if (r < 0) r = -1;
 done:
     free(s1);

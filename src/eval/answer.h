@@ -6,7 +6,9 @@
  * a number.
  *
  * Multiple choice: the response is continued with ANS_SUFFIX and up to 10
- * greedy tokens (the "span"); then, first match wins:
+ * greedy tokens (the "span").  A span that writes two or more different labels
+ * as list items ("A: ...\nB: ...", "b)", "(C)") re-lists the choices and names
+ * no answer: it is read as if it were empty.  Then, first match wins:
  *   1. the ordered patterns below on "So the correct choice is" + span (first
  *      occurrence of a pattern that names one of the item's labels);
  *   2. the same patterns on response + ANS_SUFFIX + span (last occurrence);

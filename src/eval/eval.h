@@ -19,12 +19,23 @@
 typedef struct eval_task {
     const char *name;           /* e.g. "arc" */
     const char *file;           /* under DATA/eval/ */
+    const char *trace_file;     /* its teacher traces, under DATA/traces/ */
     const char *choices_header; /* between question and choices; NULL: not multiple choice */
     const char *steer_offset;   /* offset token text for cache steering */
 } eval_task;
 
 #define EVAL_TASK_NAMES "gsm8k, arc, csqa, piqa"
 const eval_task *eval_task_find(const char *name);
+/* The task whose trace file has this path's file name (".../csqa.jsonl"), or NULL. */
+const eval_task *eval_task_for_traces(const char *path);
+
+/* Between question and choices when no task says otherwise (trace files of no task). */
+#define EVAL_CHOICES_HEADER "\n\nChoices:"
+struct qa_row;
+/* A question as the user turn of task t: the one rendering of evaluation prompts
+ * and of the questions of contrastive pairs, so a vector is measured on the
+ * prompt format it is applied to.  t NULL: EVAL_CHOICES_HEADER.  malloc'd. */
+char *eval_render_question(const eval_task *t, const struct qa_row *r);
 
 typedef enum eval_method {
     EVAL_BASELINE,  /* the plain chat prompt */
@@ -90,7 +101,7 @@ typedef struct eval_config {
     int n_steer;              /* cache steering: EVAL_CACHE, EVAL_CACHE_COT */
     eval_vector steer[EVAL_MAX_STEER];
     eval_vector act;          /* activation steering (EVAL_ACT): act.vec, act_layer, act_scale */
-    int act_layer;
+    int act_layer;            /* -1: every layer of a control vector (recorded as -1) */
     float act_scale;
     const char *offset;       /* the one-token offset: NULL = the task's with cache steering
                                  and none otherwise, "" = none */
@@ -118,6 +129,14 @@ typedef struct eval_result {
 
 /* Run (or resume) the evaluation; 0 and res->summary on success. */
 int eval_run(const eval_config *c, eval_result *res, kvs_error *err);
+
+/* Score stored samples again from their "response" (and "span") with this
+ * build's answer extraction, replacing "extracted", "target" and "correct";
+ * `data` is the question set the run was made on (rows found by id), `mc` its
+ * task is multiple choice, `label` names the samples in errors.  *changed:
+ * samples whose correctness changed. */
+struct qa_set;
+int eval_rescore(cJSON *samples, const char *label, const struct qa_set *data, int mc, int *changed, kvs_error *err);
 
 /* Copy of n bytes with every invalid UTF-8 sequence (and NUL) replaced by
  * U+FFFD, so JSON readers accept it.  malloc'd. */

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "engine/error.h"
+#include "engine/fileio.h"
 
 void pairs_free(pair_set *p) {
     if (!p) return;
@@ -154,13 +157,13 @@ static char *render_side(const kvs_model *m, const qa_set *tr, int target, const
     if (!msgs || !owned) goto done;
     for (int k = 0; k < n_shots; k++) {
         const qa_row *r = &tr->rows[shots[k]];
-        owned[2 * k] = qa_render_question(r, "\n\nChoices:");
+        owned[2 * k] = eval_render_question(o->task, r);
         owned[2 * k + 1] = answer_text(r, positive);
         if (!owned[2 * k] || !owned[2 * k + 1]) goto done;
         msgs[2 * k] = (kvs_chat_msg){"user", owned[2 * k]};
         msgs[2 * k + 1] = (kvs_chat_msg){"assistant", owned[2 * k + 1]};
     }
-    if (!(owned[2 * n_shots] = qa_render_question(&tr->rows[target], "\n\nChoices:"))) goto done;
+    if (!(owned[2 * n_shots] = eval_render_question(o->task, &tr->rows[target]))) goto done;
     msgs[2 * n_shots] = (kvs_chat_msg){"user", owned[2 * n_shots]};
     text = kvs_chat_render(m, msgs, n_msgs, 1, o->chat_template, err);
     if (text && o->prefix && o->prefix[0]) {
@@ -182,10 +185,10 @@ done:
     return text;
 }
 
-static int excluded(const qa_set *ex, const char *question) {
-    if (!ex) return 0;
-    for (int i = 0; i < ex->n; i++)
-        if (!strcmp(ex->rows[i].question, question)) return 1;
+static int excluded(const qa_set *ex, int n_ex, const char *question) {
+    for (int s = 0; ex && s < n_ex; s++)
+        for (int i = 0; i < ex[s].n; i++)
+            if (!strcmp(ex[s].rows[i].question, question)) return 1;
     return 0;
 }
 
@@ -199,13 +202,13 @@ int pairs_build(const kvs_model *m, const qa_set *tr, const pair_opts *o, pair_s
     for (int i = 0; i < tr->n; i++) {
         /* a row without reasoning has no positive side: neither a pair nor a shot */
         if (tr->rows[i].n_steps == 0) n_nosteps++;
-        else if (excluded(o->exclude, tr->rows[i].question)) n_ex++;
+        else if (excluded(o->exclude, o->n_exclude, tr->rows[i].question)) n_ex++;
         else pool[n_pool++] = i;
     }
     if (o->n_pairs > n_pool) {
         free(pool);
         return err_fail(err, KVS_E_ARG,
-                        "%s: %d pairs requested but only %d usable questions (%d rows, %d also in the evaluation set, "
+                        "%s: %d pairs requested but only %d usable questions (%d rows, %d excluded, "
                         "%d without steps)",
                         tr->path, o->n_pairs, n_pool, tr->n, n_ex, n_nosteps);
     }
@@ -260,6 +263,126 @@ int pairs_build(const kvs_model *m, const qa_set *tr, const pair_opts *o, pair_s
     }
     free(emb);
     free(pool);
+    if (rc) pairs_free(out);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ pairs from prompt files */
+
+/* The lines of a text file (each malloc'd, without its newline); an empty line
+ * is an error, since it would pair the wrong prompts silently. */
+static int read_lines(const char *path, char ***lines, int *n, kvs_error *err) {
+    char *buf;
+    size_t len;
+    *lines = NULL;
+    *n = 0;
+    if (read_file(path, &buf, &len, err)) return err->code;
+    if (memchr(buf, 0, len)) {
+        free(buf);
+        return err_fail(err, KVS_E_FORMAT, "%s: holds a NUL byte (not a text file)", path);
+    }
+    int cap = 0, rc = 0;
+    for (char *p = buf; !rc && p < buf + len;) {
+        char *nl = memchr(p, '\n', (size_t)(buf + len - p));
+        size_t l = nl ? (size_t)(nl - p) : (size_t)(buf + len - p);
+        if (l && p[l - 1] == '\r') l--; /* CRLF files */
+        if (l == 0) rc = err_fail(err, KVS_E_FORMAT, "%s:%d: empty line (one prompt per line)", path, *n + 1);
+        else {
+            if (*n == cap) {
+                char **g = realloc(*lines, sizeof *g * (size_t)(cap = cap ? 2 * cap : 16));
+                if (!g) rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+                else *lines = g;
+            }
+            if (!rc && !((*lines)[*n] = strndup(p, l))) rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+            if (!rc) (*n)++;
+        }
+        p = nl ? nl + 1 : buf + len;
+    }
+    free(buf);
+    if (!rc && *n == 0) rc = err_fail(err, KVS_E_FORMAT, "%s: no prompts", path);
+    return rc;
+}
+
+/* The pos/neg members of a JSON Lines pair file, into two line arrays. */
+static int read_pair_file(const char *path, char ***pos, char ***neg, int *n, kvs_error *err) {
+    char **lines;
+    int n_lines;
+    *pos = *neg = NULL;
+    *n = 0;
+    int rc = read_lines(path, &lines, &n_lines, err);
+    if (!rc && (!(*pos = calloc((size_t)n_lines, sizeof **pos)) || !(*neg = calloc((size_t)n_lines, sizeof **neg))))
+        rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+    for (int i = 0; !rc && i < n_lines; i++) {
+        cJSON *o = cJSON_Parse(lines[i]);
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "pos"), *q = cJSON_GetObjectItemCaseSensitive(o, "neg");
+        if (!cJSON_IsString(p) || !cJSON_IsString(q) || !p->valuestring[0] || !q->valuestring[0])
+            rc = err_fail(err, KVS_E_FORMAT, "%s:%d: expected {\"pos\": TEXT, \"neg\": TEXT} with non-empty texts", path,
+                          i + 1);
+        else if (!((*pos)[i] = strdup(p->valuestring)) || !((*neg)[i] = strdup(q->valuestring)))
+            rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+        else (*n)++;
+        cJSON_Delete(o);
+    }
+    for (int i = 0; i < n_lines; i++) free(lines[i]);
+    free(lines);
+    return rc;
+}
+
+static char *render_prompt(const kvs_model *m, const char *text, int chat, const char *tmpl, const char *prefix,
+                           kvs_error *err) {
+    char *r;
+    if (chat) {
+        const kvs_chat_msg msg = {"user", text};
+        if (!(r = kvs_chat_render(m, &msg, 1, 1, tmpl, err))) return NULL;
+    } else if (!(r = strdup(text))) {
+        err_fail(err, KVS_E_NOMEM, "pairs: out of memory");
+        return NULL;
+    }
+    if (prefix && prefix[0]) {
+        const size_t a = strlen(r), b = strlen(prefix);
+        char *t = realloc(r, a + b + 1);
+        if (!t) {
+            free(r);
+            err_fail(err, KVS_E_NOMEM, "pairs: out of memory");
+            return NULL;
+        }
+        memcpy(t + a, prefix, b + 1);
+        r = t;
+    }
+    return r;
+}
+
+int pairs_from_prompts(const kvs_model *m, const char *pos, const char *neg, int chat, const char *chat_template,
+                       const char *prefix, int n_pairs, pair_set *out, kvs_error *err) {
+    memset(out, 0, sizeof *out);
+    char **p = NULL, **q = NULL;
+    int np = 0, nq = 0, rc;
+    if (neg) {
+        rc = read_lines(pos, &p, &np, err);
+        if (!rc) rc = read_lines(neg, &q, &nq, err);
+        if (!rc && np != nq)
+            rc = err_fail(err, KVS_E_FORMAT, "%s has %d prompts but %s has %d: line i of each makes pair i", pos, np, neg,
+                          nq);
+    } else {
+        rc = read_pair_file(pos, &p, &q, &np, err);
+        nq = np;
+    }
+    int n = np < nq ? np : nq;
+    if (!rc && n_pairs > n)
+        rc = err_fail(err, KVS_E_RANGE, "%d pairs requested but %s holds %d", n_pairs, pos, n);
+    if (!rc && n_pairs > 0) n = n_pairs;
+    if (!rc && (!(out->pos = calloc((size_t)n, sizeof *out->pos)) || !(out->neg = calloc((size_t)n, sizeof *out->neg))))
+        rc = err_fail(err, KVS_E_NOMEM, "pairs: out of memory");
+    for (int i = 0; !rc && i < n; i++) {
+        out->n = i + 1; /* pairs_free frees what was rendered so far */
+        if (!(out->pos[i] = render_prompt(m, p[i], chat, chat_template, prefix, err)) ||
+            !(out->neg[i] = render_prompt(m, q[i], chat, chat_template, prefix, err)))
+            rc = err->code ? err->code : KVS_E_NOMEM;
+    }
+    for (int i = 0; i < np; i++) free(p ? p[i] : NULL);
+    for (int i = 0; i < nq; i++) free(q ? q[i] : NULL);
+    free(p);
+    free(q);
     if (rc) pairs_free(out);
     return rc;
 }

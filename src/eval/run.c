@@ -1,9 +1,11 @@
 /* run.c - an evaluation run (eval.h): prompts, the continuous-batching decode
  * loop, answer extraction and scoring, the run file's configuration and
  * summary. */
+#define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "answer.h"
 #include "dataset.h"
@@ -80,7 +82,9 @@ static void add_layers(cJSON *o, const kvs_steer_params *p) {
 /* How the vector was extracted (its file's metadata), so that reports can
  * plot accuracy against pairs or shots without the vector file at hand. */
 static void add_extract_meta(cJSON *o, const kvs_steer *v) {
-    static const char *const keys[] = {"traces", "pairs", "shots", "select", "seed", "position", "prefix", "exclude", "keys"};
+    static const char *const keys[] = {"traces", "pos", "neg", "pair_file", "render", "pairs", "shots", "select",
+                                       "seed", "position", "prefix", "exclude", "keys", "task_format", "control",
+                                       "random_like", "random_seed"};
     cJSON *x = cJSON_AddObjectToObject(o, "extract");
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         char full[64];
@@ -121,8 +125,15 @@ typedef struct loop {
     kvs_sampler **smp;
     kvs_token **app;
     int *slot_sample, *n_resp;
+    double *t_start; /* per slot: when its sample's prompt was handed to the decoder */
     int next;
 } loop;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 /* The on_prefilled hook of cache steering: every vector, in order. */
 static int apply_cache(kvs_ctx *c, int seq, int last_pos, void *user, kvs_error *err) {
@@ -138,6 +149,42 @@ static void report(const loop *lp, eval_phase phase) {
     eval_progress p = lp->pr;
     p.phase = phase;
     if (lp->cfg->progress) lp->cfg->progress(&p, lp->cfg->user);
+}
+
+/* The sample line's "extracted", "target" and "correct" for a response (and,
+ * for multiple choice, its span): the one place a sample is scored, for new
+ * samples and when rescoring stored ones.  Returns the primary correctness. */
+static int score(const ans_extractor *ax, const qa_row *row, int mc, const char *resp, const char *span, cJSON *o) {
+    static const char *const keys[] = {"extracted", "target", "correct"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) cJSON_DeleteItemFromObjectCaseSensitive(o, keys[i]);
+    int ok;
+    if (mc) {
+        ans_how how;
+        const int ci = ans_choice(ax, resp, span, (const char *const *)row->labels, (const char *const *)row->texts,
+                                  row->n_choices, &how);
+        cJSON *x = cJSON_AddObjectToObject(o, "extracted");
+        cJSON_AddStringToObject(x, "choice", ci >= 0 ? row->labels[ci] : "invalid");
+        cJSON_AddStringToObject(x, "rule", how.rule);
+        cJSON_AddNumberToObject(x, "stage", how.stage);
+        cJSON_AddStringToObject(o, "target", row->answer);
+        ok = ci >= 0 && !strcmp(row->labels[ci], row->answer);
+        cJSON_AddBoolToObject(o, "correct", ok);
+    } else {
+        char *ln = ans_last_number(ax, resp), *st = ans_strict_number(ax, resp);
+        cJSON *x = cJSON_AddObjectToObject(o, "extracted");
+        if (ln) cJSON_AddStringToObject(x, "last_number", ln);
+        else cJSON_AddNullToObject(x, "last_number");
+        if (st) cJSON_AddStringToObject(x, "strict", st);
+        else cJSON_AddNullToObject(x, "strict");
+        cJSON_AddStringToObject(o, "target", row->answer);
+        cJSON *cr = cJSON_AddObjectToObject(o, "correct");
+        ok = ln && ans_numbers_equal(ln, row->answer);
+        cJSON_AddBoolToObject(cr, "last_number", ok);
+        cJSON_AddBoolToObject(cr, "strict", st && ans_numbers_equal(st, row->answer));
+        free(ln);
+        free(st);
+    }
+    return ok;
 }
 
 /* Score one finished sample and write its line (span NULL: no span was run). */
@@ -164,39 +211,16 @@ static int record(loop *lp, int j, const kvs_gen_request *span_req, kvs_error *e
     else cJSON_AddNumberToObject(o, "seed", s->seed);
     cJSON_AddStringToObject(o, "prompt", q->prompt_text);
     cJSON_AddStringToObject(o, "response", resp);
-    int ok;
-    if (lp->mc) {
-        cJSON_AddStringToObject(o, "span", span);
-        ans_how how;
-        const int ci = ans_choice(lp->ax, resp, span, (const char *const *)row->labels,
-                                  (const char *const *)row->texts, row->n_choices, &how);
-        cJSON *x = cJSON_AddObjectToObject(o, "extracted");
-        cJSON_AddStringToObject(x, "choice", ci >= 0 ? row->labels[ci] : "invalid");
-        cJSON_AddStringToObject(x, "rule", how.rule);
-        cJSON_AddNumberToObject(x, "stage", how.stage);
-        cJSON_AddStringToObject(o, "target", row->answer);
-        ok = ci >= 0 && !strcmp(row->labels[ci], row->answer);
-        cJSON_AddBoolToObject(o, "correct", ok);
-    } else {
-        char *ln = ans_last_number(lp->ax, resp), *st = ans_strict_number(lp->ax, resp);
-        cJSON *x = cJSON_AddObjectToObject(o, "extracted");
-        if (ln) cJSON_AddStringToObject(x, "last_number", ln);
-        else cJSON_AddNullToObject(x, "last_number");
-        if (st) cJSON_AddStringToObject(x, "strict", st);
-        else cJSON_AddNullToObject(x, "strict");
-        cJSON_AddStringToObject(o, "target", row->answer);
-        cJSON *cr = cJSON_AddObjectToObject(o, "correct");
-        ok = ln && ans_numbers_equal(ln, row->answer);
-        cJSON_AddBoolToObject(cr, "last_number", ok);
-        cJSON_AddBoolToObject(cr, "strict", st && ans_numbers_equal(st, row->answer));
-        free(ln);
-        free(st);
-    }
+    if (lp->mc) cJSON_AddStringToObject(o, "span", span);
+    const int ok = score(lp->ax, row, lp->mc, resp, span, o);
     cJSON_AddNumberToObject(o, "generated_tokens", n_resp);
     cJSON_AddStringToObject(o, "stop", r->stop == KVS_STOP_EOG ? "eog" : r->stop == KVS_STOP_MAX_NEW ? "max_new" : "context");
     /* the decoding time charged to this sample (its share of each step it was in) */
     cJSON_AddNumberToObject(o, "seconds", r->seconds);
     if (lp->mc) cJSON_AddNumberToObject(o, "span_seconds", span_req ? span_req->seconds : 0.0);
+    /* the time the sample was in the decoder, prompt to answer span: summed
+     * over samples and divided by the decoding time, the real batch occupancy */
+    cJSON_AddNumberToObject(o, "wall_seconds", now_s() - lp->t_start[j]);
     const int werr = run_writer_write(lp->run, o, err) || run_writer_flush(lp->run, err);
     cJSON_Delete(o);
     free(resp);
@@ -255,6 +279,7 @@ static int loop_refill(void *user, int j, kvs_gen_request *fin, kvs_gen_request 
     }
     if (lp->next >= lp->n_todo) return 0;
     const sample *s = &lp->todo[lp->slot_sample[j] = lp->next++];
+    lp->t_start[j] = now_s();
     const question *q = &lp->qs[s->q];
     kvs_gen_request *r = &lp->req[j];
     kvs_token *out = r->out;
@@ -343,7 +368,7 @@ static kvs_token *tokenize(const kvs_model *m, const char *text, int add_bos, in
  * and its tokens, then the offset token. */
 static int build_prompt(const kvs_model *m, const eval_task *task, int cot, const kvs_token *off, int n_off,
                         question *q, kvs_error *err) {
-    char *user = qa_render_question(q->row, task->choices_header ? task->choices_header : "");
+    char *user = eval_render_question(task, q->row);
     if (!user) return err_fail(err, KVS_E_NOMEM, "out of memory");
     const kvs_chat_msg msg = {"user", user};
     char *chat = kvs_chat_render(m, &msg, 1, 1, NULL, err);
@@ -470,7 +495,8 @@ static int decode_all(loop *lp, int B, int n_ctx, int n_suffix, kvs_error *err) 
     lp->app = calloc((size_t)B, sizeof *lp->app);
     lp->slot_sample = calloc((size_t)B, sizeof *lp->slot_sample);
     lp->n_resp = calloc((size_t)B, sizeof *lp->n_resp);
-    int ok = lp->req && lp->areq && lp->smp && lp->app && lp->slot_sample && lp->n_resp;
+    lp->t_start = calloc((size_t)B, sizeof *lp->t_start);
+    int ok = lp->req && lp->areq && lp->smp && lp->app && lp->slot_sample && lp->n_resp && lp->t_start;
     for (int j = 0; ok && j < B; j++) {
         lp->req[j].out = malloc(sizeof(kvs_token) * (size_t)lp->max_new);
         lp->areq[j].out = malloc(sizeof(kvs_token) * EVAL_SPAN_TOKENS);
@@ -493,8 +519,11 @@ static int decode_all(loop *lp, int B, int n_ctx, int n_suffix, kvs_error *err) 
     free(lp->app);
     free(lp->slot_sample);
     free(lp->n_resp);
+    free(lp->t_start);
     return rc;
 }
+
+static int cmp_key(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
     kvs_error own = {0};
@@ -507,7 +536,8 @@ int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
     const int cot = method == EVAL_COT || method == EVAL_CACHE_COT;
     const int mc = task->choices_header != NULL;
     if (cache && cfg->n_steer == 0) return err_fail(err, KVS_E_ARG, "method %s needs a cache-steering vector", eval_method_names[method]);
-    if (method == EVAL_ACT && (!cfg->act.vec || cfg->act_layer < 0))
+    if (method == EVAL_ACT && (!cfg->act.vec || cfg->act_layer < -1 ||
+                               (cfg->act_layer < 0 && kvs_steer_get_format(cfg->act.vec) != KVS_FORMAT_CONTROLVECTOR)))
         return err_fail(err, KVS_E_ARG, "method act needs an activation vector and its layer");
     /* the offset token: as asked, else the task's with cache steering, else none */
     const char *offset = cfg->offset ? (cfg->offset[0] ? cfg->offset : NULL) : cache ? task->steer_offset : NULL;
@@ -522,7 +552,8 @@ int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
     kvs_token *suffix = NULL, *off = NULL;
     cJSON *config = NULL, *full = NULL, *extra = NULL, *sum = NULL;
     run_writer run = {0};
-    int n_q = 0, n_suffix = 0, n_off = 0, n_todo = 0;
+    int n_q = 0, n_suffix = 0, n_off = 0, n_todo = 0, n_keys = 0;
+    char **keys = NULL;
     char data_path[4200];
     snprintf(data_path, sizeof data_path, "%s/eval/%s", cfg->data_dir, task->file);
 
@@ -625,8 +656,20 @@ int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
         if (decode_all(&lp, B, n_ctx, n_suffix, err)) goto fail;
     }
 
-    /* every requested sample is present: the summary, from the whole file */
-    if (!(sum = run_summarize(cfg->out_path, err))) goto fail;
+    /* every requested sample is present: the summary, of exactly those (the file
+     * may hold more, from an earlier run with a larger --limit) */
+    if (!(keys = malloc(sizeof *keys * (size_t)total))) {
+        err_fail(err, KVS_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (int s = 0; s < seeds; s++)
+        for (int i = 0; i < n_q; i++)
+            if (!(keys[n_keys++] = run_sample_key(cfg->sampling ? s : -1, qs[i].row->id))) {
+                err_fail(err, KVS_E_NOMEM, "out of memory");
+                goto fail;
+            }
+    qsort(keys, (size_t)n_keys, sizeof *keys, cmp_key);
+    if (!(sum = run_summarize_keys(cfg->out_path, keys, n_keys, err))) goto fail;
     cJSON_AddStringToObject(sum, "task", task->name);
     cJSON_AddStringToObject(sum, "method", eval_method_names[method]);
     cJSON_AddItemToObject(sum, "config", cJSON_Duplicate(full, 1));
@@ -647,6 +690,8 @@ done:
     cJSON_Delete(full);
     cJSON_Delete(extra);
     free(todo);
+    for (int i = 0; i < n_keys; i++) free(keys[i]);
+    free(keys);
     for (int i = 0; qs && i < n_q; i++) {
         free(qs[i].prompt_text);
         free(qs[i].toks);
@@ -657,5 +702,41 @@ done:
     qa_free(&set);
     ans_free(ax);
     kvs_ctx_free(c);
+    return rc;
+}
+
+int eval_rescore(cJSON *samples, const char *label, const qa_set *data, int mc, int *changed, kvs_error *err) {
+    *changed = 0;
+    ans_extractor *ax = ans_new(err);
+    if (!ax) return err->code;
+    int rc = 0, at = 0;
+    cJSON *o;
+    cJSON_ArrayForEach(o, samples) {
+        at++;
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "id"));
+        const char *resp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "response"));
+        const char *span = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "span"));
+        const qa_row *row = NULL;
+        for (int i = 0; id && i < data->n && !row; i++)
+            if (!strcmp(data->rows[i].id, id)) row = &data->rows[i];
+        if (!resp || (mc && !span)) {
+            rc = err_fail(err, KVS_E_FORMAT, "%s: sample %d holds no response%s to score", label, at, mc ? " or span" : "");
+            break;
+        }
+        if (!row) {
+            rc = err_fail(err, KVS_E_MISMATCH, "%s: sample %d: question '%s' is not in %s", label, at, id ? id : "?",
+                          data->path);
+            break;
+        }
+        if (mc && row->n_choices < 1) {
+            rc = err_fail(err, KVS_E_FORMAT, "%s: question '%s' has no choices", data->path, row->id);
+            break;
+        }
+        cJSON *before = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(o, "correct"), 1);
+        score(ax, row, mc, resp, span, o);
+        *changed += !cJSON_Compare(before, cJSON_GetObjectItemCaseSensitive(o, "correct"), 1);
+        cJSON_Delete(before);
+    }
+    ans_free(ax);
     return rc;
 }

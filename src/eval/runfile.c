@@ -12,6 +12,7 @@
 #include "engine/error.h"
 #include "engine/fileio.h"
 #include "engine/grow.h"
+#include "stats.h"
 
 /* ------------------------------------------------------------------ writing and resuming */
 
@@ -428,10 +429,23 @@ int run_stats_compute(const cJSON *samples, const char *label, run_stats *st, kv
         const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, "extracted");
         const cJSON *first = cJSON_IsObject(x) ? x->child : NULL;
         st->invalid += first && (cJSON_IsNull(first) || (cJSON_IsString(first) && !strcmp(first->valuestring, "invalid")));
+        st->answered += !(first && (cJSON_IsNull(first) || (cJSON_IsString(first) && !strcmp(first->valuestring, "invalid"))));
+        const int none = first && (cJSON_IsNull(first) || (cJSON_IsString(first) && !strcmp(first->valuestring, "invalid")));
+        const int right = sample_correct(o);
+        st->n_correct += right;
+        st->answered_correct += right && !none;
         const cJSON *gt = cJSON_GetObjectItemCaseSensitive(o, "generated_tokens");
         const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "seconds");
+        const cJSON *wall = cJSON_GetObjectItemCaseSensitive(o, "wall_seconds");
         st->tokens += cJSON_IsNumber(gt) ? gt->valuedouble : 0;
         st->seconds += cJSON_IsNumber(sec) ? sec->valuedouble : 0;
+        if (cJSON_IsNumber(wall)) {
+            st->wall_seconds += wall->valuedouble;
+            st->wall_tokens += cJSON_IsNumber(gt) ? gt->valuedouble : 0;
+            const cJSON *ss = cJSON_GetObjectItemCaseSensitive(o, "span_seconds");
+            st->wall_charged += (cJSON_IsNumber(sec) ? sec->valuedouble : 0) + (cJSON_IsNumber(ss) ? ss->valuedouble : 0);
+            st->n_wall++;
+        }
         ids[n_ids++] = cJSON_GetObjectItemCaseSensitive(o, "id")->valuestring;
         st->n++;
     }
@@ -451,10 +465,121 @@ int run_stats_compute(const cJSON *samples, const char *label, run_stats *st, kv
         st->acc[e] = mean;
         st->acc_std[e] = sqrt(var);
     }
+    /* the interval of the primary accuracy: greedy, a proportion of questions;
+     * sampling, the mean over questions of each question's share of seeds right
+     * (the seeds of one question are not independent trials) */
+    if (st->n_seeds == 1) {
+        stat_wilson(st->n_correct, st->n, &st->acc_lo, &st->acc_hi);
+    } else {
+        run_qscore *q = NULL;
+        int nq = 0;
+        if (run_question_scores(samples, &q, &nq)) {
+            rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
+            goto done;
+        }
+        double *x = malloc(sizeof *x * (size_t)(nq ? nq : 1)), mean;
+        if (!x) {
+            free(q);
+            rc = err_fail(err, KVS_E_NOMEM, "%s: out of memory", label);
+            goto done;
+        }
+        for (int i = 0; i < nq; i++) x[i] = q[i].score;
+        stat_mean_interval(x, nq, &mean, &st->acc_lo, &st->acc_hi);
+        free(x);
+        free(q);
+    }
 done:
     free(s);
     free(ids);
     return rc;
+}
+
+static int cmp_id_seed(const void *a, const void *b) {
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    const int d = strcmp(cJSON_GetObjectItemCaseSensitive(x, "id")->valuestring,
+                         cJSON_GetObjectItemCaseSensitive(y, "id")->valuestring);
+    if (d) return d;
+    const int sx = sample_seed(x), sy = sample_seed(y);
+    return sx < sy ? -1 : sx > sy;
+}
+
+int run_question_scores(const cJSON *samples, run_qscore **out, int *n_out) {
+    *out = NULL;
+    *n_out = 0;
+    const int n = cJSON_GetArraySize(samples);
+    const cJSON **s = malloc(sizeof *s * (size_t)(n ? n : 1));
+    run_qscore *q = malloc(sizeof *q * (size_t)(n ? n : 1));
+    if (!s || !q) {
+        free(s);
+        free(q);
+        return KVS_E_NOMEM;
+    }
+    int k = 0, nq = 0, in_q = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, samples) if (sample_seed(it) != -2) s[k++] = it;
+    qsort(s, (size_t)k, sizeof *s, cmp_id_seed);
+    for (int i = 0; i < k; i++) {
+        if (i && !cmp_id_seed(&s[i], &s[i - 1])) continue; /* a repeated sample counts once */
+        const char *id = cJSON_GetObjectItemCaseSensitive(s[i], "id")->valuestring;
+        if (!nq || strcmp(q[nq - 1].id, id)) {
+            if (nq) q[nq - 1].score /= in_q;
+            q[nq++] = (run_qscore){id, 0.0};
+            in_q = 0;
+        }
+        q[nq - 1].score += sample_correct(s[i]);
+        in_q++;
+    }
+    if (nq) q[nq - 1].score /= in_q;
+    free(s);
+    *out = q;
+    *n_out = nq;
+    return 0;
+}
+
+int run_paired_compute(const cJSON *a, const cJSON *b, run_paired *out, kvs_error *err) {
+    memset(out, 0, sizeof *out);
+    run_qscore *qa = NULL, *qb = NULL;
+    int na = 0, nb = 0;
+    if (run_question_scores(a, &qa, &na) || run_question_scores(b, &qb, &nb)) {
+        free(qa);
+        free(qb);
+        return err_fail(err, KVS_E_NOMEM, "paired comparison: out of memory");
+    }
+    double *d = malloc(sizeof *d * (size_t)(na ? na : 1));
+    if (!d) {
+        free(qa);
+        free(qb);
+        return err_fail(err, KVS_E_NOMEM, "paired comparison: out of memory");
+    }
+    /* scores are 0 or 1 exactly when both sides have one sample per question */
+    int binary = 1;
+    for (int i = 0, j = 0; i < na && j < nb;) {
+        const int c = strcmp(qa[i].id, qb[j].id);
+        if (c < 0) i++;
+        else if (c > 0) j++;
+        else {
+            const double x = qa[i].score, y = qb[j].score;
+            binary &= (x == 0 || x == 1) && (y == 0 || y == 1);
+            out->both += x == 1 && y == 1;
+            out->only_a += x == 1 && y == 0;
+            out->only_b += x == 0 && y == 1;
+            out->neither += x == 0 && y == 0;
+            out->better += x > y;
+            out->worse += x < y;
+            d[out->n++] = x - y;
+            i++, j++;
+        }
+    }
+    double mean = 0;
+    stat_mean_interval(d, out->n, &mean, &out->lo, &out->hi);
+    out->diff = mean;
+    out->binary = binary;
+    if (binary) stat_paired_diff(out->both, out->only_a, out->only_b, out->neither, &out->lo, &out->hi);
+    out->p = stat_sign_test(out->better, out->worse);
+    free(d);
+    free(qa);
+    free(qb);
+    return 0;
 }
 
 cJSON *run_summary_json(const run_stats *st) {
@@ -485,13 +610,40 @@ cJSON *run_summary_json(const run_stats *st) {
     return s;
 }
 
-cJSON *run_summarize(const char *path, kvs_error *err) {
+cJSON *run_summarize(const char *path, kvs_error *err) { return run_summarize_keys(path, NULL, -1, err); }
+
+cJSON *run_summarize_keys(const char *path, char *const *keys, int n_keys, kvs_error *err) {
     run_file rf;
     if (run_file_load(path, 1, &rf, err)) return NULL;
+    const int in_file = cJSON_GetArraySize(rf.samples);
+    if (n_keys >= 0) {
+        /* keep the requested samples, once each (a repeated one is the stats' duplicate) */
+        cJSON *kept = cJSON_CreateArray();
+        cJSON *o = rf.samples->child;
+        while (o && kept) {
+            cJSON *next = o->next;
+            char *k = run_sample_key(sample_seed(o), cJSON_GetObjectItemCaseSensitive(o, "id")->valuestring);
+            if (k && n_keys && bsearch(&k, keys, (size_t)n_keys, sizeof *keys, cmp_str))
+                cJSON_AddItemToArray(kept, cJSON_DetachItemViaPointer(rf.samples, o));
+            free(k);
+            o = next;
+        }
+        cJSON_Delete(rf.samples);
+        rf.samples = kept;
+        if (!kept) {
+            run_file_free(&rf);
+            err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+            return NULL;
+        }
+    }
     run_stats st;
     cJSON *s = NULL;
-    if (!run_stats_compute(rf.samples, path, &st, err) && !(s = run_summary_json(&st)))
-        err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+    if (!run_stats_compute(rf.samples, path, &st, err)) {
+        if (n_keys >= 0 && st.n < n_keys)
+            err_fail(err, KVS_E_FORMAT, "%s: %d of the %d requested samples are missing", path, n_keys - st.n, n_keys);
+        else if (!(s = run_summary_json(&st))) err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+    }
+    if (s && n_keys >= 0 && in_file > st.n) cJSON_AddNumberToObject(s, "samples_in_file", in_file);
     run_file_free(&rf);
     return s;
 }

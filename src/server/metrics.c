@@ -1,7 +1,8 @@
 /* metrics.c - request counters and the Prometheus text format (metrics.h). */
 #include "metrics.h"
 
-#include <stdarg.h>
+#include "engine/grow.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,46 +36,12 @@ void metrics_count(metrics *m, int endpoint, int status) {
     pthread_mutex_unlock(&m->mu);
 }
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-    int bad;
-} buf;
-
-static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(buf *b, const char *fmt, ...) {
-    if (b->bad) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        const int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->bad = 1;
-            return;
-        }
-        if (b->p && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t nc = b->cap ? b->cap * 2 : 4096;
-        while (nc < b->len + (size_t)n + 1) nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->bad = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-}
-
-static void family(buf *b, const char *name, const char *type, const char *help) {
-    put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+static void family(strbuf *b, const char *name, const char *type, const char *help) {
+    sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 char *metrics_render(metrics *m, const sched_stats *st) {
-    buf b = {0};
+    strbuf b = {0};
     family(&b, "kvsteer_requests_total", "counter", "HTTP requests answered, by endpoint and status code.");
     pthread_mutex_lock(&m->mu);
     for (int e = 0; e < METRICS_ENDPOINTS; e++)
@@ -83,33 +50,33 @@ char *metrics_render(metrics *m, const sched_stats *st) {
             char code[16];
             if (k_codes[c]) snprintf(code, sizeof code, "%d", k_codes[c]);
             else snprintf(code, sizeof code, "other");
-            put(&b, "kvsteer_requests_total{endpoint=\"%s\",code=\"%s\"} %llu\n", k_endpoints[e], code,
+            sb_printf(&b, "kvsteer_requests_total{endpoint=\"%s\",code=\"%s\"} %llu\n", k_endpoints[e], code,
                 (unsigned long long)m->n[e][c]);
         }
     pthread_mutex_unlock(&m->mu);
     family(&b, "kvsteer_generations_total", "counter", "Generation requests ended, by outcome.");
-    put(&b, "kvsteer_generations_total{outcome=\"completed\"} %llu\n", (unsigned long long)st->jobs_done);
-    put(&b, "kvsteer_generations_total{outcome=\"cancelled\"} %llu\n", (unsigned long long)st->jobs_cancelled);
-    put(&b, "kvsteer_generations_total{outcome=\"failed\"} %llu\n", (unsigned long long)st->jobs_failed);
+    sb_printf(&b, "kvsteer_generations_total{outcome=\"completed\"} %llu\n", (unsigned long long)st->jobs_done);
+    sb_printf(&b, "kvsteer_generations_total{outcome=\"cancelled\"} %llu\n", (unsigned long long)st->jobs_cancelled);
+    sb_printf(&b, "kvsteer_generations_total{outcome=\"failed\"} %llu\n", (unsigned long long)st->jobs_failed);
     family(&b, "kvsteer_prompt_tokens_total", "counter", "Prompt tokens of accepted requests.");
-    put(&b, "kvsteer_prompt_tokens_total %llu\n", (unsigned long long)st->tokens_prompt);
+    sb_printf(&b, "kvsteer_prompt_tokens_total %llu\n", (unsigned long long)st->tokens_prompt);
     family(&b, "kvsteer_generated_tokens_total", "counter", "Tokens generated.");
-    put(&b, "kvsteer_generated_tokens_total %llu\n", (unsigned long long)st->tokens_generated);
+    sb_printf(&b, "kvsteer_generated_tokens_total %llu\n", (unsigned long long)st->tokens_generated);
     family(&b, "kvsteer_queue_depth", "gauge", "Requests waiting for a slot.");
-    put(&b, "kvsteer_queue_depth %d\n", st->queued);
+    sb_printf(&b, "kvsteer_queue_depth %d\n", st->queued);
     family(&b, "kvsteer_slots_busy", "gauge", "Slots generating now.");
-    put(&b, "kvsteer_slots_busy %d\n", st->busy);
+    sb_printf(&b, "kvsteer_slots_busy %d\n", st->busy);
     family(&b, "kvsteer_slots_total", "gauge", "Slots (sequences decoded together).");
-    put(&b, "kvsteer_slots_total %d\n", st->slots);
+    sb_printf(&b, "kvsteer_slots_total %d\n", st->slots);
     family(&b, "kvsteer_time_to_first_token_seconds", "summary", "From a request's arrival in the queue to its first token.");
-    put(&b, "kvsteer_time_to_first_token_seconds_sum %.6f\nkvsteer_time_to_first_token_seconds_count %llu\n",
+    sb_printf(&b, "kvsteer_time_to_first_token_seconds_sum %.6f\nkvsteer_time_to_first_token_seconds_count %llu\n",
         st->ttft_sum, (unsigned long long)st->ttft_n);
     family(&b, "kvsteer_token_seconds", "summary",
            "Decoding time charged to each generated token (a step's time shared among its sequences).");
-    put(&b, "kvsteer_token_seconds_sum %.6f\nkvsteer_token_seconds_count %llu\n", st->gen_seconds,
+    sb_printf(&b, "kvsteer_token_seconds_sum %.6f\nkvsteer_token_seconds_count %llu\n", st->gen_seconds,
         (unsigned long long)st->tokens_generated);
-    if (b.bad) {
-        free(b.p);
+    if (b.oom) {
+        sb_free(&b);
         return NULL;
     }
     return b.p;

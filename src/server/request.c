@@ -186,8 +186,10 @@ static int parse_act(const cJSON *o, const vec_registry *vr, const request_limit
     double x;
     int given;
     if (get_num(o, "layer", "act_steering.layer", 0, lim->n_layer - 1, 1, &x, &given, e)) return e->status;
-    if (!given) return bad(e, "act_steering.layer", "is required");
-    r->act_layer = (int)x;
+    /* a llama.cpp control vector applies all its layers unless one is chosen */
+    const int all = r->act->vec && kvs_steer_get_format(r->act->vec) == KVS_FORMAT_CONTROLVECTOR;
+    if (!given && !all) return bad(e, "act_steering.layer", "is required (for a kvsteer act file)");
+    r->act_layer = given ? (int)x : -1;
     r->act_scale = 1.0f;
     if (get_num(o, "scale", "act_steering.scale", -COEF_MAX, COEF_MAX, 0, &x, &given, e)) return e->status;
     if (given) r->act_scale = (float)x;

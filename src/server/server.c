@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/grow.h"
 #include "metrics.h"
 #include "request.h"
 #include "sched.h"
@@ -46,8 +47,7 @@ struct server {
 /* One connection's state between libmicrohttpd's calls. */
 typedef struct conn {
     server *s;
-    char *body;
-    size_t len, cap;
+    strbuf body;
     int too_big;
     int endpoint;      /* metrics index */
     job *j;
@@ -55,8 +55,8 @@ typedef struct conn {
     /* streaming */
     char id[40];
     int chat;
-    char *pend;
-    size_t pend_len, pend_at;
+    strbuf pend;       /* events not sent yet, from pend_at on */
+    size_t pend_at;
     size_t text_sent;
     int role_sent, end_sent;
 } conn;
@@ -246,8 +246,9 @@ static kvs_token *tokenize(const kvs_model *m, const char *text, int add_bos, in
 }
 
 /* The prompt's tokens as `kvsteer run` makes them: a chat is rendered with
- * the model's template and its special tokens parsed; a plain prompt is
- * literal text with the model's own BOS rule; the offset token goes last. */
+ * the model's template, a plain prompt taken as it is; special-token text is
+ * recognised in both, with the model's own BOS rule; the offset token (plain
+ * text) goes last. */
 static int build_prompt(server *s, const request *rq, kvs_token **out, int *n_out, int *n_hold, api_error *e) {
     kvs_error err = {0};
     char *text = NULL;
@@ -260,7 +261,7 @@ static int build_prompt(server *s, const request *rq, kvs_token **out, int *n_ou
         if (!text) return api_fail(e, 400, "messages", "cannot render the messages: %s", err.msg);
     }
     int n = 0;
-    kvs_token *t = tokenize(s->m, rq->chat ? text : rq->prompt, -1, rq->chat, &n, &err);
+    kvs_token *t = tokenize(s->m, rq->chat ? text : rq->prompt, -1, 1, &n, &err);
     free(text);
     if (!t) return api_fail(e, 400, rq->chat ? "messages" : "prompt", "cannot tokenize the prompt: %s", err.msg);
     *n_hold = 0;
@@ -356,16 +357,9 @@ static int sse(conn *cn, cJSON *j, const char *raw) {
     cJSON_Delete(j);
     const char *p = j ? txt : raw;
     if (!p) return -1;
-    const size_t add = strlen(p) + 8;
-    char *nb = realloc(cn->pend, cn->pend_len + add + 1);
-    if (!nb) {
-        free(txt);
-        return -1;
-    }
-    cn->pend = nb;
-    cn->pend_len += (size_t)snprintf(cn->pend + cn->pend_len, add + 1, "data: %s\n\n", p);
+    sb_printf(&cn->pend, "data: %s\n\n", p);
     free(txt);
-    return 0;
+    return cn->pend.oom ? -1 : 0;
 }
 
 /* With the scheduler locked: turn what the job has produced since the last
@@ -383,7 +377,7 @@ static int produce(conn *cn) {
     if (j->text.ready > cn->text_sent) {
         cJSON *o = body_head(cn, obj);
         cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"),
-                             choice(cn->chat, 1, j->text.buf + cn->text_sent, j->text.ready - cn->text_sent, NULL, 0));
+                             choice(cn->chat, 1, j->text.s.p + cn->text_sent, j->text.ready - cn->text_sent, NULL, 0));
         sse(cn, o, NULL);
         cn->text_sent = j->text.ready;
         added = 1;
@@ -415,10 +409,9 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     conn *cn = cls;
     (void)pos;
     sched *sc = cn->s->sc;
-    while (cn->pend_at == cn->pend_len) {
-        free(cn->pend);
-        cn->pend = NULL;
-        cn->pend_len = cn->pend_at = 0;
+    while (cn->pend_at == cn->pend.n) {
+        if (cn->pend.oom) return MHD_CONTENT_READER_END_WITH_ERROR;
+        cn->pend.n = cn->pend_at = 0; /* all sent: reuse the buffer */
         if (cn->end_sent) return MHD_CONTENT_READER_END_OF_STREAM;
         sched_lock(sc);
         int got = produce(cn);
@@ -429,9 +422,9 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
     }
-    size_t n = cn->pend_len - cn->pend_at;
+    size_t n = cn->pend.n - cn->pend_at;
     if (n > max) n = max;
-    memcpy(buf, cn->pend + cn->pend_at, n);
+    memcpy(buf, cn->pend.p + cn->pend_at, n);
     cn->pend_at += n;
     return (ssize_t)n;
 }
@@ -442,7 +435,7 @@ static enum MHD_Result generate(conn *cn, struct MHD_Connection *mc, int chat) {
     request rq;
     if (cn->too_big)
         return fail(cn, mc, 413, NULL, "the request body is larger than %zu bytes", s->cfg.body_max);
-    if (request_parse(cn->body, cn->len, chat, &s->vr, &s->lim, &rq, &e)) return respond_error(cn, mc, &e);
+    if (request_parse(cn->body.p ? cn->body.p : "", cn->body.n, chat, &s->vr, &s->lim, &rq, &e)) return respond_error(cn, mc, &e);
     kvs_token *t = NULL;
     int n = 0, hold = 0;
     if (build_prompt(s, &rq, &t, &n, &hold, &e)) {
@@ -491,7 +484,7 @@ static enum MHD_Result generate(conn *cn, struct MHD_Connection *mc, int chat) {
     /* done: the job is only read from here on */
     if (j->fail_status) return fail(cn, mc, j->fail_status, NULL, "%s", j->fail_msg);
     cJSON *o = body_head(cn, chat ? "chat.completion" : "text_completion");
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"), choice(chat, 0, j->text.buf, j->text.len, j->finish, 0));
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"), choice(chat, 0, j->text.s.p, j->text.s.n, j->finish, 0));
     cJSON_AddItemToObject(o, "usage", usage_json(j));
     cJSON_AddItemToObject(o, "kvsteer", kvsteer_json(j));
     return respond_json(cn, mc, 200, o);
@@ -534,18 +527,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *
         return MHD_YES;
     }
     if (*upload_size) {
-        if (!cn->too_big && cn->len + *upload_size <= s->cfg.body_max) {
-            if (cn->len + *upload_size + 1 > cn->cap) {
-                size_t nc = cn->cap ? cn->cap : 4096;
-                while (nc < cn->len + *upload_size + 1) nc *= 2;
-                char *nb = realloc(cn->body, nc);
-                if (!nb) return MHD_NO;
-                cn->body = nb;
-                cn->cap = nc;
-            }
-            memcpy(cn->body + cn->len, upload, *upload_size);
-            cn->len += *upload_size;
-            cn->body[cn->len] = 0;
+        if (!cn->too_big && cn->body.n + *upload_size <= s->cfg.body_max) {
+            sb_addn(&cn->body, upload, *upload_size);
+            if (cn->body.oom) return MHD_NO;
         } else {
             cn->too_big = 1;
         }
@@ -589,8 +573,8 @@ static void completed(void *cls, struct MHD_Connection *mc, void **ptr, enum MHD
         if (--s->busy_conns == 0) pthread_cond_broadcast(&s->conns_done);
         pthread_mutex_unlock(&s->id_mu);
     }
-    free(cn->body);
-    free(cn->pend);
+    sb_free(&cn->body);
+    sb_free(&cn->pend);
     free(cn);
     *ptr = NULL;
 }

@@ -26,47 +26,40 @@ static size_t complete_prefix(const char *s, size_t n) {
 
 int textout_add(textout *t, const char *bytes, size_t n, char *const *stop, int n_stop) {
     if (t->stopped) return 1;
-    if (t->len + n + 1 > t->cap) {
-        size_t nc = t->cap ? t->cap : 256;
-        while (nc < t->len + n + 1) nc *= 2;
-        char *nb = realloc(t->buf, nc);
-        if (!nb) return -1;
-        t->buf = nb;
-        t->cap = nc;
-    }
-    const size_t old = t->len;
-    memcpy(t->buf + t->len, bytes, n);
-    t->len += n;
-    t->buf[t->len] = 0;
+    const size_t old = t->s.n;
+    sb_addn(&t->s, bytes, n);
+    if (t->s.oom) return -1;
+    char *buf = t->s.p;
+    size_t len = t->s.n;
     size_t hold = 0;
     for (int i = 0; i < n_stop; i++) {
         const size_t sl = strlen(stop[i]);
         /* a match must end in the new bytes: start the search sl-1 before them */
         const size_t from = old >= sl ? old - sl + 1 : 0;
-        for (size_t p = from; p + sl <= t->len; p++)
-            if (!memcmp(t->buf + p, stop[i], sl)) {
-                t->len = p;
-                t->buf[p] = 0;
+        for (size_t p = from; p + sl <= len; p++)
+            if (!memcmp(buf + p, stop[i], sl)) {
+                t->s.n = p;
+                buf[p] = 0;
                 t->stopped = 1;
                 t->ready = p;
                 return 1;
             }
         /* the longest tail that is a proper prefix of this stop string is held back */
         for (size_t k = sl - 1; k > hold; k--)
-            if (k <= t->len && !memcmp(t->buf + t->len - k, stop[i], k)) {
+            if (k <= len && !memcmp(buf + len - k, stop[i], k)) {
                 hold = k;
                 break;
             }
     }
-    const size_t r = complete_prefix(t->buf, t->len - hold);
+    const size_t r = complete_prefix(buf, len - hold);
     if (r > t->ready) t->ready = r;
     return 0;
 }
 
-void textout_finish(textout *t) { t->ready = t->len; }
+void textout_finish(textout *t) { t->ready = t->s.n; }
 
 void textout_free(textout *t) {
-    free(t->buf);
+    sb_free(&t->s);
     memset(t, 0, sizeof *t);
 }
 

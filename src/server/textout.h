@@ -5,11 +5,12 @@
 #define KVS_SERVER_TEXTOUT_H
 #include <stddef.h>
 
+#include "engine/grow.h"
+
 typedef struct textout {
-    char *buf;
-    size_t len, cap;
-    size_t ready;  /* bytes of buf that may be sent */
-    int stopped;   /* a stop string was found: buf ends just before it */
+    strbuf s;      /* the text so far (s.p is NULL before the first bytes) */
+    size_t ready;  /* bytes of it that may be sent */
+    int stopped;   /* a stop string was found: the text ends just before it */
 } textout;
 
 /* Append a token's bytes and look for the stop strings.  Returns 1 when a stop

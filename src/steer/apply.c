@@ -32,9 +32,17 @@ int kvs_steer_apply_cache(kvs_ctx *c, int seq, int pos, const kvs_steer *s, cons
 int kvs_steer_apply_act(kvs_ctx *c, int seq, const kvs_steer *s, int layer, float scale, kvs_error *err) {
     if (s->kind != KVS_STEER_ACT)
         return err_fail(err, KVS_E_ARG, "steering: these are cache vectors, not activation vectors");
-    if (s->n_layer != c->model->hp.n_layer || s->dim != c->model->hp.n_embd)
+    /* a control vector loaded without a model knows only its highest layer */
+    if ((s->format == KVS_FORMAT_KVSTEER ? s->n_layer != c->model->hp.n_layer : s->n_layer > c->model->hp.n_layer) ||
+        s->dim != c->model->hp.n_embd)
         return err_fail(err, KVS_E_MISMATCH, "steering: vectors do not fit this model");
-    if (layer < 0 || layer >= s->n_layer)
+    if (layer < -1 || layer >= s->n_layer)
         return err_fail(err, KVS_E_ARG, "steering: activation layer %d is outside 0-%d", layer, s->n_layer - 1);
-    return kvs_set_residual_add(c, seq, layer, s->act[layer], scale, err);
+    if (layer >= 0 && !s->act[layer])
+        return err_fail(err, KVS_E_ARG, "steering: the vectors hold none for layer %d", layer);
+    for (int l = layer < 0 ? 0 : layer; l <= (layer < 0 ? s->n_layer - 1 : layer); l++) {
+        int rc;
+        if (s->act[l] && (rc = kvs_set_residual_add(c, seq, l, s->act[l], scale, err))) return rc;
+    }
+    return 0;
 }

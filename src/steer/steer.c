@@ -1,6 +1,7 @@
 /* steer.c - steering vector sets: construction and the vector file (docs/VECTOR_FORMAT.md). */
 #include "steer.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,55 @@ kvs_steer *steer_new(const kvs_model *m, kvs_steer_kind kind, kvs_error *err) {
     return NULL;
 }
 
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* One standard normal draw (Box-Muller; the second value is dropped for simplicity). */
+static double gauss(uint64_t *rng) {
+    const double u1 = ((double)(splitmix64(rng) >> 11) + 1.0) / 9007199254740993.0; /* (0, 1] */
+    const double u2 = (double)(splitmix64(rng) >> 11) / 9007199254740992.0;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+static void random_with_norm(const float *src, float *dst, int n, uint64_t *rng) {
+    double want = 0, have = 0;
+    for (int i = 0; i < n; i++) want += (double)src[i] * src[i];
+    for (int i = 0; i < n; i++) {
+        dst[i] = (float)gauss(rng);
+        have += (double)dst[i] * dst[i];
+    }
+    const double k = have > 0 ? sqrt(want / have) : 0.0;
+    for (int i = 0; i < n; i++) dst[i] = (float)(dst[i] * k);
+}
+
+kvs_steer *steer_random_like(const kvs_steer *src, uint64_t seed, kvs_error *err) {
+    kvs_steer *s = alloc_shell(src->kind, src->arch, src->n_layer, src->n_head_kv, src->head_dim, src->n_embd,
+                               src->tokenizer_hash);
+    int ok = s != NULL;
+    if (ok && s->kind == KVS_STEER_CACHE) ok = (s->k = new_vecs(s->n_layer, s->dim)) && (s->v = new_vecs(s->n_layer, s->dim));
+    else if (ok) ok = (s->act = new_vecs(s->n_layer, s->dim)) != NULL;
+    for (int i = 0; ok && i < src->n_meta; i++) ok = !steer_set_meta(s, src->meta_key[i], src->meta_val[i]);
+    if (!ok) {
+        kvs_steer_free(s);
+        err_fail(err, KVS_E_NOMEM, "steering vectors: out of memory");
+        return NULL;
+    }
+    uint64_t rng = seed;
+    for (int l = 0; l < s->n_layer; l++) {
+        if (s->kind == KVS_STEER_CACHE) {
+            random_with_norm(src->k[l], s->k[l], s->dim, &rng);
+            random_with_norm(src->v[l], s->v[l], s->dim, &rng);
+        } else {
+            random_with_norm(src->act[l], s->act[l], s->dim, &rng);
+        }
+    }
+    return s;
+}
+
 int steer_set_meta(kvs_steer *s, const char *key, const char *val) {
     for (int i = 0; i < s->n_meta; i++)
         if (!strcmp(s->meta_key[i], key)) {
@@ -111,6 +161,8 @@ int kvs_steer_set_meta(kvs_steer *s, const char *key, const char *value) {
 
 kvs_steer_kind kvs_steer_get_kind(const kvs_steer *s) { return s->kind; }
 
+kvs_steer_format kvs_steer_get_format(const kvs_steer *s) { return s->format; }
+
 const float *kvs_steer_vector(const kvs_steer *s, int layer, kvs_kv which) {
     if (layer < 0 || layer >= s->n_layer) return NULL;
     if (s->kind == KVS_STEER_ACT) return s->act[layer];
@@ -133,7 +185,45 @@ const char *kvs_steer_meta_value(const kvs_steer *s, int i) {
     return s && i >= 0 && i < s->n_meta ? s->meta_val[i] : NULL;
 }
 
+int kvs_steer_save_controlvector(const kvs_steer *s, const char *path, int layer_from, int layer_to,
+                                 kvs_error *err) {
+    err_clear(err);
+    if (s->kind != KVS_STEER_ACT)
+        return err_fail(err, KVS_E_ARG, "%s: only activation vectors can be written as a control vector", path);
+    const int to = layer_to < 0 ? s->n_layer - 1 : layer_to;
+    if (layer_from < 1)
+        return err_fail(err, KVS_E_ARG,
+                        "%s: layer %d cannot be stored in a control vector (llama.cpp's layers start at 1)", path,
+                        layer_from);
+    if (layer_from > to || to >= s->n_layer)
+        return err_fail(err, KVS_E_ARG, "%s: layer range %d-%d is outside 1-%d", path, layer_from, layer_to,
+                        s->n_layer - 1);
+    int n = 0;
+    for (int l = layer_from; l <= to; l++) n += s->act[l] != NULL;
+    if (n == 0) return err_fail(err, KVS_E_ARG, "%s: no vectors in layers %d-%d", path, layer_from, to);
+    gguf_writer *w = gguf_writer_new();
+    if (!w) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+    /* the keys llama.cpp's cvector-generator writes: the hint is the architecture,
+     * layer_count the number of tensors (not the model's layers) */
+    int bad = gguf_writer_add_str(w, "general.architecture", "controlvector") ||
+              gguf_writer_add_str(w, "controlvector.model_hint", s->arch) ||
+              gguf_writer_add_i32(w, "controlvector.layer_count", n);
+    for (int i = 0; i < s->n_meta && !bad; i++)
+        if (!strncmp(s->meta_key[i], "kvsteer.extract.", 16)) bad = gguf_writer_add_str(w, s->meta_key[i], s->meta_val[i]);
+    char name[64];
+    for (int l = layer_from; l <= to && !bad; l++) {
+        if (!s->act[l]) continue;
+        uint64_t ne[1] = {(uint64_t)s->n_embd};
+        snprintf(name, sizeof name, "direction.%d", l);
+        bad = gguf_writer_add_tensor_f32(w, name, 1, ne, s->act[l]);
+    }
+    int rc = bad ? err_fail(err, KVS_E_NOMEM, "%s: out of memory", path) : gguf_writer_save(w, path, err);
+    gguf_writer_free(w);
+    return rc;
+}
+
 int kvs_steer_save(const kvs_steer *s, const char *path, kvs_error *err) {
+    if (s->format == KVS_FORMAT_CONTROLVECTOR) return kvs_steer_save_controlvector(s, path, 1, -1, err);
     gguf_writer *w = gguf_writer_new();
     if (!w) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
     int bad = gguf_writer_add_str(w, "general.architecture", "kvsteer-vector") ||
@@ -168,7 +258,8 @@ int kvs_steer_save(const kvs_steer *s, const char *path, kvs_error *err) {
 static int meta_u32(const gguf_file *f, const char *path, const char *key, int *out, kvs_error *err) {
     int64_t v;
     if (gguf_get_i64(f, key, &v) || v < 1 || v > (1 << 20))
-        return err_fail(err, KVS_E_FORMAT, "%s: not a kvsteer vector file (missing or bad '%s')", path, key);
+        return err_fail(err, KVS_E_FORMAT,
+                        "%s: not a kvsteer vector file (missing or bad '%s') nor a llama.cpp control vector", path, key);
     *out = (int)v;
     return 0;
 }
@@ -188,10 +279,128 @@ static int read_vec(const gguf_file *f, const char *path, const char *name, uint
     return 0;
 }
 
+/* Keeps the file's kvsteer.extract.* strings (a control vector written by kvsteer has them too). */
+static int copy_extract_meta(const gguf_file *f, kvs_steer *s) {
+    for (uint64_t i = 0; i < f->n_kv; i++) {
+        const gguf_kv *kv = &f->kv[i];
+        if (kv->type == GGUF_STR && !strncmp(kv->key, "kvsteer.extract.", 16)) {
+            char *val = strndup(kv->strs[0].p, kv->strs[0].n);
+            int bad = !val || steer_set_meta(s, kv->key, val);
+            free(val);
+            if (bad) return KVS_E_NOMEM;
+        }
+    }
+    return 0;
+}
+
+/* The layer of a tensor named "direction.<digits>", or -1. */
+static long direction_layer(const char *name) {
+    if (strncmp(name, "direction.", 10) || !name[10]) return -1;
+    long l = 0;
+    for (const char *p = name + 10; *p; p++) {
+        if (*p < '0' || *p > '9' || l > (1 << 20)) return -1;
+        l = l * 10 + (*p - '0');
+    }
+    return l;
+}
+
+/* A llama.cpp control vector: direction.<l> is added to the output of layer l
+ * (blocks counted from 0, so layer 0 never has one); tensors naming the same
+ * layer add up, as in llama.cpp's loader.  llama.cpp skips layers the model
+ * lacks without a word; here they are an error, since such a file was made for
+ * another model. */
+static kvs_steer *load_controlvector(gguf_file *f, const char *path, const kvs_model *m, kvs_error *err) {
+    kvs_model_info mi = {0};
+    if (m) kvs_model_get_info(m, &mi);
+    gguf_str hint = {0};
+    char hint_s[64] = "";
+    if (!gguf_get_str(f, "controlvector.model_hint", &hint))
+        snprintf(hint_s, sizeof hint_s, "%.*s", (int)(hint.n > 63 ? 63 : hint.n), hint.p);
+    if (f->n_tensors == 0) {
+        err_fail(err, KVS_E_FORMAT, "%s: control vector holds no direction tensors", path);
+        return NULL;
+    }
+    long max_layer = 0;
+    uint64_t width = 0;
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor *t = &f->tensors[i];
+        const long l = direction_layer(t->name);
+        if (l < 0) {
+            err_fail(err, KVS_E_FORMAT, "%s: tensor '%.64s' is not named direction.<layer>", path, t->name);
+            return NULL;
+        }
+        if (l == 0) {
+            err_fail(err, KVS_E_FORMAT, "%s: tensor 'direction.0': control-vector layers start at 1", path);
+            return NULL;
+        }
+        if (t->type != 0 || t->n_dims != 1) {
+            err_fail(err, KVS_E_FORMAT, "%s: tensor '%s' is not a 1-D F32 tensor", path, t->name);
+            return NULL;
+        }
+        if (width && t->ne[0] != width) {
+            err_fail(err, KVS_E_FORMAT, "%s: tensor '%s' has %llu values, an earlier one %llu", path, t->name,
+                     (unsigned long long)t->ne[0], (unsigned long long)width);
+            return NULL;
+        }
+        width = t->ne[0];
+        if (m && t->ne[0] != (uint64_t)mi.n_embd) {
+            err_fail(err, KVS_E_MISMATCH,
+                     "%s: control vector for another model: %llu values per layer, this model's width is %d%s%s%s",
+                     path, (unsigned long long)t->ne[0], mi.n_embd, hint_s[0] ? " (made for '" : "", hint_s,
+                     hint_s[0] ? "')" : "");
+            return NULL;
+        }
+        if (m && l >= mi.n_layer) {
+            err_fail(err, KVS_E_MISMATCH,
+                     "%s: control vector for another model: tensor '%s' is for layer %ld, this model has layers 1-%d",
+                     path, t->name, l, mi.n_layer - 1);
+            return NULL;
+        }
+        if (l > max_layer) max_layer = l;
+    }
+    if (width < 1 || width > (1 << 20)) {
+        err_fail(err, KVS_E_FORMAT, "%s: direction tensors of %llu values", path, (unsigned long long)width);
+        return NULL;
+    }
+    const int n_layer = m ? mi.n_layer : (int)max_layer + 1;
+    kvs_steer *s = alloc_shell(KVS_STEER_ACT, m ? mi.arch : hint_s, n_layer, mi.n_head_kv, mi.head_dim, (int)width,
+                               mi.tokenizer_hash);
+    if (!s || !(s->act = calloc((size_t)n_layer, sizeof *s->act))) goto nomem;
+    s->format = KVS_FORMAT_CONTROLVECTOR;
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor *t = &f->tensors[i];
+        const long l = direction_layer(t->name);
+        if (!s->act[l] && !(s->act[l] = calloc(width, sizeof(float)))) goto nomem;
+        for (uint64_t j = 0; j < width; j++) {
+            float x;
+            memcpy(&x, (const char *)t->data + j * sizeof x, sizeof x);
+            if (x != x || x > 1e30f || x < -1e30f) {
+                err_fail(err, KVS_E_FORMAT, "%s: tensor '%s' holds non-finite values", path, t->name);
+                kvs_steer_free(s);
+                return NULL;
+            }
+            s->act[l][j] += x;
+        }
+    }
+    if ((hint_s[0] && steer_set_meta(s, "controlvector.model_hint", hint_s)) || copy_extract_meta(f, s)) goto nomem;
+    return s;
+nomem:
+    kvs_steer_free(s);
+    err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+    return NULL;
+}
+
 kvs_steer *kvs_steer_load(const char *path, const kvs_model *m, kvs_error *err) {
     err_clear(err);
     gguf_file *f = gguf_open(path, err);
     if (!f) return NULL;
+    gguf_str gen_arch;
+    if (!gguf_get_str(f, "general.architecture", &gen_arch) && gen_arch.n == 13 &&
+        !memcmp(gen_arch.p, "controlvector", 13)) {
+        kvs_steer *cv = load_controlvector(f, path, m, err);
+        gguf_close(f);
+        return cv;
+    }
     kvs_steer *s = NULL;
     gguf_str kind, arch;
     int version = 0, n_layer = 0, n_head_kv = 0, head_dim = 0, n_embd = 0;
@@ -256,15 +465,7 @@ kvs_steer *kvs_steer_load(const char *path, const kvs_model *m, kvs_error *err) 
             if (read_vec(f, path, name, (uint64_t)n_embd, 1, s->act[l], err)) goto fail;
         }
     }
-    for (uint64_t i = 0; i < f->n_kv; i++) {
-        const gguf_kv *kv = &f->kv[i];
-        if (kv->type == GGUF_STR && !strncmp(kv->key, "kvsteer.extract.", 16)) {
-            char *val = strndup(kv->strs[0].p, kv->strs[0].n);
-            int bad = !val || steer_set_meta(s, kv->key, val);
-            free(val);
-            if (bad) goto nomem;
-        }
-    }
+    if (copy_extract_meta(f, s)) goto nomem;
     gguf_close(f);
     return s;
 nomem:
