@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS=(build-essential cmake pkg-config libpcre2-dev libcjson-dev libcmocka-dev libmicrohttpd-dev curl gnuplot-nox
-      python3 python3-pip python3-venv python3-setuptools python3-wheel python3-numpy python3-pytest)
+      python3 python3-pip python3-venv python3-setuptools python3-wheel python3-numpy python3-pytest
+      chromium chromium-driver)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -24,6 +24,7 @@
 #include "request.h"
 #include "sched.h"
 #include "vectors.h"
+#include "web_assets.h"
 
 struct server {
     server_config cfg;
@@ -183,6 +184,31 @@ static enum MHD_Result get_metrics(conn *cn, struct MHD_Connection *mc) {
     char *txt = metrics_render(&cn->s->mx, &st);
     if (!txt) return MHD_NO;
     return respond(cn, mc, 200, "text/plain; version=0.0.4", txt, strlen(txt), 0);
+}
+
+/* The playground page's file at url (web/, embedded at build time), or NULL. */
+static const web_asset *page_file(const char *url) {
+    for (int i = 0; i < web_assets_n; i++)
+        if (!strcmp(url, web_assets[i].path)) return &web_assets[i];
+    return NULL;
+}
+
+static enum MHD_Result get_page_file(conn *cn, struct MHD_Connection *mc, const web_asset *a) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a->type);
+    /* a new binary may bring a new page: the browser asks again each time */
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    /* the page runs only its own script and talks only to this server */
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+                            "frame-ancestors 'none'");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    const enum MHD_Result rc = MHD_queue_response(mc, 200, r);
+    MHD_destroy_response(r);
+    metrics_count(&cn->s->mx, cn->endpoint, 200);
+    return rc;
 }
 
 /* ------------------------------------------------------------ generation */
@@ -491,8 +517,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (ci) cn->fd = ci->connect_fd;
         *ptr = cn;
-        /* refuse early what must be refused, before reading a body */
-        if (strcmp(url, "/health") && !authorized(s, mc))
+        /* refuse early what must be refused, before reading a body; the page
+         * itself is public (it holds nothing), its API calls carry the key */
+        if (strcmp(url, "/health") && !page_file(url) && !authorized(s, mc))
             return fail(cn, mc, 401, NULL, "a valid API key is needed (Authorization: Bearer KEY)");
         const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->cfg.body_max)
@@ -525,6 +552,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *
     if (!strcmp(url, "/v1/models")) return get_models(cn, mc);
     if (!strcmp(url, "/v1/steering/vectors")) return get_vectors(cn, mc);
     if (!strcmp(url, "/metrics")) return get_metrics(cn, mc);
+    const web_asset *page = page_file(url);
+    if (page) {
+        if (!get) return fail(cn, mc, 405, NULL, "%s takes GET", url);
+        return get_page_file(cn, mc, page);
+    }
     return fail(cn, mc, 404, NULL, "no such endpoint: %s %s", method, url);
 }
 

@@ -24,7 +24,6 @@ typedef struct server_config {
     int max_tokens;            /* most tokens one request may ask for; 0: the context */
     int timeout_s;             /* idle connection timeout */
     int max_connections;
-    const char *static_dir;    /* page files served at / (NULL: none) */
 } server_config;
 
 void server_config_defaults(server_config *c);
