@@ -15,6 +15,10 @@ X=("$BIN" extract -m "$MODEL" --traces data/demo/demo_traces.jsonl --pairs 2 --s
 "$BIN" extract -m "$MODEL" --random-like "$tmp/v.gguf" --seed 3 -q -o "$tmp/r.gguf" 2>"$tmp/err" || bad "random-like: $(cat "$tmp/err")"
 "$BIN" inspect "$tmp/r.gguf" >"$tmp/ri" 2>&1
 check "random-like: says what it is" grep -q 'kvsteer.extract.control .*random directions' "$tmp/ri"
+# inspect describes a vector file as a vector (kind, the model it fits, norms), not as an unrunnable model
+check "inspect: a vector is described as one" sh -c "grep -q '^vector: KV-cache steering' '$tmp/ri' && grep -q '^made for: arch llama, 30 layers' '$tmp/ri' && grep -q 'runnable: no (a steering vector file' '$tmp/ri'"
+check "inspect: per-layer K / V norms" sh -c "grep -cE '^ +[0-9]+ +[0-9.]+ / +[0-9.]+$' '$tmp/ri' | grep -qx 30"
+check "inspect: one tokenizer fingerprint format" sh -c "grep -qE 'kvsteer.model.tokenizer_hash +[0-9a-f]{16}$' '$tmp/ri'"
 check "random-like: names its source and seed" sh -c "grep -q 'kvsteer.extract.random_like .*\"v.gguf\"' '$tmp/ri' && grep -q 'kvsteer.extract.random_seed .*\"3\"' '$tmp/ri'"
 check "random-like: per-layer norms of the source" python3 - "$tmp/v.gguf" "$tmp/r.gguf" <<'PY'
 import struct, sys

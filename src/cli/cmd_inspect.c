@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -5,11 +6,14 @@
 #include "engine/ggtype.h"
 #include "engine/gguf.h"
 #include "engine/model.h"
+#include "steer/steer.h"
 
 static const char *k_help =
     "usage: kvsteer inspect FILE.gguf\n"
     "Describe a GGUF file: architecture, hyper-parameters, vocabulary and tensor\n"
-    "types, and whether kvsteer can run it.\n";
+    "types, and whether kvsteer can run it.  A steering vector file (kvsteer's own\n"
+    "or a llama.cpp control vector) is described as a vector: kind, the model it was\n"
+    "made for, its layers and their norms, how it was extracted.\n";
 
 static void print_kv(const gguf_file *f, const gguf_kv *kv) {
     printf("  %-44s ", kv->key);
@@ -32,12 +36,49 @@ static void print_kv(const gguf_file *f, const gguf_kv *kv) {
     } else if (kv->type == GGUF_U64) { /* hashes use the whole range */
         uint64_t v = 0;
         gguf_get_u64(f, kv->key, &v);
-        printf("%llu\n", (unsigned long long)v);
+        /* a tokenizer fingerprint is printed as everywhere else: 16 hex digits */
+        const size_t kl = strlen(kv->key);
+        if (kl >= 14 && !strcmp(kv->key + kl - 14, "tokenizer_hash")) printf("%016llx\n", (unsigned long long)v);
+        else printf("%llu\n", (unsigned long long)v);
     } else {
         int64_t v = 0;
         if (gguf_get_i64(f, kv->key, &v)) printf("(out of range)\n");
         else printf("%lld\n", (long long)v);
     }
+}
+
+static double norm(const float *x, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return sqrt(s);
+}
+
+/* A vector file: what it is and what it was made for, instead of a model's
+ * "not runnable". */
+static void describe_vector(const char *path) {
+    kvs_error err = {0};
+    kvs_steer *v = kvs_steer_load(path, NULL, &err);
+    if (!v) {
+        printf("vector: unreadable (%s)\n", err.msg);
+        return;
+    }
+    const int cache = v->kind == KVS_STEER_CACHE;
+    printf("vector: %s steering (%s), %s format\n", cache ? "KV-cache" : "activation",
+           cache ? "use with --steer" : "use with --act", v->format == KVS_FORMAT_CONTROLVECTOR ? "llama.cpp control-vector" : "kvsteer");
+    if (v->format == KVS_FORMAT_CONTROLVECTOR)
+        printf("made for: a model of width %d (model hint '%s'; the file records no more)\n", v->dim,
+               v->arch && v->arch[0] ? v->arch : "none");
+    else
+        printf("made for: arch %s, %d layers, %d KV heads x %d, width %d, tokenizer %016llx\n", v->arch, v->n_layer,
+               v->n_head_kv, v->head_dim, v->n_embd, (unsigned long long)v->tokenizer_hash);
+    printf("layers (L2 norms%s):\n", cache ? ", K / V" : "");
+    for (int l = 0; l < v->n_layer; l++) {
+        if (cache && v->k[l]) printf("  %3d  %10.4f / %10.4f\n", l, norm(v->k[l], v->dim), norm(v->v[l], v->dim));
+        else if (!cache && v->act[l]) printf("  %3d  %10.4f\n", l, norm(v->act[l], v->dim));
+    }
+    if (v->n_meta) printf("extracted with:\n");
+    for (int i = 0; i < v->n_meta; i++) printf("  %-36s %s\n", v->meta_key[i], v->meta_val[i]);
+    kvs_steer_free(v);
 }
 
 int cmd_inspect(int argc, char **argv) {
@@ -63,7 +104,15 @@ int cmd_inspect(int argc, char **argv) {
     printf("tensors: %llu parameters\n", params);
     for (int t = 0; t < GGT_COUNT; t++)
         if (count[t]) printf("  %-8s %5llu tensors %12llu bytes\n", ggtype_get((uint32_t)t)->name, count[t], bytes[t]);
+    gguf_str ga = {0};
+    const int is_vector = !gguf_get_str(f, "general.architecture", &ga) &&
+                          ((ga.n == 14 && !memcmp(ga.p, "kvsteer-vector", 14)) || (ga.n == 13 && !memcmp(ga.p, "controlvector", 13)));
     gguf_close(f);
+    if (is_vector) {
+        describe_vector(argv[1]);
+        printf("runnable: no (a steering vector file, not a model)\n");
+        return 0;
+    }
     kvs_model *m = kvs_model_load(argv[1], &err);
     if (!m) {
         printf("runnable: no (%s)\n", err.msg);
