@@ -21,6 +21,8 @@ defaults() {
 }
 ALL=$(for c in run tokenize logits pairs extract compare eval sweep styles bench; do defaults $c; done)
 [ -n "$ALL" ] || bad "no documented defaults found"
+# a default documented as the environment's value is that value (or its fallback) here
+ALL=$(echo "$ALL" | sed "s|[$]KVS_DATA|${KVS_DATA:-../shared/data}|")
 covered=""
 # the documented defaults of COMMAND among OPTS, as arguments
 args_for() { # command, opts...
@@ -55,6 +57,7 @@ twice compare no_time "--n-predict --temp --top-k --top-p --width --ck --cv --la
   "$BIN" compare -m "$MODEL" -t "$T" -p "$Q" --steer "$tmp/vc.gguf"
 twice compare-act no_time "--act-scale" "$BIN" compare -m "$MODEL" -t "$T" -n 16 -p "$Q" --act "$tmp/va.gguf" --act-layer 10
 twice logits same "--top" "$BIN" logits -m "$MODEL" -t "$T" "The capital of France is"
+twice logits-act same "--act-scale" "$BIN" logits -m "$MODEL" -t "$T" --act "$tmp/va.gguf" --act-layer 10 "The capital of France is"
 # 100 pairs need 100 usable trace rows: the first 110 of the ARC traces
 head -n 110 "$DATA/traces/arc_challenge.jsonl" >"$tmp/tr110.jsonl"
 twice pairs same "--pairs --shots --select --seed" "$BIN" pairs -m "$MODEL" -t "$T" -q --traces "$tmp/tr110.jsonl" --dump

@@ -130,7 +130,7 @@ expect_error unknown-method "unknown --method 'magic'" "${A[@]}" --task arc --me
 expect_error limit-zero "\-\-limit expects" "${A[@]}" --task arc --method baseline --limit 0
 expect_error cache-no-steer "needs --steer" "${A[@]}" --task arc --method cache
 expect_error steer-missing "nope.gguf" "${A[@]}" --task arc --method cache --steer "$tmp/nope.gguf"
-expect_error act-incomplete "needs --act" "${A[@]}" --task arc --method act --act "$tmp/va.gguf"
+expect_error act-incomplete "--act-layer" "${A[@]}" --task arc --method act --act "$tmp/va.gguf"
 expect_error act-missing "nope.gguf" "${A[@]}" --task arc --method act --act "$tmp/nope.gguf" --act-layer 3 --act-scale 1
 expect_error steer-on-baseline "only by --method cache" "${A[@]}" --task arc --method baseline --steer "$tmp/vc.gguf"
 expect_error malformed-jsonl "arc_challenge_test.jsonl:3" -m "$MODEL" --data "$tmp/bad" -o "$tmp/e.jsonl" --task arc --method baseline
