@@ -18,7 +18,7 @@ sed -e "s|^B=build/kvsteer;|B='$BIN';|" -e "s|out/tour|$tmp/tour|g" "$tmp/tour.s
 rc=$?
 check "every command of the tour succeeds" test $rc -eq 0
 [ $rc -eq 0 ] || { echo "--- stderr:"; tail -5 "$tmp/err"; }
-check "run answers" grep -qi "paris" "$tmp/out"
+check "run answers" grep -qi "tokyo" "$tmp/out"
 check "tokenize --pieces shows the special token" grep -qF '<|im_start|>' "$tmp/out"
 check "inspect: the model is runnable" grep -q '^runnable: yes' "$tmp/out"
 check "inspect: the vector is described" grep -q '^runnable: no (a steering vector file' "$tmp/out"
