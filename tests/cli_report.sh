@@ -86,7 +86,7 @@ check "sampling: mean +- std cell" grep -qE '^\| arc \| [0-9.]+ ± [0-9.]+ \|$' 
 check "sampling: seeds in the runs list" grep -q '| sampling, 2 seeds | 2 | 4 |' "$tmp/s"
 # an ablation over c_v
 "$BIN" extract -m "$MODEL" --traces data/demo/demo_traces.jsonl --pairs 2 --shots 1 -t "$T" -q -o "$tmp/v.gguf" 2>"$tmp/err" || bad "extract: $(cat "$tmp/err")"
-check "inspect: a vector's 64-bit tokenizer hash prints" sh -c "'$BIN' inspect '$tmp/v.gguf' | grep -qE 'tokenizer_hash +[0-9]+\$'"
+check "inspect: a vector's tokenizer hash prints as 16 hex digits" sh -c "'$BIN' inspect '$tmp/v.gguf' | grep -qE 'tokenizer_hash +[0-9a-f]{16}\$'"
 for cv in 1 3; do
   "${EV[@]}" --method cache --steer "$tmp/v.gguf" --cv $cv --offset-start 1167 --limit 2 -o "$tmp/runs/cv$cv.jsonl" >/dev/null 2>"$tmp/err" || bad "eval cv$cv: $(cat "$tmp/err")"
 done
