@@ -115,7 +115,12 @@ def main():
         check("every request answered 200 or refused 503", not others and n200 > 0, others)
         check("the server is idle afterwards", m is not None, "slots or queue still busy after 60 s")
         # allocator caches may keep a little; growth per request would show as much more
-        check("memory back to its idle level", after <= idle * 1.10 + 16 * 1024, f"{idle} -> {after} KiB")
+        if os.environ.get("KVS_SANITIZED") == "1":
+            # ASan keeps freed blocks in its quarantine (256 MiB by default), so RSS
+            # says nothing there; LeakSanitizer checks for leaks when the server exits
+            print("note: memory level not checked under the sanitizers (ASan quarantine)")
+        else:
+            check("memory back to its idle level", after <= idle * 1.10 + 16 * 1024, f"{idle} -> {after} KiB")
     finally:
         p.terminate()
         rc = p.wait(timeout=60)
