@@ -192,6 +192,15 @@ static void test_response_patterns(void **state) {
     MC4("The answer would be B.", " the", 1, 2);
     MC4("THE CORRECT CHOICE IS D", " the", 3, 2);
     MC4("the correct answer is: (a)", " the", 0, 2);
+    /* LaTeX: boxed and wrapped labels (Qwen2.5's habit), in the span and the response */
+    MC4("", " \\boxed{C}.", 2, 1);
+    MC4("", " $\\boxed{\\text{D}}$", 3, 1);
+    MC4("", " \\textbf{B}: wash vegetables", 1, 1);
+    MC4("Therefore, the correct answer is \\boxed{D}.", " the", 3, 2);
+    MC4("So the answer is $\\mathbf{A}$.", " the", 0, 2);
+    MC4("Wood burns.\n\n\\boxed{B}", " the", 1, 2);
+    MC4("\\boxed{A} is wrong, the answer is \\boxed{C}", " the", 2, 2); /* a phrase first */
+    MC4("The answer is \\frac{1}{2}.", " the", -1, 0);                   /* not a label */
     /* enumerations are no answer */
     MC4("(A) is about wood and (B) is about vegetables.", " the", -1, 0);
     MC4("Option A is about wood; option B is about washing.", " the", -1, 0);

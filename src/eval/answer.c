@@ -15,15 +15,21 @@
 /* A label as a whole token: not preceded or followed by a letter or digit, and
  * a digit label is not the start of a decimal ("1.5") or grouped number. */
 #define LABEL "(?<![A-Za-z0-9])((?-i:[A-Za-z])|[0-9]{1,2})(?![A-Za-z0-9])(?![.,][0-9])"
+/* LaTeX around a label: Qwen2.5 writes "the correct answer is \boxed{C}" (a
+ * quarter of the 1.5B model's ARC answers went unread without this), and models
+ * of its family also write "\boxed{\text{C}}" or "$\mathbf{C}$". */
+#define LATEX "\\\\(?:boxed|text(?:bf)?|mathrm|mathbf)\\s*\\{"
 /* What may sit between an answer phrase and its label: spaces, punctuation,
- * markdown, and "option"/"choice"/"answer"/"letter". */
-#define LEAD "(?:\\s|[:=*\"'(\\[-])*(?:(?:option|choice|answer|letter)(?:\\s|[:=*\"'(\\[-])*)?"
+ * markdown, LaTeX math and boxes, and "option"/"choice"/"answer"/"letter". */
+#define LEAD_CH "(?:\\s|[:=*\"'(\\[{$-]|" LATEX ")"
+#define LEAD LEAD_CH "*(?:(?:option|choice|answer|letter)" LEAD_CH "*)?"
 
 enum {
     P_CORRECT_CHOICE,
     P_CORRECT_ANSWER,
     P_ANSWER_IS,
     P_ANSWER_COLON,
+    P_BOXED,
     P_LABEL_COLON_START,
     P_PAREN,
     P_BARE_START,
@@ -38,6 +44,7 @@ static const struct {
     {"correct_answer_is", "correct\\s+answer\\s*(?:is|would\\s+be|=|:)" LEAD LABEL},
     {"answer_is", "\\banswer\\s+(?:is|would\\s+be)" LEAD LABEL},
     {"answer_colon", "\\banswer\\s*:" LEAD LABEL},
+    {"boxed_label", "\\\\boxed\\s*\\{" LEAD_CH "*" LABEL},
     {"label_colon_at_start", "\\A[\\s*\"'(\\[]*" LABEL "\\s*:"},
     {"parenthesized_label", "\\(\\s*" LABEL "\\s*\\)"},
     {"bare_label_at_start", "\\A[\\s*\"']*" LABEL "(?=[ \\t*\"'.)\\]]*(?:\\z|\\n)|[.)]\\s)"},
