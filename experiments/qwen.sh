@@ -3,7 +3,7 @@
 # each resumable (rerunning continues where it stopped) and shardable by
 # question range.  Usage:
 #   experiments/qwen.sh WHICH [--offset-start K --limit N]
-#   WHICH: q15-base | q15-cot | q15-vectors | q15-cache | q15-cache+cot | q15-act | q15-sampling
+#   WHICH: q15-base | q15-cot | q15-vectors | q15-choose | q15-cache | q15-sampling
 #          | q05-base | q05-cot | q05-vectors | q05-cache | all-q15 | all-q05
 # Environment: KVSTEER (default build/kvsteer), THREADS (default 1), CV15 / CV05
 # (c_v for cache steering, chosen on held-out questions with experiments/choose_cv.sh;
@@ -25,10 +25,13 @@ vec() { local model=$1 dir=$2 name=$3; shift 3
 trace() { case $1 in arc) echo arc_challenge;; *) echo "$1";; esac; }
 evalset() { case $1 in arc) echo arc_challenge_test;; csqa) echo csqa_validation;; piqa) echo piqa_validation;;
   gsm8k) echo gsm8k_test;; esac; }
+[ -d out/holdout/eval ] || python3 tools/make_holdout.py --out out/holdout >/dev/null
+# Vectors exclude the evaluation questions and the held-out ones (out/holdout,
+# where c_v is chosen: experiments/choose_cv.sh checks it), so neither is a shot.
 vecs() { local model=$1 dir=$2; shift 2
   for t in "$@"; do
     vec "$model" "$dir" "$t-100x5" --traces "$D/traces/$(trace "$t").jsonl" --exclude "$D/eval/$(evalset "$t").jsonl" \
-      --pairs 100 --shots 5
+      --exclude "out/holdout/eval/$(evalset "$t").jsonl" --pairs 100 --shots 5
   done; }
 CV15=${CV15:-4}
 CV05=${CV05:-4}
@@ -36,6 +39,8 @@ case $which in
   q15-base) for t in arc csqa; do ev $Q15 q15 "$t-baseline" --task $t --method baseline "$@"; done ;;
   q15-cot) for t in arc csqa; do ev $Q15 q15 "$t-cot" --task $t --method cot "$@"; done ;;
   q15-vectors) vecs $Q15 q15 arc csqa ;;
+  q15-choose) vecs $Q15 q15 arc csqa  # c_v on 64 held-out questions per task, the paper's range
+    for t in arc csqa; do MODEL=$Q15 THREADS=$T experiments/choose_cv.sh $t "out/q15/$t-100x5.gguf" "1 2 4 6 8 10" 64 out/q15/choose; done ;;
   q15-cache) vecs $Q15 q15 arc csqa
     for t in arc csqa; do ev $Q15 q15 "$t-cache-cv$CV15" --task $t --method cache --steer "out/q15/$t-100x5.gguf" --cv "$CV15" --ck 0 "$@"; done ;;
   q15-sampling) vecs $Q15 q15 arc
