@@ -32,8 +32,8 @@ from . import _lib
 from ._lib import KvsError, STATUS_NAMES
 from ._version import __version__
 
-__all__ = ["Model", "ModelInfo", "Vector", "CacheSteer", "Generation", "Stream", "KvsError", "STATUS_NAMES", "__version__",
-           "kernels"]
+__all__ = ["Model", "ModelInfo", "Vector", "CacheSteer", "Generation", "Stream", "KvsError", "STATUS_NAMES",
+           "__version__", "kernels"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 _L = _lib.lib
@@ -322,7 +322,7 @@ class Stream:
     `Generation`, equal to `Model.generate`'s for the same options.  `close()`
     (or leaving a `with` block, or dropping the stream) before the end stops
     the generation and frees its context: `stop` is then "stopped" and `result`
-    None.  `tokens` are the tokens generated so far."""
+    None.  `tokens` are the tokens behind the pieces yielded so far."""
 
     def __init__(self, model: "Model", run: Callable[[Callable[[int, int], bool]], Generation]):
         self._model = model
