@@ -43,11 +43,12 @@ def test_cache_vector_from_its_arrays(model: kvsteer.Model, vec_files, tmp_path:
     assert gen(model, steer=model.load_vector(f), cv=8).tokens == g.tokens
     assert cli_run("--chat", "-p", Q, "-n", str(N_NEW), "--steer", str(f), "--cv", "8") == g.text
     # the arrays are what steers: doubled values at half the coefficient are
-    # the same edit (powers of two scale floats exactly), float64 input included
+    # the same edit (powers of two scale floats exactly), float64 input
+    # included; the opposite direction is another edit
     doubled = kvsteer.Vector.from_arrays(model, k=k.astype(np.float64), v=2.0 * v.astype(np.float64))
     assert doubled.metadata == {}
     assert gen(model, steer=doubled, cv=4).tokens == g.tokens
-    assert gen(model, steer=doubled, cv=8).tokens != g.tokens
+    assert gen(model, steer=doubled, cv=-4).tokens != g.tokens
 
 
 def test_act_vector_from_its_arrays(model: kvsteer.Model, vec_files, tmp_path: Path) -> None:
