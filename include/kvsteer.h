@@ -357,6 +357,21 @@ typedef struct kvs_extract_params {
  */
 kvs_steer *kvs_steer_extract(const kvs_model *m, const char *const *pos, const char *const *neg,
                              int n_pairs, const kvs_extract_params *p, kvs_error *err);
+/*
+ * A set for model m from the caller's floats (copied), for vectors made outside
+ * kvsteer (e.g. numpy arrays).  The caller states the shape of its data, which
+ * must be the model's, else KVS_E_MISMATCH with both shapes in the message:
+ *  - KVS_STEER_CACHE: shape {n_layer, n_head_kv, head_dim}; k_or_act holds the
+ *    key deltas and v the value deltas, each layer after layer, a layer laid out
+ *    as kvs_steer_vector returns it.
+ *  - KVS_STEER_ACT: shape {n_layer, n_embd}; k_or_act holds the residual
+ *    deltas, v must be NULL.
+ * A NaN, infinite or huge (beyond 1e30) value is KVS_E_ARG, as the file loader
+ * refuses them.  The set is in kvsteer's format with no metadata; save it with
+ * kvs_steer_save or (act kind) kvs_steer_save_controlvector.
+ */
+kvs_steer *kvs_steer_from_floats(const kvs_model *m, kvs_steer_kind kind, const int *shape, int ndim,
+                                 const float *k_or_act, const float *v, kvs_error *err);
 /* Write a vector file in the format the set came from: kvsteer's for extracted
  * sets (temp file + rename; never a partial file). */
 int kvs_steer_save(const kvs_steer *s, const char *path, kvs_error *err);

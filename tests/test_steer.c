@@ -3,6 +3,8 @@
  *  - steering changes exactly the targeted cache entries, by c * S;
  *  - extraction equals a brute-force mean of differences from cache reads;
  *  - vector files round-trip byte-identically and refuse other models;
+ *  - sets built from the caller's floats equal the sets they came from, down to
+ *    the file, and refuse shapes that are not the model's;
  *  - llama.cpp control vectors: written, read back, applied at all their layers,
  *    and refused when made for another model or malformed. */
 #include <math.h>
@@ -303,6 +305,98 @@ static void test_random_like(void **state) {
     kvs_steer_free(other), kvs_steer_free(r), kvs_steer_free(r2), kvs_steer_free(r3);
 }
 
+/* Every layer of a set, flattened layer after layer (which: K or V, ignored for act). */
+static float *flatten(const kvs_steer *s, int n_layer, int dim, kvs_kv which) {
+    float *out = tu_xmalloc(sizeof(float) * (size_t)n_layer * (size_t)dim);
+    for (int l = 0; l < n_layer; l++) memcpy(out + (size_t)l * dim, kvs_steer_vector(s, l, which), sizeof(float) * dim);
+    return out;
+}
+
+static void test_from_floats(void **state) {
+    (void)state;
+    kvs_model_info mi;
+    kvs_model_get_info(tu_model(), &mi);
+    const int dim = mi.n_head_kv * mi.head_dim;
+    float *k = flatten(g_cache_vec, mi.n_layer, dim, KVS_K), *v = flatten(g_cache_vec, mi.n_layer, dim, KVS_V);
+    const int shape[3] = {mi.n_layer, mi.n_head_kv, mi.head_dim};
+    kvs_error err = {0};
+    kvs_steer *s = kvs_steer_from_floats(tu_model(), KVS_STEER_CACHE, shape, 3, k, v, &err);
+    if (!s) fail_msg("%s", err.msg);
+    assert_int_equal(kvs_steer_get_kind(s), KVS_STEER_CACHE);
+    assert_int_equal(kvs_steer_meta_count(s), 0);
+    for (int l = 0; l < mi.n_layer; l++)
+        for (int w = 0; w < 2; w++)
+            assert_memory_equal(kvs_steer_vector(s, l, (kvs_kv)w), kvs_steer_vector(g_cache_vec, l, (kvs_kv)w),
+                                sizeof(float) * dim);
+    /* with the same metadata the file is the same, byte for byte */
+    for (int i = 0; i < kvs_steer_meta_count(g_cache_vec); i++)
+        assert_int_equal(kvs_steer_set_meta(s, kvs_steer_meta_key(g_cache_vec, i) + strlen("kvsteer.extract."),
+                                            kvs_steer_meta_value(g_cache_vec, i)), 0);
+    char a[128], b[128];
+    snprintf(a, sizeof a, "/tmp/kvs_vec_ff_a_%d.gguf", (int)getpid());
+    snprintf(b, sizeof b, "/tmp/kvs_vec_ff_b_%d.gguf", (int)getpid());
+    assert_int_equal(kvs_steer_save(g_cache_vec, a, &err), 0);
+    assert_int_equal(kvs_steer_save(s, b, &err), 0);
+    size_t na, nb;
+    char *fa = tu_read_file(a, &na), *fb = tu_read_file(b, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(fa, fb, na);
+    free(fa), free(fb);
+    kvs_steer_free(s);
+
+    /* shapes that are not the model's are a mismatch naming both; the head
+     * axes swapped hold as many floats and must be refused too */
+    const int swapped[3] = {mi.n_layer, mi.head_dim, mi.n_head_kv}, fewer[3] = {mi.n_layer - 1, mi.n_head_kv, mi.head_dim};
+    const int flat[2] = {mi.n_layer, dim};
+    const struct { const int *shape; int ndim; } bad[] = {{swapped, 3}, {fewer, 3}, {flat, 2}, {NULL, 3}};
+    char need[64];
+    snprintf(need, sizeof need, "(%d, %d, %d)", mi.n_layer, mi.n_head_kv, mi.head_dim);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_null(kvs_steer_from_floats(tu_model(), KVS_STEER_CACHE, bad[i].shape, bad[i].ndim, k, v, &err));
+        assert_int_equal(err.code, KVS_E_MISMATCH);
+        assert_non_null(strstr(err.msg, need));
+    }
+    assert_non_null(strstr(err.msg, "(3 dimensions)"));
+    kvs_steer_from_floats(tu_model(), KVS_STEER_CACHE, swapped, 3, k, v, &err);
+    char have[64];
+    snprintf(have, sizeof have, "(%d, %d, %d)", mi.n_layer, mi.head_dim, mi.n_head_kv);
+    assert_non_null(strstr(err.msg, have));
+    /* a value delta is needed; a NaN is named with its layer */
+    assert_null(kvs_steer_from_floats(tu_model(), KVS_STEER_CACHE, shape, 3, k, NULL, &err));
+    assert_int_equal(err.code, KVS_E_ARG);
+    v[(size_t)3 * dim + 5] = NAN;
+    assert_null(kvs_steer_from_floats(tu_model(), KVS_STEER_CACHE, shape, 3, k, v, &err));
+    assert_int_equal(err.code, KVS_E_ARG);
+    assert_non_null(strstr(err.msg, "value delta of layer 3"));
+
+    /* activation vectors: written as a control vector and read back */
+    float *act = tu_xmalloc(sizeof(float) * (size_t)mi.n_layer * mi.n_embd);
+    uint64_t rng = 7;
+    tu_rand_floats(&rng, act, mi.n_layer * mi.n_embd);
+    const int ashape[2] = {mi.n_layer, mi.n_embd};
+    assert_null(kvs_steer_from_floats(tu_model(), KVS_STEER_ACT, shape, 3, act, NULL, &err));
+    assert_int_equal(err.code, KVS_E_MISMATCH);
+    assert_null(kvs_steer_from_floats(tu_model(), KVS_STEER_ACT, ashape, 2, act, v, &err));
+    assert_int_equal(err.code, KVS_E_ARG);
+    kvs_steer *as = kvs_steer_from_floats(tu_model(), KVS_STEER_ACT, ashape, 2, act, NULL, &err);
+    if (!as) fail_msg("%s", err.msg);
+    assert_int_equal(kvs_steer_save_controlvector(as, a, 1, -1, &err), 0);
+    assert_int_equal(kvs_steer_save(as, b, &err), 0);
+    kvs_steer *cv = kvs_steer_load(a, tu_model(), &err), *kv = kvs_steer_load(b, tu_model(), &err);
+    assert_non_null(cv);
+    assert_non_null(kv);
+    assert_int_equal(kvs_steer_get_format(cv), KVS_FORMAT_CONTROLVECTOR);
+    assert_null(kvs_steer_vector(cv, 0, KVS_K));
+    for (int l = 0; l < mi.n_layer; l++) {
+        assert_memory_equal(kvs_steer_vector(kv, l, KVS_K), act + (size_t)l * mi.n_embd, sizeof(float) * mi.n_embd);
+        if (l) assert_memory_equal(kvs_steer_vector(cv, l, KVS_K), act + (size_t)l * mi.n_embd, sizeof(float) * mi.n_embd);
+    }
+    kvs_steer_free(cv), kvs_steer_free(kv), kvs_steer_free(as);
+    free(act), free(k), free(v);
+    unlink(a);
+    unlink(b);
+}
+
 /* Activation vectors: residual stream after each layer at the last token. */
 static void test_act_extraction(void **state) {
     (void)state;
@@ -495,6 +589,7 @@ int main(void) {
         cmocka_unit_test(test_only_target_entries_change),
         cmocka_unit_test(test_file_roundtrip_and_determinism),
         cmocka_unit_test(test_other_model_is_refused),
+        cmocka_unit_test(test_from_floats),
         cmocka_unit_test(test_act_extraction),
         cmocka_unit_test(test_random_like),
         cmocka_unit_test(test_controlvector),

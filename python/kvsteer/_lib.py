@@ -78,6 +78,8 @@ ON_PREFILLED = CFUNCTYPE(c_int, c_void_p, c_int, c_int, c_void_p, POINTER(kvs_er
 
 PROGRESS = CFUNCTYPE(None, c_int, c_int, c_void_p)
 
+ON_TOKEN = CFUNCTYPE(c_int, c_int, kvs_token, c_void_p)
+
 
 class kvs_gen_request(Structure):
     _fields_ = [("prompt", POINTER(kvs_token)), ("n_prompt", c_int), ("n_hold", c_int), ("max_new", c_int),
@@ -115,15 +117,22 @@ _PROTOTYPES = {
     "kvs_ctx_n_ctx": (c_int, [c_void_p]),
     "kvs_sampler_new": (c_void_p, [POINTER(kvs_sampler_params), ERR]),
     "kvs_sampler_free": (None, [c_void_p]),
-    "kvs_generate": (c_int, [c_void_p, POINTER(kvs_gen_request), c_int, c_int, c_void_p, c_void_p, ERR]),
+    "kvs_generate": (c_int, [c_void_p, POINTER(kvs_gen_request), c_int, c_int, ON_TOKEN, c_void_p, ERR]),
     "kvs_steer_load": (c_void_p, [c_char_p, c_void_p, ERR]),
     "kvs_steer_free": (None, [c_void_p]),
     "kvs_steer_get_kind": (c_int, [c_void_p]),
+    "kvs_steer_get_format": (c_int, [c_void_p]),
+    "kvs_steer_from_floats": (c_void_p, [c_void_p, c_int, POINTER(c_int), c_int, POINTER(c_float), POINTER(c_float),
+                                         ERR]),
     "kvs_steer_vector": (POINTER(c_float), [c_void_p, c_int, c_int]),
     "kvs_steer_meta": (c_char_p, [c_void_p, c_char_p]),
+    "kvs_steer_meta_count": (c_int, [c_void_p]),
+    "kvs_steer_meta_key": (c_char_p, [c_void_p, c_int]),
+    "kvs_steer_meta_value": (c_char_p, [c_void_p, c_int]),
     "kvs_steer_extract": (c_void_p, [c_void_p, POINTER(c_char_p), POINTER(c_char_p), c_int,
                                      POINTER(kvs_extract_params), ERR]),
     "kvs_steer_save": (c_int, [c_void_p, c_char_p, ERR]),
+    "kvs_steer_save_controlvector": (c_int, [c_void_p, c_char_p, c_int, c_int, ERR]),
     "kvs_steer_set_meta": (c_int, [c_void_p, c_char_p, c_char_p]),
     "kvs_steer_apply_cache": (c_int, [c_void_p, c_int, c_int, c_void_p, POINTER(kvs_steer_params), ERR]),
     "kvs_steer_apply_act": (c_int, [c_void_p, c_int, c_void_p, c_int, c_float, ERR]),

@@ -11,6 +11,11 @@
 #include "engine/gguf.h"
 #include "engine/model.h"
 
+/* What a vector may not hold: NaN, infinities and magnitudes no real model
+ * produces (the file loaders and kvs_steer_from_floats share the rule, so a set
+ * that was accepted can be saved and loaded again). */
+static int bad_float(float x) { return x != x || x > 1e30f || x < -1e30f; }
+
 static float **new_vecs(int n_layer, int dim) {
     float **v = calloc((size_t)n_layer, sizeof *v);
     if (!v) return NULL;
@@ -79,6 +84,67 @@ kvs_steer *steer_new(const kvs_model *m, kvs_steer_kind kind, kvs_error *err) {
     kvs_steer_free(s);
     err_fail(err, KVS_E_NOMEM, "steering vectors: out of memory");
     return NULL;
+}
+
+/* "(a, b, c)" for a shape of up to 8 dimensions. */
+static void shape_str(char *buf, size_t cap, const int *shape, int ndim) {
+    if (!shape || ndim < 0 || ndim > 8) {
+        snprintf(buf, cap, "(%d dimensions)", ndim);
+        return;
+    }
+    size_t n = (size_t)snprintf(buf, cap, "(");
+    for (int i = 0; i < ndim && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%d", i ? ", " : "", shape[i]);
+    if (n < cap) snprintf(buf + n, cap - n, "%s)", ndim == 1 ? "," : "");
+}
+
+kvs_steer *kvs_steer_from_floats(const kvs_model *m, kvs_steer_kind kind, const int *shape, int ndim,
+                                 const float *k_or_act, const float *v, kvs_error *err) {
+    err_clear(err);
+    if (!m || (kind != KVS_STEER_CACHE && kind != KVS_STEER_ACT)) {
+        err_fail(err, KVS_E_ARG, "steering vectors: %s", m ? "unknown vector kind" : "no model");
+        return NULL;
+    }
+    const int cache = kind == KVS_STEER_CACHE;
+    const char *what = cache ? "cache vectors" : "activation vectors";
+    kvs_model_info mi;
+    kvs_model_get_info(m, &mi);
+    const int want[3] = {mi.n_layer, cache ? mi.n_head_kv : mi.n_embd, mi.head_dim};
+    const int want_nd = cache ? 3 : 2;
+    int fits = shape && ndim == want_nd;
+    for (int i = 0; fits && i < ndim; i++) fits = shape[i] == want[i];
+    if (!fits) {
+        char have[128], need[64];
+        shape_str(have, sizeof have, shape, ndim);
+        shape_str(need, sizeof need, want, want_nd);
+        err_fail(err, KVS_E_MISMATCH, "%s of shape %s do not fit this model (%s), which needs %s (%s)", what, have,
+                 mi.arch, need, cache ? "layers, KV heads, head dim" : "layers, width");
+        return NULL;
+    }
+    if (!k_or_act || (cache && !v)) {
+        err_fail(err, KVS_E_ARG, "%s: %s", what, cache ? "both key and value data are needed" : "no data");
+        return NULL;
+    }
+    if (!cache && v) {
+        err_fail(err, KVS_E_ARG, "%s: value data is for cache vectors only", what);
+        return NULL;
+    }
+    kvs_steer *s = steer_new(m, kind, err);
+    if (!s) return NULL;
+    for (int l = 0; l < s->n_layer; l++)
+        for (int part = 0; part < (cache ? 2 : 1); part++) {
+            const float *src = (part ? v : k_or_act) + (size_t)l * (size_t)s->dim;
+            float *dst = cache ? (part ? s->v[l] : s->k[l]) : s->act[l];
+            for (int i = 0; i < s->dim; i++)
+                if (bad_float(src[i])) {
+                    err_fail(err, KVS_E_ARG, "%s: the %s of layer %d holds a non-finite or huge value (%g at %d)",
+                             what, cache ? (part ? "value delta" : "key delta") : "delta", l, (double)src[i], i);
+                    kvs_steer_free(s);
+                    return NULL;
+                }
+            memcpy(dst, src, sizeof(float) * (size_t)s->dim);
+        }
+    return s;
 }
 
 static uint64_t splitmix64(uint64_t *x) {
@@ -274,7 +340,7 @@ static int read_vec(const gguf_file *f, const char *path, const char *name, uint
                         (unsigned long long)ne0, (unsigned long long)ne1);
     memcpy(dst, t->data, sizeof(float) * ne0 * ne1);
     for (uint64_t i = 0; i < ne0 * ne1; i++)
-        if (dst[i] != dst[i] || dst[i] > 1e30f || dst[i] < -1e30f)
+        if (bad_float(dst[i]))
             return err_fail(err, KVS_E_FORMAT, "%s: tensor '%s' holds non-finite values", path, name);
     return 0;
 }
@@ -374,7 +440,7 @@ static kvs_steer *load_controlvector(gguf_file *f, const char *path, const kvs_m
         for (uint64_t j = 0; j < width; j++) {
             float x;
             memcpy(&x, (const char *)t->data + j * sizeof x, sizeof x);
-            if (x != x || x > 1e30f || x < -1e30f) {
+            if (bad_float(x)) {
                 err_fail(err, KVS_E_FORMAT, "%s: tensor '%s' holds non-finite values", path, t->name);
                 kvs_steer_free(s);
                 return NULL;
