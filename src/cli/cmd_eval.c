@@ -38,8 +38,8 @@ static const char *k_help =
     CLI_MIN_P_HELP
     "                         (with --sampling)\n"
     CLI_SAMPLING_HELP
-    "                         with or without --sampling; the run file records them\n"
-    "                         when the penalty is on\n"
+    "                         (both greedy or with --sampling; recorded in the run\n"
+    "                         file's configuration when the penalty is on)\n"
     "  -t, --threads N        worker threads (default: all cores)\n"
     "  -c, --ctx N            context per sequence (default: what the longest prompt needs)\n"
     "      --kv-f16           keep the KV cache as IEEE half: half its memory (not faster\n"
