@@ -233,6 +233,16 @@ static void test_repeat_window(void **state) {
     assert_penalized(s, l, 5, -5.0f);
     kvs_sampler_free(s);
 
+    s = mk_pen(2.0f, 100); /* a window that fills past its first buffer */
+    accept_all(s, a, 1);
+    for (int i = 0; i < 99; i++) accept_all(s, b, 1);
+    assert_penalized(s, l, 0, 1.0f); /* the 100th token back: still inside */
+    accept_all(s, b, 1);
+    assert_penalized(s, l, 0, 2.0f);
+    accept_all(s, a + 1, 1);
+    assert_penalized(s, l, 1, -2.0f);
+    kvs_sampler_free(s);
+
     s = mk_pen(2.0f, 0); /* window off */
     accept_all(s, a, 4);
     assert_penalized(s, l, 0, 2.0f);

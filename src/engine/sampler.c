@@ -18,8 +18,8 @@ struct kvs_sampler {
     int cap;
     struct cand *cand;
     float *prob;
-    /* the penalty's window: a ring of the last repeat_last_n tokens, or with
-     * -1 every token, in a buffer that grows */
+    /* the penalty's window: the last repeat_last_n tokens (a ring once
+     * full), or with -1 every token */
     int penalize;
     kvs_token *hist;
     int hist_cap, hist_n, hist_at;
@@ -65,14 +65,6 @@ kvs_sampler *kvs_sampler_new(const kvs_sampler_params *p, kvs_error *err) {
     if (!s) return err_fail(err, KVS_E_NOMEM, "sampler: out of memory"), NULL;
     s->p = *p;
     s->penalize = p->repeat_penalty != 0.0f && p->repeat_penalty != 1.0f && p->repeat_last_n != 0;
-    if (s->penalize && p->repeat_last_n > 0) {
-        /* a ring of the window's size, allocated once */
-        if (!(s->hist = malloc(sizeof *s->hist * (size_t)p->repeat_last_n))) {
-            free(s);
-            return err_fail(err, KVS_E_NOMEM, "sampler: out of memory"), NULL;
-        }
-        s->hist_cap = p->repeat_last_n;
-    }
     uint64_t x = p->seed;
     for (int i = 0; i < 4; i++) s->s[i] = splitmix64(&x);
     return s;
@@ -90,14 +82,18 @@ void kvs_sampler_free(kvs_sampler *s) {
 
 int kvs_sampler_accept(kvs_sampler *s, kvs_token t) {
     if (!s || !s->penalize) return 0;
-    if (s->p.repeat_last_n > 0) {
+    const int w = s->p.repeat_last_n;
+    if (w > 0 && s->hist_n == w) {
+        /* full: the new token replaces the oldest (hist_at, 0 when it filled) */
         s->hist[s->hist_at] = t;
-        s->hist_at = (s->hist_at + 1) % s->hist_cap;
-        if (s->hist_n < s->hist_cap) s->hist_n++;
+        s->hist_at = (s->hist_at + 1) % w;
         return 0;
     }
+    /* grown as tokens come, not to the window at once: a huge window asked
+     * for costs only what the sequence holds */
     if (s->hist_n == s->hist_cap) {
-        const int nc = s->hist_cap ? 2 * s->hist_cap : 256;
+        int nc = s->hist_cap ? 2 * s->hist_cap : 64;
+        if (w > 0 && nc > w) nc = w;
         kvs_token *h = realloc(s->hist, sizeof *h * (size_t)nc);
         if (!h) return KVS_E_NOMEM;
         s->hist = h;
