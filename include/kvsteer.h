@@ -194,16 +194,41 @@ int kvs_set_residual_add(kvs_ctx *c, int seq, int layer, const float *vec,
 
 typedef struct kvs_sampler kvs_sampler;
 
+/*
+ * Order: repetition penalty (greedy too), then temperature, top-k, top-p,
+ * min-p, and a draw.  The fields after `seed` came later: zero leaves each of
+ * them off, so an initialiser that stops at `seed` keeps its meaning;
+ * kvs_sampler_default_params() gives llama.cpp's defaults (window 64).
+ */
 typedef struct kvs_sampler_params {
-    float temperature;  /* <= 0: greedy */
-    int top_k;          /* <= 0: off */
-    float top_p;        /* >= 1: off */
+    float temperature;    /* <= 0: greedy */
+    int top_k;            /* <= 0: off */
+    float top_p;          /* >= 1: off */
     uint64_t seed;
+    float repeat_penalty; /* P: for each distinct token among the window's, a logit > 0 is
+                             divided by P, else multiplied by P; 0 or 1: off, < 0 an error */
+    int repeat_last_n;    /* the window: the sequence's last N tokens, prompt included;
+                             0: off; -1: the whole sequence */
+    float min_p;          /* after temperature, drop tokens whose probability is below
+                             min_p times the top token's; in [0, 1], 0: off */
 } kvs_sampler_params;
 
+/* Greedy, filters off, seed 0, repeat penalty 1 (off) over a window of 64, min-p 0. */
+kvs_sampler_params kvs_sampler_default_params(void);
 kvs_sampler *kvs_sampler_new(const kvs_sampler_params *p, kvs_error *err);
 void kvs_sampler_free(kvs_sampler *s);
 kvs_token kvs_sampler_sample(kvs_sampler *s, const float *logits, int n_vocab);
+/*
+ * The repetition penalty's memory: the tokens of the sequence being sampled.
+ * kvs_generate keeps it (it resets a request's sampler at the start of a new
+ * sequence, then feeds it the prompt and each generated token), so a sampler
+ * with a penalty belongs to one request.  A loop of one's own calls
+ * kvs_sampler_accept for every token of the sequence, prompt included.
+ * Without a penalty both do nothing.  accept returns 0 or KVS_E_NOMEM; reset
+ * keeps the random stream.
+ */
+int kvs_sampler_accept(kvs_sampler *s, kvs_token t);
+void kvs_sampler_reset(kvs_sampler *s);
 
 /* ---------------------------------------------------------------- generation */
 

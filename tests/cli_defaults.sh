@@ -55,9 +55,9 @@ no_time() { sed -e 's/[0-9.]* s ([0-9.]* tokens\/s[^)]*)//' -e 's/[0-9.]* ms\/to
 "$BIN" extract -m "$MODEL" --traces "$TR" --pairs 2 --shots 0 -t "$T" -q --kind act -o "$tmp/va.gguf" || bad "extract act vector"
 Q="Name one colour."
 
-twice run no_time "--n-predict --temp --top-k --top-p --ck --cv --layers --offset-token --act-scale" \
+twice run no_time "--n-predict --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n --ck --cv --layers --offset-token --act-scale" \
   "$BIN" run -m "$MODEL" -t "$T" --chat -p "$Q" --act "$tmp/va.gguf" --act-layer 10 --steer "$tmp/vc.gguf"
-twice compare no_time "--n-predict --temp --top-k --top-p --width --ck --cv --layers --offset-token" \
+twice compare no_time "--n-predict --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n --width --ck --cv --layers --offset-token" \
   "$BIN" compare -m "$MODEL" -t "$T" -p "$Q" --steer "$tmp/vc.gguf"
 twice compare-act no_time "--act-scale" "$BIN" compare -m "$MODEL" -t "$T" -n 16 -p "$Q" --act "$tmp/va.gguf" --act-layer 10
 twice logits same "--top" "$BIN" logits -m "$MODEL" -t "$T" "The capital of France is"
@@ -92,10 +92,10 @@ eval_twice() { # name, opts, eval args...
   if [ "$(wc -l <"$tmp/e.jsonl")" = "$n" ] && cmp -s <(no_time <"$tmp/a.sum") <(no_time <"$tmp/b.sum") &&
      cmp -s <(no_time <"$tmp/a.out") <(no_time <"$tmp/b.out"); then ok; else bad "$name: ${extra[*]} changes the run"; fi
 }
-eval_twice eval-cache "--data --offset-start --max-new --batch --ck --cv --layers --offset-token" \
+eval_twice eval-cache "--data --offset-start --max-new --batch --repeat-penalty --repeat-last-n --ck --cv --layers --offset-token" \
   --task arc --method cache --steer "$tmp/vc.gguf" --limit 1
 eval_twice eval-act "--act-scale" --task arc --method act --act "$tmp/va.gguf" --act-layer 10 --limit 1 --max-new 32
-eval_twice eval-seeds "--seeds" --task arc --method baseline --sampling --limit 1 --max-new 8
+eval_twice eval-seeds "--seeds --min-p" --task arc --method baseline --sampling --limit 1 --max-new 8
 
 # styles: likewise resumes its runs; the tables and settings must not change
 "$BIN" styles -m "$MODEL" -t "$T" -q --vec "$tmp/vc.gguf" -o "$tmp/st" >/dev/null 2>"$tmp/err" || bad "styles: $(cat "$tmp/err")"

@@ -76,6 +76,17 @@ check "f16: in config" grep -q '"kv_cache":"f16"' "$tmp/h4.jsonl"
 check "f32: no kv_cache key (older files resume)" sh -c "! grep -q kv_cache '$tmp/b4.jsonl'"
 "${EV[@]}" "${ARC[@]}" --method baseline --limit 4 --max-new 24 -o "$tmp/h4.jsonl" >/dev/null 2>"$tmp/err"
 check "f16 file, float run: refused" [ $? -ne 0 ] && grep -q "kv_cache" "$tmp/err"
+# --- repetition penalty (greedy): batch 4 == batch 1, recorded only when on ---
+PEN=(--repeat-penalty 1.3 --repeat-last-n 32)
+"${EV[@]}" "${ARC[@]}" --method baseline --limit 4 --max-new 24 --batch 4 "${PEN[@]}" -o "$tmp/p4.jsonl" >/dev/null 2>"$tmp/err" || bad "penalty b4: $(cat "$tmp/err")"
+"${EV[@]}" "${ARC[@]}" --method baseline --limit 4 --max-new 24 --batch 1 "${PEN[@]}" -o "$tmp/p1.jsonl" >/dev/null 2>"$tmp/err" || bad "penalty b1: $(cat "$tmp/err")"
+check "penalty: batch 4 == batch 1" cmp -s <(samples "$tmp/p4.jsonl") <(samples "$tmp/p1.jsonl")
+check "penalty: in config" grep -q '"repeat_penalty":1.3,"repeat_last_n":32' "$tmp/p4.jsonl"
+check "penalty off: no repeat_penalty key (older files resume)" sh -c "! grep -q repeat_penalty '$tmp/b4.jsonl'"
+responses() { grep '"id":' "$1" | sed -e 's/.*"response"://' -e 's/,"[a-z_]*":.*//' | sort; }
+if cmp -s <(responses "$tmp/p4.jsonl") <(responses "$tmp/b4.jsonl"); then bad "penalty: answers as without it"; else ok; fi
+"${EV[@]}" "${ARC[@]}" --method baseline --limit 4 --max-new 24 -o "$tmp/p4.jsonl" >/dev/null 2>"$tmp/err"
+check "penalty file, run without: refused" [ $? -ne 0 ] && grep -q "repeat_penalty" "$tmp/err"
 
 # --- sampling: seeds per question, independent of batching ------------------
 "${EV[@]}" "${ARC[@]}" --method cot --limit 2 --max-new 12 --sampling --seeds 2 --batch 4 -o "$tmp/s4.jsonl" >/dev/null 2>"$tmp/err" || bad "s4: $(cat "$tmp/err")"

@@ -2,7 +2,7 @@
 # `kvsteer run` as a generation tool: text streams to stdout while it is being
 # generated; one stderr line gives the stop reason (end of turn, token limit,
 # context full) and speeds; sampling without --seed draws a seed, prints it, and
-# that seed repeats the run.  usage: cli_run.sh path/to/kvsteer
+# that seed repeats the run; the repetition penalty and min-p do what they say.  usage: cli_run.sh path/to/kvsteer
 . "$(dirname "$0")/testutil/cli.sh"
 R=("$BIN" run -m "$MODEL" -t "$T")
 
@@ -52,7 +52,24 @@ check "default is --special" sh -c "[ \"\$('$BIN' tokenize -m '$MODEL' '<|im_sta
 "$BIN" logits -m "$MODEL" -t "$T" -k 1 --no-special "<|im_start|>" >"$tmp/out" 2>"$tmp/err" || bad "logits --no-special"
 ids=$("$BIN" tokenize -m "$MODEL" --no-special "<|im_start|>" | tr ' ' ,)
 check "logits --no-special" grep -qF "\"ids\":[$ids]" "$tmp/out"
+# llama.cpp's repetition penalty and min-p: off spelt out is the default output;
+# a strong penalty turns greedy away from a repetition; min-p 1 keeps only the
+# top token, so sampling with it is greedy
+P="red blue red blue red blue red blue"
+"${R[@]}" -p "$P" -n 24 >"$tmp/r0" 2>/dev/null || bad "repetition run"
+"${R[@]}" -p "$P" -n 24 --repeat-penalty 1 --min-p 0 >"$tmp/r1" 2>"$tmp/err" || bad "penalty 1: $(cat "$tmp/err")"
+"${R[@]}" -p "$P" -n 24 --repeat-penalty 1.8 >"$tmp/r2" 2>"$tmp/err" || bad "penalty 1.8: $(cat "$tmp/err")"
+"${R[@]}" -p "$P" -n 24 --temp 1.5 --seed 3 --min-p 1 >"$tmp/r3" 2>"$tmp/err" || bad "min-p 1: $(cat "$tmp/err")"
+check "--repeat-penalty 1 --min-p 0 is the default output" cmp -s "$tmp/r0" "$tmp/r1"
+check "greedy repeats itself here" grep -q "blue blue blue blue" "$tmp/r0"
+check "--repeat-penalty 1.8 breaks the repetition" sh -c "! grep -q 'blue blue blue blue' '$tmp/r2'"
+check "--min-p 1 sampling is greedy" cmp -s "$tmp/r0" "$tmp/r3"
+for a in "--repeat-penalty 0" "--repeat-penalty -1" "--repeat-last-n -2" "--min-p 1.5" "--min-p -0.1"; do
+  if "${R[@]}" -p x $a >/dev/null 2>"$tmp/err"; then bad "run $a accepted"; continue; fi
+  check "run $a: one line naming the option" sh -c "[ \$(wc -l <'$tmp/err') = 1 ] && grep -q -- '${a% *}' '$tmp/err'"
+done
 # compare takes the sampling options and the half cache too, and prints its seed
-"$BIN" compare -m "$MODEL" -t "$T" -p "Hi" --act "$tmp/nope.gguf" --act-layer 3 --temp 0.7 --top-k 5 --top-p 0.9 --kv-f16 -n 2 >/dev/null 2>"$tmp/err"
+"$BIN" compare -m "$MODEL" -t "$T" -p "Hi" --act "$tmp/nope.gguf" --act-layer 3 --temp 0.7 --top-k 5 --top-p 0.9 --kv-f16 -n 2 \
+  --repeat-penalty 1.1 --repeat-last-n 8 --min-p 0.05 >/dev/null 2>"$tmp/err"
 check "compare sampling options parsed" grep -q "nope.gguf" "$tmp/err"
 finish

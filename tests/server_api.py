@@ -178,6 +178,10 @@ def main():
             "sampling": ({"temperature": 0.8, "seed": 7, "top_k": 40, "top_p": 0.9},
                          ["--temp", "0.8", "--seed", "7", "--top-k", "40", "--top-p", "0.9"]),
             "offset only": ({"kv_steering": {"offset": "\n"}}, ["--offset-token", "newline"]),
+            "repeat penalty": ({"repeat_penalty": 1.3, "repeat_last_n": 16},
+                               ["--repeat-penalty", "1.3", "--repeat-last-n", "16"]),
+            "min-p, penalty": ({"temperature": 0.8, "seed": 7, "min_p": 0.1, "repeat_penalty": 1.2},
+                               ["--temp", "0.8", "--seed", "7", "--min-p", "0.1", "--repeat-penalty", "1.2"]),
         }
         solo = {}
         for name, (extra, flags) in cases.items():
@@ -262,6 +266,9 @@ def main():
                 "max_tokens")
         bad_req("max_tokens over the limit", chat_body(Q, 10 ** 12), 400, "max_tokens")
         bad_req("fractional top_k", chat_body(Q, 4, top_k=2.5), 400, "top_k")
+        bad_req("repeat_penalty 0", chat_body(Q, 4, repeat_penalty=0), 400, "repeat_penalty")
+        bad_req("repeat_last_n -2", chat_body(Q, 4, repeat_last_n=-2), 400, "repeat_last_n")
+        bad_req("min_p over 1", chat_body(Q, 4, min_p=1.5), 400, "min_p")
         bad_req("n = 2", chat_body(Q, 4, n=2), 400, "n")
         bad_req("unknown vector", chat_body(Q, 4, kv_steering={"vector": "nope"}), 400, "kv_steering.vector")
         bad_req("act vector as cache", chat_body(Q, 4, kv_steering={"vector": "demo-act"}), 400,

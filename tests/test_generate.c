@@ -245,19 +245,42 @@ static int loop_wait(void *user) {
     return 1;
 }
 
-static void test_loop_equals_single(void **state) {
-    (void)state;
+/* The sampler of request i: greedy with a repetition penalty when `penalty`
+ * (for the last two, min-p sampling with a seed of their own), else none. */
+static kvs_sampler *loop_sampler(int penalty, int i) {
+    if (!penalty) return NULL;
+    kvs_sampler_params sp = kvs_sampler_default_params();
+    sp.repeat_penalty = 1.5f;
+    sp.repeat_last_n = i == 0 ? -1 : 16;
+    if (i >= 2) {
+        sp.temperature = 0.8f;
+        sp.min_p = 0.1f;
+        sp.seed = (uint64_t)i;
+    }
+    kvs_error err = {0};
+    kvs_sampler *s = kvs_sampler_new(&sp, &err);
+    if (!s) fail_msg("%s", err.msg);
+    return s;
+}
+
+/* penalty: every request has a sampler with a repetition penalty, whose window
+ * is its own sequence's tokens, so the loop still equals solo generation (and
+ * a greedy request's sampler used again gives the same: a new request resets
+ * its window).  The loop's outputs are left in out / n_out. */
+static void loop_equals_single(int penalty, kvs_token out[N_LOOP][24], int n_out[N_LOOP]) {
     const char *qs[N_LOOP] = {"Name three primary colours.", "What is 12 times 7?", "Why is the sky blue?",
                               "Say hello."};
     static loop_q q;
     memset(&q, 0, sizeof q);
     kvs_token *p[N_LOOP];
+    kvs_sampler *smp[N_LOOP];
     int n[N_LOOP];
     kvs_ctx *c = tu_ctx(tu_model(), 512, 2, 0);
     kvs_error err = {0};
     for (int i = 0; i < N_LOOP; i++) {
         p[i] = chat_tokens(qs[i], &n[i]);
-        q.r[i] = (kvs_gen_request){.prompt = p[i], .n_prompt = n[i], .max_new = 24, .out = q.out[i]};
+        smp[i] = loop_sampler(penalty, i);
+        q.r[i] = (kvs_gen_request){.prompt = p[i], .n_prompt = n[i], .max_new = 24, .out = q.out[i], .sampler = smp[i]};
     }
     q.released = 1;
     kvs_gen_loop loop = {loop_refill, &q, loop_token, &q, loop_wait, &q};
@@ -266,16 +289,42 @@ static void test_loop_equals_single(void **state) {
     assert_true(q.waits >= 1);
     for (int i = 0; i < N_LOOP; i++) {
         kvs_token solo[24];
-        kvs_gen_request r = {.prompt = p[i], .n_prompt = n[i], .max_new = 24, .out = solo};
+        kvs_sampler_free(smp[i]);
+        smp[i] = loop_sampler(penalty, i); /* the same random stream from its start */
+        kvs_gen_request r = {.prompt = p[i], .n_prompt = n[i], .max_new = 24, .out = solo, .sampler = smp[i]};
         assert_int_equal(kvs_generate(c, &r, 1, 0, NULL, NULL, &err), 0);
         assert_int_equal(r.n_out, q.r[i].n_out);
         assert_memory_equal(solo, q.out[i], sizeof(kvs_token) * (size_t)r.n_out);
+        if (penalty && i < 2) {
+            r.out = solo;
+            assert_int_equal(kvs_generate(c, &r, 1, 0, NULL, NULL, &err), 0);
+            assert_int_equal(r.n_out, q.r[i].n_out);
+            assert_memory_equal(solo, q.out[i], sizeof(kvs_token) * (size_t)r.n_out);
+        }
+        memcpy(out[i], q.out[i], sizeof q.out[i]);
+        n_out[i] = q.r[i].n_out;
+        kvs_sampler_free(smp[i]);
         free(p[i]);
     }
-    /* a loop needs its wait function */
-    loop.wait = NULL;
-    assert_int_not_equal(kvs_generate_loop(c, 2, 0, &loop, &err), 0);
+    if (!penalty) {
+        /* a loop needs its wait function */
+        loop.wait = NULL;
+        assert_int_not_equal(kvs_generate_loop(c, 2, 0, &loop, &err), 0);
+    }
     kvs_ctx_free(c);
+}
+
+static void test_loop_equals_single(void **state) {
+    (void)state;
+    static kvs_token plain[N_LOOP][24], pen[N_LOOP][24];
+    int n_plain[N_LOOP], n_pen[N_LOOP];
+    loop_equals_single(0, plain, n_plain);
+    loop_equals_single(1, pen, n_pen);
+    /* the penalty changed greedy answers (a check that it was applied at all) */
+    int differ = 0;
+    for (int i = 0; i < 2; i++)
+        differ += n_plain[i] != n_pen[i] || memcmp(plain[i], pen[i], sizeof(kvs_token) * (size_t)n_pen[i]);
+    assert_true(differ > 0);
 }
 
 static int saw_prefill_pos = -1;

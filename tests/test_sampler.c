@@ -1,13 +1,25 @@
 /* Sampler: greedy is argmax, filters keep what they should, a seed gives the
- * same draws every time, and draws follow the distribution. */
+ * same draws every time, draws follow the distribution, and the repetition
+ * penalty and min-p change exactly what they should. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "testutil.h"
 
+static kvs_sampler *mk_p(const kvs_sampler_params *p) {
+    kvs_error err = {0};
+    kvs_sampler *s = kvs_sampler_new(p, &err);
+    if (!s) fail_msg("%s", err.msg);
+    return s;
+}
+
 static kvs_sampler *mk(float temp, int top_k, float top_p, uint64_t seed) {
-    kvs_sampler_params p = {temp, top_k, top_p, seed};
+    kvs_sampler_params p = kvs_sampler_default_params();
+    p.temperature = temp;
+    p.top_k = top_k;
+    p.top_p = top_p;
+    p.seed = seed;
     kvs_error err = {0};
     kvs_sampler *s = kvs_sampler_new(&p, &err);
     if (!s) fail_msg("%s", err.msg);
@@ -79,19 +91,250 @@ static void test_distribution(void **state) {
 
 static void test_bad_params(void **state) {
     (void)state;
-    kvs_sampler_params p = {1.0f, 0, 0.0f, 0};
+    kvs_sampler_params p = kvs_sampler_default_params();
+    p.temperature = 1.0f;
+    p.top_p = 0.0f;
     kvs_error err = {0};
     assert_null(kvs_sampler_new(&p, &err));
     assert_int_equal(err.code, KVS_E_ARG);
     p.top_p = NAN;
     assert_null(kvs_sampler_new(&p, &err));
+    /* each impossible penalty or min-p value on its own, named in the message */
+    static const struct {
+        float pen;
+        int last_n;
+        float min_p;
+        const char *word;
+    } bad[] = {{-1.0f, 64, 0.0f, "repeat penalty"}, {NAN, 64, 0.0f, "repeat penalty"},
+               {INFINITY, 64, 0.0f, "repeat penalty"}, {1.5f, -2, 0.0f, "window"},
+               {1.0f, 64, -0.1f, "min-p"}, {1.0f, 64, 1.5f, "min-p"}, {1.0f, 64, NAN, "min-p"}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        p = kvs_sampler_default_params();
+        p.repeat_penalty = bad[i].pen;
+        p.repeat_last_n = bad[i].last_n;
+        p.min_p = bad[i].min_p;
+        err = (kvs_error){0};
+        assert_null(kvs_sampler_new(&p, &err));
+        assert_int_equal(err.code, KVS_E_ARG);
+        if (!strstr(err.msg, bad[i].word)) fail_msg("case %zu: '%s' does not name the %s", i, err.msg, bad[i].word);
+    }
+    /* zero is "off", as a zero-initialised struct has it; so are the edges */
+    kvs_sampler_params z;
+    memset(&z, 0, sizeof z);
+    z.top_p = 1.0f;
+    kvs_sampler_free(mk_p(&z));
+    p = kvs_sampler_default_params();
+    p.repeat_last_n = -1;
+    p.min_p = 1.0f;
+    kvs_sampler_free(mk_p(&p));
+}
+
+static void test_default_params(void **state) {
+    (void)state;
+    const kvs_sampler_params p = kvs_sampler_default_params();
+    assert_true(p.temperature == 0.0f && p.top_k == 0 && p.top_p == 1.0f && p.seed == 0);
+    assert_true(p.repeat_penalty == 1.0f && p.repeat_last_n == 64 && p.min_p == 0.0f);
+}
+
+/* Asserts that the penalised logit of token `tok` is exactly `want`: every
+ * other token is pushed far down except a probe, the last id (never in the
+ * history), set to `want` (a tie, so the lower id, tok, wins) and then to the
+ * next float above (the probe wins). */
+#define N_PEN 8
+static void assert_penalized(kvs_sampler *s, const float *l, int tok, float want) {
+    float w[N_PEN];
+    for (int i = 0; i < N_PEN; i++) w[i] = i == tok ? l[i] : -1e30f;
+    w[N_PEN - 1] = want;
+    if (kvs_sampler_sample(s, w, N_PEN) != tok) fail_msg("token %d: penalised logit below %g", tok, (double)want);
+    w[N_PEN - 1] = nextafterf(want, INFINITY);
+    if (kvs_sampler_sample(s, w, N_PEN) != N_PEN - 1) fail_msg("token %d: penalised logit above %g", tok, (double)want);
+}
+
+static kvs_sampler *mk_pen(float pen, int last_n) {
+    kvs_sampler_params p = kvs_sampler_default_params();
+    p.repeat_penalty = pen;
+    p.repeat_last_n = last_n;
+    return mk_p(&p);
+}
+
+static void accept_all(kvs_sampler *s, const kvs_token *t, int n) {
+    for (int i = 0; i < n; i++) assert_int_equal(kvs_sampler_accept(s, t[i]), 0);
+}
+
+/* logit > 0 is divided by P, else multiplied, once per distinct token however
+ * often it repeats; tokens outside the window keep their logits. */
+static void test_repeat_penalty_values(void **state) {
+    (void)state;
+    const float l[N_PEN] = {2.0f, -1.0f, 0.5f, 3.0f, 0.0f, -2.5f, 1.0f, 0.0f};
+    kvs_sampler *s = mk_pen(2.0f, 64);
+    const kvs_token hist[] = {0, 1, 3, 3, 3, 4, 5, 0};
+    accept_all(s, hist, 8);
+    assert_penalized(s, l, 0, 1.0f);
+    assert_penalized(s, l, 1, -2.0f);
+    assert_penalized(s, l, 3, 1.5f); /* three times in the window, penalised once */
+    assert_penalized(s, l, 4, 0.0f);
+    assert_penalized(s, l, 5, -5.0f);
+    assert_penalized(s, l, 2, 0.5f); /* not in the window */
+    assert_penalized(s, l, 6, 1.0f);
+    /* sampling is not a greedy-only path: top-k 1 picks the penalised top */
+    kvs_sampler_free(s);
+    kvs_sampler_params p = kvs_sampler_default_params();
+    p.repeat_penalty = 2.0f;
+    p.temperature = 1.0f;
+    p.top_k = 1;
+    s = mk_p(&p);
+    const float l2[3] = {3.0f, 1.6f, 1.4f};
+    assert_int_equal(kvs_sampler_sample(s, l2, 3), 0);
+    const kvs_token t0 = 0;
+    accept_all(s, &t0, 1);
+    assert_int_equal(kvs_sampler_sample(s, l2, 3), 1); /* 3 / 2 = 1.5 < 1.6 */
+    kvs_sampler_free(s);
+    /* P < 1 rewards repetition: 2 / 0.5 = 4, -1 * 0.5 = -0.5 */
+    s = mk_pen(0.5f, 64);
+    accept_all(s, hist, 2);
+    assert_penalized(s, l, 0, 4.0f);
+    assert_penalized(s, l, 1, -0.5f);
+    /* an id outside the vocabulary in the history is ignored */
+    const kvs_token odd[] = {-5, 1000};
+    accept_all(s, odd, 2);
+    assert_penalized(s, l, 0, 4.0f);
+    assert_penalized(s, l, 2, 0.5f);
+    kvs_sampler_free(s);
+}
+
+/* The window is the last N tokens accepted: the oldest leaves as a new one
+ * comes; -1 keeps all, 0 and P = 1 change nothing, reset forgets. */
+static void test_repeat_window(void **state) {
+    (void)state;
+    const float l[N_PEN] = {2.0f, -1.0f, 0.5f, 3.0f, 0.0f, -2.5f, 1.0f, 0.0f};
+    kvs_sampler *s = mk_pen(2.0f, 3);
+    const kvs_token a[] = {0, 1, 2, 3};
+    accept_all(s, a, 3); /* window 0 1 2: exactly full */
+    assert_penalized(s, l, 0, 1.0f);
+    assert_penalized(s, l, 2, 0.25f);
+    assert_penalized(s, l, 3, 3.0f);
+    accept_all(s, a + 3, 1); /* 1 2 3: token 0 has left */
+    assert_penalized(s, l, 0, 2.0f);
+    assert_penalized(s, l, 1, -2.0f);
+    assert_penalized(s, l, 3, 1.5f);
+    const kvs_token b[] = {5, 5, 5};
+    accept_all(s, b, 3); /* 5 5 5 */
+    assert_penalized(s, l, 1, -1.0f);
+    assert_penalized(s, l, 3, 3.0f);
+    assert_penalized(s, l, 5, -5.0f);
+    kvs_sampler_reset(s);
+    assert_penalized(s, l, 5, -2.5f);
+    kvs_sampler_free(s);
+
+    s = mk_pen(2.0f, -1); /* the whole sequence: the first token stays */
+    accept_all(s, a, 1);
+    for (int i = 0; i < 1000; i++) accept_all(s, b, 1);
+    assert_penalized(s, l, 0, 1.0f);
+    assert_penalized(s, l, 5, -5.0f);
+    kvs_sampler_free(s);
+
+    s = mk_pen(2.0f, 100); /* a window that fills past its first buffer */
+    accept_all(s, a, 1);
+    for (int i = 0; i < 99; i++) accept_all(s, b, 1);
+    assert_penalized(s, l, 0, 1.0f); /* the 100th token back: still inside */
+    accept_all(s, b, 1);
+    assert_penalized(s, l, 0, 2.0f);
+    accept_all(s, a + 1, 1);
+    assert_penalized(s, l, 1, -2.0f);
+    kvs_sampler_free(s);
+
+    s = mk_pen(2.0f, 0); /* window off */
+    accept_all(s, a, 4);
+    assert_penalized(s, l, 0, 2.0f);
+    kvs_sampler_free(s);
+    s = mk_pen(1.0f, 64); /* penalty 1: off */
+    accept_all(s, a, 4);
+    assert_penalized(s, l, 3, 3.0f);
+    kvs_sampler_free(s);
+}
+
+/* Off (P = 1, min-p 0) draws exactly what a sampler without the fields draws. */
+static void test_off_is_identical(void **state) {
+    (void)state;
+    float l[500];
+    uint64_t st = 5;
+    tu_rand_floats(&st, l, 500);
+    kvs_sampler_params z;
+    memset(&z, 0, sizeof z);
+    z.temperature = 0.8f;
+    z.top_k = 40;
+    z.top_p = 0.95f;
+    z.seed = 3;
+    kvs_sampler_params d = kvs_sampler_default_params();
+    d.temperature = z.temperature;
+    d.top_k = z.top_k;
+    d.top_p = z.top_p;
+    d.seed = z.seed;
+    kvs_sampler *a = mk_p(&z), *b = mk_p(&d);
+    for (int i = 0; i < 300; i++) {
+        const kvs_token x = kvs_sampler_sample(a, l, 500), y = kvs_sampler_sample(b, l, 500);
+        assert_int_equal(x, y);
+        accept_all(a, &x, 1);
+        accept_all(b, &y, 1);
+    }
+    kvs_sampler_free(a);
+    kvs_sampler_free(b);
+}
+
+/* min-p after temperature: logits 2, 1.5, 1, 0 weigh 1, e^-.5, e^-1, e^-2
+ * against the top at T = 1, so M = 0.3 keeps three tokens; at T = 0.5 they
+ * weigh 1, e^-1, e^-2, e^-4 and the same M keeps two.  The kept tokens'
+ * shares follow their renormalised weights. */
+static void min_p_case(float temp, int keep) {
+    const float l[4] = {2.0f, 1.5f, 1.0f, 0.0f};
+    kvs_sampler_params p = kvs_sampler_default_params();
+    p.temperature = temp;
+    p.min_p = 0.3f;
+    p.seed = 9;
+    kvs_sampler *s = mk_p(&p);
+    int cnt[4] = {0};
+    const int N = 20000;
+    for (int i = 0; i < N; i++) cnt[kvs_sampler_sample(s, l, 4)]++;
+    kvs_sampler_free(s);
+    double w[4], sum = 0;
+    for (int i = 0; i < 4; i++) sum += (w[i] = i < keep ? exp((l[i] - l[0]) / temp) : 0.0);
+    for (int i = 0; i < 4; i++) {
+        if (i >= keep) {
+            assert_int_equal(cnt[i], 0);
+            continue;
+        }
+        const double pi = w[i] / sum, f = (double)cnt[i] / N, sd = sqrt(pi * (1 - pi) / N);
+        if (fabs(f - pi) > 5 * sd) fail_msg("T=%g token %d: frequency %.4f vs %.4f", (double)temp, i, f, pi);
+    }
+}
+
+static void test_min_p(void **state) {
+    (void)state;
+    min_p_case(1.0f, 3);
+    min_p_case(0.5f, 2);
+    /* M = 1 keeps the top token (and exact ties with it) only */
+    const float l[4] = {2.0f, 1.999f, 2.0f, 0.0f};
+    kvs_sampler_params p = kvs_sampler_default_params();
+    p.temperature = 1.0f;
+    p.min_p = 1.0f;
+    kvs_sampler *s = mk_p(&p);
+    int saw2 = 0;
+    for (int i = 0; i < 200; i++) {
+        const kvs_token t = kvs_sampler_sample(s, l, 4);
+        assert_true(t == 0 || t == 2);
+        saw2 += t == 2;
+    }
+    assert_true(saw2 > 0);
+    kvs_sampler_free(s);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_greedy), cmocka_unit_test(test_top_k_one_and_tiny_top_p_are_greedy),
         cmocka_unit_test(test_seed_reproducible), cmocka_unit_test(test_distribution),
-        cmocka_unit_test(test_bad_params),
+        cmocka_unit_test(test_bad_params), cmocka_unit_test(test_default_params),
+        cmocka_unit_test(test_repeat_penalty_values), cmocka_unit_test(test_repeat_window),
+        cmocka_unit_test(test_off_is_identical), cmocka_unit_test(test_min_p),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -562,7 +562,8 @@ class Model:
 
     def generate(self, prompt: str, *, chat: bool = False, system: Optional[str] = None,
                  template: Optional[str] = None, max_new: int = 256, temperature: float = 0.0, top_k: int = 0,
-                 top_p: float = 1.0, seed: int = 0, steer: Steering = None, ck: float = 0.0, cv: float = 1.0,
+                 top_p: float = 1.0, seed: int = 0, repeat_penalty: float = 1.0, repeat_last_n: int = 64,
+                 min_p: float = 0.0, steer: Steering = None, ck: float = 0.0, cv: float = 1.0,
                  layers: Tuple[int, Optional[int]] = (1, None), act: Optional[Vector] = None,
                  act_layer: Optional[int] = None, act_scale: float = 1.0, offset: Optional[str] = None,
                  n_ctx: int = 0, threads: int = 0, kv_f16: bool = False) -> Generation:
@@ -572,7 +573,9 @@ class Model:
         chat [--chat]: render the prompt as the user turn of the chat template,
         with `system` [--system] and `template` [--chat-template].  max_new [-n];
         temperature [--temp] (0 = greedy), top_k [--top-k], top_p [--top-p],
-        seed [--seed].  steer [--steer]: a cache Vector (with ck [--ck], cv
+        seed [--seed], repeat_penalty [--repeat-penalty] (1 = off; greedy too)
+        over the last repeat_last_n [--repeat-last-n] tokens (0 = off, -1 =
+        all), min_p [--min-p] (0 = off).  steer [--steer]: a cache Vector (with ck [--ck], cv
         [--cv], layers [--layers], inclusive, None = last), a CacheSteer or a
         list of them.  act [--act]: an act Vector, added after act_layer
         [--act-layer] times act_scale [--act-scale].  offset [--offset]: the
@@ -580,13 +583,16 @@ class Model:
         otherwise; "" = none).  n_ctx [--ctx], threads [-t] (0 = all cores),
         kv_f16 [--kv-f16]."""
         return self.generate_batch([prompt], chat=chat, system=system, template=template, max_new=max_new,
-                                   temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, steer=steer, ck=ck,
+                                   temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                                   repeat_penalty=repeat_penalty, repeat_last_n=repeat_last_n, min_p=min_p,
+                                   steer=steer, ck=ck,
                                    cv=cv, layers=layers, act=act, act_layer=act_layer, act_scale=act_scale,
                                    offset=offset, n_ctx=n_ctx, threads=threads, kv_f16=kv_f16)[0]
 
     def generate_stream(self, prompt: str, *, chat: bool = False, system: Optional[str] = None,
                         template: Optional[str] = None, max_new: int = 256, temperature: float = 0.0,
-                        top_k: int = 0, top_p: float = 1.0, seed: int = 0, steer: Steering = None,
+                        top_k: int = 0, top_p: float = 1.0, seed: int = 0, repeat_penalty: float = 1.0,
+                        repeat_last_n: int = 64, min_p: float = 0.0, steer: Steering = None,
                         ck: float = 0.0, cv: float = 1.0, layers: Tuple[int, Optional[int]] = (1, None),
                         act: Optional[Vector] = None, act_layer: Optional[int] = None, act_scale: float = 1.0,
                         offset: Optional[str] = None, n_ctx: int = 0, threads: int = 0,
@@ -601,7 +607,7 @@ class Model:
         first piece on."""
         toks, n_hold, steers = self._prepare([prompt], chat, system, template, max_new, steer, ck, cv, layers,
                                              act, act_layer, offset)
-        sp = _lib.kvs_sampler_params(temperature, top_k, top_p, seed)
+        sp = self._sampler_params(temperature, top_k, top_p, seed, repeat_penalty, repeat_last_n, min_p)
 
         def run(on_token: Callable[[int, int], bool]) -> Generation:
             return self._run(toks, n_hold, steers, act, act_layer, act_scale, sp, max_new, n_ctx, threads,
@@ -611,7 +617,8 @@ class Model:
 
     def generate_batch(self, prompts: Sequence[str], *, chat: bool = False, system: Optional[str] = None,
                        template: Optional[str] = None, max_new: int = 256, temperature: float = 0.0,
-                       top_k: int = 0, top_p: float = 1.0, seed: int = 0, steer: Steering = None,
+                       top_k: int = 0, top_p: float = 1.0, seed: int = 0, repeat_penalty: float = 1.0,
+                       repeat_last_n: int = 64, min_p: float = 0.0, steer: Steering = None,
                        ck: float = 0.0, cv: float = 1.0, layers: Tuple[int, Optional[int]] = (1, None),
                        act: Optional[Vector] = None, act_layer: Optional[int] = None, act_scale: float = 1.0,
                        offset: Optional[str] = None, n_ctx: int = 0, threads: int = 0,
@@ -627,8 +634,20 @@ class Model:
             return []
         toks, n_hold, steers = self._prepare(prompts, chat, system, template, max_new, steer, ck, cv, layers,
                                              act, act_layer, offset)
-        sp = _lib.kvs_sampler_params(temperature, top_k, top_p, seed)
+        sp = self._sampler_params(temperature, top_k, top_p, seed, repeat_penalty, repeat_last_n, min_p)
         return self._run(toks, n_hold, steers, act, act_layer, act_scale, sp, max_new, n_ctx, threads, kv_f16)
+
+    @staticmethod
+    def _sampler_params(temperature: float, top_k: int, top_p: float, seed: int, repeat_penalty: float,
+                        repeat_last_n: int, min_p: float) -> _lib.kvs_sampler_params:
+        """The sampler settings, checked (the CLI's rules for the same flags)."""
+        if not repeat_penalty > 0:
+            raise ValueError(f"repeat_penalty must be greater than 0 (1 is off), got {repeat_penalty}")
+        if repeat_last_n < -1:
+            raise ValueError(f"repeat_last_n must be -1 (all), 0 (off) or more, got {repeat_last_n}")
+        if not 0 <= min_p <= 1:
+            raise ValueError(f"min_p must be in [0, 1], got {min_p}")
+        return _lib.kvs_sampler_params(temperature, top_k, top_p, seed, repeat_penalty, repeat_last_n, min_p)
 
     def _prepare(self, prompts: Sequence[str], chat: bool, system: Optional[str], template: Optional[str],
                  max_new: int, steer: Steering, ck: float, cv: float, layers: Tuple[int, Optional[int]],

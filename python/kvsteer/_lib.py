@@ -71,7 +71,8 @@ class kvs_batch(Structure):
 
 
 class kvs_sampler_params(Structure):
-    _fields_ = [("temperature", c_float), ("top_k", c_int), ("top_p", c_float), ("seed", c_uint64)]
+    _fields_ = [("temperature", c_float), ("top_k", c_int), ("top_p", c_float), ("seed", c_uint64),
+                ("repeat_penalty", c_float), ("repeat_last_n", c_int), ("min_p", c_float)]
 
 
 ON_PREFILLED = CFUNCTYPE(c_int, c_void_p, c_int, c_int, c_void_p, POINTER(kvs_error))

@@ -101,6 +101,18 @@ def test_sampling_matches_cli(model: kvsteer.Model) -> None:
     assert g.tokens != other.tokens or g.tokens != greedy.tokens
 
 
+def test_penalty_and_min_p_match_cli(model: kvsteer.Model) -> None:
+    kw = dict(repeat_penalty=1.3, repeat_last_n=16)
+    g = model.generate(Q, chat=True, max_new=int(N), threads=THREADS, **kw)
+    assert g.text == cli_run("--chat", "-p", Q, "-n", N, "--repeat-penalty", "1.3", "--repeat-last-n", "16")
+    s = model.generate(Q, chat=True, max_new=int(N), threads=THREADS, temperature=0.9, seed=7, min_p=0.1, **kw)
+    assert s.text == cli_run("--chat", "-p", Q, "-n", N, "--repeat-penalty", "1.3", "--repeat-last-n", "16",
+                             "--temp", "0.9", "--seed", "7", "--min-p", "0.1")
+    for bad in (dict(repeat_penalty=0.0), dict(repeat_last_n=-2), dict(min_p=1.5)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            model.generate(Q, max_new=1, **bad)
+
+
 def test_cache_steering_matches_cli(model: kvsteer.Model, vec_files) -> None:
     vec = model.load_vector(vec_files[0])
     g = model.generate(Q, chat=True, max_new=int(N), threads=THREADS, steer=vec, cv=8)

@@ -40,6 +40,22 @@ int cli_layer_range(const char *cmd, const char *opt, const char *s, int *from, 
 int cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
 int cli_float(const char *cmd, const char *opt, const char *s, double lo, double hi, float *out);
 
+/* llama.cpp's repetition penalty and min-p, taken by every command that
+ * samples: CLI_SAMPLING_OPTS in its option table (values 1100..1102), and
+ * cli_sampling_opt for those values; 1 (printed) on a bad value. */
+#define CLI_SAMPLING_OPTS                                                                        \
+    {"repeat-penalty", required_argument, 0, 1100}, {"repeat-last-n", required_argument, 0, 1101}, \
+        {"min-p", required_argument, 0, 1102}
+#define CLI_SAMPLING_HELP                                                                       \
+    "      --repeat-penalty P divide the positive logits, and multiply the negative ones, of\n"   \
+    "                         the tokens among the last N by P; greedy too (default 1 = off)\n" \
+    "      --repeat-last-n N  the penalty's window N, prompt included (default 64; 0 = off,\n"  \
+    "                         -1 = the whole context)\n"
+#define CLI_MIN_P_HELP                                                                         \
+    "      --min-p M          after temperature, drop tokens less likely than M times the top\n" \
+    "                         token (default 0 = off)\n"
+int cli_sampling_opt(const char *cmd, int opt, const char *arg, kvs_sampler_params *sp);
+
 /* A seed for sampling when none is given (differs between runs; the
  * commands print it so that a run can be repeated). */
 uint64_t cli_random_seed(void);

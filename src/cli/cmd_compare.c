@@ -20,6 +20,8 @@ static const char *k_help =
     "      --temp T           temperature (default 0 = greedy)\n"
     "      --top-k K          top-k filter (default 0 = off)\n"
     "      --top-p P          nucleus filter (default 1 = off)\n"
+    CLI_MIN_P_HELP
+    CLI_SAMPLING_HELP
     "      --seed S           sampling seed (default: a random one, printed on stderr)\n"
     "      --kv-f16           keep the KV cache as IEEE half\n"
     "  -w, --width N          column width (default 58)\n"
@@ -89,7 +91,7 @@ int cmd_compare(int argc, char **argv) {
     const char *model = NULL;
     const char *qs[64];
     int nq = 0, n_predict = 160, width = 58, threads = 0, seed_set = 0, kv_f16 = 0;
-    kvs_sampler_params sp = {0.0f, 0, 1.0f, 0};
+    kvs_sampler_params sp = kvs_sampler_default_params();
     steer_opts so;
     steer_opts_init(&so);
     static const struct option opts[] = {
@@ -102,7 +104,7 @@ int cmd_compare(int argc, char **argv) {
         {"ck", required_argument, 0, 1000}, {"cv", required_argument, 0, 1000},
         {"layers", required_argument, 0, 1000}, {"act", required_argument, 0, 1000},
         {"act-layer", required_argument, 0, 1000}, {"act-scale", required_argument, 0, 1000},
-        {"offset", required_argument, 0, 1000}, {"offset-token", required_argument, 0, 1000}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"offset", required_argument, 0, 1000}, {"offset-token", required_argument, 0, 1000}, CLI_SAMPLING_OPTS, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int o, li = 0;
     optind = 1;
     opterr = 0;
@@ -122,6 +124,7 @@ int cmd_compare(int argc, char **argv) {
         case 'w': if (cli_int("compare", "-w", optarg, 20, 400, &width)) return 1; break;
         case 't': if (cli_int("compare", "-t", optarg, 1, 1024, &threads)) return 1; break;
         case 1000: if (steer_opts_parse(&so, "compare", opts[li].name, optarg) < 0) return 1; break;
+        case 1100: case 1101: case 1102: if (cli_sampling_opt("compare", o, optarg, &sp)) return 1; break;
         case 'h': fputs(k_help, stdout); fputs(steer_opts_help, stdout); return 0;
         case ':': return cli_error("compare", "option %s needs a value", argv[optind - 1]);
         default: return cli_error("compare", "unknown option '%s' (see kvsteer compare --help)", argv[optind - 1]);

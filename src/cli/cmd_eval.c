@@ -35,6 +35,11 @@ static const char *k_help =
     "      --sampling         sample (temperature 0.6, top-p 0.9, top-k 50) instead of greedy\n"
     "      --seeds S          with --sampling: seeds 0..S-1 (default 5)\n"
     "      --temp T --top-p P --top-k K   sampling settings (with --sampling)\n"
+    CLI_MIN_P_HELP
+    "                         (with --sampling)\n"
+    CLI_SAMPLING_HELP
+    "                         (both greedy or with --sampling; recorded in the run\n"
+    "                         file's configuration when the penalty is on)\n"
     "  -t, --threads N        worker threads (default: all cores)\n"
     "  -c, --ctx N            context per sequence (default: what the longest prompt needs)\n"
     "      --kv-f16           keep the KV cache as IEEE half: half its memory (not faster\n"
@@ -162,7 +167,7 @@ int cmd_eval(int argc, char **argv) {
         {"cv", required_argument, 0, 1000},       {"layers", required_argument, 0, 1000},
         {"act", required_argument, 0, 1000},      {"act-layer", required_argument, 0, 1000},
         {"act-scale", required_argument, 0, 1000}, {"offset", required_argument, 0, 1000}, {"offset-token", required_argument, 0, 1000},
-        {"kv-f16", no_argument, 0, 14},           {"help", no_argument, 0, 'h'},
+        {"kv-f16", no_argument, 0, 14},           CLI_SAMPLING_OPTS, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int o, li = 0;
     optind = 1;
@@ -189,6 +194,10 @@ int cmd_eval(int argc, char **argv) {
         case 'c': if (cli_int(CMD, "--ctx", optarg, 8, 1 << 24, &ec.n_ctx)) return 1; break;
         case 'q': quiet = 1; break;
         case 14: ec.kv_f16 = 1; break;
+        case 1100: case 1101: case 1102:
+            if (cli_sampling_opt(CMD, o, optarg, &ec.sp)) return 1;
+            if (o == 1102) samp_set = 1;
+            break;
         case 1000:
             if (steer_opts_parse(&so, CMD, opts[li].name, optarg) < 0) return 1;
             if (!strcmp(opts[li].name, "act-scale")) act_scale_set = 1;
@@ -214,7 +223,7 @@ int cmd_eval(int argc, char **argv) {
     if (method != EVAL_ACT && (so.act_path || so.act_layer >= 0 || act_scale_set))
         return cli_error(CMD, "--act, --act-layer and --act-scale are used only by --method act");
     if (!ec.sampling && (seeds_set || samp_set))
-        return cli_error(CMD, "--seeds, --temp, --top-p and --top-k need --sampling");
+        return cli_error(CMD, "--seeds, --temp, --top-p, --top-k and --min-p need --sampling");
     if (!(data = cli_data_dir(CMD, data))) return 1;
 
     kvs_error err = {0};

@@ -24,6 +24,8 @@ static const char *k_help =
     "      --temp T           temperature; 0 = greedy (default 0)\n"
     "      --top-k K          top-k filter (default 0 = off)\n"
     "      --top-p P          nucleus filter (default 1 = off)\n"
+    CLI_MIN_P_HELP
+    CLI_SAMPLING_HELP
     "      --seed S           random seed for sampling (default: a random one, printed on\n"
     "                         stderr so that the run can be repeated)\n"
     "  -t, --threads N        worker threads (default: all cores)\n"
@@ -57,7 +59,7 @@ int cmd_run(int argc, char **argv) {
     steer_opts so;
     steer_opts_init(&so);
     int chat = 0, special = 1, n_predict = 256, threads = 0, n_ctx = 0, kv_f16 = 0, seed_set = 0;
-    kvs_sampler_params sp = {0.0f, 0, 1.0f, 0};
+    kvs_sampler_params sp = kvs_sampler_default_params();
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 'p'},
         {"chat", no_argument, 0, 'C'},        {"system", required_argument, 0, 'S'},
@@ -70,7 +72,7 @@ int cmd_run(int argc, char **argv) {
         {"ck", required_argument, 0, 1000}, {"cv", required_argument, 0, 1000},
         {"layers", required_argument, 0, 1000}, {"act", required_argument, 0, 1000},
         {"act-layer", required_argument, 0, 1000}, {"act-scale", required_argument, 0, 1000},
-        {"kv-f16", no_argument, 0, 'F'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"kv-f16", no_argument, 0, 'F'}, CLI_SAMPLING_OPTS, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int o, li = 0;
     optind = 1;
     opterr = 0;
@@ -85,6 +87,7 @@ int cmd_run(int argc, char **argv) {
         case 'X': special = 1; break;
         case 'Y': special = 0; break;
         case 1000: if (steer_opts_parse(&so, "run", opts[li].name, optarg) < 0) return 1; break;
+        case 1100: case 1101: case 1102: if (cli_sampling_opt("run", o, optarg, &sp)) return 1; break;
         case 'n': if (cli_int("run", "-n", optarg, 0, 1 << 24, &n_predict)) return 1; break;
         case 'e': if (cli_float("run", "--temp", optarg, 0, 100, &sp.temperature)) return 1; break;
         case 'k': if (cli_int("run", "--top-k", optarg, 0, 1 << 24, &sp.top_k)) return 1; break;

@@ -67,6 +67,18 @@ int cli_float(const char *cmd, const char *opt, const char *s, double lo, double
     return 0;
 }
 
+int cli_sampling_opt(const char *cmd, int opt, const char *arg, kvs_sampler_params *sp) {
+    char *end;
+    errno = 0;
+    if (opt == 1101) return cli_int(cmd, "--repeat-last-n", arg, -1, 1 << 24, &sp->repeat_last_n);
+    if (opt == 1102) return cli_float(cmd, "--min-p", arg, 0, 1, &sp->min_p);
+    const double v = strtod(arg, &end);
+    if (errno || end == arg || *end || !isfinite(v) || v <= 0 || v > 1e6)
+        return cli_error(cmd, "--repeat-penalty expects a number in (0, 1e6] (1 = off), got '%s'", arg);
+    sp->repeat_penalty = (float)v;
+    return 0;
+}
+
 kvs_token *cli_tokenize(const char *cmd, const kvs_model *m, const char *text, int add_bos, int parse_special,
                         int *n_out) {
     kvs_error err = {0};

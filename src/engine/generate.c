@@ -51,6 +51,13 @@ static int slot_start(kvs_ctx *c, slot *s, kvs_gen_request *r, int seq, kvs_erro
         return err_fail(err, KVS_E_RANGE, "generate: prompt of %d tokens (after %d cached) does not fit the context of %d",
                         r->n_prompt, base, c->n_ctx);
     if (!r->append) kvs_seq_truncate(c, seq, 0, NULL);
+    /* the repetition penalty's window is this sequence's own tokens, so a
+     * request's result does not depend on what shares its batch */
+    if (r->sampler) {
+        if (!r->append) kvs_sampler_reset(r->sampler);
+        for (int i = 0; i < r->n_prompt; i++)
+            if (kvs_sampler_accept(r->sampler, r->prompt[i])) return err_fail(err, KVS_E_NOMEM, "generate: out of memory");
+    }
     r->n_out = 0;
     r->stop = KVS_STOP_NONE;
     r->seconds = 0;
@@ -153,6 +160,10 @@ static int run(kvs_ctx *c, int n, int first_seq, kvs_gen_refill refill, void *re
                         why = KVS_STOP_MAX_NEW;
                     } else {
                         r->out[r->n_out++] = t;
+                        if (kvs_sampler_accept(r->sampler, t)) {
+                            rc = err_fail(err, KVS_E_NOMEM, "generate: out of memory");
+                            break;
+                        }
                         const int stop_cb = on_token ? on_token(i, t, user) : 0;
                         if (kvs_token_is_eog(c->model, t) || stop_cb) why = KVS_STOP_EOG;
                         else if (r->n_out >= r->max_new) why = KVS_STOP_MAX_NEW;

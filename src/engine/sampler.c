@@ -1,9 +1,10 @@
 /* sampler.c - choosing the next token from logits.
  *
  * Order of operations follows the Hugging Face generate() the paper used:
- * temperature, then top-k, then top-p, then a draw.  The random stream is our
- * own xoshiro256** seeded through splitmix64, so a seed gives the same tokens
- * on every machine and every run. */
+ * temperature, then top-k, then top-p, then min-p, then a draw; llama.cpp's
+ * repetition penalty comes before all of them (and before greedy's argmax).
+ * The random stream is our own xoshiro256** seeded through splitmix64, so a
+ * seed gives the same tokens on every machine and every run. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,14 @@ struct kvs_sampler {
     int cap;
     struct cand *cand;
     float *prob;
+    /* the penalty's window: the last repeat_last_n tokens (a ring once
+     * full), or with -1 every token */
+    int penalize;
+    kvs_token *hist;
+    int hist_cap, hist_n, hist_at;
+    int pen_cap;
+    float *pen;             /* penalised copy of the logits */
+    unsigned char *seen;    /* per token id: already penalised in this call */
 };
 
 static uint64_t splitmix64(uint64_t *x) {
@@ -39,12 +48,23 @@ static uint64_t next_u64(kvs_sampler *s) {
     return r;
 }
 
+kvs_sampler_params kvs_sampler_default_params(void) {
+    return (kvs_sampler_params){.top_p = 1.0f, .repeat_penalty = 1.0f, .repeat_last_n = 64};
+}
+
 kvs_sampler *kvs_sampler_new(const kvs_sampler_params *p, kvs_error *err) {
     if (!p || isnan(p->temperature) || isnan(p->top_p) || p->top_p <= 0.0f)
         return err_fail(err, KVS_E_ARG, "sampler: top-p must be in (0, 1] and temperature a number"), NULL;
+    if (!(p->repeat_penalty >= 0.0f) || isinf(p->repeat_penalty))
+        return err_fail(err, KVS_E_ARG, "sampler: the repeat penalty must be a positive number (0 leaves it off)"), NULL;
+    if (p->repeat_last_n < -1)
+        return err_fail(err, KVS_E_ARG, "sampler: the repeat-penalty window must be -1 (all), 0 (off) or a count"), NULL;
+    if (!(p->min_p >= 0.0f && p->min_p <= 1.0f))
+        return err_fail(err, KVS_E_ARG, "sampler: min-p must be in [0, 1]"), NULL;
     kvs_sampler *s = calloc(1, sizeof *s);
     if (!s) return err_fail(err, KVS_E_NOMEM, "sampler: out of memory"), NULL;
     s->p = *p;
+    s->penalize = p->repeat_penalty != 0.0f && p->repeat_penalty != 1.0f && p->repeat_last_n != 0;
     uint64_t x = p->seed;
     for (int i = 0; i < 4; i++) s->s[i] = splitmix64(&x);
     return s;
@@ -54,7 +74,64 @@ void kvs_sampler_free(kvs_sampler *s) {
     if (!s) return;
     free(s->cand);
     free(s->prob);
+    free(s->hist);
+    free(s->pen);
+    free(s->seen);
     free(s);
+}
+
+int kvs_sampler_accept(kvs_sampler *s, kvs_token t) {
+    if (!s || !s->penalize) return 0;
+    const int w = s->p.repeat_last_n;
+    if (w > 0 && s->hist_n == w) {
+        /* full: the new token replaces the oldest (hist_at, 0 when it filled) */
+        s->hist[s->hist_at] = t;
+        s->hist_at = (s->hist_at + 1) % w;
+        return 0;
+    }
+    /* grown as tokens come, not to the window at once: a huge window asked
+     * for costs only what the sequence holds */
+    if (s->hist_n == s->hist_cap) {
+        int nc = s->hist_cap ? 2 * s->hist_cap : 64;
+        if (w > 0 && nc > w) nc = w;
+        kvs_token *h = realloc(s->hist, sizeof *h * (size_t)nc);
+        if (!h) return KVS_E_NOMEM;
+        s->hist = h;
+        s->hist_cap = nc;
+    }
+    s->hist[s->hist_n++] = t;
+    return 0;
+}
+
+void kvs_sampler_reset(kvs_sampler *s) {
+    if (s) s->hist_n = s->hist_at = 0;
+}
+
+/* The logits with the repetition penalty applied, once per distinct token of
+ * the window; the caller's logits when there is nothing to penalise (or no
+ * memory for a copy: degrade, don't crash). */
+static const float *penalized(kvs_sampler *s, const float *logits, int n) {
+    if (!s->penalize || s->hist_n == 0) return logits;
+    if (s->pen_cap < n) {
+        float *np = realloc(s->pen, sizeof *np * (size_t)n);
+        if (np) s->pen = np;
+        unsigned char *ns = np ? realloc(s->seen, (size_t)n) : NULL;
+        if (ns) s->seen = ns;
+        if (!np || !ns) return logits;
+        memset(s->seen, 0, (size_t)n);
+        s->pen_cap = n;
+    }
+    memcpy(s->pen, logits, sizeof *logits * (size_t)n);
+    const float P = s->p.repeat_penalty;
+    for (int i = 0; i < s->hist_n; i++) {
+        const kvs_token t = s->hist[i];
+        if (t < 0 || t >= n || s->seen[t]) continue;
+        s->seen[t] = 1;
+        s->pen[t] = s->pen[t] > 0.0f ? s->pen[t] / P : s->pen[t] * P;
+    }
+    for (int i = 0; i < s->hist_n; i++)
+        if (s->hist[i] >= 0 && s->hist[i] < n) s->seen[s->hist[i]] = 0;
+    return s->pen;
 }
 
 static int argmax(const float *x, int n) {
@@ -109,7 +186,9 @@ static int top_candidates(cand *c, const float *logits, int n, int k) {
 }
 
 kvs_token kvs_sampler_sample(kvs_sampler *s, const float *logits, int n) {
-    if (!s || s->p.temperature <= 0.0f) return argmax(logits, n);
+    if (!s) return argmax(logits, n);
+    logits = penalized(s, logits, n);
+    if (s->p.temperature <= 0.0f) return argmax(logits, n);
     if (s->cap < n) {
         cand *nc = realloc(s->cand, sizeof(cand) * (size_t)n);
         float *np = nc ? realloc(s->prob, sizeof(float) * (size_t)n) : NULL;
@@ -136,6 +215,14 @@ kvs_token kvs_sampler_sample(kvs_sampler *s, const float *logits, int n) {
                 break;
             }
         }
+        m = keep;
+        sum = 0.0;
+        for (int i = 0; i < m; i++) sum += s->prob[i];
+    }
+    if (s->p.min_p > 0.0f) {
+        /* prob[0] is the top token's weight, exp(0) = 1 */
+        int keep = 1;
+        while (keep < m && s->prob[keep] >= s->p.min_p) keep++;
         m = keep;
         sum = 0.0;
         for (int i = 0; i < m; i++) sum += s->prob[i];

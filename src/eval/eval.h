@@ -94,7 +94,8 @@ typedef struct eval_config {
     int max_new;              /* most generated tokens per answer */
     int batch;                /* sequences decoded together (results do not depend on it) */
     int sampling, n_seeds;    /* sample with seeds 0..n_seeds-1 instead of greedy */
-    kvs_sampler_params sp;    /* with sampling (the seed is per question) */
+    kvs_sampler_params sp;    /* with sampling (the seed is per question); its repetition
+                                 penalty applies to greedy answers too */
     int n_threads;            /* 0 = all cores */
     int n_ctx;                /* per sequence; 0 = what the longest prompt needs */
     int kv_f16;

@@ -19,7 +19,10 @@ void eval_config_init(eval_config *c) {
     c->max_new = 768;
     c->batch = 16;
     c->n_seeds = 5;
-    c->sp = (kvs_sampler_params){0.6f, 50, 0.9f, 0};
+    c->sp = kvs_sampler_default_params();
+    c->sp.temperature = 0.6f;
+    c->sp.top_k = 50;
+    c->sp.top_p = 0.9f;
     c->act_layer = -1;
 }
 
@@ -64,6 +67,11 @@ static char *detok(const kvs_model *m, const kvs_token *t, int n) {
 static int strip_eog(const kvs_model *m, const kvs_token *t, int n) {
     while (n > 0 && kvs_token_is_eog(m, t[n - 1])) n--;
     return n;
+}
+
+/* Whether the repetition penalty changes anything (the sampler's own rule). */
+static int eval_penalty_on(const kvs_sampler_params *p) {
+    return p->repeat_penalty != 0.0f && p->repeat_penalty != 1.0f && p->repeat_last_n != 0;
 }
 
 static double round_f(float v) {
@@ -295,10 +303,11 @@ static int loop_refill(void *user, int j, kvs_gen_request *fin, kvs_gen_request 
     }
     kvs_sampler_free(lp->smp[j]);
     lp->smp[j] = NULL;
-    if (lp->sampling) {
+    if (lp->sampling || eval_penalty_on(&lp->sp)) {
         /* each question's own stream: the results do not depend on batching */
         kvs_sampler_params p = lp->sp;
         p.seed = ((uint64_t)(unsigned)s->seed << 32) | (uint32_t)q->index;
+        if (!lp->sampling) p.temperature = 0.0f; /* greedy, with the penalty */
         if (!(lp->smp[j] = kvs_sampler_new(&p, err))) return err->code ? err->code : KVS_E_NOMEM;
     }
     r->sampler = lp->smp[j];
@@ -451,8 +460,14 @@ static cJSON *run_config_json(const eval_config *cfg, const char *offset, int co
         cJSON_AddNumberToObject(d, "temperature", round_f(cfg->sp.temperature));
         cJSON_AddNumberToObject(d, "top_p", round_f(cfg->sp.top_p));
         cJSON_AddNumberToObject(d, "top_k", cfg->sp.top_k);
+        /* like kv_cache: only when on, so that files made before it resume */
+        if (cfg->sp.min_p > 0.0f) cJSON_AddNumberToObject(d, "min_p", round_f(cfg->sp.min_p));
     } else {
         cJSON_AddStringToObject(c, "sampling", "greedy");
+    }
+    if (eval_penalty_on(&cfg->sp)) {
+        cJSON_AddNumberToObject(c, "repeat_penalty", round_f(cfg->sp.repeat_penalty));
+        cJSON_AddNumberToObject(c, "repeat_last_n", cfg->sp.repeat_last_n);
     }
     if (mc) {
         cJSON_AddStringToObject(c, "answer_suffix", ANS_SUFFIX);

@@ -295,14 +295,23 @@ static int parse_body(const cJSON *j, int chat, const vec_registry *vr, const re
     if (given) r->max_tokens = (int)x;
     if (get_num(j, "max_tokens", "max_tokens", 1, lim->max_tokens, 1, &x, &given, e)) return e->status;
     if (given) r->max_tokens = (int)x;
-    /* OpenAI's defaults: temperature 1, top_p 1 */
-    r->sampling = (kvs_sampler_params){1.0f, 0, 1.0f, 0};
+    /* OpenAI's defaults: temperature 1, top_p 1; llama.cpp's window of 64 for
+     * the repeat penalty, which is off, as min-p is */
+    r->sampling = kvs_sampler_default_params();
+    r->sampling.temperature = 1.0f;
     if (get_num(j, "temperature", "temperature", 0, 2, 0, &x, &given, e)) return e->status;
     if (given) r->sampling.temperature = (float)x;
     if (get_num(j, "top_p", "top_p", 1e-6, 1, 0, &x, &given, e)) return e->status;
     if (given) r->sampling.top_p = (float)x;
     if (get_num(j, "top_k", "top_k", 0, 1e6, 1, &x, &given, e)) return e->status;
     if (given) r->sampling.top_k = (int)x;
+    if (get_num(j, "min_p", "min_p", 0, 1, 0, &x, &given, e)) return e->status;
+    if (given) r->sampling.min_p = (float)x;
+    if (get_num(j, "repeat_penalty", "repeat_penalty", -1e6, 1e6, 0, &x, &given, e)) return e->status;
+    if (given && x <= 0) return bad(e, "repeat_penalty", "must be greater than 0 (1 is off)");
+    if (given) r->sampling.repeat_penalty = (float)x;
+    if (get_num(j, "repeat_last_n", "repeat_last_n", -1, 1 << 24, 1, &x, &given, e)) return e->status;
+    if (given) r->sampling.repeat_last_n = (int)x;
     /* 2^53: the largest integer a JSON number carries exactly everywhere */
     if (get_num(j, "seed", "seed", 0, 9007199254740992.0, 1, &x, &r->seed_given, e)) return e->status;
     if (r->seed_given) r->sampling.seed = (uint64_t)x;
