@@ -45,7 +45,9 @@ EV=(eval -m "$(cd "$(dirname "$MODEL")" && pwd)/$(basename "$MODEL")" --task arc
 (cd "$tmp" && KVS_DATA="$tmp/d" "$BIN" "${EV[@]}" -o "$tmp/r2.jsonl" >/dev/null 2>"$tmp/err") || bad "eval KVS_DATA: $(cat "$tmp/err")"
 answers() { grep '"id":' "$1" | sed -e 's/"seconds":[^,}]*//' -e 's/"span_seconds":[^,}]*//' -e 's/"wall_seconds":[^,}]*//'; }
 check "same answers either way" cmp -s <(answers "$tmp/r1.jsonl") <(answers "$tmp/r2.jsonl")
-(cd "$tmp" && env -u KVS_DATA "$BIN" "${EV[@]}" -o "$tmp/r3.jsonl" >/dev/null 2>"$tmp/err")
+# from a folder whose ../shared/data cannot exist (/tmp/shared might)
+mkdir -p "$tmp/nodata/here"
+(cd "$tmp/nodata/here" && env -u KVS_DATA "$BIN" "${EV[@]}" -o "$tmp/r3.jsonl" >/dev/null 2>"$tmp/err")
 check "no data: says how to get it" grep -q "scripts/fetch_data.sh --dest DIR" "$tmp/err"
 check "no data: no run file" [ ! -e "$tmp/r3.jsonl" ]
 finish
