@@ -1,0 +1,123 @@
+/* Thread counts never change results: the same prompt, batch and decoding steps
+ * give bit-identical logits with 1, 2 and 3 threads, and when the context changes
+ * its thread count between passes.  This is what lets the engine pick how many
+ * threads enter each step (src/engine/threadctl.h); the controller's decision
+ * logic is tested here on its own too. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "threadctl.h"
+
+enum { N_STEPS = 6 };
+
+typedef struct run_out {
+    float *prompt;        /* logits of the prompt's last token */
+    float *pair[2];       /* logits of both sequences of the two-sequence batch */
+    float *steps;         /* N_STEPS greedy decoding steps of sequence 0 */
+    kvs_token toks[N_STEPS];
+} run_out;
+
+static int argmax(const float *x, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
+static void decode(kvs_ctx *c, int n, const kvs_token *t, const int32_t *pos, const int32_t *seq, const int8_t *want) {
+    kvs_batch b = {n, t, pos, seq, want};
+    kvs_error err = {0};
+    if (kvs_decode(c, &b, &err)) fail_msg("decode: %s", err.msg);
+}
+
+/* One fixed workload: a prompt in sequence 0 (a multi-row pass), a second prompt in
+ * sequence 1 decoded together with sequence 0's first step (mixed rows), then
+ * single-token steps.  `vary`: pin the context to other counts between passes
+ * (1, 2, then 1..n_threads in turn), then leave the choice to it. */
+static void workload(int n_threads, int vary, run_out *o) {
+    const kvs_model *m = tu_model();
+    kvs_model_info mi;
+    kvs_model_get_info(m, &mi);
+    const int nv = mi.n_vocab;
+    kvs_ctx *c = tu_ctx(m, 128, 2, n_threads);
+    kvs_error err = {0};
+    const char *a = "The river carried silt from the hills to the delta, where farmers";
+    const char *b = "def mean(xs):\n    return sum(xs) /";
+    kvs_token ta[64], tb[64];
+    const int na = kvs_tokenize(m, a, strlen(a), 1, 1, ta, 64, &err);
+    const int nb = kvs_tokenize(m, b, strlen(b), 1, 1, tb, 64, &err);
+    assert_true(na > 4 && na <= 64 && nb > 4 && nb <= 64);
+    int32_t pos[64], seq[64];
+    for (int i = 0; i < na; i++) pos[i] = i, seq[i] = 0;
+    if (vary) kvs_ctx_pin_threads(c, 1);
+    decode(c, na, ta, pos, seq, NULL);
+    memcpy(o->prompt, kvs_get_logits(c, na - 1), sizeof(float) * nv);
+
+    /* sequence 1's prompt and sequence 0's next token in one batch */
+    kvs_token tk[65];
+    int8_t want[65] = {0};
+    for (int i = 0; i < nb; i++) tk[i] = tb[i], pos[i] = i, seq[i] = 1;
+    tk[nb] = (kvs_token)argmax(o->prompt, nv), pos[nb] = na, seq[nb] = 0;
+    want[nb - 1] = want[nb] = 1;
+    if (vary) kvs_ctx_pin_threads(c, n_threads > 1 ? 2 : 1);
+    decode(c, nb + 1, tk, pos, seq, want);
+    memcpy(o->pair[0], kvs_get_logits(c, nb), sizeof(float) * nv);
+    memcpy(o->pair[1], kvs_get_logits(c, nb - 1), sizeof(float) * nv);
+
+    kvs_token t = (kvs_token)argmax(o->pair[0], nv);
+    for (int s = 0; s < N_STEPS; s++) {
+        /* pinned through 1..n_threads and back, then left to the controller */
+        if (vary) kvs_ctx_pin_threads(c, s < 2 * n_threads ? 1 + s % n_threads : 0);
+        int32_t p = na + 1 + s, q = 0;
+        decode(c, 1, &t, &p, &q, NULL);
+        memcpy(o->steps + (size_t)s * nv, kvs_get_logits(c, 0), sizeof(float) * nv);
+        o->toks[s] = t = (kvs_token)argmax(o->steps + (size_t)s * nv, nv);
+    }
+    kvs_ctx_free(c);
+}
+
+static void out_alloc(run_out *o, int nv) {
+    o->prompt = tu_xmalloc(sizeof(float) * nv);
+    o->pair[0] = tu_xmalloc(sizeof(float) * nv);
+    o->pair[1] = tu_xmalloc(sizeof(float) * nv);
+    o->steps = tu_xmalloc(sizeof(float) * nv * N_STEPS);
+}
+
+static void out_free(run_out *o) { free(o->prompt), free(o->pair[0]), free(o->pair[1]), free(o->steps); }
+
+static void assert_same(const run_out *x, const run_out *y, int nv) {
+    assert_memory_equal(x->prompt, y->prompt, sizeof(float) * nv);
+    assert_memory_equal(x->pair[0], y->pair[0], sizeof(float) * nv);
+    assert_memory_equal(x->pair[1], y->pair[1], sizeof(float) * nv);
+    assert_memory_equal(x->steps, y->steps, sizeof(float) * nv * N_STEPS);
+    assert_memory_equal(x->toks, y->toks, sizeof x->toks);
+}
+
+static void test_thread_counts_are_exact(void **state) {
+    (void)state;
+    kvs_model_info mi;
+    kvs_model_get_info(tu_model(), &mi);
+    run_out ref, o;
+    out_alloc(&ref, mi.n_vocab);
+    out_alloc(&o, mi.n_vocab);
+    workload(1, 0, &ref);
+    for (int nt = 2; nt <= 3; nt++) {
+        workload(nt, 0, &o);
+        assert_same(&ref, &o, mi.n_vocab);
+        workload(nt, 1, &o);
+        assert_same(&ref, &o, mi.n_vocab);
+    }
+    out_free(&ref);
+    out_free(&o);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_thread_counts_are_exact),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    tu_release();
+    return rc;
+}
