@@ -128,8 +128,9 @@ int kvs_ctx_n_ctx(const kvs_ctx *c);
  * holds a core it falls back to fewer threads instead of waiting for the crowded
  * one at every barrier, and takes them all again once the core is free.  Results
  * never depend on the count.  kvs_ctx_pin_threads(c, n) fixes it at n (1 ..
- * n_threads; KVS_E_ARG otherwise), 0 returns to choosing; the environment variable
- * KVS_FIXED_THREADS=1 pins every new context at its n_threads.
+ * n_threads, or -1 for n_threads; KVS_E_ARG otherwise), 0 returns to choosing;
+ * the environment variable KVS_FIXED_THREADS=1 pins every new context at its
+ * n_threads.
  * kvs_ctx_mean_threads: threads used over all forward passes so far, weighted
  * by time (0 before any).
  */

@@ -113,9 +113,116 @@ static void test_thread_counts_are_exact(void **state) {
     out_free(&o);
 }
 
+/* Pinning: the range is checked, and the reported mean is the pinned count. */
+static void test_pin_and_mean(void **state) {
+    (void)state;
+    kvs_ctx *c = tu_ctx(tu_model(), 64, 1, 2);
+    assert_true(kvs_ctx_mean_threads(c) == 0);
+    assert_int_equal(kvs_ctx_pin_threads(c, 3), KVS_E_ARG);
+    assert_int_equal(kvs_ctx_pin_threads(c, -2), KVS_E_ARG);
+    assert_int_equal(kvs_ctx_pin_threads(c, 1), 0);
+    kvs_token t[4] = {1, 2, 3, 4};
+    int32_t pos[4] = {0, 1, 2, 3}, seq[4] = {0};
+    decode(c, 4, t, pos, seq, NULL);
+    assert_true(kvs_ctx_mean_threads(c) == 1.0);
+    kvs_ctx_free(c);
+    c = tu_ctx(tu_model(), 64, 1, 2);
+    assert_int_equal(kvs_ctx_pin_threads(c, -1), 0);  /* all of them */
+    decode(c, 4, t, pos, seq, NULL);
+    assert_true(kvs_ctx_mean_threads(c) == 2.0);
+    assert_int_equal(kvs_ctx_pin_threads(c, 0), 0);
+    int32_t p4 = 4;
+    decode(c, 1, t, &p4, seq, NULL);
+    assert_true(kvs_ctx_mean_threads(c) >= 1.0 && kvs_ctx_mean_threads(c) <= 2.0);
+    kvs_ctx_free(c);
+}
+
+/* Feed the class steps of `rate` seconds per unit at count n until `sec` seconds
+ * have passed, each step chosen by tc_choose; returns the steps that used each
+ * count (counts[1..n_max]). */
+static void steps(tc_bucket *b, int n_max, const double *rate, double sec, int *counts) {
+    const double work = 1000, t_end = b->clock + sec;
+    while (b->clock < t_end) {
+        const int n = tc_choose(b, n_max);
+        assert_true(n >= 1 && n <= n_max);
+        if (counts) counts[n]++;
+        tc_record(b, n_max, n, rate[n] * work, work);
+    }
+}
+
+/* The decision logic on its own, with made-up timings: start at the full count,
+ * probe one thread once and keep the full count while it is faster, with probes
+ * thinning out; fall back when the full count turns slow (another process took a
+ * core), and take it back once it is fast again. */
+static void test_controller(void **state) {
+    (void)state;
+    threadctl tc;
+    assert_int_equal(tc_init(&tc, 2), 0);
+    assert_true(tc_bucket_of(TC_LAYER, 1) != tc_bucket_of(TC_LAYER, 512));
+    assert_true(tc_bucket_of(TC_LAYER, 1) != tc_bucket_of(TC_OUTPUT, 1));
+    assert_int_equal(tc_bucket_of(TC_LAYER, 512), tc_bucket_of(TC_LAYER, 600));
+    tc_bucket *b = &tc.b[tc_bucket_of(TC_LAYER, 1)];
+    /* seconds per unit of work; steps of 1000 units, 1 ms at 1 thread.  Quiet: 2
+     * threads take 0.6 of 1 thread's time */
+    double quiet[3] = {0, 1e-6, 0.6e-6}, busy[3] = {0, 1e-6, 3e-6};
+    assert_int_equal(tc_choose(b, 2), 2);
+    int counts[3] = {0};
+    steps(b, 2, quiet, TC_WINDOW_S, counts);  /* the first window, at 2 */
+    assert_int_equal(counts[1], 0);
+    assert_int_equal(tc_choose(b, 2), 1);  /* then one probe of the other count */
+    steps(b, 2, quiet, 30.0, counts);
+    assert_int_equal(tc_best(b, 2), 2);
+    /* probes of 1 thread: once at first, then after 1, 2, 4, 8, 8, 8 s of work:
+     * one window each, a small share of the time */
+    const double share1 = counts[1] * 1e-3 / (counts[1] * 1e-3 + counts[2] * 0.6e-3);
+    assert_true(share1 > 0 && share1 < 0.02);
+
+    /* a core gets busy: 2 threads now take 3x 1 thread's time */
+    memset(counts, 0, sizeof counts);
+    steps(b, 2, busy, 0.05, counts);  /* at most a few windows before it notices */
+    assert_int_equal(tc_best(b, 2), 1);
+    memset(counts, 0, sizeof counts);
+    steps(b, 2, busy, 30.0, counts);
+    assert_int_equal(tc_best(b, 2), 1);
+    const double share2 = counts[2] * 3e-3 / (counts[2] * 3e-3 + counts[1] * 1e-3);
+    assert_true(share2 > 0 && share2 < 0.03);
+
+    /* the core is free again: back to 2 within the longest probe gap */
+    steps(b, 2, quiet, TC_GAP_MAX_S + 0.1, NULL);
+    assert_int_equal(tc_best(b, 2), 2);
+    tc_free(&tc);
+}
+
+/* With more threads it climbs down one count at a time and stops where the time is
+ * lowest: 4 threads on a machine where 3 is best. */
+static void test_controller_climbs(void **state) {
+    (void)state;
+    threadctl tc;
+    assert_int_equal(tc_init(&tc, 4), 0);
+    tc_bucket *b = &tc.b[tc_bucket_of(TC_LAYER, 32)];
+    const double rate[5] = {0, 1e-6, 0.55e-6, 0.4e-6, 2e-6};
+    steps(b, 4, rate, 20.0, NULL);
+    assert_int_equal(tc_best(b, 4), 3);
+    /* a probe's window, once open, is finished before anything else */
+    b->win_arm = 2;
+    b->win_t = 0.001;
+    b->win_work = 1000;
+    assert_int_equal(tc_choose(b, 4), 2);
+    tc_free(&tc);
+    /* KVS_FIXED_THREADS pins new controllers at their full count */
+    setenv("KVS_FIXED_THREADS", "1", 1);
+    assert_int_equal(tc_init(&tc, 4), 0);
+    assert_int_equal(tc.pinned, 4);
+    tc_free(&tc);
+    unsetenv("KVS_FIXED_THREADS");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_thread_counts_are_exact),
+        cmocka_unit_test(test_pin_and_mean),
+        cmocka_unit_test(test_controller),
+        cmocka_unit_test(test_controller_climbs),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_release();

@@ -121,8 +121,8 @@ nomem:
 int kvs_ctx_n_ctx(const kvs_ctx *c) { return c->n_ctx; }
 
 int kvs_ctx_pin_threads(kvs_ctx *c, int n) {
-    if (n < 0 || n > c->n_threads) return KVS_E_ARG;
-    c->tc.pinned = n;
+    if (n < -1 || n > c->n_threads) return KVS_E_ARG;
+    c->tc.pinned = n < 0 ? c->n_threads : n;
     return 0;
 }
 
