@@ -52,6 +52,14 @@ int tc_choose(const tc_bucket *b, int n_max) {
     return pick;
 }
 
+/* The wait before a window of `work` units is run again at rate `worse` instead
+ * of `better`, for such windows to cost at most TC_PROBE_SHARE of the time. */
+static double lost_gap(double work, double worse, double better) {
+    return worse > better ? (worse - better) * work / TC_PROBE_SHARE : 0;
+}
+
+static double clamp_gap(double g) { return g < TC_GAP_MIN_S ? TC_GAP_MIN_S : g > TC_GAP_MAX_S ? TC_GAP_MAX_S : g; }
+
 void tc_record(tc_bucket *b, int n_max, int n, double sec, double work) {
     if (n < 1 || n > n_max || !(work > 0) || !(sec >= 0)) return;
     b->clock += sec;
@@ -71,18 +79,23 @@ void tc_record(tc_bucket *b, int n_max, int n, double sec, double work) {
         a->rate = r; /* a probe: what was known of this count is stale */
         if (n != best) {
             const double rb = b->arm[best].rate;
-            if (rb >= 0 && r > rb * (1.0 + TC_MARGIN))
-                a->gap = a->gap > 0 ? (2 * a->gap < TC_GAP_MAX_S ? 2 * a->gap : TC_GAP_MAX_S) : TC_GAP_MIN_S;
-            else
+            if (rb >= 0 && r > rb * (1.0 + TC_MARGIN)) {
+                /* worse: wait twice as long as last time, and long enough that
+                 * probes like this one cost at most TC_PROBE_SHARE of the time */
+                const double g = lost_gap(b->win_work, r, rb);
+                a->gap = clamp_gap(2 * a->gap > g ? 2 * a->gap : g);
+            } else {
                 a->gap = TC_GAP_MIN_S;
+            }
             a->due = b->clock + a->gap;
         }
     }
-    /* a count that just lost its place is checked again soon: the loss may have
-     * been one unlucky window */
-    if (tc_best(b, n_max) != best) {
-        b->arm[best].gap = TC_GAP_MIN_S;
-        b->arm[best].due = b->clock + TC_GAP_MIN_S;
+    /* a count that just lost its place is checked again soon, as the loss may
+     * have been one unlucky window, but no sooner than its cost allows */
+    const int nb = tc_best(b, n_max);
+    if (nb != best) {
+        b->arm[best].gap = clamp_gap(lost_gap(b->win_work, b->arm[best].rate, b->arm[nb].rate));
+        b->arm[best].due = b->clock + b->arm[best].gap;
     }
     b->win_arm = 0;
     b->win_t = b->win_work = 0;

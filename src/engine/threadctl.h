@@ -10,8 +10,8 @@
  * the fastest thread count seen, and now and then probes a neighbour (one thread
  * fewer or more, the full count, one thread) for one measuring window, so that
  * when the other process goes away the full count comes back.  A probe that was
- * clearly worse doubles the wait before that count is tried again (up to a few
- * seconds of work), so the quiet machine pays little for the probing.
+ * clearly worse doubles the wait before that count is tried again, or more when
+ * it lost much (up to a few seconds of work), so that probing costs little.
  *
  * Results never depend on the choice: every row is computed by the same
  * arithmetic whatever the thread count (tests/test_threads.c).
@@ -33,6 +33,10 @@ enum { TC_LAYER = 0, TC_OUTPUT = 1 };
  * to the most.  The most bounds how long the full count takes to come back. */
 #define TC_GAP_MIN_S 1.0
 #define TC_GAP_MAX_S 8.0
+/* The share of the time that probes of a count found worse may cost: the wait
+ * before the next grows with what the last one lost (a step that runs 5x slower
+ * on a crowded core waits longer than one that ran 1.5x slower). */
+#define TC_PROBE_SHARE 0.03
 /* A probe within this fraction of the best counts as "as good": its gap resets. */
 #define TC_MARGIN 0.10
 
