@@ -187,6 +187,15 @@ static void test_controller(void **state) {
     const double share2 = counts[2] * 3e-3 / (counts[2] * 3e-3 + counts[1] * 1e-3);
     assert_true(share2 > 0 && share2 < 0.03);
 
+    /* another class (prompts) seen for the first time starts from what this one
+     * learnt: at 1 thread, and no probe of 2 before the wait reached here */
+    tc_bucket *p = &tc.b[tc_bucket_of(TC_LAYER, 256)];
+    tc_seed(p, b, 2);
+    assert_int_equal(tc_choose(p, 2), 1);
+    memset(counts, 0, sizeof counts);
+    steps(p, 2, busy, b->arm[2].gap - 0.01, counts);
+    assert_int_equal(counts[2], 0);
+
     /* the core is free again: back to 2 within the longest probe gap */
     steps(b, 2, quiet, TC_GAP_MAX_S + 0.1, NULL);
     assert_int_equal(tc_best(b, 2), 2);

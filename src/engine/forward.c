@@ -135,16 +135,10 @@ static double now_s(void) {
 }
 
 /* The thread count for a step of a kind (TC_LAYER, TC_OUTPUT) and `rows` rows. */
-static int step_threads(const kvs_ctx *c, int kind, int rows) {
-    if (c->tc.pinned) return c->tc.pinned;
-    return tc_choose(&c->tc.b[tc_bucket_of(kind, rows)], c->n_threads);
-}
+static int step_threads(kvs_ctx *c, int kind, int rows) { return tc_next(&c->tc, tc_bucket_of(kind, rows)); }
 
 static void step_done(kvs_ctx *c, int kind, int rows, int n, double t0, double work) {
-    const double sec = now_s() - t0;
-    c->tc.used_t += sec;
-    c->tc.used_tn += sec * n;
-    if (!c->tc.pinned) tc_record(&c->tc.b[tc_bucket_of(kind, rows)], c->n_threads, n, sec, work);
+    tc_done(&c->tc, tc_bucket_of(kind, rows), n, now_s() - t0, work);
 }
 int kvs_ctx_n_seq(const kvs_ctx *c) { return c->n_seq; }
 const kvs_model *kvs_ctx_model(const kvs_ctx *c) { return c->model; }

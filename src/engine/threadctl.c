@@ -6,6 +6,7 @@
 int tc_init(threadctl *tc, int n_max) {
     memset(tc, 0, sizeof *tc);
     tc->n_max = n_max;
+    tc->last = -1;
     const char *fixed = getenv("KVS_FIXED_THREADS");
     if (fixed && fixed[0] && strcmp(fixed, "0") != 0) tc->pinned = n_max;
     tc->arms = malloc(sizeof *tc->arms * (size_t)TC_BUCKETS * (size_t)(n_max + 1));
@@ -30,10 +31,34 @@ int tc_bucket_of(int kind, int rows) {
 
 int tc_best(const tc_bucket *b, int n_max) {
     /* from the top, so that at a tie the larger count stays */
-    int best = n_max;
+    int best = 0;
     for (int n = n_max; n >= 1; n--)
-        if (b->arm[n].rate >= 0 && (b->arm[best].rate < 0 || b->arm[n].rate < b->arm[best].rate)) best = n;
-    return best;
+        if (b->arm[n].rate >= 0 && (!best || b->arm[n].rate < b->arm[best].rate)) best = n;
+    return best ? best : b->start >= 1 && b->start <= n_max ? b->start : n_max;
+}
+
+void tc_seed(tc_bucket *dst, const tc_bucket *src, int n_max) {
+    dst->start = tc_best(src, n_max);
+    for (int n = 1; n <= n_max; n++) {
+        dst->arm[n].gap = src->arm[n].gap;
+        dst->arm[n].due = dst->clock + src->arm[n].gap;
+    }
+}
+
+int tc_next(threadctl *tc, int bucket) {
+    if (tc->pinned) return tc->pinned;
+    tc_bucket *b = &tc->b[bucket];
+    if (b->clock == 0 && b->win_arm == 0 && tc->last >= 0 && tc->last != bucket) tc_seed(b, &tc->b[tc->last], tc->n_max);
+    return tc_choose(b, tc->n_max);
+}
+
+void tc_done(threadctl *tc, int bucket, int n, double sec, double work) {
+    tc->used_t += sec;
+    tc->used_tn += sec * n;
+    if (tc->pinned) return;
+    tc_bucket *b = &tc->b[bucket];
+    tc_record(b, tc->n_max, n, sec, work);
+    if (b->win_arm == 0) tc->last = bucket; /* a window closed */
 }
 
 int tc_choose(const tc_bucket *b, int n_max) {

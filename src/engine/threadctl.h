@@ -48,6 +48,7 @@ typedef struct tc_arm {
 
 typedef struct tc_bucket {
     double clock;   /* seconds measured in this class */
+    int start;      /* the count to begin with while none is measured (0 = n_max) */
     int win_arm;    /* thread count of the window being measured (0 = none) */
     double win_t;   /* seconds and work in that window so far */
     double win_work;
@@ -59,6 +60,7 @@ typedef struct threadctl {
     int pinned;         /* 0 = adaptive, else every step uses this many */
     tc_bucket b[TC_BUCKETS];
     tc_arm *arms;       /* storage of every class's arms */
+    int last;           /* the class that closed a window last (-1 = none) */
     double used_t;      /* seconds of all steps, and thread-seconds: their mean */
     double used_tn;
 } threadctl;
@@ -70,12 +72,24 @@ void tc_free(threadctl *tc);
 /* The class of a step of kind TC_LAYER or TC_OUTPUT with `rows` rows. */
 int tc_bucket_of(int kind, int rows);
 
+/* The thread count for the next step of class `bucket`: the pinned count, else
+ * tc_choose's.  A class seen for the first time starts from what the context
+ * learnt last in another (tc_seed): a core found busy while decoding is busy for
+ * the prompt that follows too. */
+int tc_next(threadctl *tc, int bucket);
+/* Account a step of class `bucket`: tc_record, and the time for the mean. */
+void tc_done(threadctl *tc, int bucket, int n, double sec, double work);
+
 /* The decision, a pure function of one class's statistics: the thread count
  * (1..n_max) for the class's next step. */
 int tc_choose(const tc_bucket *b, int n_max);
-/* The count with the lowest measured rate (n_max while none is measured). */
+/* The count with the lowest measured rate (b->start, else n_max, while none is
+ * measured). */
 int tc_best(const tc_bucket *b, int n_max);
 /* Account a step of `work` units that took `sec` seconds with n threads. */
 void tc_record(tc_bucket *b, int n_max, int n, double sec, double work);
+/* Start an unused class `dst` from `src`: at src's best count, and each other
+ * count first probed after the wait src had reached for it. */
+void tc_seed(tc_bucket *dst, const tc_bucket *src, int n_max);
 
 #endif
