@@ -121,6 +121,21 @@ kvs_ctx_params kvs_ctx_default_params(void);
 kvs_ctx *kvs_ctx_new(const kvs_model *m, const kvs_ctx_params *p, kvs_error *err);
 void kvs_ctx_free(kvs_ctx *c);
 int kvs_ctx_n_ctx(const kvs_ctx *c);
+/*
+ * Threads.  n_threads is the most a context uses.  By default it chooses, step by
+ * step of each forward pass, how many of them to use: it times the steps and runs
+ * the fastest count, probing the others now and then, so that when another process
+ * holds a core it falls back to fewer threads instead of waiting for the crowded
+ * one at every barrier, and takes them all again once the core is free.  Results
+ * never depend on the count.  kvs_ctx_pin_threads(c, n) fixes it at n (1 ..
+ * n_threads, or -1 for n_threads; KVS_E_ARG otherwise), 0 returns to choosing;
+ * the environment variable KVS_FIXED_THREADS=1 pins every new context at its
+ * n_threads.
+ * kvs_ctx_mean_threads: threads used over all forward passes so far, weighted
+ * by time (0 before any).
+ */
+int kvs_ctx_pin_threads(kvs_ctx *c, int n);
+double kvs_ctx_mean_threads(const kvs_ctx *c);
 int kvs_ctx_n_seq(const kvs_ctx *c);
 const kvs_model *kvs_ctx_model(const kvs_ctx *c);
 

@@ -15,7 +15,11 @@ static const char *k_help =
     "usage: kvsteer bench -m MODEL.gguf [options]\n"
     "Measure tokens/second; prints one JSON object per test (and a table on stderr).\n\n"
     "  -m, --model FILE   GGUF model (required)\n"
-    "  -t, --threads N    worker threads (default: all cores)\n"
+    "  -t, --threads N    worker threads, the most each step uses: the engine times its\n"
+    "                     steps and uses fewer when that is faster (another process on\n"
+    "                     a core); the JSON's mean_threads says how many it used\n"
+    "                     (default: all cores)\n"
+    "      --fixed-threads  every step uses all N threads (as KVS_FIXED_THREADS=1)\n"
     "      --pp N         prompt-processing test of N tokens (default 512; 0 = skip)\n"
     "      --tg N         generation test of N tokens (default 128; 0 = skip)\n"
     "      --depth D      tokens already in the cache before the tg test (default 0)\n"
@@ -30,7 +34,7 @@ static const char *k_help =
     "                     best this machine runs; the JSON names the one used)\n";
 
 typedef struct bench_cfg {
-    int pp, tg, depth, batch, reps, threads, steer, kv_f16;
+    int pp, tg, depth, batch, reps, threads, steer, kv_f16, fixed;
 } bench_cfg;
 
 static kvs_ctx *mkctx(const kvs_model *m, int n_ctx, int n_seq, const bench_cfg *b) {
@@ -42,6 +46,7 @@ static kvs_ctx *mkctx(const kvs_model *m, int n_ctx, int n_seq, const bench_cfg 
     kvs_error err = {0};
     kvs_ctx *c = kvs_ctx_new(m, &p, &err);
     if (!c) cli_error("bench", "%s", err.msg);
+    else if (b->fixed) kvs_ctx_pin_threads(c, -1);
     return c;
 }
 
@@ -76,7 +81,8 @@ static int feed(kvs_ctx *c, int seq, int n, int n_vocab) {
 
 typedef enum { TG_PLAIN, TG_CACHE, TG_ACT } tg_mode;
 
-static double run_tg(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b, tg_mode mode, double *cpu) {
+static double run_tg(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b, tg_mode mode, double *cpu,
+                     double *thr) {
     kvs_ctx *c = mkctx(m, b->depth + b->tg + 2, 1, b);
     if (!c) return -1;
     kvs_error err = {0};
@@ -91,23 +97,25 @@ static double run_tg(const kvs_model *m, const kvs_model_info *mi, const bench_c
         if (feed(c, 0, 1, mi->n_vocab)) return -1;
     double el = progress_now() - t0;
     *cpu = b->tg / (cpu_now() - c0);
+    *thr = kvs_ctx_mean_threads(c);
     free(vec);
     kvs_ctx_free(c);
     return b->tg / el;
 }
 
-static double run_pp(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b, double *cpu) {
+static double run_pp(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b, double *cpu, double *thr) {
     kvs_ctx *c = mkctx(m, b->pp + 1, 1, b);
     if (!c) return -1;
     double t0 = progress_now(), c0 = cpu_now();
     if (feed(c, 0, b->pp, mi->n_vocab)) return -1;
     double el = progress_now() - t0;
     *cpu = b->pp / (cpu_now() - c0);
+    *thr = kvs_ctx_mean_threads(c);
     kvs_ctx_free(c);
     return b->pp / el;
 }
 
-static double run_batch(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b, double *cpu) {
+static double run_batch(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b, double *cpu, double *thr) {
     /* each sequence holds `depth` tokens first: attention reads grow with it */
     const int B = b->batch, prompt = b->depth > 16 ? b->depth : 16;
     kvs_ctx *c = mkctx(m, prompt + b->tg + 2, B, b);
@@ -131,6 +139,7 @@ static double run_batch(const kvs_model *m, const kvs_model_info *mi, const benc
     }
     double el = progress_now() - t0;
     *cpu = (double)B * b->tg / (cpu_now() - c0);
+    *thr = kvs_ctx_mean_threads(c);
     free(t), free(pos), free(sq), free(want);
     kvs_ctx_free(c);
     return (double)B * b->tg / el;
@@ -139,34 +148,37 @@ static double run_batch(const kvs_model *m, const kvs_model_info *mi, const benc
 /* `seqs`: the sequences the test decodes together (1 but for tg_batched), not the
  * --batch option, which only the batched test uses. */
 static void report(const char *test, const bench_cfg *b, int seqs, const char *model, const double *v,
-                   const double *cpu) {
-    double sum = 0, best = 0, worst = 1e30, cpu_sum = 0;
+                   const double *cpu, const double *thr) {
+    double sum = 0, best = 0, worst = 1e30, cpu_sum = 0, thr_sum = 0;
     for (int r = 0; r < b->reps; r++) {
         sum += v[r];
         cpu_sum += cpu[r];
+        thr_sum += thr[r];
         best = v[r] > best ? v[r] : best;
         worst = v[r] < worst ? v[r] : worst;
     }
     double mean = sum / b->reps;
     printf("{\"test\": \"%s\", \"model\": \"%s\", \"threads\": %d, \"pp\": %d, \"tg\": %d, \"depth\": %d, "
            "\"batch\": %d, \"reps\": %d, \"tokens_per_s\": %.2f, \"best_tokens_per_s\": %.2f, "
-           "\"worst_tokens_per_s\": %.2f, \"tokens_per_cpu_s\": %.2f, \"kernels\": \"%s\", \"kv_cache\": \"%s\"}\n",
+           "\"worst_tokens_per_s\": %.2f, \"tokens_per_cpu_s\": %.2f, \"mean_threads\": %.2f, "
+           "\"fixed_threads\": %s, \"kernels\": \"%s\", \"kv_cache\": \"%s\"}\n",
            test, model, b->threads, b->pp, b->tg, b->depth, seqs, b->reps, mean, best, worst, cpu_sum / b->reps,
-           kvs_kernels_name(), b->kv_f16 ? "f16" : "f32");
-    fprintf(stderr, "%-22s %10.2f tokens/s (mean of %d; best %.2f, worst %.2f; %.2f per CPU second)\n", test, mean,
-            b->reps, best, worst, cpu_sum / b->reps);
+           thr_sum / b->reps, b->fixed ? "true" : "false", kvs_kernels_name(), b->kv_f16 ? "f16" : "f32");
+    fprintf(stderr, "%-22s %10.2f tokens/s (mean of %d; best %.2f, worst %.2f; %.2f per CPU second; %.2f threads)\n",
+            test, mean, b->reps, best, worst, cpu_sum / b->reps, thr_sum / b->reps);
     fflush(stdout);
 }
 
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL;
-    bench_cfg b = {512, 128, 0, 0, 3, 0, 0, 0};
+    bench_cfg b = {512, 128, 0, 0, 3, 0, 0, 0, 0};
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"threads", required_argument, 0, 't'},
         {"pp", required_argument, 0, 'p'},    {"tg", required_argument, 0, 'n'},
         {"depth", required_argument, 0, 'd'}, {"batch", required_argument, 0, 'b'},
         {"steer", no_argument, 0, 'S'},       {"reps", required_argument, 0, 'r'},
         {"kernels", required_argument, 0, 'K'}, {"kv-f16", no_argument, 0, 'F'},
+        {"fixed-threads", no_argument, 0, 'X'},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     int o;
     optind = 1;
@@ -182,6 +194,7 @@ int cmd_bench(int argc, char **argv) {
         case 'r': if (cli_int("bench", "--reps", optarg, 1, 1000, &b.reps)) return 1; break;
         case 'S': b.steer = 1; break;
         case 'F': b.kv_f16 = 1; break;
+        case 'X': b.fixed = 1; break;
         case 'K':
             if (kvs_kernels_use(optarg))
                 return cli_error("bench", "--kernels %s: not a kernel set this machine runs", optarg);
@@ -209,17 +222,18 @@ int cmd_bench(int argc, char **argv) {
     enum { N_TESTS = sizeof tests / sizeof *tests };
     /* Repetitions go round the tests (r outer) so that slow drifts of a shared
      * machine fall on every test alike; the steering ratios depend on it. */
-    double *rates = calloc((size_t)N_TESTS * b.reps * 2, sizeof *rates), *cpu = rates + (size_t)N_TESTS * b.reps;
+    double *rates = calloc((size_t)N_TESTS * b.reps * 3, sizeof *rates), *cpu = rates + (size_t)N_TESTS * b.reps;
+    double *thr = cpu + (size_t)N_TESTS * b.reps;
     if (!rates) return kvs_model_free(m), cli_error("bench", "out of memory");
     for (int r = 0; r < b.reps; r++) {
         for (size_t i = 0; i < N_TESTS; i++) {
             if (!tests[i].on) continue;
-            double *cr = cpu + i * b.reps + r;
-            double v = tests[i].kind == 0   ? run_pp(m, &mi, &b, cr)
-                       : tests[i].kind == 1 ? run_tg(m, &mi, &b, TG_PLAIN, cr)
-                       : tests[i].kind == 2 ? run_tg(m, &mi, &b, TG_CACHE, cr)
-                       : tests[i].kind == 3 ? run_tg(m, &mi, &b, TG_ACT, cr)
-                                            : run_batch(m, &mi, &b, cr);
+            double *cr = cpu + i * b.reps + r, *tr = thr + i * b.reps + r;
+            double v = tests[i].kind == 0   ? run_pp(m, &mi, &b, cr, tr)
+                       : tests[i].kind == 1 ? run_tg(m, &mi, &b, TG_PLAIN, cr, tr)
+                       : tests[i].kind == 2 ? run_tg(m, &mi, &b, TG_CACHE, cr, tr)
+                       : tests[i].kind == 3 ? run_tg(m, &mi, &b, TG_ACT, cr, tr)
+                                            : run_batch(m, &mi, &b, cr, tr);
             if (v < 0) {
                 free(rates);
                 kvs_model_free(m);
@@ -230,7 +244,8 @@ int cmd_bench(int argc, char **argv) {
     }
     for (size_t i = 0; i < N_TESTS; i++)
         if (tests[i].on)
-            report(tests[i].name, &b, tests[i].kind == 4 ? b.batch : 1, base, rates + i * b.reps, cpu + i * b.reps);
+            report(tests[i].name, &b, tests[i].kind == 4 ? b.batch : 1, base, rates + i * b.reps, cpu + i * b.reps,
+                   thr + i * b.reps);
     free(rates);
     kvs_model_free(m);
     return 0;

@@ -4,6 +4,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "attn.h"
@@ -25,6 +26,8 @@ void kvs_ctx_free(kvs_ctx *c) {
     free(c->att); free(c->hb); free(c->hb2); free(c->qbuf); free(c->scores); free(c->kv_rows);
     free(c->tile_t0); free(c->tile_n);
     free(c->out_row); free(c->logits); free(c->hidden); free(c->resid); free(c->rope);
+    free(c->layer_macs);
+    tc_free(&c->tc);
     if (c->hooks) {
         for (int s = 0; s < c->n_seq; s++) {
             if (!c->hooks[s].add) continue;
@@ -87,7 +90,15 @@ kvs_ctx *kvs_ctx_new(const kvs_model *m, const kvs_ctx_params *p, kvs_error *err
     c->tile_n = malloc(sizeof(int) * nb);
     c->hooks = calloc((size_t)n_seq, sizeof *c->hooks);
     c->rope = malloc(sizeof *c->rope * (size_t)hp->n_layer);
-    if (!c->rope) goto nomem;
+    c->layer_macs = malloc(sizeof *c->layer_macs * (size_t)hp->n_layer);
+    if (!c->rope || !c->layer_macs || tc_init(&c->tc, n_threads)) goto nomem;
+    for (int l = 0; l < hp->n_layer; l++) {
+        const layer_weights *L = &m->layers[l];
+        const weight *wl[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        c->layer_macs[l] = 0;
+        for (size_t i = 0; i < sizeof wl / sizeof *wl; i++) c->layer_macs[l] += (double)wl[i]->n * (double)wl[i]->k;
+    }
+    c->out_macs = (double)m->output.n * (double)m->output.k;
     /* phi3 longrope: the long factors once the context exceeds the original
      * training context, as llama.cpp decides (per sequence) */
     const float *div = m->rope_freqs ? m->rope_freqs : m->rope_long && n_ctx > hp->n_ctx_orig ? m->rope_long : m->rope_short;
@@ -108,6 +119,27 @@ nomem:
 }
 
 int kvs_ctx_n_ctx(const kvs_ctx *c) { return c->n_ctx; }
+
+int kvs_ctx_pin_threads(kvs_ctx *c, int n) {
+    if (n < -1 || n > c->n_threads) return KVS_E_ARG;
+    c->tc.pinned = n < 0 ? c->n_threads : n;
+    return 0;
+}
+
+double kvs_ctx_mean_threads(const kvs_ctx *c) { return c->tc.used_t > 0 ? c->tc.used_tn / c->tc.used_t : 0; }
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The thread count for a step of a kind (TC_LAYER, TC_OUTPUT) and `rows` rows. */
+static int step_threads(kvs_ctx *c, int kind, int rows) { return tc_next(&c->tc, tc_bucket_of(kind, rows)); }
+
+static void step_done(kvs_ctx *c, int kind, int rows, int n, double t0, double work) {
+    tc_done(&c->tc, tc_bucket_of(kind, rows), n, now_s() - t0, work);
+}
 int kvs_ctx_n_seq(const kvs_ctx *c) { return c->n_seq; }
 const kvs_model *kvs_ctx_model(const kvs_ctx *c) { return c->model; }
 
@@ -215,125 +247,167 @@ static void matmul(kvs_ctx *c, const weight *w, const float *x, int nt, float *o
     op_matmul_q(w, c->qbuf, nt, out, (int)w->n);
 }
 
-/* One chunk of at most n_batch tokens, already validated.  t0 is the chunk's
- * offset in the caller's batch (for outputs). */
-static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, const int32_t *seq,
-                          const int8_t *want, int nt, int t0) {
+/* What every step of one chunk reads: the chunk's tokens (t0 is its offset in
+ * the caller's batch, for outputs) and its attention work plan. */
+typedef struct chunk {
+    const kvs_token *tok;
+    const int32_t *pos, *seq;
+    const int8_t *want;
+    int nt, t0, n_tiles, hs, n_sub;
+} chunk;
+
+/* Layer l of a chunk, with the token embeddings first when l is 0.  Run by every
+ * thread of the team; *qtype and *qsrc are the team's shared record of what qbuf
+ * holds (see matmul). */
+static void layer_step(kvs_ctx *c, const chunk *ch, int l, uint32_t *qtype, const float **qsrc) {
     const kvs_model *m = c->model;
     const hparams *hp = &m->hp;
     const int d = hp->n_embd, hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd;
-    const int group = hp->n_head / hp->n_head_kv;
     const arch_desc *ad = &hp->desc;
     const float embd_scale = sqrtf((float)d);
+    const int nt = ch->nt, n_tiles = ch->n_tiles, hs = ch->hs, n_sub = ch->n_sub;
+    const int32_t *pos = ch->pos, *seq = ch->seq;
     kv_cache *kc = &c->cache;
-    uint32_t qtype = UINT32_MAX;
-    const float *qsrc = NULL;
-    int n_out_chunk = 0;
-    const int n_tiles = plan_tiles(c, pos, seq, nt);
-    const int hs = heads_per_tile(c, n_tiles), n_sub = (group + hs - 1) / hs;
-
-#pragma omp parallel num_threads(c->n_threads)
-    {
-        float *scores = c->scores + (size_t)omp_get_thread_num() * ATTN_TILE_MAX * c->n_ctx;
-        float *kv_rows = c->kv_rows ? c->kv_rows + (size_t)omp_get_thread_num() * 2 * c->n_ctx * hd : NULL;
+    float *scores = c->scores + (size_t)omp_get_thread_num() * ATTN_TILE_MAX * c->n_ctx;
+    float *kv_rows = c->kv_rows ? c->kv_rows + (size_t)omp_get_thread_num() * 2 * c->n_ctx * hd : NULL;
+    if (l == 0) {
         /* 1. token embeddings -> x */
 #pragma omp for schedule(static)
         for (int t = 0; t < nt; t++) {
             float *xt = c->x + (size_t)t * d;
-            quant_to_float(m->tok_embd.type, (const char *)m->tok_embd.data + m->tok_embd.row_bytes * tok[t], xt, d);
+            quant_to_float(m->tok_embd.type, (const char *)m->tok_embd.data + m->tok_embd.row_bytes * ch->tok[t], xt,
+                           d);
             if (ad->embd_scale)
                 for (int i = 0; i < d; i++) xt[i] *= embd_scale;
         }
-
-        for (int l = 0; l < hp->n_layer; l++) {
-            const layer_weights *L = &m->layers[l];
-            /* 2. attention: norm x -> xb; q, k, v = xb * wq, wk, wv */
-#pragma omp for schedule(static)
-            for (int t = 0; t < nt; t++)
-                op_rmsnorm(c->xb + (size_t)t * d, c->x + (size_t)t * d, L->attn_norm.data, d, hp->norm_eps);
-            matmul(c, &L->wq, c->xb, nt, c->q, &qtype, &qsrc);
-            matmul(c, &L->wk, c->xb, nt, c->k, &qtype, &qsrc);
-            matmul(c, &L->wv, c->xb, nt, c->v, &qtype, &qsrc);
-#pragma omp barrier
-            /* 3. biases, Q/K norms, rotary; k and v go into the cache */
-#pragma omp for schedule(static)
-            for (int t = 0; t < nt; t++) {
-                float *qt = c->q + (size_t)t * qd, *kt = c->k + (size_t)t * kvd, *vt = c->v + (size_t)t * kvd;
-                if (L->bq.data) add_vec(qt, L->bq.data, qd);
-                if (L->bk.data) add_vec(kt, L->bk.data, kvd);
-                if (L->bv.data) add_vec(vt, L->bv.data, kvd);
-                if (ad->qk_norm) {
-                    for (int h = 0; h < hp->n_head; h++)
-                        op_rmsnorm(qt + (size_t)h * hd, qt + (size_t)h * hd, L->q_norm.data, hd, hp->norm_eps);
-                    for (int h = 0; h < hp->n_head_kv; h++)
-                        op_rmsnorm(kt + (size_t)h * hd, kt + (size_t)h * hd, L->k_norm.data, hd, hp->norm_eps);
-                }
-                op_rope(qt, hp->n_head, hd, pos[t], &c->rope[l]);
-                op_rope(kt, hp->n_head_kv, hd, pos[t], &c->rope[l]);
-                /* keys are cached after rotary: steering vectors are extracted from and added to this form */
-                kv_store(kc, l, seq[t], pos[t], kt, vt);
-            }
-            /* 4. attention over the cache -> att, tile by tile; xb2 = att * wo */
-#pragma omp for schedule(dynamic, 1)
-            for (int w = 0; w < n_tiles * hp->n_head_kv * n_sub; w++) {
-                const int tile = w / (hp->n_head_kv * n_sub), r = w % (hp->n_head_kv * n_sub);
-                attend_tile(c, l, pos, seq, tile, r / n_sub, (r % n_sub) * hs, hs, scores, kv_rows);
-            }
-            matmul(c, &L->wo, c->att, nt, c->xb2, &qtype, &qsrc);
-#pragma omp barrier
-            /* 5. x += xb2; FFN: norm x -> xb; hb = xb * w_gate, hb2 = xb * w_up */
-#pragma omp for schedule(static)
-            for (int t = 0; t < nt; t++) {
-                float *xt = c->x + (size_t)t * d, *o = c->xb2 + (size_t)t * d;
-                if (ad->post_norms) op_rmsnorm(o, o, L->post_attn_norm.data, d, hp->norm_eps);
-                for (int i = 0; i < d; i++) xt[i] += o[i];
-                op_rmsnorm(c->xb + (size_t)t * d, xt, L->ffn_norm.data, d, hp->norm_eps);
-            }
-            matmul(c, &L->w_gate, c->xb, nt, c->hb, &qtype, &qsrc);
-            matmul(c, &L->w_up, c->xb, nt, c->hb2, &qtype, &qsrc);
-#pragma omp barrier
-            /* 6. hb = act(hb) * hb2; xb2 = hb * w_down */
-#pragma omp for schedule(static)
-            for (int t = 0; t < nt; t++) {
-                float *g = c->hb + (size_t)t * hp->n_ff;
-                const float *u = c->hb2 + (size_t)t * hp->n_ff;
-                if (ad->act == ACT_GELU_TANH) op_geglu(g, u, hp->n_ff);
-                else op_swiglu(g, u, hp->n_ff);
-            }
-            matmul(c, &L->w_down, c->hb, nt, c->xb2, &qtype, &qsrc);
-#pragma omp barrier
-            /* 7. x += xb2, then the activation-steering hook and residual capture */
-#pragma omp for schedule(static)
-            for (int t = 0; t < nt; t++) {
-                float *xt = c->x + (size_t)t * d, *o = c->xb2 + (size_t)t * d;
-                if (ad->post_norms) op_rmsnorm(o, o, L->post_ffn_norm.data, d, hp->norm_eps);
-                for (int i = 0; i < d; i++) xt[i] += o[i];
-                const resid_hooks *hk = &c->hooks[seq[t]];
-                if (hk->add && hk->add[l])
-                    for (int i = 0; i < d; i++) xt[i] += hk->add[l][i];
-                const int row = c->out_row[t0 + t];
-                if (c->capture && row >= 0)
-                    memcpy(c->resid + ((size_t)row * hp->n_layer + l) * d, xt, sizeof(float) * d);
-            }
-        }
-        /* 8. final norm -> hidden; logits = the wanted rows * output */
-#pragma omp for schedule(static)
-        for (int t = 0; t < nt; t++)
-            op_rmsnorm(c->hidden + (size_t)(t0 + t) * d, c->x + (size_t)t * d, m->output_norm.data, d,
-                       hp->norm_eps);
-#pragma omp single
-        {
-            /* gather the rows that want logits into xb, contiguous */
-            for (int t = 0; t < nt; t++)
-                if (want ? want[t0 + t] : (t0 + t == c->n_tokens - 1))
-                    memcpy(c->xb + (size_t)n_out_chunk++ * d, c->hidden + (size_t)(t0 + t) * d, sizeof(float) * d);
-        }
-        if (n_out_chunk > 0) {
-            int first = -1;
-            for (int t = 0; t < nt && first < 0; t++) first = c->out_row[t0 + t];
-            matmul(c, &m->output, c->xb, n_out_chunk, c->logits + (size_t)first * hp->n_vocab, &qtype, &qsrc);
-        }
     }
+    const layer_weights *L = &m->layers[l];
+    /* 2. attention: norm x -> xb; q, k, v = xb * wq, wk, wv */
+#pragma omp for schedule(static)
+    for (int t = 0; t < nt; t++)
+        op_rmsnorm(c->xb + (size_t)t * d, c->x + (size_t)t * d, L->attn_norm.data, d, hp->norm_eps);
+    matmul(c, &L->wq, c->xb, nt, c->q, qtype, qsrc);
+    matmul(c, &L->wk, c->xb, nt, c->k, qtype, qsrc);
+    matmul(c, &L->wv, c->xb, nt, c->v, qtype, qsrc);
+#pragma omp barrier
+    /* 3. biases, Q/K norms, rotary; k and v go into the cache */
+#pragma omp for schedule(static)
+    for (int t = 0; t < nt; t++) {
+        float *qt = c->q + (size_t)t * qd, *kt = c->k + (size_t)t * kvd, *vt = c->v + (size_t)t * kvd;
+        if (L->bq.data) add_vec(qt, L->bq.data, qd);
+        if (L->bk.data) add_vec(kt, L->bk.data, kvd);
+        if (L->bv.data) add_vec(vt, L->bv.data, kvd);
+        if (ad->qk_norm) {
+            for (int h = 0; h < hp->n_head; h++)
+                op_rmsnorm(qt + (size_t)h * hd, qt + (size_t)h * hd, L->q_norm.data, hd, hp->norm_eps);
+            for (int h = 0; h < hp->n_head_kv; h++)
+                op_rmsnorm(kt + (size_t)h * hd, kt + (size_t)h * hd, L->k_norm.data, hd, hp->norm_eps);
+        }
+        op_rope(qt, hp->n_head, hd, pos[t], &c->rope[l]);
+        op_rope(kt, hp->n_head_kv, hd, pos[t], &c->rope[l]);
+        /* keys are cached after rotary: steering vectors are extracted from and added to this form */
+        kv_store(kc, l, seq[t], pos[t], kt, vt);
+    }
+    /* 4. attention over the cache -> att, tile by tile; xb2 = att * wo */
+#pragma omp for schedule(dynamic, 1)
+    for (int w = 0; w < n_tiles * hp->n_head_kv * n_sub; w++) {
+        const int tile = w / (hp->n_head_kv * n_sub), r = w % (hp->n_head_kv * n_sub);
+        attend_tile(c, l, pos, seq, tile, r / n_sub, (r % n_sub) * hs, hs, scores, kv_rows);
+    }
+    matmul(c, &L->wo, c->att, nt, c->xb2, qtype, qsrc);
+#pragma omp barrier
+    /* 5. x += xb2; FFN: norm x -> xb; hb = xb * w_gate, hb2 = xb * w_up */
+#pragma omp for schedule(static)
+    for (int t = 0; t < nt; t++) {
+        float *xt = c->x + (size_t)t * d, *o = c->xb2 + (size_t)t * d;
+        if (ad->post_norms) op_rmsnorm(o, o, L->post_attn_norm.data, d, hp->norm_eps);
+        for (int i = 0; i < d; i++) xt[i] += o[i];
+        op_rmsnorm(c->xb + (size_t)t * d, xt, L->ffn_norm.data, d, hp->norm_eps);
+    }
+    matmul(c, &L->w_gate, c->xb, nt, c->hb, qtype, qsrc);
+    matmul(c, &L->w_up, c->xb, nt, c->hb2, qtype, qsrc);
+#pragma omp barrier
+    /* 6. hb = act(hb) * hb2; xb2 = hb * w_down */
+#pragma omp for schedule(static)
+    for (int t = 0; t < nt; t++) {
+        float *g = c->hb + (size_t)t * hp->n_ff;
+        const float *u = c->hb2 + (size_t)t * hp->n_ff;
+        if (ad->act == ACT_GELU_TANH) op_geglu(g, u, hp->n_ff);
+        else op_swiglu(g, u, hp->n_ff);
+    }
+    matmul(c, &L->w_down, c->hb, nt, c->xb2, qtype, qsrc);
+#pragma omp barrier
+    /* 7. x += xb2, then the activation-steering hook and residual capture */
+#pragma omp for schedule(static)
+    for (int t = 0; t < nt; t++) {
+        float *xt = c->x + (size_t)t * d, *o = c->xb2 + (size_t)t * d;
+        if (ad->post_norms) op_rmsnorm(o, o, L->post_ffn_norm.data, d, hp->norm_eps);
+        for (int i = 0; i < d; i++) xt[i] += o[i];
+        const resid_hooks *hk = &c->hooks[seq[t]];
+        if (hk->add && hk->add[l])
+            for (int i = 0; i < d; i++) xt[i] += hk->add[l][i];
+        const int row = c->out_row[ch->t0 + t];
+        if (c->capture && row >= 0)
+            memcpy(c->resid + ((size_t)row * hp->n_layer + l) * d, xt, sizeof(float) * d);
+    }
+}
+
+/* After the last layer: final norm -> hidden; logits = the wanted rows * output.
+ * *n_out is shared by the team. */
+static void output_step(kvs_ctx *c, const chunk *ch, int *n_out, uint32_t *qtype, const float **qsrc) {
+    const kvs_model *m = c->model;
+    const hparams *hp = &m->hp;
+    const int d = hp->n_embd, nt = ch->nt, t0 = ch->t0;
+#pragma omp for schedule(static)
+    for (int t = 0; t < nt; t++)
+        op_rmsnorm(c->hidden + (size_t)(t0 + t) * d, c->x + (size_t)t * d, m->output_norm.data, d, hp->norm_eps);
+#pragma omp single
+    {
+        /* gather the rows that want logits into xb, contiguous */
+        for (int t = 0; t < nt; t++)
+            if (ch->want ? ch->want[t0 + t] : (t0 + t == c->n_tokens - 1))
+                memcpy(c->xb + (size_t)(*n_out)++ * d, c->hidden + (size_t)(t0 + t) * d, sizeof(float) * d);
+    }
+    if (*n_out > 0) {
+        int first = -1;
+        for (int t = 0; t < nt && first < 0; t++) first = c->out_row[t0 + t];
+        matmul(c, &m->output, c->xb, *n_out, c->logits + (size_t)first * hp->n_vocab, qtype, qsrc);
+    }
+}
+
+/* One chunk of at most n_batch tokens, already validated.  Each layer, and the
+ * output, is one parallel region, so that each can take its own thread count
+ * (threadctl.h); within a region the steps are separated by barriers. */
+static void forward_chunk(kvs_ctx *c, const kvs_token *tok, const int32_t *pos, const int32_t *seq,
+                          const int8_t *want, int nt, int t0) {
+    const hparams *hp = &c->model->hp;
+    const int group = hp->n_head / hp->n_head_kv;
+    const int n_tiles = plan_tiles(c, pos, seq, nt);
+    /* the attention work plan follows n_threads, not the count of the moment:
+     * how work is cut never depends on the controller */
+    const int hs = heads_per_tile(c, n_tiles);
+    const chunk ch = {tok, pos, seq, want, nt, t0, n_tiles, hs, (group + hs - 1) / hs};
+    for (int l = 0; l < hp->n_layer; l++) {
+        uint32_t qtype = UINT32_MAX;
+        const float *qsrc = NULL;
+        const int n = step_threads(c, TC_LAYER, nt);
+        const double ts = now_s();
+#pragma omp parallel num_threads(n)
+        layer_step(c, &ch, l, &qtype, &qsrc);
+        step_done(c, TC_LAYER, nt, n, ts, c->layer_macs[l] * nt);
+    }
+    /* the output multiplies only the rows that want logits: a step of that many rows */
+    int n_want = 0;
+    for (int t = 0; t < nt; t++) n_want += c->out_row[t0 + t] >= 0;
+    const int rows = n_want > 0 ? n_want : nt;
+    uint32_t qtype = UINT32_MAX;
+    const float *qsrc = NULL;
+    int n_out = 0;
+    const int n = step_threads(c, TC_OUTPUT, rows);
+    const double ts = now_s();
+#pragma omp parallel num_threads(n)
+    output_step(c, &ch, &n_out, &qtype, &qsrc);
+    if (n_want > 0) step_done(c, TC_OUTPUT, rows, n, ts, c->out_macs * n_want);
 }
 
 int kvs_decode(kvs_ctx *c, const kvs_batch *b, kvs_error *err) {

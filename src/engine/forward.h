@@ -9,6 +9,7 @@
 #include "kvsteer.h"
 #include "model.h"
 #include "ops.h"
+#include "threadctl.h"
 
 /* Per-sequence residual additions (activation steering): add[layer] is NULL or
  * n_embd floats already multiplied by their scale. */
@@ -55,6 +56,12 @@ struct kvs_ctx {
     /* rotary embedding per layer: the long/short factor choice depends on this
      * context's size, so it lives here rather than in the shared model */
     rope_cfg *rope;      /* n_layer entries */
+
+    /* how many of the n_threads enter each step (threadctl.h); a step's work is
+     * counted in weight multiply-adds per row: layer_macs[l], and the output's */
+    threadctl tc;
+    double *layer_macs;  /* n_layer entries */
+    double out_macs;
 };
 
 #endif
