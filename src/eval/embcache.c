@@ -186,7 +186,7 @@ int embcache_embed_rows(const kvs_model *m, const char *model, const char *trace
     if (use) {
         struct stat st;
         kvs_error e = {0};
-        if (stat(out->path, &st) && errno == ENOENT) out->absent = 1;
+        if (stat(out->path, &st) && (errno == ENOENT || errno == ENOTDIR)) out->absent = 1;
         else if (embcache_read(out->path, key, n_rows, dim, emb, have, &e)) snprintf(out->why, sizeof out->why, "%s", e.msg);
     }
     /* the rows still wanted */
