@@ -118,6 +118,7 @@ expect_error() { # name, needle, args...
 expect_error both "contradict" --traces "$TR" --embed-cache "$C" --no-embed-cache
 expect_error own-prompts "apply to --traces only" --pos examples/concise.txt --neg examples/rambling.txt --embed-cache "$C"
 expect_error needs-value "needs a value" --traces "$TR" --embed-cache
+expect_error empty-folder "expects a folder" --traces "$TR" --embed-cache ""
 check "extract --help" sh -c "'$BIN' extract --help | grep -q -- '--embed-cache DIR' && '$BIN' extract --help | grep -q -- '--no-embed-cache'"
 check "pairs --help" sh -c "'$BIN' pairs --help | grep -q -- '--embed-cache DIR'"
 check "sweep --help" sh -c "'$BIN' sweep --help | grep -q -- '--embed-cache DIR, --no-embed-cache'"

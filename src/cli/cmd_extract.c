@@ -152,7 +152,11 @@ static int parse(const char *cmd, int argc, char **argv, xopts *o) {
         case 2: o->neg = optarg; break;
         case 3: o->pair_file = optarg; break;
         case 4: o->raw = 1; break;
-        case 5: o->embed_cache = optarg; o->trace_only_set = 1; break;
+        case 5:
+            if (!optarg[0]) return cli_error(cmd, "--embed-cache expects a folder, got ''");
+            o->embed_cache = optarg;
+            o->trace_only_set = 1;
+            break;
         case 6: o->no_embed_cache = 1; o->trace_only_set = 1; break;
         case 'C': o->tmpl = optarg; break;
         case 'o': o->out = optarg; break;

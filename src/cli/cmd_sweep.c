@@ -224,7 +224,10 @@ int cmd_sweep(int argc, char **argv) {
         case 't': rc = cli_int(CMD, "-t", optarg, 1, 1024, &tmp); threads = optarg; break;
         case 'q': quiet = 1; break;
         case 22: rc = cli_error(CMD, STEER_OPTS_OFFSET_AMBIGUOUS); break;
-        case 23: embed_cache = optarg; break;
+        case 23:
+            if (!optarg[0]) rc = cli_error(CMD, "--embed-cache expects a folder, got ''");
+            embed_cache = optarg;
+            break;
         case 24: no_embed_cache = 1; break;
         case 'h': fputs(k_help, stdout); goto done;
         case ':': rc = cli_error(CMD, "option %s needs a value", argv[optind - 1]); break;
