@@ -18,6 +18,7 @@ check "dry-run: writes nothing" [ ! -e "$tmp/sh" ]
 check "shards: two run files" [ "$(ls "$tmp/sh/runs" | wc -l)" = 2 ]
 check "shards: one vector file" [ "$(ls "$tmp/sh/vectors" | wc -l)" = 1 ]
 check "shard prints its report" grep -q '^## Accuracy' "$tmp/s0"
+check "extraction keeps embeddings in the default cache" [ "$(ls "$XDG_CACHE_HOME/kvsteer/"embed-*.bin | wc -l)" = 1 ]
 check "runs: self-describing config" grep -q '"cv":4' "$tmp/sh/runs/arc-cache-p2-s1-ck0-cv4-L1-end.jsonl"
 check "runs: vector settings recorded" grep -q '"extract":{"traces":"demo_traces.jsonl","pairs":2,"shots":1' "$tmp/sh/runs/arc-cache-p2-s1-ck0-cv1-L1-end.jsonl"
 
@@ -44,7 +45,8 @@ check "rerun: same samples" cmp -s <(cat "$tmp/before/runs/"*.jsonl | grep '"id"
 # activation steering at two scales: the report names the scale once
 "$BIN" sweep -m "$MODEL" --data "$DATA" --task arc --traces data/demo/demo_traces.jsonl --pairs 2 --shots 1 \
   --methods act --act-layer 1 --act-scale 0.5,1 --limit 1 --offset-start 1167 --max-new 6 -t "$T" -q \
-  -o "$tmp/act" >"$tmp/act.md" 2>"$tmp/err" || bad "act sweep: $(cat "$tmp/err")"
+  --embed-cache "$tmp/ec" -o "$tmp/act" >"$tmp/act.md" 2>"$tmp/err" || bad "act sweep: $(cat "$tmp/err")"
+check "--embed-cache reaches the extraction" [ "$(ls "$tmp/ec/"embed-*.bin | wc -l)" = 1 ]
 check "act: columns by scale" grep -q '^| task | act scale=0.5 | act scale=1 |$' "$tmp/act.md"
 
 expect_error() { # name, needle, args...

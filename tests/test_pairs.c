@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dataset.h"
+#include "embcache.h"
 #include "pairs.h"
 #include "testutil.h"
 
@@ -198,12 +200,151 @@ static void test_pairs_task_format(void **state) {
     assert_null(eval_task_for_traces(DEMO));
 }
 
+/* The cache file format: what is written reads back bit for bit, and every
+ * truncation, every single flipped byte, a trailing byte, another key or shape
+ * is refused without touching the caller's arrays. */
+static void test_embcache_file(void **state) {
+    (void)state;
+    enum { ROWS = 5, DIM = 3 };
+    char dir[] = "/tmp/kvs-embcache-XXXXXX", path[4200], key[] = "model 1; traces 2; recipe r; kernels k; dim 3";
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/sub/e.bin", dir); /* the folder is created */
+    float emb[ROWS * DIM], got[ROWS * DIM];
+    uint64_t rs = 7;
+    tu_rand_floats(&rs, emb, ROWS * DIM);
+    const uint8_t have[ROWS] = {1, 0, 1, 1, 0};
+    kvs_error err = {0};
+    assert_int_equal(embcache_write(path, key, ROWS, DIM, emb, have, &err), 0);
+    uint8_t h[ROWS] = {0};
+    for (int i = 0; i < ROWS * DIM; i++) got[i] = -1.0f;
+    assert_int_equal(embcache_read(path, key, ROWS, DIM, got, h, &err), 0);
+    for (int r = 0; r < ROWS; r++) {
+        assert_int_equal(h[r], have[r]);
+        for (int d = 0; d < DIM; d++)
+            if (have[r]) assert_memory_equal(&got[r * DIM + d], &emb[r * DIM + d], sizeof(float));
+            else assert_true(got[r * DIM + d] == -1.0f);
+    }
+    assert_int_equal(embcache_read(path, "model 1; traces 3; recipe r; kernels k; dim 3", ROWS, DIM, got, h, &err),
+                     KVS_E_MISMATCH);
+    assert_non_null(strstr(err.msg, "made for other inputs"));
+    assert_int_equal(embcache_read(path, key, ROWS + 1, DIM, got, h, &err), KVS_E_MISMATCH);
+    assert_int_equal(embcache_read(path, key, ROWS, DIM + 1, got, h, &err), KVS_E_MISMATCH);
+
+    size_t len;
+    char *good = tu_read_file(path, &len);
+    char *bad = tu_xmalloc(len + 1);
+    float untouched[ROWS * DIM];
+    for (int i = 0; i < ROWS * DIM; i++) untouched[i] = -2.0f;
+    /* 2 * len + 1 damaged files: each truncation, each flipped byte, one byte more */
+    for (size_t k = 0; k < 2 * len + 1; k++) {
+        size_t n = len;
+        memcpy(bad, good, len);
+        if (k < len) n = k;
+        else if (k < 2 * len) bad[k - len] ^= 0x5a;
+        else bad[n++] = 0;
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(bad, 1, n, f), n);
+        fclose(f);
+        memcpy(got, untouched, sizeof got);
+        memset(h, 0, sizeof h);
+        err.msg[0] = 0;
+        if (embcache_read(path, key, ROWS, DIM, got, h, &err) == 0) fail_msg("damaged file %zu accepted", k);
+        assert_true(err.msg[0] != 0 && strstr(err.msg, path) == err.msg);
+        assert_memory_equal(got, untouched, sizeof got);
+        for (int r = 0; r < ROWS; r++) assert_int_equal(h[r], 0);
+    }
+    free(bad);
+    free(good);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/sub", dir);
+    rmdir(path);
+    rmdir(dir);
+
+    /* the key follows the kernel set and the inputs' contents */
+    char k1[4096], k2[4096], k3[4096];
+    const char *model = tu_model_path();
+    assert_int_equal(embcache_key(model, DEMO, 576, k1, sizeof k1, &err), 0);
+    assert_int_equal(kvs_kernels_use("scalar"), 0);
+    assert_int_equal(embcache_key(model, DEMO, 576, k2, sizeof k2, &err), 0);
+    assert_int_equal(kvs_kernels_use(NULL), 0);
+    char other[4200];
+    snprintf(other, sizeof other, "%s/traces/arc_challenge.jsonl", tu_data_path());
+    assert_int_equal(embcache_key(model, other, 576, k3, sizeof k3, &err), 0);
+    assert_string_not_equal(k1, k2);
+    assert_string_not_equal(k1, k3);
+    assert_non_null(strstr(k2, "kernels scalar"));
+    assert_non_null(strstr(k1, EMBED_RECIPE));
+    assert_int_not_equal(embcache_key("/nonexistent.gguf", DEMO, 576, k1, sizeof k1, &err), 0);
+}
+
+/* What the cache relies on: a text's embedding is bit-identical whether it is
+ * embedded alone or with others, and whatever the thread count. */
+static void test_embed_independent(void **state) {
+    (void)state;
+    qa_set tr;
+    kvs_error err = {0};
+    if (qa_load(DEMO, 1, &tr, &err)) fail_msg("%s", err.msg);
+    enum { N = 5 };
+    const char *texts[N];
+    for (int i = 0; i < N; i++) texts[i] = tr.rows[i].question;
+    kvs_model_info mi;
+    kvs_model_get_info(tu_model(), &mi);
+    float *all = tu_xmalloc(sizeof(float) * N * (size_t)mi.n_embd), *one = tu_xmalloc(sizeof(float) * (size_t)mi.n_embd);
+    assert_int_equal(embed_texts(tu_model(), texts, N, 1, all, NULL, NULL, &err), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(embed_texts(tu_model(), &texts[i], 1, 2, one, NULL, NULL, &err), 0);
+        assert_memory_equal(one, all + (size_t)i * mi.n_embd, sizeof(float) * (size_t)mi.n_embd);
+    }
+    free(all);
+    free(one);
+    qa_free(&tr);
+}
+
+/* pairs_build through the cache: absent, then a hit, the same pairs both times. */
+static void test_pairs_cache(void **state) {
+    (void)state;
+    char dir[] = "/tmp/kvs-embcache-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    qa_set tr;
+    kvs_error err = {0};
+    if (qa_load(DEMO, 1, &tr, &err)) fail_msg("%s", err.msg);
+    pair_set p[2];
+    embcache_outcome co;
+    for (int run = 0; run < 2; run++) {
+        pair_opts o = {.n_pairs = 3, .n_shots = 2, .select = SELECT_SIMILAR, .embed_cache = dir,
+                       .model_path = tu_model_path(), .cache_out = &co};
+        assert_int_equal(pairs_build(tu_model(), &tr, &o, &p[run], &err), 0);
+        assert_int_equal(co.state, run ? EMBCACHE_HIT : EMBCACHE_MISS);
+        assert_int_equal(co.absent, !run);
+        assert_int_equal(co.n_cached, run ? tr.n : 0);
+        assert_string_equal(co.why, "");
+        assert_string_equal(co.warning, "");
+    }
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(p[0].target[i], p[1].target[i]);
+        assert_memory_equal(p[0].shots[i], p[1].shots[i], 2 * sizeof(int));
+        assert_string_equal(p[0].pos[i], p[1].pos[i]);
+    }
+    pair_opts o = {.n_pairs = 3, .n_shots = 2, .select = SELECT_SIMILAR, .embed_cache = dir};
+    pair_set q;
+    assert_int_equal(pairs_build(tu_model(), &tr, &o, &q, &err), KVS_E_ARG); /* no model path for the key */
+    unlink(co.path);
+    rmdir(dir);
+    pairs_free(&p[0]);
+    pairs_free(&p[1]);
+    qa_free(&tr);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_parse_and_render),
         cmocka_unit_test(test_pairs_on_demo),
         cmocka_unit_test(test_pairs_task_format),
+        cmocka_unit_test(test_embcache_file),
+        cmocka_unit_test(test_embed_independent),
+        cmocka_unit_test(test_pairs_cache),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_release();

@@ -51,6 +51,12 @@ static const char *k_help_opts =
     "      --task T           render questions as task T's evaluation prompts\n"
     "                         (" EVAL_TASK_NAMES "; default: the task whose trace file has\n"
     "                         the --traces file's name, else question + \"\\n\\nChoices:\")\n"
+    "      --embed-cache DIR  keep the question embeddings of --select similar in DIR,\n"
+    "                         one file per model, trace file and kernel set, so later\n"
+    "                         runs skip embedding (default: $XDG_CACHE_HOME/kvsteer,\n"
+    "                         else ~/.cache/kvsteer); a damaged or foreign file is\n"
+    "                         recomputed, an unwritable DIR only warns\n"
+    "      --no-embed-cache   embed every question anew and keep nothing\n"
     "      --chat-template N  chatml|llama3|phi3|gemma when the file's template is unknown\n"
     "  -t, --threads N        worker threads (default: all cores)\n"
     "  -q, --quiet            no progress output\n";
@@ -76,6 +82,8 @@ static const char *k_help_extract_only =
 
 typedef struct xopts {
     const char *model, *traces, *out, *prefix, *tmpl, *pos, *neg, *pair_file, *task, *random_like;
+    const char *embed_cache; /* --embed-cache DIR */
+    int no_embed_cache;
     const char *exclude[MAX_EXCLUDE];
     int n_exclude, pair_opts; /* pair_opts: options that only extraction from pairs takes */
     int pairs, shots, threads, position, quiet, dump, batch, raw;
@@ -111,7 +119,8 @@ static int parse(const char *cmd, int argc, char **argv, xopts *o) {
         {"format", required_argument, 0, 'F'},  {"layers", required_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},          {"pos", required_argument, 0, 1},
         {"neg", required_argument, 0, 2},       {"pair-file", required_argument, 0, 3},
-        {"raw", no_argument, 0, 4},             {0, 0, 0, 0}};
+        {"raw", no_argument, 0, 4},             {"embed-cache", required_argument, 0, 5},
+        {"no-embed-cache", no_argument, 0, 6},  {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -143,6 +152,12 @@ static int parse(const char *cmd, int argc, char **argv, xopts *o) {
         case 2: o->neg = optarg; break;
         case 3: o->pair_file = optarg; break;
         case 4: o->raw = 1; break;
+        case 5:
+            if (!optarg[0]) return cli_error(cmd, "--embed-cache expects a folder, got ''");
+            o->embed_cache = optarg;
+            o->trace_only_set = 1;
+            break;
+        case 6: o->no_embed_cache = 1; o->trace_only_set = 1; break;
         case 'C': o->tmpl = optarg; break;
         case 'o': o->out = optarg; break;
         case 't': if (cli_int(cmd, "-t", optarg, 1, 1024, &o->threads)) return 1; break;
@@ -197,7 +212,9 @@ static int parse(const char *cmd, int argc, char **argv, xopts *o) {
     if (o->traces && own) return cli_error(cmd, "--traces and --pos/--neg/--pair-file are two sources: give one");
     if (own && o->pair_file && (o->pos || o->neg)) return cli_error(cmd, "--pair-file holds both sides: no --pos/--neg");
     if (own && !o->pair_file && (!o->pos || !o->neg)) return cli_error(cmd, "--pos and --neg go together");
-    if (own && o->trace_only_set) return cli_error(cmd, "--shots, --select, --seed and --exclude apply to --traces only");
+    if (own && o->trace_only_set)
+        return cli_error(cmd, "--shots, --select, --seed, --exclude and the embedding cache apply to --traces only");
+    if (o->embed_cache && o->no_embed_cache) return cli_error(cmd, "--embed-cache and --no-embed-cache contradict each other");
     if (o->raw && !own) return cli_error(cmd, "--raw applies to --pos/--neg and --pair-file only");
     if (is_extract && !o->out) return cli_error(cmd, "-o VEC.gguf is required");
     if (o->cvec && o->kind != KVS_STEER_ACT)
@@ -215,6 +232,24 @@ static int parse(const char *cmd, int argc, char **argv, xopts *o) {
  * file the --traces file is, else none (the default format). */
 static const eval_task *task_of(const xopts *o) {
     return o->task ? eval_task_find(o->task) : eval_task_for_traces(o->traces);
+}
+
+/* What the embedding cache did: a hit or a fresh file is progress (quiet with -q);
+ * a file not trusted, or not written, is always said. */
+static void report_cache(const char *cmd, const embcache_outcome *c, int quiet) {
+    if (c->why[0])
+        fprintf(stderr, "[%s] embedding cache not used: %s; recomputed %d question embeddings\n", cmd, c->why,
+                c->n_computed);
+    else if (quiet || c->state == EMBCACHE_OFF) {
+    } else if (c->state == EMBCACHE_HIT)
+        fprintf(stderr, "[%s] embedding cache hit: %d question embeddings from %s\n", cmd, c->n_cached, c->path);
+    else if (c->state == EMBCACHE_PARTIAL)
+        fprintf(stderr, "[%s] embedding cache: %d question embeddings from %s, %d computed and added\n", cmd,
+                c->n_cached, c->path, c->n_computed);
+    else
+        fprintf(stderr, "[%s] embedding cache: %d question embeddings computed, kept in %s\n", cmd, c->n_computed,
+                c->path);
+    if (c->warning[0]) fprintf(stderr, "[%s] warning: %s\n", cmd, c->warning);
 }
 
 /* Loads model, traces and exclusions and builds the pairs (or takes them from
@@ -236,13 +271,22 @@ static int build(const char *cmd, const xopts *o, kvs_model **m, qa_set *tr, pai
             for (int j = 0; j < i; j++) qa_free(&ex[j]);
             return cli_error(cmd, "%s", err.msg);
         }
+    char cache_dir[4096];
+    const char *cache = o->no_embed_cache ? NULL : o->embed_cache;
+    if (!cache && !o->no_embed_cache && o->select == SELECT_SIMILAR && o->shots > 0) {
+        if (embcache_default_dir(cache_dir, sizeof cache_dir, &err))
+            fprintf(stderr, "[%s] warning: %s; embedding without a cache\n", cmd, err.msg);
+        else cache = cache_dir;
+    }
+    embcache_outcome co;
     progress pr;
     progress_init(&pr, "pairs", o->quiet);
     pair_opts po = {.n_pairs = o->pairs, .n_shots = o->shots, .select = o->select, .seed = o->seed,
                     .prefix = o->prefix, .exclude = o->n_exclude ? ex : NULL, .n_exclude = o->n_exclude,
                     .n_threads = o->threads, .chat_template = o->tmpl, .progress = on_pairs_progress, .user = &pr,
-                    .task = task_of(o)};
+                    .task = task_of(o), .embed_cache = cache, .model_path = o->model, .cache_out = &co};
     int rc = pairs_build(*m, tr, &po, ps, &err);
+    if (!rc) report_cache(cmd, &co, o->quiet);
     for (int i = 0; i < o->n_exclude; i++) qa_free(&ex[i]);
     return rc ? cli_error(cmd, "%s%s", err.msg, cli_template_hint(&err)) : 0;
 }

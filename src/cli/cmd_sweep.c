@@ -51,6 +51,9 @@ static const char *k_help =
     "      --exclude FILE     questions kept out of the pairs (default: the task's\n"
     "                         evaluation file, DATA/eval/...); 'none' for none\n"
     "      --select S         similar | random few-shot selection (default similar)\n"
+    "      --embed-cache DIR, --no-embed-cache\n"
+    "                         where similar selection keeps question embeddings between\n"
+    "                         extractions (see kvsteer extract --help)\n"
     "      --limit N, --offset-start K, --max-new N (-n, --n-predict), --batch B,\n"
     "      --sampling, --seeds S\n"
     "                         passed to kvsteer eval (see kvsteer eval --help)\n"
@@ -144,8 +147,8 @@ static uint64_t fnv(uint64_t h, const char *s) { return fnv1a(fnv1a(h, s, strlen
 int cmd_sweep(int argc, char **argv) {
     const char *model = NULL, *task_name = NULL, *traces = NULL, *out_dir = NULL, *data = NULL, *exclude = NULL;
     const char *select = "similar", *limit = NULL, *offset_start = NULL, *max_new = NULL, *batch = NULL, *seeds = NULL,
-               *threads = NULL;
-    int shard_i = 0, shard_n = 1, dry = 0, quiet = 0, sampling = 0, tmp;
+               *threads = NULL, *embed_cache = NULL;
+    int shard_i = 0, shard_n = 1, dry = 0, quiet = 0, sampling = 0, tmp, no_embed_cache = 0;
     list methods = {0}, pairs = {0}, shots = {0}, ck = {0}, cv = {0}, layers = {0}, act_layer = {0}, act_scale = {0};
     int rc = 0;
     rc = rc || parse_list("--methods", "cache", 'm', &methods);
@@ -170,7 +173,8 @@ int cmd_sweep(int argc, char **argv) {
         {"batch", required_argument, 0, 19},       {"sampling", no_argument, 0, 20},
         {"seeds", required_argument, 0, 21},       {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
-        {"offset", required_argument, 0, 22},      {0, 0, 0, 0}};
+        {"offset", required_argument, 0, 22},      {"embed-cache", required_argument, 0, 23},
+        {"no-embed-cache", no_argument, 0, 24},    {0, 0, 0, 0}};
     int o;
     optind = 1;
     opterr = 0;
@@ -220,6 +224,11 @@ int cmd_sweep(int argc, char **argv) {
         case 't': rc = cli_int(CMD, "-t", optarg, 1, 1024, &tmp); threads = optarg; break;
         case 'q': quiet = 1; break;
         case 22: rc = cli_error(CMD, STEER_OPTS_OFFSET_AMBIGUOUS); break;
+        case 23:
+            if (!optarg[0]) rc = cli_error(CMD, "--embed-cache expects a folder, got ''");
+            embed_cache = optarg;
+            break;
+        case 24: no_embed_cache = 1; break;
         case 'h': fputs(k_help, stdout); goto done;
         case ':': rc = cli_error(CMD, "option %s needs a value", argv[optind - 1]); break;
         default: rc = cli_error(CMD, "unknown option '%s' (see kvsteer sweep --help)", argv[optind - 1]); break;
@@ -232,6 +241,7 @@ int cmd_sweep(int argc, char **argv) {
         rc = cli_error(CMD, "-m MODEL, --task and -o DIR are required (see --help)");
     else if (!task) rc = cli_error(CMD, "unknown --task '%s' (one of " EVAL_TASK_NAMES ")", task_name);
     else if (seeds && !sampling) rc = cli_error(CMD, "--seeds needs --sampling");
+    else if (embed_cache && no_embed_cache) rc = cli_error(CMD, "--embed-cache and --no-embed-cache contradict each other");
     if (rc) goto done;
     int want[EVAL_N_METHODS] = {0};
     for (int i = 0; i < methods.n; i++)
@@ -356,6 +366,8 @@ int cmd_sweep(int argc, char **argv) {
                 av[ac++] = "--task", av[ac++] = (char *)task->name;
                 if (exclude) av[ac++] = "--exclude", av[ac++] = (char *)exclude;
                 if (threads) av[ac++] = "-t", av[ac++] = (char *)threads;
+                if (embed_cache) av[ac++] = "--embed-cache", av[ac++] = (char *)embed_cache;
+                if (no_embed_cache) av[ac++] = "--no-embed-cache";
                 if (quiet) av[ac++] = "-q";
                 av[ac] = NULL;
                 if (cli_call(cmd_extract, ac, av)) {

@@ -135,22 +135,8 @@ int cli_check_output_dir(const char *cmd, const char *dir) {
 }
 
 int cli_mkdirs(const char *cmd, const char *dir) {
-    char *p = strdup(dir);
-    if (!p) return cli_error(cmd, "out of memory");
-    for (char *s = p + 1;; s++) {
-        const char c = *s;
-        if (c != '/' && c != 0) continue;
-        *s = 0;
-        if (mkdir(p, 0777) && errno != EEXIST) {
-            cli_error(cmd, "%s: cannot create directory: %s", p, strerror(errno));
-            free(p);
-            return 1;
-        }
-        *s = c;
-        if (!c) break;
-    }
-    free(p);
-    return 0;
+    kvs_error err = {0};
+    return make_dirs(dir, &err) ? cli_error(cmd, "%s", err.msg) : 0;
 }
 
 const char *cli_data_dir(const char *cmd, const char *data) {

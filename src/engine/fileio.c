@@ -76,6 +76,22 @@ int write_file_atomic(const char *path, const char *text, size_t len, kvs_error 
     return atomic_commit(&a, fwrite(text, 1, len, a.f) != len, err);
 }
 
+int make_dirs(const char *dir, kvs_error *err) {
+    char *p = strdup(dir);
+    if (!p) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", dir);
+    int rc = 0;
+    for (char *s = p + 1; !rc; s++) {
+        const char c = *s;
+        if (c != '/' && c != 0) continue;
+        *s = 0;
+        if (mkdir(p, 0777) && errno != EEXIST) rc = err_fail(err, KVS_E_IO, "%s: cannot create directory: %s", p, strerror(errno));
+        *s = c;
+        if (!c) break;
+    }
+    free(p);
+    return rc;
+}
+
 int read_file(const char *path, char **buf, size_t *len, kvs_error *err) {
     *buf = NULL;
     *len = 0;

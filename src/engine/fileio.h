@@ -29,6 +29,9 @@ int atomic_check(const char *path, kvs_error *err);
 /* The whole of text as the file's contents. */
 int write_file_atomic(const char *path, const char *text, size_t len, kvs_error *err);
 
+/* mkdir -p: dir and each missing parent (mode 0777 less the umask). */
+int make_dirs(const char *dir, kvs_error *err);
+
 /* The whole file, NUL-terminated (malloc'd), its length in *len. */
 int read_file(const char *path, char **buf, size_t *len, kvs_error *err);
 

@@ -194,6 +194,7 @@ static int excluded(const qa_set *ex, int n_ex, const char *question) {
 
 int pairs_build(const kvs_model *m, const qa_set *tr, const pair_opts *o, pair_set *out, kvs_error *err) {
     memset(out, 0, sizeof *out);
+    if (o->cache_out) memset(o->cache_out, 0, sizeof *o->cache_out);
     if (o->n_pairs < 1) return err_fail(err, KVS_E_ARG, "pairs: the number of pairs must be at least 1");
     if (o->n_shots < 0) return err_fail(err, KVS_E_ARG, "pairs: the number of shots must not be negative");
     int *pool = malloc(sizeof(int) * (size_t)tr->n);
@@ -225,15 +226,11 @@ int pairs_build(const kvs_model *m, const qa_set *tr, const pair_opts *o, pair_s
         const char **texts = malloc(sizeof(char *) * (size_t)tr->n);
         emb = calloc((size_t)tr->n * mi.n_embd, sizeof(float));
         if (!texts || !emb) rc = err_fail(err, KVS_E_NOMEM, "pairs: out of memory");
-        /* only pool rows matter; embed those (others keep zeros) */
-        const char **pt = texts;
-        for (int j = 0; j < n_pool && !rc; j++) pt[j] = tr->rows[pool[j]].question;
-        float *pe = rc ? NULL : malloc(sizeof(float) * (size_t)n_pool * mi.n_embd);
-        if (!rc && !pe) rc = err_fail(err, KVS_E_NOMEM, "pairs: out of memory");
-        if (!rc) rc = embed_texts(m, pt, n_pool, o->n_threads, pe, o->progress, o->user, err);
-        for (int j = 0; j < n_pool && !rc; j++)
-            memcpy(emb + (size_t)pool[j] * mi.n_embd, pe + (size_t)j * mi.n_embd, sizeof(float) * mi.n_embd);
-        free(pe);
+        for (int r = 0; r < tr->n && !rc; r++) texts[r] = tr->rows[r].question;
+        /* only pool rows matter; embed those (others keep zeros, or what the cache holds) */
+        if (!rc)
+            rc = embcache_embed_rows(m, o->model_path, tr->path, texts, tr->n, pool, n_pool, o->embed_cache,
+                                     o->n_threads, o->progress, o->user, emb, o->cache_out, err);
         free(texts);
     }
     out->n_shots = o->n_shots;
