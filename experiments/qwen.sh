@@ -18,6 +18,9 @@ Q15=models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
 Q05=models/qwen2.5-coder-0.5b-instruct.gguf
 which=${1:?usage: experiments/qwen.sh WHICH [eval options]}; shift || true
 mkdir -p out/q15 out/q05 out/logs
+# similar-shot selection's question embeddings stay with the runs (out/cache), so an
+# extraction cut short keeps them for the next attempt
+export XDG_CACHE_HOME=${XDG_CACHE_HOME:-$PWD/out/cache}
 ev() { local model=$1 dir=$2 name=$3; shift 3
   "$KVSTEER" eval -m "$model" --batch 32 -t "$T" "$@" -o "out/$dir/$name.jsonl" 2>>"out/logs/$dir-$name.log"; }
 vec() { local model=$1 dir=$2 name=$3; shift 3
