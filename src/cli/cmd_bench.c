@@ -29,13 +29,24 @@ static const char *k_help =
     "      --steer        also run tg with a one-shot cache edit and with an\n"
     "                     activation hook at the middle layer (random vectors)\n"
     "  -r, --reps N       repetitions; the mean rate is reported, as llama-bench does,\n"
-    "                     with the best and worst beside it (default 3)\n"
+    "                     with the best and worst beside it (default 3); each test\n"
+    "                     keeps its context across repetitions, emptied each time\n"
     "      --kernels K    kernel set: scalar, avx2, avx512vnni or amx (default: the\n"
     "                     best this machine runs; the JSON names the one used)\n";
 
 typedef struct bench_cfg {
     int pp, tg, depth, batch, reps, threads, steer, kv_f16, fixed;
 } bench_cfg;
+
+/* Each test keeps one context across its repetitions (emptied before each), as
+ * llama-bench does: the engine's choice of thread count (threadctl) is learnt once,
+ * as in a long run, not again by every repetition. */
+static kvs_ctx *reuse(kvs_ctx **slot, int n_seq) {
+    kvs_error err = {0};
+    for (int s = 0; s < n_seq; s++)
+        if (kvs_seq_truncate(*slot, s, 0, &err)) return cli_error("bench", "%s", err.msg), NULL;
+    return *slot;
+}
 
 static kvs_ctx *mkctx(const kvs_model *m, int n_ctx, int n_seq, const bench_cfg *b) {
     kvs_ctx_params p = kvs_ctx_default_params();
@@ -81,9 +92,9 @@ static int feed(kvs_ctx *c, int seq, int n, int n_vocab) {
 
 typedef enum { TG_PLAIN, TG_CACHE, TG_ACT } tg_mode;
 
-static double run_tg(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b, tg_mode mode, double *cpu,
-                     double *thr) {
-    kvs_ctx *c = mkctx(m, b->depth + b->tg + 2, 1, b);
+static double run_tg(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b, tg_mode mode, kvs_ctx **slot,
+                     double *cpu, double *thr) {
+    kvs_ctx *c = *slot ? reuse(slot, 1) : (*slot = mkctx(m, b->depth + b->tg + 2, 1, b));
     if (!c) return -1;
     kvs_error err = {0};
     if (feed(c, 0, b->depth + 1, mi->n_vocab)) return -1;
@@ -99,26 +110,26 @@ static double run_tg(const kvs_model *m, const kvs_model_info *mi, const bench_c
     *cpu = b->tg / (cpu_now() - c0);
     *thr = kvs_ctx_mean_threads(c);
     free(vec);
-    kvs_ctx_free(c);
     return b->tg / el;
 }
 
-static double run_pp(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b, double *cpu, double *thr) {
-    kvs_ctx *c = mkctx(m, b->pp + 1, 1, b);
+static double run_pp(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b, kvs_ctx **slot, double *cpu,
+                     double *thr) {
+    kvs_ctx *c = *slot ? reuse(slot, 1) : (*slot = mkctx(m, b->pp + 1, 1, b));
     if (!c) return -1;
     double t0 = progress_now(), c0 = cpu_now();
     if (feed(c, 0, b->pp, mi->n_vocab)) return -1;
     double el = progress_now() - t0;
     *cpu = b->pp / (cpu_now() - c0);
     *thr = kvs_ctx_mean_threads(c);
-    kvs_ctx_free(c);
     return b->pp / el;
 }
 
-static double run_batch(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b, double *cpu, double *thr) {
+static double run_batch(const kvs_model *m, const kvs_model_info *mi, const bench_cfg *b, kvs_ctx **slot, double *cpu,
+                        double *thr) {
     /* each sequence holds `depth` tokens first: attention reads grow with it */
     const int B = b->batch, prompt = b->depth > 16 ? b->depth : 16;
-    kvs_ctx *c = mkctx(m, prompt + b->tg + 2, B, b);
+    kvs_ctx *c = *slot ? reuse(slot, B) : (*slot = mkctx(m, prompt + b->tg + 2, B, b));
     if (!c) return -1;
     for (int s = 0; s < B; s++)
         if (feed(c, s, prompt, mi->n_vocab)) return -1;
@@ -141,7 +152,6 @@ static double run_batch(const kvs_model *m, const kvs_model_info *mi, const benc
     *cpu = (double)B * b->tg / (cpu_now() - c0);
     *thr = kvs_ctx_mean_threads(c);
     free(t), free(pos), free(sq), free(want);
-    kvs_ctx_free(c);
     return (double)B * b->tg / el;
 }
 
@@ -225,22 +235,30 @@ int cmd_bench(int argc, char **argv) {
     double *rates = calloc((size_t)N_TESTS * b.reps * 3, sizeof *rates), *cpu = rates + (size_t)N_TESTS * b.reps;
     double *thr = cpu + (size_t)N_TESTS * b.reps;
     if (!rates) return kvs_model_free(m), cli_error("bench", "out of memory");
-    for (int r = 0; r < b.reps; r++) {
+    kvs_ctx *ctxs[N_TESTS] = {0};
+    int failed = 0;
+    for (int r = 0; r < b.reps && !failed; r++) {
         for (size_t i = 0; i < N_TESTS; i++) {
             if (!tests[i].on) continue;
             double *cr = cpu + i * b.reps + r, *tr = thr + i * b.reps + r;
-            double v = tests[i].kind == 0   ? run_pp(m, &mi, &b, cr, tr)
-                       : tests[i].kind == 1 ? run_tg(m, &mi, &b, TG_PLAIN, cr, tr)
-                       : tests[i].kind == 2 ? run_tg(m, &mi, &b, TG_CACHE, cr, tr)
-                       : tests[i].kind == 3 ? run_tg(m, &mi, &b, TG_ACT, cr, tr)
-                                            : run_batch(m, &mi, &b, cr, tr);
+            kvs_ctx **slot = &ctxs[i];
+            double v = tests[i].kind == 0   ? run_pp(m, &mi, &b, slot, cr, tr)
+                       : tests[i].kind == 1 ? run_tg(m, &mi, &b, TG_PLAIN, slot, cr, tr)
+                       : tests[i].kind == 2 ? run_tg(m, &mi, &b, TG_CACHE, slot, cr, tr)
+                       : tests[i].kind == 3 ? run_tg(m, &mi, &b, TG_ACT, slot, cr, tr)
+                                            : run_batch(m, &mi, &b, slot, cr, tr);
             if (v < 0) {
-                free(rates);
-                kvs_model_free(m);
-                return 1;
+                failed = 1;
+                break;
             }
             rates[i * b.reps + r] = v;
         }
+    }
+    for (size_t i = 0; i < N_TESTS; i++) kvs_ctx_free(ctxs[i]);
+    if (failed) {
+        free(rates);
+        kvs_model_free(m);
+        return 1;
     }
     for (size_t i = 0; i < N_TESTS; i++)
         if (tests[i].on)
