@@ -11,15 +11,14 @@
  * paid once per staged group of activation rows instead of once per product,
  * and the product loop is loads and VNNI instructions only.
  *
- * Exactness.  Per super-block, vpdpbusd forms exact partial sums of four
- * code x activation products per lane (unsigned codes: at most 4*63*127 =
- * 32004, so each lane fits in 16 bits), and vpdpwssd multiplies each lane by
- * its sub-block's integer scale and accumulates: the super-block's integer sum
- * is exact, as in the reference.  Q6_K's -32 offset is an exact integer term
- * from the activation's bsums.  The float factors (d * d_y per super-block,
- * and Q4_K/Q5_K's dmin * min * d_y * bsum terms) are applied in float, so
- * results differ from the references only in float rounding.  A row's result
- * never depends on which other rows or activations share its tile.
+ * Exactness.  Each 32-bit lane sums the products of one sub-block (see "the
+ * lane order" below), exactly: unsigned codes, at most 16*63*127 per lane.
+ * Q6_K's -32 offset is an exact integer term from the activation's bsums,
+ * added to the lanes before the products.  The float factors (d * the sub-block
+ * scale per lane, d_y per super-block, and Q4_K/Q5_K's dmin * min * d_y * bsum
+ * terms) are applied in float, so results differ from the references only in
+ * float rounding.  A row's result never depends on which other rows or
+ * activations share its tile.
  */
 #include <immintrin.h>
 #include <stddef.h>
@@ -47,26 +46,38 @@ INLINE float f16_at(const uint8_t *p) {
     return _cvtsh_ss(h);
 }
 
+/* The lane order.  vpdpbusd adds four products into each 32-bit lane; if a
+ * lane held products of different sub-blocks from one vector to the next (as
+ * element order gives), every vpdpbusd would need a second instruction to apply
+ * its lanes' scales.  So codes and activations are both permuted, the same way,
+ * into four vectors per super-block in which lane l always belongs to the same
+ * sub-block: Q4_K/Q5_K lane l to sub-block l/2 (vector t, lane 2s+e holds
+ * elements 32s+8t+4e..+3), Q6_K lane l to sub-block l (vector u holds elements
+ * 16l+4u..+3).  Four vpdpbusd then leave each lane with its sub-block's
+ * products (at most 16*63*127, exact in int32 and in float), and one convert and
+ * one multiply-add per super-block apply the scales in float. */
+
 /* One weight row's k-chunk, unpacked. */
 typedef struct {
-    _Alignas(64) uint8_t codes[NBK][QK_K]; /* unsigned codes in element order */
-    /* scales[b][q][l]: the scale of the sub-block that lane l of the 64-element
-     * run q holds, as the int16 pair (scale, 0) vpdpwssd multiplies with */
-    _Alignas(64) int32_t scales[NBK][4][16];
-    _Alignas(64) int16_t off[NBK][16];     /* Q6_K: -32 * scale of each sub-block */
+    _Alignas(64) uint8_t codes[NBK][QK_K]; /* unsigned codes, in lane order */
+    _Alignas(64) float sw[NBK][16];        /* d * the scale of lane l's sub-block */
     _Alignas(64) float mins[NBK * 8 + 8];  /* Q4_K/Q5_K: dmin * min of each sub-block */
-    float d[NBK];
 } wstage;
 
-/* A k-chunk of up to KJC activation rows, aligned (a Q8_K block is 292 bytes,
- * so its codes straddle cache lines where they lie) and with the factors the
+/* A k-chunk of up to KJC activation rows, in lane order (a Q8_K block is 292
+ * bytes, so its codes straddle cache lines where they lie), with the factors the
  * tiles need per super-block. */
 typedef struct {
     _Alignas(64) int8_t qs[KJC][NBK][QK_K];
-    _Alignas(64) int16_t bsums[KJC][NBK][16];     /* Q6_K's offset term */
-    _Alignas(64) float mins[KJC][NBK * 8 + 8];    /* Q4_K/Q5_K: d_y * (sum of each sub-block's codes) */
-    float d[KJC][NBK];                           /* d_y */
+    _Alignas(64) int32_t off[KJC][NBK][16];   /* Q6_K: -32 * (sum of sub-block l's codes) */
+    _Alignas(64) float mins[KJC][NBK * 8 + 8]; /* Q4_K/Q5_K: d_y * (sum of each sub-block's codes) */
+    float d[KJC][NBK];                         /* d_y */
 } astage;
+
+/* The 32-bit word of a Q8_K block's codes that lane l of vector v takes. */
+INLINE int act_word(const int kind, int v, int l) {
+    return kind == KQ_Q6K ? 4 * l + v : 8 * (l >> 1) + 2 * v + (l & 1);
+}
 
 static void stage_acts(const int kind, const uint8_t *y, int nbc, astage *s, int j) {
     for (int b = 0; b < nbc; b++) {
@@ -74,11 +85,14 @@ static void stage_acts(const int kind, const uint8_t *y, int nbc, astage *s, int
         float dy;
         memcpy(&dy, yb, sizeof dy);
         s->d[j][b] = dy;
-        memcpy(s->qs[j][b], yb + Q8K_QS, QK_K);
+        uint32_t w[QK_K / 4], *o = (uint32_t *)(void *)s->qs[j][b];
+        memcpy(w, yb + Q8K_QS, QK_K);
+        for (int v = 0; v < 4; v++)
+            for (int l = 0; l < 16; l++) o[16 * v + l] = w[act_word(kind, v, l)];
         int16_t bs[16];
         memcpy(bs, yb + Q8K_BSUMS, sizeof bs);
         if (kind == KQ_Q6K)
-            memcpy(s->bsums[j][b], bs, sizeof bs);
+            for (int l = 0; l < 16; l++) s->off[j][b][l] = -32 * (int32_t)bs[l];
         else
             for (int t = 0; t < 8; t++) s->mins[j][8 * b + t] = dy * (float)(bs[2 * t] + bs[2 * t + 1]);
     }
@@ -99,94 +113,75 @@ INLINE void k_scales(const uint8_t *q, uint64_t *sc, uint64_t *mn) {
     *mn = (uint64_t)(u1 & lo6) | ((uint64_t)mn_hi << 32);
 }
 
-/* Per-lane scale vectors.  Run q of a super-block is its elements 64q..64q+63;
- * vpdpbusd leaves lane l of a run with the products of elements 4l..4l+3, so
- * lane l needs the scale of the sub-block holding them: Q4_K/Q5_K have two
- * sub-blocks of 32 per run (lanes 0-7, 8-15), Q6_K four of 16 (lanes 4m..4m+3).
- * `w16` holds the sub-block scales as int16 words 0..15 and zeros above; each
- * lane gets the pair (scale, 0), since vpdpwssd adds the high words' product too. */
-INLINE __m512i lane_scales(__m512i w16, const int per_run, int q) {
-    const __m512i zero_word = _mm512_set1_epi32(31 << 16); /* word 31 of w16 is 0 */
-    const __m512i sub = per_run == 2
-        ? _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
-        : _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    const __m512i idx = _mm512_or_si512(zero_word, _mm512_add_epi32(sub, _mm512_set1_epi32(per_run * q)));
-    return _mm512_permutexvar_epi16(idx, w16);
-}
-
-/* Q4_K/Q5_K super-block x: its four lane-scale vectors and dmin * min of each
- * sub-block (mins[0..7]). */
-INLINE void q45k_factors(const uint8_t *x, __m512i sv[4], float *mins) {
+/* Q4_K/Q5_K super-block x: d * the scale of each lane's sub-block, and dmin *
+ * min of each sub-block (mins[0..7]). */
+INLINE __m512 q45k_factors(const uint8_t *x, float *mins) {
     uint64_t sc, mn;
     k_scales(x + 4, &sc, &mn);
     const float dmin = f16_at(x + 2);
     _mm256_storeu_ps(mins, _mm256_mul_ps(_mm256_set1_ps(dmin),
                                          _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn)))));
-    const __m512i w16 = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; q++) sv[q] = lane_scales(w16, 2, q);
+    const __m128i pairs = _mm_shuffle_epi8(_mm_cvtsi64_si128((long long)sc),
+                                           _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
+    return _mm512_mul_ps(_mm512_set1_ps(f16_at(x)), _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(pairs)));
 }
 
-/* The 64 codes of run q of a Q4_K/Q5_K super-block, one per byte. */
-INLINE __m512i q45k_run(const int five, const uint8_t *x, int q) {
-    /* qs bytes 32q..32q+31 hold elements 64q+i (low nibble) and 64q+32+i (high):
-     * the same 32 bytes in both halves, the upper half shifted down a nibble */
-    const uint8_t *qs = x + (five ? offsetof(block_q5_k, qs) : offsetof(block_q4_k, qs)) + 32 * q;
-    const __m512i c = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)qs));
-    __m512i v = _mm512_and_si512(_mm512_srlv_epi64(c, _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4)),
+/* Vector t of a Q4_K/Q5_K super-block's codes, in lane order.  qs bytes
+ * 32q..32q+31 hold sub-block 2q's codes in their low nibbles and 2q+1's in
+ * their high ones, so 64-bit word 4q+t of qs, taken twice, gives both
+ * sub-blocks' eight codes 8t..8t+7. */
+INLINE __m512i q45k_vec(const int five, const uint8_t *x, int t) {
+    const uint8_t *qs = x + (five ? offsetof(block_q5_k, qs) : offsetof(block_q4_k, qs));
+    const __m512i z0 = _mm512_loadu_si512((const void *)qs), z1 = _mm512_loadu_si512((const void *)(qs + 64));
+    const __m512i idx = _mm512_add_epi64(_mm512_setr_epi64(0, 0, 4, 4, 8, 8, 12, 12), _mm512_set1_epi64(t));
+    const __m512i c = _mm512_permutex2var_epi64(z0, idx, z1);
+    __m512i v = _mm512_and_si512(_mm512_srlv_epi64(c, _mm512_setr_epi64(0, 4, 0, 4, 0, 4, 0, 4)),
                                  _mm512_set1_epi8(15));
-    if (five) { /* bit 2q of qh[i] tops element 64q+i, bit 2q+1 element 64q+32+i */
-        const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(x + offsetof(block_q5_k, qh))));
-        const __m512i hb = _mm512_srlv_epi64(h, _mm512_set_epi64(2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1,
-                                                                 2 * q, 2 * q, 2 * q, 2 * q));
-        v = _mm512_or_si512(v, _mm512_slli_epi64(_mm512_and_si512(hb, _mm512_set1_epi8(1)), 4));
+    if (five) { /* bit s of qh[i] tops sub-block s's code i: word t of qh, once per sub-block */
+        uint64_t h;
+        memcpy(&h, x + offsetof(block_q5_k, qh) + 8 * t, 8);
+        const __m512i hb = _mm512_srlv_epi64(_mm512_set1_epi64((long long)h), _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
+        v = _mm512_or_si512(v, _mm512_and_si512(_mm512_slli_epi64(hb, 4), _mm512_set1_epi8(16)));
     }
     return v;
 }
 
-/* Q6_K super-block x: its lane-scale vectors and -32 * each sub-block's scale
- * (int16, for the offset term against the activation's bsums). */
-INLINE void q6k_factors(const uint8_t *x, __m512i sv[4], __m256i *off) {
-    const __m256i s16 = _mm256_cvtepi8_epi16(
-        _mm_loadu_si128((const __m128i *)(const void *)(x + offsetof(block_q6_k, scales))));
-    *off = _mm256_mullo_epi16(s16, _mm256_set1_epi16(-32));
-    const __m512i w16 = _mm512_zextsi256_si512(s16);
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; q++) sv[q] = lane_scales(w16, 4, q);
+/* Q6_K super-block x: d * the scale of each lane's sub-block. */
+INLINE __m512 q6k_factors(const uint8_t *x) {
+    const __m128i s8 = _mm_loadu_si128((const __m128i *)(const void *)(x + offsetof(block_q6_k, scales)));
+    return _mm512_mul_ps(_mm512_set1_ps(f16_at(x + offsetof(block_q6_k, d))),
+                         _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s8)));
 }
 
-/* The 64 codes (0..63) of run q of a Q6_K super-block.  Half h = q/2; within it,
- * element 32t+i (t < 4) takes ql[64h + 32(t&1) + i]'s low (t < 2) or high nibble
- * and bits 2t..2t+1 of qh[32h+i]; run q covers t = 0,1 (q even) or 2,3 (q odd). */
-INLINE __m512i q6k_run(const uint8_t *x, int q) {
-    const int h = q >> 1, up = q & 1;
-    const __m512i l = _mm512_loadu_si512((const void *)(x + offsetof(block_q6_k, ql) + 64 * h));
-    const __m512i hb = _mm512_broadcast_i64x4(
-        _mm256_loadu_si256((const __m256i *)(const void *)(x + offsetof(block_q6_k, qh) + 32 * h)));
-    const __m512i hs = _mm512_srlv_epi64(hb, up ? _mm512_setr_epi64(4, 4, 4, 4, 6, 6, 6, 6)
-                                                : _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2));
-    const __m512i lo = _mm512_and_si512(up ? _mm512_srli_epi64(l, 4) : l, _mm512_set1_epi8(15));
-    return _mm512_or_si512(lo, _mm512_slli_epi64(_mm512_and_si512(hs, _mm512_set1_epi8(3)), 4));
+/* Vector u of a Q6_K super-block's codes (0..63), in lane order.  Sub-block l
+ * (h = l/8, m = l%8) is elements 128h+32t+i0.. with t = m/2, i0 = 16(l%2): its
+ * low nibbles are in ql bytes 64h+16(l%4)+.. (the high nibble when m >= 4), its
+ * top bits in qh bytes 32h+16(l%2)+.., bits 2t..2t+1. */
+INLINE __m512i q6k_vec(const uint8_t *x, int u) {
+    const uint8_t *ql = x + offsetof(block_q6_k, ql);
+    const __m512i z0 = _mm512_loadu_si512((const void *)ql), z1 = _mm512_loadu_si512((const void *)(ql + 64));
+    const __m512i hq = _mm512_loadu_si512((const void *)(x + offsetof(block_q6_k, qh)));
+    const __m512i uu = _mm512_set1_epi32(u);
+    const __m512i li = _mm512_add_epi32(_mm512_setr_epi32(0, 4, 8, 12, 0, 4, 8, 12, 16, 20, 24, 28, 16, 20, 24, 28), uu);
+    const __m512i hi = _mm512_add_epi32(_mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 8, 12, 8, 12, 8, 12, 8, 12), uu);
+    const __m512i lo = _mm512_and_si512(
+        _mm512_srlv_epi32(_mm512_permutex2var_epi32(z0, li, z1),
+                          _mm512_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4, 0, 0, 0, 0, 4, 4, 4, 4)),
+        _mm512_set1_epi8(15));
+    const __m512i top = _mm512_srlv_epi32(_mm512_permutexvar_epi32(hi, hq),
+                                          _mm512_setr_epi32(0, 0, 2, 2, 4, 4, 6, 6, 0, 0, 2, 2, 4, 4, 6, 6));
+    return _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi32(top, 4), _mm512_set1_epi8(48)));
+}
+
+INLINE __m512i kq_vec(const int kind, const uint8_t *x, int v) {
+    return kind == KQ_Q6K ? q6k_vec(x, v) : q45k_vec(kind == KQ_Q5K, x, v);
 }
 
 static void stage_row(const int kind, const uint8_t *w, size_t wbs, int nbc, wstage *s) {
     for (int b = 0; b < nbc; b++) {
         const uint8_t *x = w + (size_t)b * wbs;
-        __m512i sv[4];
-        if (kind == KQ_Q6K) {
-            __m256i off;
-            q6k_factors(x, sv, &off);
-            _mm256_store_si256((__m256i *)(void *)s->off[b], off);
-            s->d[b] = f16_at(x + offsetof(block_q6_k, d));
-        } else {
-            q45k_factors(x, sv, s->mins + 8 * b);
-            s->d[b] = f16_at(x);
-        }
-        for (int q = 0; q < 4; q++) {
-            _mm512_store_si512((void *)s->scales[b][q], sv[q]);
-            _mm512_store_si512((void *)(s->codes[b] + 64 * q),
-                               kind == KQ_Q6K ? q6k_run(x, q) : q45k_run(kind == KQ_Q5K, x, q));
-        }
+        _mm512_store_ps(s->sw[b], kind == KQ_Q6K ? q6k_factors(x) : q45k_factors(x, s->mins + 8 * b));
+        for (int v = 0; v < 4; v++) _mm512_store_si512((void *)(s->codes[b] + 64 * v), kq_vec(kind, x, v));
     }
     if (kind != KQ_Q6K)
         for (int e = 8 * nbc; e < NBK * 8 + 8; e++) s->mins[e] = 0.0f;
@@ -210,48 +205,37 @@ INLINE void ktile(const int kind, const int J, const int direct, const wstage *w
 #pragma GCC unroll 4
         for (int j = 0; j < J; j++) facc[r][j] = _mm512_setzero_ps();
     for (int b = 0; b < nbc; b++) {
+        /* every lane sum of the super-block at once: each activation vector is
+         * loaded once for the KR rows */
+        const uint8_t *x[KR];
         __m512i iacc[KR][KJ];
 #pragma GCC unroll 4
         for (int r = 0; r < KR; r++) {
+            x[r] = direct ? wr[r] + (size_t)b * wbs : NULL;
 #pragma GCC unroll 4
-            for (int j = 0; j < J; j++) iacc[r][j] = _mm512_setzero_si512();
-            const uint8_t *x = direct ? wr[r] + (size_t)b * wbs : NULL;
-            __m512i sv[4];
-            __m256i off = _mm256_setzero_si256();
-            if (direct) {
-                if (kind == KQ_Q6K)
-                    q6k_factors(x, sv, &off);
-                else
-                    q45k_factors(x, sv, dmins[r] + 8 * b);
-            } else {
-                if (kind == KQ_Q6K) off = _mm256_load_si256((const __m256i *)(const void *)ws[r].off[b]);
+            for (int j = 0; j < J; j++)
+                iacc[r][j] = kind == KQ_Q6K ? _mm512_load_si512((const void *)ast->off[j0 + j][b]) : _mm512_setzero_si512();
+        }
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) {
+            __m512i a[KJ];
+#pragma GCC unroll 4
+            for (int j = 0; j < J; j++) a[j] = _mm512_load_si512((const void *)(ast->qs[j0 + j][b] + 64 * v));
+#pragma GCC unroll 4
+            for (int r = 0; r < KR; r++) {
+                const __m512i w = direct ? kq_vec(kind, x[r], v) : _mm512_load_si512((const void *)(ws[r].codes[b] + 64 * v));
+#pragma GCC unroll 4
+                for (int j = 0; j < J; j++) iacc[r][j] = _mm512_dpbusd_epi32(iacc[r][j], w, a[j]);
             }
+        }
 #pragma GCC unroll 4
-            for (int q = 0; q < 4; q++) {
-                const __m512i w = direct ? (kind == KQ_Q6K ? q6k_run(x, q) : q45k_run(kind == KQ_Q5K, x, q))
-                                         : _mm512_load_si512((const void *)(ws[r].codes[b] + 64 * q));
-                const __m512i s = direct ? sv[q] : _mm512_load_si512((const void *)ws[r].scales[b][q]);
+        for (int r = 0; r < KR; r++) {
+            const __m512 sw = !direct ? _mm512_load_ps(ws[r].sw[b])
+                              : kind == KQ_Q6K ? q6k_factors(x[r]) : q45k_factors(x[r], dmins[r] + 8 * b);
 #pragma GCC unroll 4
-                for (int j = 0; j < J; j++) {
-                    const __m512i a = _mm512_load_si512((const void *)(ast->qs[j0 + j][b] + 64 * q));
-                    iacc[r][j] = _mm512_dpwssd_epi32(iacc[r][j], _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, a), s);
-                }
-            }
-            if (kind == KQ_Q6K) {
-                const __m512i o = _mm512_zextsi256_si512(off);
-#pragma GCC unroll 4
-                for (int j = 0; j < J; j++) {
-                    const __m512i bs =
-                        _mm512_zextsi256_si512(_mm256_load_si256((const __m256i *)(const void *)ast->bsums[j0 + j][b]));
-                    iacc[r][j] = _mm512_dpwssd_epi32(iacc[r][j], o, bs);
-                }
-            }
-#pragma GCC unroll 4
-            for (int j = 0; j < J; j++) {
-                const float d = direct ? f16_at(x + (kind == KQ_Q6K ? offsetof(block_q6_k, d) : 0)) : ws[r].d[b];
-                const float p = d * ast->d[j0 + j][b];
-                facc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[r][j]), _mm512_set1_ps(p), facc[r][j]);
-            }
+            for (int j = 0; j < J; j++)
+                facc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[r][j]),
+                                             _mm512_mul_ps(sw, _mm512_set1_ps(ast->d[j0 + j][b])), facc[r][j]);
         }
     }
     if (kind != KQ_Q6K) {
