@@ -177,9 +177,14 @@ INLINE __m512i kq_vec(const int kind, const uint8_t *x, int v) {
     return kind == KQ_Q6K ? q6k_vec(x, v) : q45k_vec(kind == KQ_Q5K, x, v);
 }
 
-static void stage_row(const int kind, const uint8_t *w, size_t wbs, int nbc, wstage *s) {
+/* `next`: the row the following tile stages (or NULL), asked for a super-block
+ * at a time as this one is read, so its first touch does not wait on memory and
+ * the requests never queue up in one burst. */
+static void stage_row(const int kind, const uint8_t *w, size_t wbs, int nbc, wstage *s, const uint8_t *next) {
     for (int b = 0; b < nbc; b++) {
         const uint8_t *x = w + (size_t)b * wbs;
+        if (next)
+            for (size_t o = 0; o < wbs; o += 64) _mm_prefetch((const char *)next + (size_t)b * wbs + o, _MM_HINT_T0);
         _mm512_store_ps(s->sw[b], kind == KQ_Q6K ? q6k_factors(x) : q45k_factors(x, s->mins + 8 * b));
         for (int v = 0; v < 4; v++) _mm512_store_si512((void *)(s->codes[b] + 64 * v), kq_vec(kind, x, v));
     }
@@ -302,12 +307,14 @@ void avx512_gemm_k(uint32_t wtype, int64_t k, const void *Wv, size_t w_stride, i
                 for (int r = 0; r < KR; r++) {
                     /* a short tile repeats its last row rather than needing its own kernel */
                     wrow[r] = W + (size_t)(i + (r < rn ? r : rn - 1)) * w_stride + (size_t)kb * wbs;
-                    if (!direct) stage_row(kind, wrow[r], wbs, nbc, &ws[r]);
+                    if (!direct)
+                        stage_row(kind, wrow[r], wbs, nbc, &ws[r],
+                                  i + KR + r < i1 ? wrow[r] + (size_t)KR * w_stride : NULL);
                 }
                 /* Ask for the next tile's weights now: decoding one sequence
                  * streams every weight once, and without this each super-block's
                  * first touch waits on memory. */
-                if (i + KR < i1)
+                if (direct && i + KR < i1)
                     simd512_prefetch_rows(W + (size_t)(i + KR) * w_stride + (size_t)kb * wbs, w_stride,
                                           i1 - (i + KR) < KR ? i1 - (i + KR) : KR, (size_t)nbc * wbs);
                 for (int jj = 0; jj < jc; jj += KJ) {
