@@ -32,10 +32,11 @@ float avx2_dot(uint32_t wtype, int64_t n, const void *w, const void *a);
 void avx2_gemm(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
                    const void *A, size_t a_stride, int n_a, float *C, int ldc);
 
-/* The AVX-512 VNNI tiles of the K-quants (Q4_K, Q5_K, Q6_K; quant_kq_avx512.c),
- * with quant_gemm's contract. */
-void avx512_gemm_k(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1, const void *A,
-                   size_t a_stride, int n_a, float *C, int ldc);
+/* The AVX-512 VNNI tiles (quant_tiles_avx512.c) of the quantized weight types
+ * avx512_tiles_support() accepts, with quant_gemm's contract. */
+int avx512_tiles_support(uint32_t wtype);
+void avx512_gemm_tiles(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1, const void *A,
+                       size_t a_stride, int n_a, float *C, int ldc);
 
 /* C[j*ldc+i] = dot(W row i, A row j) through a per-pair dot function; used for the
  * float weight types, whose products are memory-bound anyway. */

@@ -1,5 +1,5 @@
 /* simd512.h - AVX-512 helpers shared by the kernel files compiled with AVX-512
- * flags (attn_avx512.c, quant_avx512.c, quant_kq_avx512.c).  Include only from
+ * flags (attn_avx512.c, quant_avx512.c, quant_tiles_avx512.c).  Include only from
  * such files. */
 #ifndef KVS_SIMD512_H
 #define KVS_SIMD512_H
