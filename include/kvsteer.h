@@ -230,6 +230,9 @@ typedef struct kvs_sampler_params {
 
 /* Greedy, filters off, seed 0, repeat penalty 1 (off) over a window of 64, min-p 0. */
 kvs_sampler_params kvs_sampler_default_params(void);
+/* 1 when p's repetition penalty changes anything (a factor other than 0 or 1
+ * over a window other than 0), else 0: the rule the sampler applies. */
+int kvs_sampler_penalty_on(const kvs_sampler_params *p);
 kvs_sampler *kvs_sampler_new(const kvs_sampler_params *p, kvs_error *err);
 void kvs_sampler_free(kvs_sampler *s);
 kvs_token kvs_sampler_sample(kvs_sampler *s, const float *logits, int n_vocab);

@@ -254,6 +254,30 @@ static void test_repeat_window(void **state) {
 }
 
 /* Off (P = 1, min-p 0) draws exactly what a sampler without the fields draws. */
+/* The rule callers use to say whether a penalty was applied (eval's run file
+ * records it only then) is the one the sampler follows: where it says off, a
+ * history of repeated tokens leaves greedy's pick alone; where on, it moves it. */
+static void test_penalty_on_rule(void **state) {
+    (void)state;
+    const struct { float pen; int win; int on; } cases[] = {
+        {1.0f, 64, 0}, {0.0f, 64, 0}, {1.3f, 0, 0}, {1.3f, 64, 1}, {1.3f, -1, 1}, {0.5f, 8, 1},
+    };
+    float l[4] = {5.0f, 4.9f, 1.0f, -1.0f};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kvs_sampler_params p = kvs_sampler_default_params();
+        p.repeat_penalty = cases[i].pen;
+        p.repeat_last_n = cases[i].win;
+        assert_int_equal(kvs_sampler_penalty_on(&p), cases[i].on);
+        kvs_sampler *s = mk_p(&p);
+        assert_int_equal(kvs_sampler_accept(s, 0), 0);
+        /* token 0 leads by 0.1: a penalty above 1 drops it below token 1, one
+         * below 1 (a reward) keeps it first */
+        const kvs_token want = cases[i].on && cases[i].pen > 1.0f ? 1 : 0;
+        assert_int_equal(kvs_sampler_sample(s, l, 4), want);
+        kvs_sampler_free(s);
+    }
+}
+
 static void test_off_is_identical(void **state) {
     (void)state;
     float l[500];
@@ -335,6 +359,7 @@ int main(void) {
         cmocka_unit_test(test_bad_params), cmocka_unit_test(test_default_params),
         cmocka_unit_test(test_repeat_penalty_values), cmocka_unit_test(test_repeat_window),
         cmocka_unit_test(test_off_is_identical), cmocka_unit_test(test_min_p),
+        cmocka_unit_test(test_penalty_on_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,7 +64,7 @@ kvs_sampler *kvs_sampler_new(const kvs_sampler_params *p, kvs_error *err) {
     kvs_sampler *s = calloc(1, sizeof *s);
     if (!s) return err_fail(err, KVS_E_NOMEM, "sampler: out of memory"), NULL;
     s->p = *p;
-    s->penalize = p->repeat_penalty != 0.0f && p->repeat_penalty != 1.0f && p->repeat_last_n != 0;
+    s->penalize = kvs_sampler_penalty_on(p);
     uint64_t x = p->seed;
     for (int i = 0; i < 4; i++) s->s[i] = splitmix64(&x);
     return s;
@@ -101,6 +101,10 @@ int kvs_sampler_accept(kvs_sampler *s, kvs_token t) {
     }
     s->hist[s->hist_n++] = t;
     return 0;
+}
+
+int kvs_sampler_penalty_on(const kvs_sampler_params *p) {
+    return p->repeat_penalty != 0.0f && p->repeat_penalty != 1.0f && p->repeat_last_n != 0;
 }
 
 void kvs_sampler_reset(kvs_sampler *s) {

@@ -69,11 +69,6 @@ static int strip_eog(const kvs_model *m, const kvs_token *t, int n) {
     return n;
 }
 
-/* Whether the repetition penalty changes anything (the sampler's own rule). */
-static int eval_penalty_on(const kvs_sampler_params *p) {
-    return p->repeat_penalty != 0.0f && p->repeat_penalty != 1.0f && p->repeat_last_n != 0;
-}
-
 static double round_f(float v) {
     char b[32];
     snprintf(b, sizeof b, "%.7g", (double)v);
@@ -303,7 +298,7 @@ static int loop_refill(void *user, int j, kvs_gen_request *fin, kvs_gen_request 
     }
     kvs_sampler_free(lp->smp[j]);
     lp->smp[j] = NULL;
-    if (lp->sampling || eval_penalty_on(&lp->sp)) {
+    if (lp->sampling || kvs_sampler_penalty_on(&lp->sp)) {
         /* each question's own stream: the results do not depend on batching */
         kvs_sampler_params p = lp->sp;
         p.seed = ((uint64_t)(unsigned)s->seed << 32) | (uint32_t)q->index;
@@ -465,7 +460,7 @@ static cJSON *run_config_json(const eval_config *cfg, const char *offset, int co
     } else {
         cJSON_AddStringToObject(c, "sampling", "greedy");
     }
-    if (eval_penalty_on(&cfg->sp)) {
+    if (kvs_sampler_penalty_on(&cfg->sp)) {
         cJSON_AddNumberToObject(c, "repeat_penalty", round_f(cfg->sp.repeat_penalty));
         cJSON_AddNumberToObject(c, "repeat_last_n", cfg->sp.repeat_last_n);
     }
