@@ -1,7 +1,8 @@
 #!/bin/bash
 # Choose the activation-steering layer and scale on held-out trace questions
 # (tools/make_holdout.py), never on the evaluation set: one greedy run per
-# (layer, scale), then a table.  The vector must have been extracted with the
+# (layer, scale), then a table, and the chosen pair in OUT/TASK-chosen.txt as
+# "act_layer=L act_scale=S".  The vector must have been extracted with the
 # held-out questions excluded too (see choose_cv.sh); checked.  Usage:
 #   experiments/choose_act.sh TASK ACT_VECTOR.gguf "12 15 18" "0.5 1 3" [N questions, default 100] [out dir]
 # Environment: see experiments/holdout_lib.sh.
@@ -16,3 +17,4 @@ for l in $layers; do
   done
 done
 "$KVSTEER" report "${files[@]}"
+holdout_pick "$out/$task-chosen.txt" act_layer act_scale

@@ -35,3 +35,20 @@ holdout_run() {
     "$@" -o "$file"
   files+=("$file")
 }
+# holdout_pick OUTFILE PARAM [PARAM...]: of the steered runs so far (files), the
+# setting with the best held-out accuracy (ties: the smaller values, the weaker
+# edit) into OUTFILE as "PARAM=VALUE ..." (atomically), and say it
+holdout_pick() {
+  local outfile=$1; shift
+  "$KVSTEER" report --json "${files[@]}" | python3 -c '
+import json, sys
+names = sys.argv[1:]
+runs = [r for r in json.load(sys.stdin)["runs"] if r["method"] != "baseline" and all(p in r["params"] for p in names)]
+if not runs:
+    sys.exit("holdout_pick: no steered run with " + ", ".join(names))
+best = max(runs, key=lambda r: (r["accuracy"], [-r["params"][p] for p in names]))
+print(" ".join("%s=%g" % (p, best["params"][p]) for p in names))
+' "$@" >"$outfile.tmp" || { rm -f "$outfile.tmp"; return 1; }
+  mv "$outfile.tmp" "$outfile"
+  echo "chosen on held-out questions: $(cat "$outfile") (in $outfile)"
+}

@@ -4,10 +4,11 @@
 # question range.  Usage:
 #   experiments/qwen.sh WHICH [--offset-start K --limit N]
 #   WHICH: q15-base | q15-cot | q15-vectors | q15-choose | q15-cache | q15-sampling
-#          | q05-base | q05-cot | q05-vectors | q05-cache | all-q15 | all-q05
+#          | q05-base | q05-cot | q05-vectors | q05-choose | q05-cache | all-q15 | all-q05
+#          | status (how far every run file is)
 # Environment: KVSTEER (default build/kvsteer), THREADS (default 1), CV15 / CV05
-# (c_v for cache steering, chosen on held-out questions with experiments/choose_cv.sh;
-# defaults are the values recorded in docs/RESULTS.md), ACT_LAYER15 / ACT_SCALE15.
+# (c_v for cache steering on every task; by default each task's own, chosen on
+# held-out questions by the q15-choose / q05-choose step: out/q15/choose/TASK-chosen.txt).
 # Run files go to out/q15/ and out/q05/; nice it: nice -n 10 experiments/qwen.sh all-q15
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,25 +37,43 @@ vecs() { local model=$1 dir=$2; shift 2
     vec "$model" "$dir" "$t-100x5" --traces "$D/traces/$(trace "$t").jsonl" --exclude "$D/eval/$(evalset "$t").jsonl" \
       --exclude "out/holdout/eval/$(evalset "$t").jsonl" --pairs 100 --shots 5
   done; }
-CV15=${CV15:-4}
-CV05=${CV05:-4}
+# cv DIR TASK: the c_v of cache steering for TASK (see Environment)
+cv() { local over; [ "$1" = q15 ] && over=${CV15:-} || over=${CV05:-}
+  if [ -n "$over" ]; then echo "$over"; return; fi
+  local f="out/$1/choose/$2-chosen.txt"
+  [ -f "$f" ] || { echo "experiments/qwen.sh: no c_v chosen for $1 $2 ($f): run the ${1}-choose step or set CV${1#q}" >&2; return 1; }
+  sed -n 's/^cv=//p' "$f"; }
+# choose MODEL DIR TASK...: c_v in the paper's range on 64 held-out questions per task
+choose() { local model=$1 dir=$2; shift 2
+  for t in "$@"; do MODEL=$model THREADS=$T experiments/choose_cv.sh "$t" "out/$dir/$t-100x5.gguf" "1 2 4 6 8 10" 64 "out/$dir/choose"; done; }
+# cache MODEL DIR TASK [eval options]: cache steering at the chosen c_v
+cache() { local model=$1 dir=$2 t=$3 c; shift 3; c=$(cv "$dir" "$t")
+  ev "$model" "$dir" "$t-cache-cv$c" --task "$t" --method cache --steer "out/$dir/$t-100x5.gguf" --cv "$c" --ck 0 "$@"; }
 case $which in
   q15-base) for t in arc csqa; do ev $Q15 q15 "$t-baseline" --task $t --method baseline "$@"; done ;;
   q15-cot) for t in arc csqa; do ev $Q15 q15 "$t-cot" --task $t --method cot "$@"; done ;;
   q15-vectors) vecs $Q15 q15 arc csqa ;;
-  q15-choose) vecs $Q15 q15 arc csqa  # c_v on 64 held-out questions per task, the paper's range
-    for t in arc csqa; do MODEL=$Q15 THREADS=$T experiments/choose_cv.sh $t "out/q15/$t-100x5.gguf" "1 2 4 6 8 10" 64 out/q15/choose; done ;;
+  q15-choose) vecs $Q15 q15 arc csqa; choose $Q15 q15 arc csqa ;;
   q15-cache) vecs $Q15 q15 arc csqa
-    for t in arc csqa; do ev $Q15 q15 "$t-cache-cv$CV15" --task $t --method cache --steer "out/q15/$t-100x5.gguf" --cv "$CV15" --ck 0 "$@"; done ;;
-  q15-sampling) vecs $Q15 q15 arc
+    for t in arc csqa; do cache $Q15 q15 $t "$@"; done ;;
+  q15-sampling) vecs $Q15 q15 arc; c=$(cv q15 arc)
     ev $Q15 q15 arc-baseline-sampled --task arc --method baseline --sampling --seeds 5 "$@"
-    ev $Q15 q15 "arc-cache-cv$CV15-sampled" --task arc --method cache --steer out/q15/arc-100x5.gguf --cv "$CV15" --ck 0 --sampling --seeds 5 "$@" ;;
+    ev $Q15 q15 "arc-cache-cv$c-sampled" --task arc --method cache --steer out/q15/arc-100x5.gguf --cv "$c" --ck 0 --sampling --seeds 5 "$@" ;;
   q05-base) for t in arc csqa piqa gsm8k; do ev $Q05 q05 "$t-baseline" --task $t --method baseline "$@"; done ;;
   q05-cot) for t in arc csqa piqa; do ev $Q05 q05 "$t-cot" --task $t --method cot "$@"; done ;;
   q05-vectors) vecs $Q05 q05 arc csqa piqa gsm8k ;;
+  q05-choose) vecs $Q05 q05 arc csqa piqa gsm8k; choose $Q05 q05 arc csqa piqa gsm8k ;;
   q05-cache) vecs $Q05 q05 arc csqa piqa gsm8k
-    for t in arc csqa piqa gsm8k; do ev $Q05 q05 "$t-cache-cv$CV05" --task $t --method cache --steer "out/q05/$t-100x5.gguf" --cv "$CV05" --ck 0 "$@"; done ;;
-  all-q15) for w in q15-base q15-vectors q15-cot q15-cache q15-sampling; do "$0" $w "$@"; done ;;
-  all-q05) for w in q05-base q05-vectors q05-cot q05-cache; do "$0" $w "$@"; done ;;
+    for t in arc csqa piqa gsm8k; do cache $Q05 q05 $t "$@"; done ;;
+  all-q15) for w in q15-base q15-vectors q15-choose q15-cot q15-cache q15-sampling; do "$0" $w "$@"; done ;;
+  all-q05) for w in q05-base q05-vectors q05-choose q05-cot q05-cache; do "$0" $w "$@"; done ;;
+  status) # answered samples per run file (shards of one run are listed apart), and the choices made
+    for f in out/q15/*.jsonl out/q05/*.jsonl out/q15/choose/*.jsonl out/q05/choose/*.jsonl; do
+      [ -f "$f" ] || continue
+      printf '%-44s %6d answered\n' "$f" "$(grep -c '"generated_tokens"' "$f" || true)"
+    done
+    for f in out/q15/*.gguf out/q05/*.gguf out/q15/choose/*-chosen.txt out/q05/choose/*-chosen.txt; do
+      [ -f "$f" ] && printf '%-44s %s\n' "$f" "$([ "${f%.txt}" != "$f" ] && cat "$f" || echo vector)"
+    done; true ;;
   *) echo "experiments/qwen.sh: unknown run set '$which'" >&2; exit 2 ;;
 esac
