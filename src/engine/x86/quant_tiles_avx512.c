@@ -223,8 +223,7 @@ INLINE __m512i kq_vec(const int kind, const uint8_t *x, int v) {
  * (Q8_0), or for the nibble formats word v&1 of every block's qs, low nibbles
  * for v < 2 and high ones after; one gather per word.  Blocks past the row's
  * end are read as zeros: their d is 0, and so are the activations they meet. */
-INLINE void stage_blocks(const int kind, const uint8_t *x, size_t wbs, int nblk, uint8_t *codes, float *sw,
-                         float *mins) {
+INLINE __m512 q_unpack(const int kind, const uint8_t *x, size_t wbs, int nblk, __m512i c[4], float *mins) {
     const __mmask8 have = nblk >= SB ? 0xff : (__mmask8)((1u << nblk) - 1);
     const __m512i idx = _mm512_mullo_epi64(_mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_epi64((long long)wbs));
     const __m512i zero = _mm512_setzero_si512();
@@ -233,8 +232,8 @@ INLINE void stage_blocks(const int kind, const uint8_t *x, size_t wbs, int nblk,
     const __m256 d8 = _mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
         _mm256_packus_epi32(_mm256_and_si256(dm, _mm256_set1_epi32(0xffff)), _mm256_setzero_si256()),
         _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7))));
-    _mm512_store_ps(sw, _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
-                                              _mm512_castps256_ps512(d8)));
+    const __m512 sw = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
+                                            _mm512_castps256_ps512(d8));
     if (kind == KQ_Q4_1 || kind == KQ_Q5_1) {
         const __m256 m8 = _mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
             _mm256_packus_epi32(_mm256_srli_epi32(dm, 16), _mm256_setzero_si256()), _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7))));
@@ -244,13 +243,11 @@ INLINE void stage_blocks(const int kind, const uint8_t *x, size_t wbs, int nblk,
     }
     if (kind == KQ_Q8_0) {
         for (int v = 0; v < 4; v++)
-            _mm512_store_si512((void *)(codes + 64 * v),
-                               _mm512_xor_si512(_mm512_mask_i64gather_epi64(zero, have, idx, (const void *)(x + 2 + 8 * v), 1),
-                                                _mm512_set1_epi8((char)0x80)));
-        return;
+            c[v] = _mm512_xor_si512(_mm512_mask_i64gather_epi64(zero, have, idx, (const void *)(x + 2 + 8 * v), 1),
+                                    _mm512_set1_epi8((char)0x80));
+        return sw;
     }
     const size_t qs = kind == KQ_Q4_0 ? 2 : kind == KQ_Q4_1 ? 4 : kind == KQ_Q5_0 ? 6 : 8;
-    __m512i c[4];
     for (int u = 0; u < 2; u++) {
         const __m512i q = _mm512_mask_i64gather_epi64(zero, have, idx, (const void *)(x + qs + 8 * u), 1);
         c[u] = _mm512_and_si512(q, _mm512_set1_epi8(15));
@@ -267,7 +264,17 @@ INLINE void stage_blocks(const int kind, const uint8_t *x, size_t wbs, int nblk,
             c[v] = _mm512_mask_add_epi8(c[v], _mm512_test_epi8_mask(hv, bits), c[v], _mm512_set1_epi8(16));
         }
     }
-    for (int v = 0; v < 4; v++) _mm512_store_si512((void *)(codes + 64 * v), c[v]);
+    return sw;
+}
+
+/* Super-block x of any type (K-quants: `wsb` and `nblk` unused): its four
+ * lane-order code vectors into c, each lane's weight scale (returned), and the
+ * min factors into mins. */
+INLINE __m512 sb_unpack(const int kind, const uint8_t *x, size_t wsb, int nblk, __m512i c[4], float *mins) {
+    if (!IS_K(kind)) return q_unpack(kind, x, wsb / SB, nblk, c, mins);
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; v++) c[v] = kq_vec(kind, x, v);
+    return kind == KQ_Q6K ? q6k_factors(x) : q45k_factors(x, mins);
 }
 
 /* Stage nbc super-blocks of weight row w (`nblk` 32-wide blocks left in it for
@@ -280,12 +287,9 @@ static void stage_row(const int kind, const uint8_t *w, size_t sbb, int nbc, int
         const uint8_t *x = w + (size_t)b * sbb;
         if (next)
             for (size_t o = 0; o < sbb; o += 64) _mm_prefetch((const char *)next + (size_t)b * sbb + o, _MM_HINT_T0);
-        if (IS_K(kind)) {
-            _mm512_store_ps(s->sw[b], kind == KQ_Q6K ? q6k_factors(x) : q45k_factors(x, s->mins + 8 * b));
-            for (int v = 0; v < 4; v++) _mm512_store_si512((void *)(s->codes[b] + 64 * v), kq_vec(kind, x, v));
-        } else {
-            stage_blocks(kind, x, sbb / SB, nblk - SB * b, s->codes[b], s->sw[b], s->mins + 8 * b);
-        }
+        __m512i c[4];
+        _mm512_store_ps(s->sw[b], sb_unpack(kind, x, sbb, nblk - SB * b, c, s->mins + 8 * b));
+        for (int v = 0; v < 4; v++) _mm512_store_si512((void *)(s->codes[b] + 64 * v), c[v]);
     }
     for (int e = 8 * nbc; e < NBK * 8 + 8; e++) s->mins[e] = 0.0f;
 }
@@ -293,32 +297,48 @@ static void stage_row(const int kind, const uint8_t *w, size_t sbb, int nbc, int
 /* The products of a KR x J tile over nbc super-blocks of one k-chunk:
  * out[j][r] = sum over the chunk of row r . activation j.
  *
- * `direct` (K-quants, decoding one sequence): the weights are unpacked in
- * registers from the rows wr[] as they are used, since with one activation row
+ * `direct` (decoding one sequence): the weights are unpacked in registers
+ * from the rows wr[] as they are used, since with one activation row
  * a staged copy would be read only once.  Otherwise they come from the staging
  * ws[].  Both take the same integer sums and the same float steps in the same
  * order, so a row's result is the same bits either way: a sequence's tokens do
  * not depend on the batch it decodes in. */
 INLINE void ktile(const int kind, const int J, const int direct, const wstage *ws, const uint8_t *const *wr,
-                  size_t wbs, const astage *ast, int j0, int nbc, float out[KJ][KR]) {
+                  size_t wbs, int left, const astage *ast, int j0, int nbc, float out[KJ][KR]) {
     __m512 facc[KR][KJ];
-    _Alignas(64) float dmins[KR][NBK * 8 + 8]; /* direct: dmin * min, as staged */
+    _Alignas(64) float dmins[KR][NBK * 8 + 8]; /* direct: the min factors, as staged */
 #pragma GCC unroll 4
     for (int r = 0; r < KR; r++)
 #pragma GCC unroll 4
         for (int j = 0; j < J; j++) facc[r][j] = _mm512_setzero_ps();
     for (int b = 0; b < nbc; b++) {
+        if (direct) {
+            /* one activation row: each row's super-block is unpacked in registers
+             * and used at once, with the same integer sums and float steps as
+             * the staged path below */
+            __m512i a[4];
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; v++) a[v] = _mm512_load_si512((const void *)(ast->qs[j0][b] + 64 * v));
+#pragma GCC unroll 4
+            for (int r = 0; r < KR; r++) {
+                __m512i c[4];
+                const __m512 sw = sb_unpack(kind, wr[r] + (size_t)b * wbs, wbs, left - SB * b, c, dmins[r] + 8 * b);
+                __m512i acc = HAS_OFF(kind) ? _mm512_load_si512((const void *)ast->off[j0][b]) : _mm512_setzero_si512();
+#pragma GCC unroll 4
+                for (int v = 0; v < 4; v++) acc = _mm512_dpbusd_epi32(acc, c[v], a[v]);
+                facc[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(sw, _mm512_load_ps(ast->sa[j0][b])),
+                                             facc[r][0]);
+            }
+            continue;
+        }
         /* every lane sum of the super-block at once: each activation vector is
          * loaded once for the KR rows */
-        const uint8_t *x[KR];
         __m512i iacc[KR][KJ];
 #pragma GCC unroll 4
-        for (int r = 0; r < KR; r++) {
-            x[r] = direct ? wr[r] + (size_t)b * wbs : NULL;
+        for (int r = 0; r < KR; r++)
 #pragma GCC unroll 4
             for (int j = 0; j < J; j++)
                 iacc[r][j] = HAS_OFF(kind) ? _mm512_load_si512((const void *)ast->off[j0 + j][b]) : _mm512_setzero_si512();
-        }
 #pragma GCC unroll 4
         for (int v = 0; v < 4; v++) {
             __m512i a[KJ];
@@ -326,15 +346,14 @@ INLINE void ktile(const int kind, const int J, const int direct, const wstage *w
             for (int j = 0; j < J; j++) a[j] = _mm512_load_si512((const void *)(ast->qs[j0 + j][b] + 64 * v));
 #pragma GCC unroll 4
             for (int r = 0; r < KR; r++) {
-                const __m512i w = direct ? kq_vec(kind, x[r], v) : _mm512_load_si512((const void *)(ws[r].codes[b] + 64 * v));
+                const __m512i w = _mm512_load_si512((const void *)(ws[r].codes[b] + 64 * v));
 #pragma GCC unroll 4
                 for (int j = 0; j < J; j++) iacc[r][j] = _mm512_dpbusd_epi32(iacc[r][j], w, a[j]);
             }
         }
 #pragma GCC unroll 4
         for (int r = 0; r < KR; r++) {
-            const __m512 sw = !direct ? _mm512_load_ps(ws[r].sw[b])
-                              : kind == KQ_Q6K ? q6k_factors(x[r]) : q45k_factors(x[r], dmins[r] + 8 * b);
+            const __m512 sw = _mm512_load_ps(ws[r].sw[b]);
 #pragma GCC unroll 4
             for (int j = 0; j < J; j++)
                 facc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[r][j]),
@@ -361,16 +380,16 @@ INLINE void ktile(const int kind, const int J, const int direct, const wstage *w
 }
 
 #define KTILE_FN(name, kind)                                                                                   \
-    static void name(int J, int direct, const wstage *ws, const uint8_t *const *wr, size_t wbs,                \
+    static void name(int J, int direct, const wstage *ws, const uint8_t *const *wr, size_t wbs, int left,      \
                      const astage *ast, int j0, int nbc, float out[KJ][KR]) {                                  \
-        if (IS_K(kind) && direct) {                                                                            \
-            ktile(kind, 1, 1, ws, wr, wbs, ast, j0, nbc, out);                                                 \
+        if (direct) {                                                                                          \
+            ktile(kind, 1, 1, ws, wr, wbs, left, ast, j0, nbc, out);                                           \
             return;                                                                                            \
         }                                                                                                      \
         switch (J) {                                                                                           \
-        case 1: ktile(kind, 1, 0, ws, wr, wbs, ast, j0, nbc, out); break;                                      \
-        case 2: ktile(kind, 2, 0, ws, wr, wbs, ast, j0, nbc, out); break;                                      \
-        default: ktile(kind, 3, 0, ws, wr, wbs, ast, j0, nbc, out); break;                                     \
+        case 1: ktile(kind, 1, 0, ws, wr, wbs, left, ast, j0, nbc, out); break;                                \
+        case 2: ktile(kind, 2, 0, ws, wr, wbs, left, ast, j0, nbc, out); break;                                \
+        default: ktile(kind, 3, 0, ws, wr, wbs, left, ast, j0, nbc, out); break;                               \
         }                                                                                                      \
     }
 KTILE_FN(ktile_q4k, KQ_Q4K)
@@ -383,7 +402,7 @@ KTILE_FN(ktile_q5_1, KQ_Q5_1)
 KTILE_FN(ktile_q8_0, KQ_Q8_0)
 _Static_assert(KJ == 3, "the tile functions have one case per activation count");
 
-typedef void (*ktile_fn)(int, int, const wstage *, const uint8_t *const *, size_t, const astage *, int, int,
+typedef void (*ktile_fn)(int, int, const wstage *, const uint8_t *const *, size_t, int, const astage *, int, int,
                          float (*)[KR]);
 
 int avx512_tiles_support(uint32_t wtype) {
@@ -421,8 +440,8 @@ void avx512_gemm_tiles(uint32_t wtype, int64_t k, const void *Wv, size_t w_strid
             for (int i = i0; i < i1; i++) C[(size_t)j * (size_t)ldc + (size_t)i] = 0.0f;
         return;
     }
-    /* K-quants with one activation row: unpack in registers (see ktile); else stage */
-    const int direct = isk && n_a == 1;
+    /* one activation row: unpack in registers (see ktile); more: stage */
+    const int direct = n_a == 1;
     _Alignas(64) wstage ws[KR];
     _Alignas(64) astage ast;
     for (int kb = 0; kb < nb; kb += NBK) {
@@ -454,7 +473,7 @@ void avx512_gemm_tiles(uint32_t wtype, int64_t k, const void *Wv, size_t w_strid
                 for (int jj = 0; jj < jc; jj += KJ) {
                     const int J = jc - jj < KJ ? jc - jj : KJ;
                     float out[KJ][KR];
-                    fn(J, direct, ws, wrow, wsb, &ast, jj, nbc, out);
+                    fn(J, direct, ws, wrow, wsb, left, &ast, jj, nbc, out);
                     for (int j = 0; j < J; j++) {
                         float *c = C + (size_t)(j0 + jj + j) * (size_t)ldc + (size_t)i;
                         for (int r = 0; r < rn; r++) c[r] = kb ? c[r] + out[j][r] : out[j][r];
