@@ -115,12 +115,15 @@ void tc_record(tc_bucket *b, int n_max, int n, double sec, double work) {
             a->due = b->clock + a->gap;
         }
     }
-    /* a count that just lost its place is checked again soon, as the loss may
-     * have been one unlucky window, but no sooner than its cost allows */
+    /* A count that just lost its place is measured again at once: the loss may
+     * have been one unlucky window (the first steps of a context run on cold
+     * caches and page faults), and a short run would otherwise keep the wrong
+     * count for the whole wait.  One window is cheap; if it confirms the loss,
+     * the wait before the next try starts from what the loss cost. */
     const int nb = tc_best(b, n_max);
     if (nb != best) {
         b->arm[best].gap = clamp_gap(lost_gap(b->win_work, b->arm[best].rate, b->arm[nb].rate));
-        b->arm[best].due = b->clock + b->arm[best].gap;
+        b->arm[best].due = b->clock;
     }
     b->win_arm = 0;
     b->win_t = b->win_work = 0;

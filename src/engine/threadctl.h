@@ -11,7 +11,9 @@
  * fewer or more, the full count, one thread) for one measuring window, so that
  * when the other process goes away the full count comes back.  A probe that was
  * clearly worse doubles the wait before that count is tried again, or more when
- * it lost much (up to a few seconds of work), so that probing costs little.
+ * it lost much (up to a few seconds of work), so that probing costs little; a
+ * count that just lost its place is measured again at once, in case that was one
+ * unlucky window.
  *
  * Results never depend on the choice: every row is computed by the same
  * arithmetic whatever the thread count (tests/test_threads.c).
