@@ -157,6 +157,18 @@ expect_error rescore-other-data "is not the data file this run was made on" --re
 if "$BIN" report --help | grep -q "usage: kvsteer report"; then ok; else bad "--help"; fi
 
 # tools/paired.py: a run in shards is one side; flips agree with the accuracies
+# a repetition penalty is a setting: not merged with the run without it, and named
+# in the label
+mkdir -p "$tmp/pen"
+"${EV[@]}" --method baseline --offset-start 1167 --limit 3 --repeat-penalty 1.3 -o "$tmp/pen/p.jsonl" >/dev/null 2>"$tmp/err" || bad "eval penalty: $(cat "$tmp/err")"
+"$BIN" report --json "$tmp/runs/base.jsonl" "$tmp/pen/p.jsonl" >"$tmp/pj" 2>"$tmp/err" || bad "report penalty: $(cat "$tmp/err")"
+check "penalty: two runs, labelled apart" python3 -c "
+import json,sys; r=json.load(open(sys.argv[1]))['runs']
+assert len(r)==2, r
+labels=sorted(x['label'] for x in r)
+assert labels==['baseline penalty=-','baseline penalty=1.3 over 64'], labels
+assert [x['settings'].get('penalty') for x in r if 'penalty' in x['label'] and '1.3' in x['label']]==['1.3 over 64'], r" "$tmp/pj"
+
 python3 tools/paired.py --json "$tmp/runs/base.jsonl" "$tmp/shards/a.jsonl,$tmp/shards/b.jsonl" >"$tmp/p1" 2>"$tmp/err" || bad "paired shards: $(cat "$tmp/err")"
 check "paired: shards as one side" python3 -c "
 import json,sys; r=json.load(open(sys.argv[1]))

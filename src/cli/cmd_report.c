@@ -191,8 +191,15 @@ static void describe(run *r) {
     add_set(r, "data_fp", "%s", cJSON_IsString(df) ? df->valuestring : "?");
     if (r->sampling) {
         const cJSON *sp = cJSON_GetObjectItemCaseSensitive(c, "sampling");
-        add_set(r, "sampling", "T=%g p=%g k=%g", num(sp, "temperature"), num(sp, "top_p"), num(sp, "top_k"));
+        if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(sp, "min_p")))
+            add_set(r, "sampling", "T=%g p=%g k=%g min_p=%g", num(sp, "temperature"), num(sp, "top_p"), num(sp, "top_k"),
+                    num(sp, "min_p"));
+        else
+            add_set(r, "sampling", "T=%g p=%g k=%g", num(sp, "temperature"), num(sp, "top_p"), num(sp, "top_k"));
     }
+    /* recorded only when it changes anything (greedy runs too) */
+    if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(c, "repeat_penalty")))
+        add_set(r, "penalty", "%g over %g", num(c, "repeat_penalty"), num(c, "repeat_last_n"));
 }
 
 /* The label of a run: the method, then each setting that differs between runs
@@ -202,7 +209,7 @@ static void describe(run *r) {
  * task: every task's vector comes from its own traces, and that must not split
  * the paper-shaped table into one column per task. */
 static void make_labels(run *rs, int n) {
-    static const char *const show[] = {"model", "traces", "layers", "offset", "max_new", "vectors", "sampling"};
+    static const char *const show[] = {"model", "traces", "layers", "offset", "max_new", "vectors", "sampling", "penalty"};
     for (int i = 0; i < n; i++) {
         run *r = &rs[i];
         size_t at = (size_t)snprintf(r->label, sizeof r->label, "%s", r->method);
