@@ -296,8 +296,24 @@ def main():
         check("sampling: steered column equals `run --steer ... --temp 0.8 ... --seed 7`",
               states[1] == "done" and got_b == want_b, f"{states}\n got {got_b!r}\nwant {want_b!r}")
         check("sampling: the seed is shown", "seed 7" in text_of(d, "b-stats"), text_of(d, "b-stats"))
+        # min-p with the same settings: the request carries it, and the answers are `run --min-p`'s
+        type_into(d, "min-p", "0.2")
+        want_mp = run_cli(["--steer", demo, "--cv", CV, *flags, "--min-p", "0.2"])
+        states = compare(d)
+        check("min-p 0.2: steered column equals `run ... --min-p 0.2`",
+              states[1] == "done" and text_of(d, "b-out") == want_mp, f"{states}\n got {text_of(d, 'b-out')!r}")
+        type_into(d, "min-p", "")
         d.find_element(By.ID, "mode-greedy").click()
         check("greedy hides the sampling settings", not d.find_element(By.ID, "temperature").is_displayed())
+        check("greedy keeps the repeat penalty", d.find_element(By.ID, "repeat-penalty").is_displayed())
+        # the repetition penalty applies to greedy decoding too
+        type_into(d, "repeat-penalty", "1.5")
+        want_rp = run_cli(["--repeat-penalty", "1.5"])
+        states = compare(d)
+        check("repeat penalty 1.5: unsteered column equals `run --repeat-penalty 1.5`",
+              states[0] == "done" and text_of(d, "a-out") == want_rp, f"{states}\n got {text_of(d, 'a-out')!r}\nwant {want_rp!r}")
+        check("repeat penalty 1.5 changes the greedy answer", want_rp != want_plain, want_rp)
+        type_into(d, "repeat-penalty", "")
 
         # ---- a value the server refuses: its error, in the page
         type_into(d, "b-cv-num", "1000")

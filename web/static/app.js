@@ -101,8 +101,15 @@ function unescapeOffset(s) {
   return s.replace(/\\(n|t|r|\\)/g, (_, c) => ({ n: "\n", t: "\t", r: "\r", "\\": "\\" })[c]);
 }
 
+// an optional setting: left empty, the request leaves it to the server (off)
+function optional(b, key, id) {
+  const t = $(id).value.trim();
+  if (t !== "") b[key] = val(t);
+}
+
 function sampling() {
   const b = { max_tokens: val($("max-tokens").value) };
+  optional(b, "repeat_penalty", "repeat-penalty"); // greedy too
   if ($("mode-greedy").checked) {
     b.temperature = 0;
     return b;
@@ -110,6 +117,7 @@ function sampling() {
   b.temperature = val($("temperature").value);
   b.top_p = val($("top-p").value);
   b.top_k = val($("top-k").value);
+  optional(b, "min_p", "min-p");
   return b;
 }
 
