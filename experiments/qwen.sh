@@ -6,6 +6,9 @@
 #   WHICH: q15-base | q15-cot | q15-vectors | q15-choose | q15-cache | q15-sampling
 #          | q05-base | q05-cot | q05-vectors | q05-choose | q05-cache | all-q15 | all-q05
 #          | status (how far every run file is)
+#          | save (copy every run file, vector and choice to results/, prompts stripped,
+#            for committing: sessions do not keep out/) | restore (the reverse, done
+#            before every run set: a file already in out/ is kept)
 # Environment: KVSTEER (default build/kvsteer), THREADS (default 1), CV15 / CV05
 # (c_v for cache steering on every task; by default each task's own, chosen on
 # held-out questions by the q15-choose / q05-choose step: out/q15/choose/TASK-chosen.txt).
@@ -19,6 +22,17 @@ Q15=models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
 Q05=models/qwen2.5-coder-0.5b-instruct.gguf
 which=${1:?usage: experiments/qwen.sh WHICH [eval options]}; shift || true
 mkdir -p out/q15 out/q05 out/logs
+# Run files live in out/ while they grow; results/ keeps them between sessions
+# without the prompts (the evaluation questions are others' text)
+files() { local f; for f in "$1"/q15/*.jsonl "$1"/q05/*.jsonl "$1"/q15/choose/*.jsonl "$1"/q05/choose/*.jsonl \
+  "$1"/q15/*.gguf "$1"/q05/*.gguf "$1"/q15/choose/*-chosen.txt "$1"/q05/choose/*-chosen.txt; do
+  [ -f "$f" ] && echo "${f#"$1"/}"; done; true; }
+restore() { local f; for f in $(files results); do
+  [ -f "out/$f" ] || { mkdir -p "$(dirname "out/$f")"; cp "results/$f" "out/$f"; }; done; }
+save() { local f; for f in $(files out); do mkdir -p "$(dirname "results/$f")"
+  case $f in *.jsonl) python3 tools/strip_prompts.py "out/$f" "results/$f" ;;
+    *) cmp -s "out/$f" "results/$f" || cp "out/$f" "results/$f" ;; esac; done; }
+[ "$which" = save ] || restore
 # similar-shot selection's question embeddings stay with the runs (out/cache), so an
 # extraction cut short keeps them for the next attempt
 export XDG_CACHE_HOME=${XDG_CACHE_HOME:-$PWD/out/cache}
@@ -67,6 +81,8 @@ case $which in
     for t in arc csqa piqa gsm8k; do cache $Q05 q05 $t "$@"; done ;;
   all-q15) for w in q15-base q15-vectors q15-choose q15-cot q15-cache q15-sampling; do "$0" $w "$@"; done ;;
   all-q05) for w in q05-base q05-vectors q05-choose q05-cot q05-cache; do "$0" $w "$@"; done ;;
+  save) save ;;
+  restore) ;;
   status) # answered samples per run file (shards of one run are listed apart), and the choices made
     for f in out/q15/*.jsonl out/q05/*.jsonl out/q15/choose/*.jsonl out/q05/choose/*.jsonl; do
       [ -f "$f" ] || continue
