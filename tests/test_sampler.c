@@ -35,6 +35,31 @@ static void test_greedy(void **state) {
     assert_int_equal(kvs_sampler_sample(NULL, l, 6), 1);
 }
 
+/* Greedy's argmax against a plain scan: every length around the unrolled
+ * loop's width, ties placed in every residue, -inf and NaN. */
+static void test_greedy_matches_scan(void **state) {
+    (void)state;
+    uint64_t st = 3;
+    float l[300];
+    for (int trial = 0; trial < 4000; trial++) {
+        const int n = 1 + trial % 37 + (trial % 5 == 0 ? 230 : 0);
+        tu_rand_floats(&st, l, n);
+        for (int i = 0; i < n; i++) { /* few distinct values, so maxima tie often */
+            l[i] = floorf(l[i] * 3.0f);
+            if (trial % 7 == 1 && i % 3 == 0) l[i] = -INFINITY;
+            if (trial % 11 == 2 && i % 4 == 1) l[i] = NAN;
+        }
+        if (trial % 13 == 3) l[0] = NAN;
+        if (trial % 17 == 4)
+            for (int i = 0; i < n; i++) l[i] = -INFINITY;
+        int best = 0;
+        for (int i = 1; i < n; i++)
+            if (l[i] > l[best]) best = i;
+        if (kvs_sampler_sample(NULL, l, n) != best)
+            fail_msg("n %d trial %d: argmax %d, a scan %d", n, trial, kvs_sampler_sample(NULL, l, n), best);
+    }
+}
+
 static void test_top_k_one_and_tiny_top_p_are_greedy(void **state) {
     (void)state;
     float l[1000];
@@ -354,7 +379,8 @@ static void test_min_p(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_greedy), cmocka_unit_test(test_top_k_one_and_tiny_top_p_are_greedy),
+        cmocka_unit_test(test_greedy), cmocka_unit_test(test_greedy_matches_scan),
+        cmocka_unit_test(test_top_k_one_and_tiny_top_p_are_greedy),
         cmocka_unit_test(test_seed_reproducible), cmocka_unit_test(test_distribution),
         cmocka_unit_test(test_bad_params), cmocka_unit_test(test_default_params),
         cmocka_unit_test(test_repeat_penalty_values), cmocka_unit_test(test_repeat_window),
