@@ -35,6 +35,7 @@
 #define INLINE static inline __attribute__((always_inline))
 
 #define KR 4   /* weight rows per tile (simd512_sum4 reduces one activation's four) */
+_Static_assert(KR == 4, "a tile row of results is one 128-bit vector");
 #define KJ 3   /* activation rows per tile: 2*KR*KJ accumulators fit the 32 registers */
 #define NBK 8  /* super-blocks per k-chunk: the staged rows stay in L1 */
 #define KJC 32 /* activation rows whose factors are staged together */
@@ -476,7 +477,10 @@ void avx512_gemm_tiles(uint32_t wtype, int64_t k, const void *Wv, size_t w_strid
                     fn(J, direct, ws, wrow, wsb, left, &ast, jj, nbc, out);
                     for (int j = 0; j < J; j++) {
                         float *c = C + (size_t)(j0 + jj + j) * (size_t)ldc + (size_t)i;
-                        for (int r = 0; r < rn; r++) c[r] = kb ? c[r] + out[j][r] : out[j][r];
+                        if (rn == KR) /* the same sums as below, without a scalar loop per row */
+                            _mm_storeu_ps(c, kb ? _mm_add_ps(_mm_loadu_ps(c), _mm_loadu_ps(out[j])) : _mm_loadu_ps(out[j]));
+                        else
+                            for (int r = 0; r < rn; r++) c[r] = kb ? c[r] + out[j][r] : out[j][r];
                     }
                 }
             }
