@@ -2,7 +2,7 @@
 # The issue-14 runs on the paper-class Qwen2.5-Coder files, one after another,
 # each resumable (rerunning continues where it stopped) and shardable by
 # question range.  Usage:
-#   experiments/qwen.sh WHICH [--offset-start K --limit N]
+#   experiments/qwen.sh WHICH [--offset-start K --limit N]   (a shard: its own file, NAME-fromK)
 #   WHICH: q15-base | q15-cot | q15-vectors | q15-choose | q15-cache | q15-sampling
 #          | q05-base | q05-cot | q05-vectors | q05-choose | q05-cache | all-q15 | all-q05
 #          | status (how far every run file is)
@@ -36,7 +36,10 @@ save() { local f; for f in $(files out); do mkdir -p "$(dirname "results/$f")"
 # similar-shot selection's question embeddings stay with the runs (out/cache), so an
 # extraction cut short keeps them for the next attempt
 export XDG_CACHE_HOME=${XDG_CACHE_HOME:-$PWD/out/cache}
-ev() { local model=$1 dir=$2 name=$3; shift 3
+# A shard that starts at question K (--offset-start K) has its own file, NAME-fromK,
+# so that two shards of one run can go on at once (one per core)
+ev() { local model=$1 dir=$2 name=$3 a prev=; shift 3
+  for a in "$@"; do [ "$prev" = --offset-start ] && [ "$a" != 0 ] && name="$name-from$a"; prev=$a; done
   "$KVSTEER" eval -m "$model" --batch 32 -t "$T" "$@" -o "out/$dir/$name.jsonl" 2>>"out/logs/$dir-$name.log"; }
 vec() { local model=$1 dir=$2 name=$3; shift 3
   [ -f "out/$dir/$name.gguf" ] || "$KVSTEER" extract -m "$model" -t "$T" -q "$@" -o "out/$dir/$name.gguf"; }
