@@ -3,7 +3,7 @@
 # each resumable (rerunning continues where it stopped) and shardable by
 # question range.  Usage:
 #   experiments/qwen.sh WHICH [--offset-start K --limit N]   (a shard: its own file, NAME-fromK)
-#   WHICH: q15-base | q15-cot | q15-vectors | q15-choose | q15-cache | q15-sampling
+#   WHICH: q15-base | q15-cot | q15-vectors | q15-choose | q15-cache | q15-random | q15-sampling
 #          | q05-base | q05-cot | q05-vectors | q05-choose | q05-cache | all-q15 | all-q05
 #          | status (how far every run file is)
 #          | save (copy every run file, vector and choice to results/, prompts stripped,
@@ -73,6 +73,14 @@ case $which in
   q15-choose) vecs $Q15 q15 arc csqa; choose $Q15 q15 arc csqa ;;
   q15-cache) vecs $Q15 q15 arc csqa
     for t in arc csqa; do cache $Q15 q15 $t "$@"; done ;;
+  q15-random) # the control: random directions with the real vector's per-layer K and V
+    # norms (extract --random-like), applied the same way at the same c_v
+    vecs $Q15 q15 arc csqa
+    for t in arc csqa; do c=$(cv q15 "$t")
+      [ -f "out/q15/$t-random-like-100x5.gguf" ] || "$KVSTEER" extract -m $Q15 --random-like "out/q15/$t-100x5.gguf" \
+        --seed 1 -q -o "out/q15/$t-random-like-100x5.gguf"
+      ev $Q15 q15 "$t-random-cv$c" --task "$t" --method cache --steer "out/q15/$t-random-like-100x5.gguf" --cv "$c" --ck 0 "$@"
+    done ;;
   q15-sampling) vecs $Q15 q15 arc; c=$(cv q15 arc)
     ev $Q15 q15 arc-baseline-sampled --task arc --method baseline --sampling --seeds 5 "$@"
     ev $Q15 q15 "arc-cache-cv$c-sampled" --task arc --method cache --steer out/q15/arc-100x5.gguf --cv "$c" --ck 0 --sampling --seeds 5 "$@" ;;
@@ -82,7 +90,7 @@ case $which in
   q05-choose) vecs $Q05 q05 arc csqa piqa gsm8k; choose $Q05 q05 arc csqa piqa gsm8k ;;
   q05-cache) vecs $Q05 q05 arc csqa piqa gsm8k
     for t in arc csqa piqa gsm8k; do cache $Q05 q05 $t "$@"; done ;;
-  all-q15) for w in q15-base q15-vectors q15-choose q15-cot q15-cache q15-sampling; do "$0" $w "$@"; done ;;
+  all-q15) for w in q15-base q15-vectors q15-choose q15-cot q15-cache q15-random q15-sampling; do "$0" $w "$@"; done ;;
   all-q05) for w in q05-base q05-vectors q05-choose q05-cot q05-cache; do "$0" $w "$@"; done ;;
   save) save ;;
   restore) ;;
