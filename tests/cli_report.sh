@@ -2,7 +2,8 @@
 # `kvsteer report` on tiny real runs: Markdown tables and JSON, two shards of one
 # configuration report exactly as one file, a c_v ablation is found, --plot
 # writes PNGs, and malformed or foreign run files fail with one line naming the
-# file; tools/paired.py takes a sharded run as one side.
+# file; tools/paired.py takes a sharded run as one side; tools/strip_prompts.py's
+# copies (results/) report, rescore and resume as the originals do.
 # usage: cli_report.sh path/to/kvsteer
 . "$(dirname "$0")/testutil/cli.sh"
 
@@ -37,6 +38,28 @@ python3 tools/paired.py --json "$tmp/runs/base.jsonl" "$tmp/runs/cot.jsonl" >"$t
 check "json: better/worse = tools/paired.py's flips" python3 -c "
 import json,sys; v=[r for r in json.load(open(sys.argv[1]))['runs'] if r['method']=='cot'][0]['vs_baseline']; p=json.load(open(sys.argv[2]))
 assert (v['better'],v['worse'])==(p['wrong_to_right'],p['right_to_wrong']), (v,p)" "$tmp/json" "$tmp/pp"
+# tools/strip_prompts.py: the copy results/ keeps has no prompts, reports and
+# rescores as the original does, and resumes (only the missing question runs)
+python3 tools/strip_prompts.py "$tmp/runs/base.jsonl" "$tmp/stripped.jsonl" 2>"$tmp/err" || bad "strip_prompts: $(cat "$tmp/err")"
+check "stripped: no prompt, every record kept" python3 -c "
+import json,sys; a=[json.loads(l) for l in open(sys.argv[1])]; b=[json.loads(l) for l in open(sys.argv[2])]
+assert len(a)==len(b) and any('prompt' in r for r in a) and not any('prompt' in r for r in b)
+assert all({k:v for k,v in x.items() if k!='prompt'}==y for x,y in zip(a,b))" "$tmp/runs/base.jsonl" "$tmp/stripped.jsonl"
+for o in "" "--rescore --data $DATA"; do
+  "$BIN" report --json $o "$tmp/runs/base.jsonl" 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['runs'][0]['accuracy'])" >"$tmp/acc1"
+  "$BIN" report --json $o "$tmp/stripped.jsonl" 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['runs'][0]['accuracy'])" >"$tmp/acc2"
+  check "stripped: report ${o:-plain} as the original" cmp -s "$tmp/acc1" "$tmp/acc2"
+done
+"${EV[@]}" --method baseline --offset-start 1167 --limit 4 -o "$tmp/stripped.jsonl" >/dev/null 2>"$tmp/err" || bad "resume stripped: $(cat "$tmp/err")"
+check "stripped: resumes with the one missing question" python3 -c "
+import json,sys; ids=[r['id'] for r in map(json.loads, open(sys.argv[1])) if 'id' in r]
+assert len(ids)==4 and len(set(ids))==4, ids" "$tmp/stripped.jsonl"
+printf '{"header":true}\n{"id": 1,' >"$tmp/cut.jsonl"
+python3 tools/strip_prompts.py "$tmp/cut.jsonl" "$tmp/cut2.jsonl" 2>/dev/null
+check "stripped: a record cut off at the end is dropped" [ "$(wc -l <"$tmp/cut2.jsonl")" = 1 ]
+printf '{"header":true}\n{"id": 1,\n{"id": 2}\n' >"$tmp/bad.jsonl"
+check "stripped: a broken record inside fails, naming the line, leaving nothing" sh -c \
+  "! python3 tools/strip_prompts.py '$tmp/bad.jsonl' '$tmp/bad2.jsonl' 2>'$tmp/e' && grep -q 'bad.jsonl:2' '$tmp/e' && [ ! -e '$tmp/bad2.jsonl' ] && [ ! -e '$tmp/bad2.jsonl.tmp' ]"
 # a sweep folder stands for its runs/
 mkdir -p "$tmp/sweepdir"; ln -s "$tmp/runs" "$tmp/sweepdir/runs"
 "$BIN" report --json "$tmp/sweepdir" >"$tmp/sw.json" 2>"$tmp/err" || bad "report sweep folder: $(cat "$tmp/err")"
