@@ -3,7 +3,8 @@
 # each resumable (rerunning continues where it stopped) and shardable by
 # question range.  Usage:
 #   experiments/qwen.sh WHICH [--offset-start K --limit N]   (a shard: its own file, NAME-fromK)
-#   WHICH: q15-base | q15-cot | q15-vectors | q15-choose | q15-cache | q15-random | q15-sampling
+#   WHICH: q15-base | q15-cot | q15-vectors | q15-choose | q15-cache | q15-random
+#          | q15-cachecot | q15-act | q15-sampling
 #          | q05-base | q05-cot | q05-vectors | q05-choose | q05-cache | all-q15 | all-q05
 #          | status (how far every run file is)
 #          | save (copy every run file, vector and choice to results/, prompts stripped,
@@ -25,7 +26,8 @@ mkdir -p out/q15 out/q05 out/logs
 # Run files live in out/ while they grow; results/ keeps them between sessions
 # without the prompts (the evaluation questions are others' text)
 files() { local f; for f in "$1"/q15/*.jsonl "$1"/q05/*.jsonl "$1"/q15/choose/*.jsonl "$1"/q05/choose/*.jsonl \
-  "$1"/q15/*.gguf "$1"/q05/*.gguf "$1"/q15/choose/*-chosen.txt "$1"/q05/choose/*-chosen.txt; do
+  "$1"/q15/*.gguf "$1"/q05/*.gguf "$1"/q15/choose/*-chosen.txt "$1"/q05/choose/*-chosen.txt \
+  "$1"/q15/choose_act/*.jsonl "$1"/q15/choose_act/*-chosen.txt; do
   [ -f "$f" ] && echo "${f#"$1"/}"; done; true; }
 restore() { local f; for f in $(files results); do
   [ -f "out/$f" ] || { mkdir -p "$(dirname "out/$f")"; cp "results/$f" "out/$f"; }; done; }
@@ -54,6 +56,20 @@ vecs() { local model=$1 dir=$2; shift 2
     vec "$model" "$dir" "$t-100x5" --traces "$D/traces/$(trace "$t").jsonl" --exclude "$D/eval/$(evalset "$t").jsonl" \
       --exclude "out/holdout/eval/$(evalset "$t").jsonl" --pairs 100 --shots 5
   done; }
+# vecs_cot MODEL DIR TASK...: the same vectors measured with the CoT prompt as the
+# assistant prefix, where cache + CoT applies them (extract --prefix)
+COT="Let's think step by step."
+vecs_cot() { local model=$1 dir=$2; shift 2
+  for t in "$@"; do
+    vec "$model" "$dir" "$t-100x5-cot" --traces "$D/traces/$(trace "$t").jsonl" --exclude "$D/eval/$(evalset "$t").jsonl" \
+      --exclude "out/holdout/eval/$(evalset "$t").jsonl" --pairs 100 --shots 5 --prefix "$COT"
+  done; }
+# vecs_act MODEL DIR TASK...: residual-stream vectors for activation steering (--kind act)
+vecs_act() { local model=$1 dir=$2; shift 2
+  for t in "$@"; do
+    vec "$model" "$dir" "$t-act-100x5" --kind act --traces "$D/traces/$(trace "$t").jsonl" \
+      --exclude "$D/eval/$(evalset "$t").jsonl" --exclude "out/holdout/eval/$(evalset "$t").jsonl" --pairs 100 --shots 5
+  done; }
 # cv DIR TASK: the c_v of cache steering for TASK (see Environment)
 cv() { local over; [ "$1" = q15 ] && over=${CV15:-} || over=${CV05:-}
   if [ -n "$over" ]; then echo "$over"; return; fi
@@ -81,6 +97,19 @@ case $which in
         --seed 1 -q -o "out/q15/$t-random-like-100x5.gguf"
       ev $Q15 q15 "$t-random-cv$c" --task "$t" --method cache --steer "out/q15/$t-random-like-100x5.gguf" --cv "$c" --ck 0 "$@"
     done ;;
+  q15-cachecot) vecs_cot $Q15 q15 arc csqa
+    for t in arc csqa; do c=$(cv q15 "$t")
+      ev $Q15 q15 "$t-cache+cot-cv$c" --task "$t" --method cache+cot --steer "out/q15/$t-100x5-cot.gguf" --cv "$c" --ck 0 "$@"
+    done ;;
+  q15-act) # layer and scale on 64 held-out questions per task (the paper's scales, three
+    # middle layers of the 28), then the full set at the chosen pair
+    vecs_act $Q15 q15 arc csqa
+    for t in arc csqa; do
+      f=out/q15/choose_act/$t-chosen.txt
+      [ -f "$f" ] || MODEL=$Q15 THREADS=$T experiments/choose_act.sh "$t" "out/q15/$t-act-100x5.gguf" "10 14 18" "0.5 1 3" 64 out/q15/choose_act
+      L=$(sed -n 's/.*act_layer=\([0-9]*\).*/\1/p' "$f"); S=$(sed -n 's/.*act_scale=\([0-9.]*\).*/\1/p' "$f")
+      ev $Q15 q15 "$t-act-l$L-c$S" --task "$t" --method act --act "out/q15/$t-act-100x5.gguf" --act-layer "$L" --act-scale "$S" "$@"
+    done ;;
   q15-sampling) vecs $Q15 q15 arc; c=$(cv q15 arc)
     ev $Q15 q15 arc-baseline-sampled --task arc --method baseline --sampling --seeds 5 "$@"
     ev $Q15 q15 "arc-cache-cv$c-sampled" --task arc --method cache --steer out/q15/arc-100x5.gguf --cv "$c" --ck 0 --sampling --seeds 5 "$@" ;;
@@ -90,16 +119,17 @@ case $which in
   q05-choose) vecs $Q05 q05 arc csqa piqa gsm8k; choose $Q05 q05 arc csqa piqa gsm8k ;;
   q05-cache) vecs $Q05 q05 arc csqa piqa gsm8k
     for t in arc csqa piqa gsm8k; do cache $Q05 q05 $t "$@"; done ;;
-  all-q15) for w in q15-base q15-vectors q15-choose q15-cot q15-cache q15-random q15-sampling; do "$0" $w "$@"; done ;;
+  all-q15) for w in q15-base q15-vectors q15-choose q15-cot q15-cache q15-random q15-cachecot q15-act q15-sampling; do "$0" $w "$@"; done ;;
   all-q05) for w in q05-base q05-vectors q05-choose q05-cot q05-cache; do "$0" $w "$@"; done ;;
   save) save ;;
   restore) ;;
   status) # answered samples per run file (shards of one run are listed apart), and the choices made
-    for f in out/q15/*.jsonl out/q05/*.jsonl out/q15/choose/*.jsonl out/q05/choose/*.jsonl; do
+    for f in out/q15/*.jsonl out/q05/*.jsonl out/q15/choose/*.jsonl out/q05/choose/*.jsonl out/q15/choose_act/*.jsonl; do
       [ -f "$f" ] || continue
       printf '%-44s %6d answered\n' "$f" "$(grep -c '"generated_tokens"' "$f" || true)"
     done
-    for f in out/q15/*.gguf out/q05/*.gguf out/q15/choose/*-chosen.txt out/q05/choose/*-chosen.txt; do
+    for f in out/q15/*.gguf out/q05/*.gguf out/q15/choose/*-chosen.txt out/q05/choose/*-chosen.txt \
+      out/q15/choose_act/*-chosen.txt; do
       [ -f "$f" ] && printf '%-44s %s\n' "$f" "$([ "${f%.txt}" != "$f" ] && cat "$f" || echo vector)"
     done; true ;;
   *) echo "experiments/qwen.sh: unknown run set '$which'" >&2; exit 2 ;;
