@@ -5,12 +5,14 @@
 #   experiments/qwen.sh WHICH [--offset-start K --limit N]   (a shard: its own file, NAME-fromK)
 #   WHICH: q15-base | q15-cot | q15-vectors | q15-choose | q15-cache | q15-random
 #          | q15-cachecot | q15-act | q15-sampling
-#          | q05-base | q05-cot | q05-vectors | q05-choose | q05-cache | all-q15 | all-q05
+#          | q05-base | q05-cot | q05-vectors | q05-choose | q05-cache | q05-ablate
+#          | all-q15 | all-q05
 #          | status (how far every run file is)
 #          | save (copy every run file, vector and choice to results/, prompts stripped,
 #            for committing: sessions do not keep out/) | restore (the reverse, done
 #            before every run set: a file already in out/ is kept)
-# Environment: KVSTEER (default build/kvsteer), THREADS (default 1), CV15 / CV05
+# Environment: KVSTEER (default build/kvsteer), THREADS (default 1), SHARD (I/N, for
+# q05-ablate: run every N-th configuration, one shard per core), CV15 / CV05
 # (c_v for cache steering on every task; by default each task's own, chosen on
 # held-out questions by the q15-choose / q05-choose step: out/q15/choose/TASK-chosen.txt).
 # Run files go to out/q15/ and out/q05/; nice it: nice -n 10 experiments/qwen.sh all-q15
@@ -27,7 +29,8 @@ mkdir -p out/q15 out/q05 out/logs
 # without the prompts (the evaluation questions are others' text)
 files() { local f; for f in "$1"/q15/*.jsonl "$1"/q05/*.jsonl "$1"/q15/choose/*.jsonl "$1"/q05/choose/*.jsonl \
   "$1"/q15/*.gguf "$1"/q05/*.gguf "$1"/q15/choose/*-chosen.txt "$1"/q05/choose/*-chosen.txt \
-  "$1"/q15/choose_act/*.jsonl "$1"/q15/choose_act/*-chosen.txt; do
+  "$1"/q15/choose_act/*.jsonl "$1"/q15/choose_act/*-chosen.txt "$1"/q05/ablate-*/runs/*.jsonl \
+  "$1"/q05/ablate-*/vectors/*.gguf; do
   [ -f "$f" ] && echo "${f#"$1"/}"; done; true; }
 restore() { local f; for f in $(files results); do
   [ -f "out/$f" ] || { mkdir -p "$(dirname "out/$f")"; cp "results/$f" "out/$f"; }; done; }
@@ -119,6 +122,19 @@ case $which in
   q05-choose) vecs $Q05 q05 arc csqa piqa gsm8k; choose $Q05 q05 arc csqa piqa gsm8k ;;
   q05-cache) vecs $Q05 q05 arc csqa piqa gsm8k
     for t in arc csqa piqa gsm8k; do cache $Q05 q05 $t "$@"; done ;;
+  q05-ablate) # the paper's Figure 2 on the 0.5B: one setting varied at a time around
+    # 100 pairs x 5 similar shots, c_k 0, c_v CV05 (or the task's chosen c_v), on the first
+    # ABL_N questions (default 300) of ABL_TASK (default arc); random shot selection in
+    # its own folder (the sweep's vector cache does not key on it)
+    t=${ABL_TASK:-arc}; c=$(cv q05 "$t"); n=${ABL_N:-300}
+    sw() { local dir=$1; shift
+      "$KVSTEER" sweep -m $Q05 --task "$t" --traces "$D/traces/$(trace "$t").jsonl" -o "out/q05/$dir" -t "$T" -q \
+        --batch 32 --limit "$n" ${SHARD:+--shard "$SHARD"} "$@" >>"out/logs/q05-$dir.log" 2>&1; }
+    sw "ablate-$t" --methods cache --pairs 10,50,100,300 --shots 5 --cv "$c" --ck 0
+    sw "ablate-$t" --methods cache --pairs 100 --shots 1,5,10 --cv "$c" --ck 0
+    sw "ablate-$t" --methods cache --pairs 100 --shots 5 --cv "$c" --ck 0,0.2,0.4
+    sw "ablate-$t" --methods baseline,cache --pairs 100 --shots 5 --cv 1,2,4,6,8,10 --ck 0
+    sw "ablate-$t-random" --methods cache --pairs 100 --shots 5 --cv "$c" --ck 0 --select random ;;
   all-q15) for w in q15-base q15-vectors q15-choose q15-cot q15-cache q15-random q15-cachecot q15-act q15-sampling; do "$0" $w "$@"; done ;;
   all-q05) for w in q05-base q05-vectors q05-choose q05-cot q05-cache; do "$0" $w "$@"; done ;;
   save) save ;;
