@@ -39,10 +39,11 @@ check "json: better/worse = tools/paired.py's flips" python3 -c "
 import json,sys; v=[r for r in json.load(open(sys.argv[1]))['runs'] if r['method']=='cot'][0]['vs_baseline']; p=json.load(open(sys.argv[2]))
 assert (v['better'],v['worse'])==(p['wrong_to_right'],p['right_to_wrong']), (v,p)" "$tmp/json" "$tmp/pp"
 # tools/strip_prompts.py: the copy results/ keeps has no prompts, reports and
-# rescores as the original does, and resumes (only the missing question runs)
+# rescores as the original does, and resumes (only the missing question runs);
+# shards of one run merge, of two runs do not
 python3 tools/strip_prompts.py "$tmp/runs/base.jsonl" "$tmp/stripped.jsonl" 2>"$tmp/err" || bad "strip_prompts: $(cat "$tmp/err")"
-check "stripped: no prompt, every record kept" python3 -c "
-import json,sys; a=[json.loads(l) for l in open(sys.argv[1])]; b=[json.loads(l) for l in open(sys.argv[2])]
+check "stripped: no prompt, every record kept but the summary" python3 -c "
+import json,sys; a=[r for r in map(json.loads, open(sys.argv[1])) if not r.get('summary')]; b=[json.loads(l) for l in open(sys.argv[2])]
 assert len(a)==len(b) and any('prompt' in r for r in a) and not any('prompt' in r for r in b)
 assert all({k:v for k,v in x.items() if k!='prompt'}==y for x,y in zip(a,b))" "$tmp/runs/base.jsonl" "$tmp/stripped.jsonl"
 for o in "" "--rescore --data $DATA"; do
@@ -54,10 +55,16 @@ done
 check "stripped: resumes with the one missing question" python3 -c "
 import json,sys; ids=[r['id'] for r in map(json.loads, open(sys.argv[1])) if 'id' in r]
 assert len(ids)==4 and len(set(ids))==4, ids" "$tmp/stripped.jsonl"
-printf '{"header":true}\n{"id": 1,' >"$tmp/cut.jsonl"
+python3 tools/strip_prompts.py "$tmp/shards/a.jsonl" "$tmp/shards/b.jsonl" "$tmp/merged.jsonl" 2>"$tmp/err" || bad "merge: $(cat "$tmp/err")"
+"$BIN" report --json "$tmp/shards" 2>/dev/null | python3 -c "import json,sys; r=json.load(sys.stdin)['runs'][0]; print(r['n'], r['accuracy'])" >"$tmp/acc1"
+"$BIN" report --json "$tmp/merged.jsonl" 2>/dev/null | python3 -c "import json,sys; r=json.load(sys.stdin)['runs'][0]; print(r['n'], r['accuracy'])" >"$tmp/acc2"
+check "stripped: two shards merge into one file that reports as both" cmp -s "$tmp/acc1" "$tmp/acc2"
+check "stripped: shards of two configurations do not merge" sh -c \
+  "! python3 tools/strip_prompts.py '$tmp/runs/base.jsonl' '$tmp/runs/cot.jsonl' '$tmp/mix.jsonl' 2>'$tmp/e' && grep -q 'cot.jsonl: another configuration' '$tmp/e' && [ ! -e '$tmp/mix.jsonl' ]"
+printf '{"header":true,"config":{}}\n{"id": 1,' >"$tmp/cut.jsonl"
 python3 tools/strip_prompts.py "$tmp/cut.jsonl" "$tmp/cut2.jsonl" 2>/dev/null
 check "stripped: a record cut off at the end is dropped" [ "$(wc -l <"$tmp/cut2.jsonl")" = 1 ]
-printf '{"header":true}\n{"id": 1,\n{"id": 2}\n' >"$tmp/bad.jsonl"
+printf '{"header":true,"config":{}}\n{"id": 1,\n{"id": 2}\n' >"$tmp/bad.jsonl"
 check "stripped: a broken record inside fails, naming the line, leaving nothing" sh -c \
   "! python3 tools/strip_prompts.py '$tmp/bad.jsonl' '$tmp/bad2.jsonl' 2>'$tmp/e' && grep -q 'bad.jsonl:2' '$tmp/e' && [ ! -e '$tmp/bad2.jsonl' ] && [ ! -e '$tmp/bad2.jsonl.tmp' ]"
 # a sweep folder stands for its runs/

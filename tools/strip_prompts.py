@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Copy evaluation run files (kvsteer eval's JSONL) without their prompts.
+"""Copy evaluation run files (kvsteer eval's JSONL) without their prompts,
+merging the shards of one run into one file.
 
 A run file's records hold the whole prompt, i.e. the evaluation question: others'
 text, which stays out of the repository.  Everything else in a record is ours (the
@@ -7,41 +8,89 @@ model's response, the extracted answer, token counts, timings) and is all that
 `kvsteer report`, `report --rescore --data DIR` and resuming a run need, so the
 stripped copy can be kept under results/ and carried from one session to the next.
 
-Usage: tools/strip_prompts.py SRC.jsonl DEST.jsonl   (DEST is written whole or not at all)
+Several sources must hold one configuration (their headers' "config" equal, as
+`--offset-start` shards of one run do); their samples go into DEST once each (the
+first copy of a sample, keyed by id and seed, wins).  Summary lines are dropped:
+a summary describes one file as it was, and `kvsteer report` computes its own.
+
+Usage: tools/strip_prompts.py SRC.jsonl [SRC.jsonl ...] DEST.jsonl
+       (DEST is written whole or not at all; it may be one of the sources)
 """
 import json
 import os
 import sys
 
 
+def records(path):
+    """The JSON records of a run file; a last line cut off mid-record (a run
+    stopped while writing) is dropped, since resuming redoes that sample."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            if n == len(lines):
+                return
+            raise ValueError(f"{path}:{n}: not a JSON record")
+
+
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] in ("-h", "--help"):
-        print(__doc__.strip(), file=sys.stderr if len(sys.argv) != 2 else sys.stdout)
-        sys.exit(0 if len(sys.argv) == 2 else 2)
-    src, dest = sys.argv[1], sys.argv[2]
+    args = sys.argv[1:]
+    if args and args[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0
+    if len(args) < 2:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    *srcs, dest = args
+    header, seen, out = None, set(), []
+    try:
+        for src in srcs:
+            h = None
+            for rec in records(src):
+                if rec.get("header"):
+                    if h is not None:
+                        raise ValueError(f"{src}: a second header")
+                    h = rec
+                    if header is None:
+                        header = rec
+                    elif rec.get("config") != header.get("config"):
+                        raise ValueError(f"{src}: another configuration than {srcs[0]}'s; only shards of one run merge")
+                elif rec.get("summary"):
+                    continue
+                elif h is None:
+                    raise ValueError(f"{src}: a sample before the header")
+                elif "id" in rec:
+                    key = (rec["id"], rec.get("seed"))
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    rec.pop("prompt", None)
+                    out.append(rec)
+            if h is None:
+                raise ValueError(f"{src}: no header (not a kvsteer eval run file)")
+    except OSError as e:
+        print(f"strip_prompts: {e.filename}: {e.strerror}", file=sys.stderr)
+        return 1
+    except ValueError as e:
+        print(f"strip_prompts: {e}", file=sys.stderr)
+        return 1
     tmp = dest + ".tmp"
     try:
-        with open(src, encoding="utf-8") as f:
-            lines = f.read().split("\n")
-        with open(tmp, "w", encoding="utf-8") as out:
-            for n, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    # a run stopped mid-record: resuming redoes that question, so drop it
-                    if n == len(lines):
-                        break
-                    raise SystemExit(f"{src}:{n}: not a JSON record")
-                rec.pop("prompt", None)
-                out.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
+        with open(tmp, "w", encoding="utf-8") as f:
+            for rec in [header] + out:
+                f.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
         os.replace(tmp, dest)
-    except (OSError, SystemExit) as e:
+    except OSError as e:
         if os.path.exists(tmp):
             os.remove(tmp)
-        raise SystemExit(f"{e.filename}: {e.strerror}" if isinstance(e, OSError) else e.code)
+        print(f"strip_prompts: {e.filename or dest}: {e.strerror}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
