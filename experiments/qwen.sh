@@ -6,20 +6,27 @@
 #   WHICH: q15-base | q15-cot | q15-vectors | q15-choose | q15-cache | q15-random
 #          | q15-cachecot | q15-act | q15-sampling
 #          | q05-base | q05-cot | q05-vectors | q05-choose | q05-cache | q05-ablate
-#          | all-q15 | all-q05
+#          | all-q15 | all-q05 | all (everything, in the order results matter most:
+#            the 1.5B's ARC and CSQA cells, the 0.5B's, the ablations, sampling last)
 #          | status (how far every run file is)
-#          | save (copy every run file, vector and choice to results/, prompts stripped,
-#            for committing: sessions do not keep out/) | restore (the reverse, done
-#            before every run set: a file already in out/ is kept)
-# Environment: KVSTEER (default build/kvsteer), THREADS (default 1), SHARD (I/N, for
-# q05-ablate: run every N-th configuration, one shard per core), CV15 / CV05
-# (c_v for cache steering on every task; by default each task's own, chosen on
-# held-out questions by the q15-choose / q05-choose step: out/q15/choose/TASK-chosen.txt).
-# Run files go to out/q15/ and out/q05/; nice it: nice -n 10 experiments/qwen.sh all-q15
+#          | save [--commit] (copy every run file, vector and choice to results/,
+#            prompts stripped; --commit: and commit results/ alone. Sessions do not
+#            keep out/) | restore (the reverse, done before every run set: a file
+#            already in out/ is kept)
+# Environment: KVSTEER (default build/kvsteer), THREADS (default 1, per process),
+# PARTS (default 1): run each evaluation as PARTS shards at once, one process each
+# (PARTS=2 on a 2-core machine; files NAME and NAME-fromK), and extract with
+# PARTS x THREADS threads; SHARD (I/N, for q05-ablate: every N-th configuration),
+# CV15 / CV05 (c_v for cache steering on every task; by default each task's own,
+# chosen on held-out questions by the q15-choose / q05-choose step:
+# out/q15/choose/TASK-chosen.txt).
+# A session on the 2-core machine: PARTS=2 nice -n 19 experiments/qwen.sh all, and
+# now and then experiments/qwen.sh save --commit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KVSTEER=${KVSTEER:-build/kvsteer}
 T=${THREADS:-1}
+P=${PARTS:-1}
 D=../shared/data
 Q15=models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
 Q05=models/qwen2.5-coder-0.5b-instruct.gguf
@@ -36,18 +43,34 @@ restore() { local f; for f in $(files results); do
   [ -f "out/$f" ] || { mkdir -p "$(dirname "out/$f")"; cp "results/$f" "out/$f"; }; done; }
 save() { local f; for f in $(files out); do mkdir -p "$(dirname "results/$f")"
   case $f in *.jsonl) python3 tools/strip_prompts.py "out/$f" "results/$f" ;;
-    *) cmp -s "out/$f" "results/$f" || cp "out/$f" "results/$f" ;; esac; done; }
+    *) cmp -s "out/$f" "results/$f" || cp "out/$f" "results/$f" ;; esac; done
+  if [ "${1:-}" = --commit ]; then git add results && { git diff --cached --quiet -- results ||
+    git commit -q -m "results: the Qwen runs so far ($(date -u +%Y-%m-%d\ %H:%M) UTC)" -- results; }; fi; }
 [ "$which" = save ] || restore
 # similar-shot selection's question embeddings stay with the runs (out/cache), so an
 # extraction cut short keeps them for the next attempt
 export XDG_CACHE_HOME=${XDG_CACHE_HOME:-$PWD/out/cache}
 # A shard that starts at question K (--offset-start K) has its own file, NAME-fromK,
 # so that two shards of one run can go on at once (one per core)
-ev() { local model=$1 dir=$2 name=$3 a prev=; shift 3
+ev() { local model=$1 dir=$2 name=$3 a prev= task= sharded=; shift 3
+  for a in "$@"; do case $prev in --task) task=$a ;; --offset-start|--limit) sharded=1 ;; esac; prev=$a; done
+  if [ "$P" -gt 1 ] && [ -z "$sharded" ]; then
+    # PARTS shards of the task's questions at once; fail if any fails
+    local n per k pids=() rc=0
+    n=$(grep -c . "$D/eval/$(evalset "$task").jsonl"); per=$(( (n + P - 1) / P ))
+    for ((k = 0; k < P; k++)); do
+      if [ $k -lt $((P - 1)) ]; then ev "$model" "$dir" "$name" "$@" --offset-start $((k * per)) --limit "$per" &
+      else ev "$model" "$dir" "$name" "$@" --offset-start $((k * per)) & fi
+      pids+=($!)
+    done
+    for k in "${pids[@]}"; do wait "$k" || rc=1; done
+    return $rc
+  fi
+  prev=
   for a in "$@"; do [ "$prev" = --offset-start ] && [ "$a" != 0 ] && name="$name-from$a"; prev=$a; done
   "$KVSTEER" eval -m "$model" --batch 32 -t "$T" "$@" -o "out/$dir/$name.jsonl" 2>>"out/logs/$dir-$name.log"; }
 vec() { local model=$1 dir=$2 name=$3; shift 3
-  [ -f "out/$dir/$name.gguf" ] || "$KVSTEER" extract -m "$model" -t "$T" -q "$@" -o "out/$dir/$name.gguf"; }
+  [ -f "out/$dir/$name.gguf" ] || "$KVSTEER" extract -m "$model" -t $((T * P)) -q "$@" -o "out/$dir/$name.gguf"; }
 trace() { case $1 in arc) echo arc_challenge;; *) echo "$1";; esac; }
 evalset() { case $1 in arc) echo arc_challenge_test;; csqa) echo csqa_validation;; piqa) echo piqa_validation;;
   gsm8k) echo gsm8k_test;; esac; }
@@ -81,7 +104,7 @@ cv() { local over; [ "$1" = q15 ] && over=${CV15:-} || over=${CV05:-}
   sed -n 's/^cv=//p' "$f"; }
 # choose MODEL DIR TASK...: c_v in the paper's range on 64 held-out questions per task
 choose() { local model=$1 dir=$2; shift 2
-  for t in "$@"; do MODEL=$model THREADS=$T experiments/choose_cv.sh "$t" "out/$dir/$t-100x5.gguf" "1 2 4 6 8 10" 64 "out/$dir/choose"; done; }
+  for t in "$@"; do MODEL=$model THREADS=$((T * P)) experiments/choose_cv.sh "$t" "out/$dir/$t-100x5.gguf" "1 2 4 6 8 10" 64 "out/$dir/choose"; done; }
 # cache MODEL DIR TASK [eval options]: cache steering at the chosen c_v
 cache() { local model=$1 dir=$2 t=$3 c; shift 3; c=$(cv "$dir" "$t")
   ev "$model" "$dir" "$t-cache-cv$c" --task "$t" --method cache --steer "out/$dir/$t-100x5.gguf" --cv "$c" --ck 0 "$@"; }
@@ -109,7 +132,7 @@ case $which in
     vecs_act $Q15 q15 arc csqa
     for t in arc csqa; do
       f=out/q15/choose_act/$t-chosen.txt
-      [ -f "$f" ] || MODEL=$Q15 THREADS=$T experiments/choose_act.sh "$t" "out/q15/$t-act-100x5.gguf" "10 14 18" "0.5 1 3" 64 out/q15/choose_act
+      [ -f "$f" ] || MODEL=$Q15 THREADS=$((T * P)) experiments/choose_act.sh "$t" "out/q15/$t-act-100x5.gguf" "10 14 18" "0.5 1 3" 64 out/q15/choose_act
       L=$(sed -n 's/.*act_layer=\([0-9]*\).*/\1/p' "$f"); S=$(sed -n 's/.*act_scale=\([0-9.]*\).*/\1/p' "$f")
       ev $Q15 q15 "$t-act-l$L-c$S" --task "$t" --method act --act "out/q15/$t-act-100x5.gguf" --act-layer "$L" --act-scale "$S" "$@"
     done ;;
@@ -127,17 +150,25 @@ case $which in
     # ABL_N questions (default 300) of ABL_TASK (default arc); random shot selection in
     # its own folder (the sweep's vector cache does not key on it)
     t=${ABL_TASK:-arc}; c=$(cv q05 "$t"); n=${ABL_N:-300}
-    sw() { local dir=$1; shift
+    sw1() { local dir=$1; shift
       "$KVSTEER" sweep -m $Q05 --task "$t" --traces "$D/traces/$(trace "$t").jsonl" -o "out/q05/$dir" -t "$T" -q \
         --batch 32 --limit "$n" ${SHARD:+--shard "$SHARD"} "$@" >>"out/logs/q05-$dir.log" 2>&1; }
+    # PARTS sweep shards at once (each configuration in one of them) unless SHARD is given
+    sw() { local k pids=() rc=0
+      if [ "$P" -le 1 ] || [ -n "${SHARD:-}" ]; then sw1 "$@"; return; fi
+      for ((k = 0; k < P; k++)); do SHARD=$k/$P sw1 "$@" & pids+=($!); done
+      for k in "${pids[@]}"; do wait "$k" || rc=1; done
+      return $rc; }
     sw "ablate-$t" --methods cache --pairs 10,50,100,300 --shots 5 --cv "$c" --ck 0
     sw "ablate-$t" --methods cache --pairs 100 --shots 1,5,10 --cv "$c" --ck 0
     sw "ablate-$t" --methods cache --pairs 100 --shots 5 --cv "$c" --ck 0,0.2,0.4
     sw "ablate-$t" --methods baseline,cache --pairs 100 --shots 5 --cv 1,2,4,6,8,10 --ck 0
     sw "ablate-$t-random" --methods cache --pairs 100 --shots 5 --cv "$c" --ck 0 --select random ;;
   all-q15) for w in q15-base q15-vectors q15-choose q15-cot q15-cache q15-random q15-cachecot q15-act q15-sampling; do "$0" $w "$@"; done ;;
+  all) for w in q15-base q15-vectors q15-choose q15-cache q15-random q15-cot q15-cachecot q15-act \
+      q05-base q05-vectors q05-choose q05-cot q05-cache q05-ablate q15-sampling; do "$0" $w "$@"; done ;;
   all-q05) for w in q05-base q05-vectors q05-choose q05-cot q05-cache; do "$0" $w "$@"; done ;;
-  save) save ;;
+  save) save "$@" ;;
   restore) ;;
   status) # answered samples per run file (shards of one run are listed apart), and the choices made
     for f in out/q15/*.jsonl out/q05/*.jsonl out/q15/choose/*.jsonl out/q05/choose/*.jsonl out/q15/choose_act/*.jsonl; do
