@@ -278,6 +278,12 @@ INLINE __m512 sb_unpack(const int kind, const uint8_t *x, size_t wsb, int nblk, 
     return kind == KQ_Q6K ? q6k_factors(x) : q45k_factors(x, mins);
 }
 
+/* The min factors of a k-chunk are read two super-blocks at a time (16 floats),
+ * so past the chunk's nbc super-blocks they must be 0. */
+INLINE void zero_mins_tail(float *mins, int nbc) {
+    for (int e = 8 * nbc; e < NBK * 8 + 8; e++) mins[e] = 0.0f;
+}
+
 /* Stage nbc super-blocks of weight row w (`nblk` 32-wide blocks left in it for
  * those formats).  `next`: the row the following tile stages (or NULL), asked
  * for a super-block at a time as this one is read, so its first touch does not
@@ -292,7 +298,7 @@ static void stage_row(const int kind, const uint8_t *w, size_t sbb, int nbc, int
         _mm512_store_ps(s->sw[b], sb_unpack(kind, x, sbb, nblk - SB * b, c, s->mins + 8 * b));
         for (int v = 0; v < 4; v++) _mm512_store_si512((void *)(s->codes[b] + 64 * v), c[v]);
     }
-    for (int e = 8 * nbc; e < NBK * 8 + 8; e++) s->mins[e] = 0.0f;
+    zero_mins_tail(s->mins, nbc);
 }
 
 /* The products of a KR x J tile over nbc super-blocks of one k-chunk:
@@ -366,7 +372,7 @@ INLINE void ktile(const int kind, const int J, const int direct, const wstage *w
          * zero-padded to an even number of super-blocks */
         if (direct)
             for (int r = 0; r < KR; r++)
-                for (int e = 8 * nbc; e < NBK * 8 + 8; e++) dmins[r][e] = 0.0f;
+                zero_mins_tail(dmins[r], nbc);
         for (int b = 0; b < nbc; b += 2)
 #pragma GCC unroll 4
             for (int r = 0; r < KR; r++) {
@@ -453,7 +459,7 @@ void avx512_gemm_tiles(uint32_t wtype, int64_t k, const void *Wv, size_t w_strid
             for (int j = 0; j < jc; j++) {
                 const uint8_t *y = A + (size_t)(j0 + j) * a_stride + (size_t)kb * asb;
                 for (int b = 0; b < nbc; b++) stage_act_sb(kind, y + (size_t)b * asb, &ast, j, b, left - SB * b);
-                for (int e = 8 * nbc; e < NBK * 8 + 8; e++) ast.mins[j][e] = 0.0f;
+                zero_mins_tail(ast.mins[j], nbc);
             }
             for (int i = i0; i < i1; i += KR) {
                 const int rn = i1 - i < KR ? i1 - i : KR;
