@@ -104,7 +104,9 @@ cv() { local over; [ "$1" = q15 ] && over=${CV15:-} || over=${CV05:-}
   sed -n 's/^cv=//p' "$f"; }
 # choose MODEL DIR TASK...: c_v in the paper's range on 64 held-out questions per task
 choose() { local model=$1 dir=$2; shift 2
-  for t in "$@"; do MODEL=$model THREADS=$((T * P)) experiments/choose_cv.sh "$t" "out/$dir/$t-100x5.gguf" "1 2 4 6 8 10" 64 "out/$dir/choose"; done; }
+  # a task whose choice is made keeps it (delete TASK-chosen.txt to choose again)
+  for t in "$@"; do [ -f "out/$dir/choose/$t-chosen.txt" ] && continue
+    MODEL=$model THREADS=$((T * P)) experiments/choose_cv.sh "$t" "out/$dir/$t-100x5.gguf" "1 2 4 6 8 10" 64 "out/$dir/choose"; done; }
 # cache MODEL DIR TASK [eval options]: cache steering at the chosen c_v
 cache() { local model=$1 dir=$2 t=$3 c; shift 3; c=$(cv "$dir" "$t")
   ev "$model" "$dir" "$t-cache-cv$c" --task "$t" --method cache --steer "out/$dir/$t-100x5.gguf" --cv "$c" --ck 0 "$@"; }
