@@ -40,10 +40,12 @@ import json,sys; v=[r for r in json.load(open(sys.argv[1]))['runs'] if r['method
 assert (v['better'],v['worse'])==(p['wrong_to_right'],p['right_to_wrong']), (v,p)" "$tmp/json" "$tmp/pp"
 # tools/strip_prompts.py: the copy results/ keeps has no prompts, reports and
 # rescores as the original does, and resumes (only the missing question runs);
-# shards of one run merge, of two runs do not
+# shards of one run merge, of two runs do not; a run without its summary (still
+# going) is paired with its baseline
 python3 tools/strip_prompts.py "$tmp/runs/base.jsonl" "$tmp/stripped.jsonl" 2>"$tmp/err" || bad "strip_prompts: $(cat "$tmp/err")"
-check "stripped: no prompt, every record kept but the summary" python3 -c "
-import json,sys; a=[r for r in map(json.loads, open(sys.argv[1])) if not r.get('summary')]; b=[json.loads(l) for l in open(sys.argv[2])]
+check "stripped: no prompt, every record kept (the summary too)" python3 -c "
+import json,sys; a=[json.loads(l) for l in open(sys.argv[1])]; b=[json.loads(l) for l in open(sys.argv[2])]
+assert a[-1].get('summary') and b[-1].get('summary')
 assert len(a)==len(b) and any('prompt' in r for r in a) and not any('prompt' in r for r in b)
 assert all({k:v for k,v in x.items() if k!='prompt'}==y for x,y in zip(a,b))" "$tmp/runs/base.jsonl" "$tmp/stripped.jsonl"
 for o in "" "--rescore --data $DATA"; do
@@ -55,10 +57,17 @@ done
 check "stripped: resumes with the one missing question" python3 -c "
 import json,sys; ids=[r['id'] for r in map(json.loads, open(sys.argv[1])) if 'id' in r]
 assert len(ids)==4 and len(set(ids))==4, ids" "$tmp/stripped.jsonl"
+# a run still going (no summary yet) is paired with its baseline all the same
+grep -v '"summary"' "$tmp/runs/cot.jsonl" >"$tmp/going.jsonl"
+"$BIN" report --json "$tmp/runs/base.jsonl" "$tmp/going.jsonl" 2>/dev/null >"$tmp/gj"
+check "a run without its summary has its paired comparison" python3 -c "
+import json,sys; r=[r for r in json.load(open(sys.argv[1]))['runs'] if r['method']=='cot'][0]
+assert r['vs_baseline']['questions']==3, r" "$tmp/gj"
 python3 tools/strip_prompts.py "$tmp/shards/a.jsonl" "$tmp/shards/b.jsonl" "$tmp/merged.jsonl" 2>"$tmp/err" || bad "merge: $(cat "$tmp/err")"
 "$BIN" report --json "$tmp/shards" 2>/dev/null | python3 -c "import json,sys; r=json.load(sys.stdin)['runs'][0]; print(r['n'], r['accuracy'])" >"$tmp/acc1"
 "$BIN" report --json "$tmp/merged.jsonl" 2>/dev/null | python3 -c "import json,sys; r=json.load(sys.stdin)['runs'][0]; print(r['n'], r['accuracy'])" >"$tmp/acc2"
 check "stripped: two shards merge into one file that reports as both" cmp -s "$tmp/acc1" "$tmp/acc2"
+check "stripped: a merged file has no summary" sh -c "! grep -q '\"summary\"' '$tmp/merged.jsonl'"
 check "stripped: shards of two configurations do not merge" sh -c \
   "! python3 tools/strip_prompts.py '$tmp/runs/base.jsonl' '$tmp/runs/cot.jsonl' '$tmp/mix.jsonl' 2>'$tmp/e' && grep -q 'cot.jsonl: another configuration' '$tmp/e' && [ ! -e '$tmp/mix.jsonl' ]"
 printf '{"header":true,"config":{}}\n{"id": 1,' >"$tmp/cut.jsonl"

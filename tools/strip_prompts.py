@@ -8,10 +8,15 @@ model's response, the extracted answer, token counts, timings) and is all that
 `kvsteer report`, `report --rescore --data DIR` and resuming a run need, so the
 stripped copy can be kept under results/ and carried from one session to the next.
 
+A file's summary line stays when it is the file's last line (a finished run): it
+holds what the header does not (the model's file name, how the steering vector was
+made), which `kvsteer report` shows and reads ablations from.
+
 Several sources must hold one configuration (their headers' "config" equal, as
 `--offset-start` shards of one run do); their samples go into DEST once each (the
-first copy of a sample, keyed by id and seed, wins).  Summary lines are dropped:
-a summary describes one file as it was, and `kvsteer report` computes its own.
+first copy of a sample, keyed by id and seed, wins), without a summary: each
+described one shard.  Resuming the merged file with the run's own `kvsteer eval`
+command writes the summary of the whole (nothing is evaluated again).
 
 Usage: tools/strip_prompts.py SRC.jsonl [SRC.jsonl ...] DEST.jsonl
        (DEST is written whole or not at all; it may be one of the sources)
@@ -46,11 +51,12 @@ def main():
         print(__doc__.strip(), file=sys.stderr)
         return 2
     *srcs, dest = args
-    header, seen, out = None, set(), []
+    header, seen, out, summary = None, set(), [], None
     try:
         for src in srcs:
             h = None
             for rec in records(src):
+                summary = rec if rec.get("summary") else None
                 if rec.get("header"):
                     if h is not None:
                         raise ValueError(f"{src}: a second header")
@@ -81,7 +87,7 @@ def main():
     tmp = dest + ".tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as f:
-            for rec in [header] + out:
+            for rec in [header] + out + ([summary] if summary and len(srcs) == 1 else []):
                 f.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
         os.replace(tmp, dest)
     except OSError as e:

@@ -654,7 +654,8 @@ static const run *baseline_for(const run *rs, int n, const run *r0) {
         const run *b = &rs[i];
         const char *bf = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b->cfg, "data_fingerprint"));
         if (!strcmp(b->method, "baseline") && !strcmp(b->task, r0->task) && b->sampling == r0->sampling &&
-            !strcmp(b->model, r0->model) && b->n_questions == r0->n_questions && bf && !strcmp(bf, fp) &&
+            !strcmp(get_set(b, "model_fp"), get_set(r0, "model_fp")) && b->n_questions == r0->n_questions && bf &&
+            !strcmp(bf, fp) &&
             questions_within(r0, b))
             return b;
     }
@@ -689,8 +690,10 @@ static int pair_baselines(run *rs, int n) {
         const run *best = NULL;
         for (int j = 0; j < n; j++) {
             const run *b = &rs[j];
+            /* the model by its fingerprint: its file name is known only from a
+             * finished run's summary, and a run still going pairs too */
             if (strcmp(b->method, "baseline") || strcmp(b->task, r->task) || b->sampling != r->sampling ||
-                strcmp(b->model, r->model) || strcmp(get_set(b, "data_fp"), get_set(r, "data_fp")))
+                strcmp(get_set(b, "model_fp"), get_set(r, "model_fp")) || strcmp(get_set(b, "data_fp"), get_set(r, "data_fp")))
                 continue;
             if (!best || (strcmp(get_set(best, "max_new"), get_set(r, "max_new")) &&
                           !strcmp(get_set(b, "max_new"), get_set(r, "max_new"))))
