@@ -76,6 +76,10 @@ check "stripped: a record cut off at the end is dropped" [ "$(wc -l <"$tmp/cut2.
 printf '{"header":true,"config":{}}\n{"id": 1,\n{"id": 2}\n' >"$tmp/bad.jsonl"
 check "stripped: a broken record inside fails, naming the line, leaving nothing" sh -c \
   "! python3 tools/strip_prompts.py '$tmp/bad.jsonl' '$tmp/bad2.jsonl' 2>'$tmp/e' && grep -q 'bad.jsonl:2' '$tmp/e' && [ ! -e '$tmp/bad2.jsonl' ] && [ ! -e '$tmp/bad2.jsonl.tmp' ]"
+# tools/answer_form.py: one row per run, over the questions both answered; a missing file is one line
+python3 tools/answer_form.py "$tmp/runs/base.jsonl" "$tmp/shards/a.jsonl,$tmp/shards/b.jsonl" >"$tmp/form" 2>"$tmp/err" || bad "answer_form: $(cat "$tmp/err")"
+check "answer_form: a row per run, shards joined, 3 shared answers" sh -c "[ \$(grep -cE '^\| .* \| 3 \| [0-9.]+% \| [0-9.]+% \| [0-9.]+% \|$' '$tmp/form') = 2 ]"
+check "answer_form: a missing file is one line naming it" sh -c "! python3 tools/answer_form.py '$tmp/none.jsonl' 2>'$tmp/e' && [ \$(wc -l <'$tmp/e') = 1 ] && grep -q 'none.jsonl' '$tmp/e'"
 # a sweep folder stands for its runs/
 mkdir -p "$tmp/sweepdir"; ln -s "$tmp/runs" "$tmp/sweepdir/runs"
 "$BIN" report --json "$tmp/sweepdir" >"$tmp/sw.json" 2>"$tmp/err" || bad "report sweep folder: $(cat "$tmp/err")"
