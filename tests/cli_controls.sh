@@ -3,7 +3,8 @@
 # with the per-layer norms of a real one (extract --random-like), the cache+cot
 # warning when a vector was measured without the CoT prefix, pairs rendered in
 # their task's evaluation format (extract/pairs --task), and several --exclude
-# files (held-out questions kept out of pairs and shots).
+# files (held-out questions kept out of pairs and shots); kvsteer report labels
+# a control vector's run apart from the real vector's.
 # usage: cli_controls.sh path/to/kvsteer
 . "$(dirname "$0")/testutil/cli.sh"
 
@@ -61,6 +62,14 @@ for k in a:
     assert abs(na - nr) <= 1e-5 * max(na, 1e-30), (k, na, nr)
     if na > 0: assert abs(sum(x * y for x, y in zip(a[k], r[k]))) < 0.5 * na * nr, k
 PY
+# kvsteer report tells the control's run from the real vector's
+E=("$BIN" eval -m "$MODEL" --data "$DATA" -t "$T" --quiet --task arc --method cache --limit 2 --max-new 4)
+"${E[@]}" --steer "$tmp/v.gguf" --cv 2 -o "$tmp/real.jsonl" >/dev/null 2>"$tmp/err" || bad "eval real: $(cat "$tmp/err")"
+"${E[@]}" --steer "$tmp/r.gguf" --cv 2 -o "$tmp/rand.jsonl" >/dev/null 2>"$tmp/err" || bad "eval random: $(cat "$tmp/err")"
+"$BIN" report --json "$tmp/real.jsonl" "$tmp/rand.jsonl" >"$tmp/rj" 2>"$tmp/err" || bad "report: $(cat "$tmp/err")"
+check "report: the control's run is labelled by its directions" python3 -c "
+import json,sys; l=sorted(r['label'] for r in json.load(open(sys.argv[1]))['runs'])
+assert l==['cache directions=extracted','cache directions=random'], l" "$tmp/rj"
 # the model check still applies, pair options are refused
 if ls models/*[Qq]wen*0.5*.gguf >/dev/null 2>&1; then
   Q=$(ls models/*[Qq]wen*0.5*.gguf | head -1)

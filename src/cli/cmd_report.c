@@ -172,6 +172,9 @@ static void describe(run *r) {
         /* "?" when unknown: a run still going has no summary (where this is) yet */
         add_set(r, "traces", "%s", cJSON_IsString(tr) ? tr->valuestring : "?");
         add_set(r, "vector", "%s", cJSON_IsString(vf) ? vf->valuestring : "?");
+        /* a control vector (extract --random-like) is told apart from the one it copies */
+        add_set(r, "directions", "%s",
+                !x0 ? "?" : cJSON_IsString(cJSON_GetObjectItemCaseSensitive(x0, "random_like")) ? "random" : "extracted");
         if (nst > 1) add_set(r, "vectors", "%d", nst);
     }
     const cJSON *ac = cJSON_GetObjectItemCaseSensitive(c, "act");
@@ -209,7 +212,8 @@ static void describe(run *r) {
  * task: every task's vector comes from its own traces, and that must not split
  * the paper-shaped table into one column per task. */
 static void make_labels(run *rs, int n) {
-    static const char *const show[] = {"model", "traces", "layers", "offset", "max_new", "vectors", "sampling", "penalty"};
+    static const char *const show[] = {"model",   "traces",  "layers",   "offset", "max_new",
+                                       "vectors", "sampling", "penalty", "directions"};
     for (int i = 0; i < n; i++) {
         run *r = &rs[i];
         size_t at = (size_t)snprintf(r->label, sizeof r->label, "%s", r->method);
