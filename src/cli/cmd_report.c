@@ -73,7 +73,7 @@ struct run {
     cJSON *samples;  /* merged sample lines (owned) */
     char files[2048];
     int n_files, partial;
-    char task[32], method[32], model[128];
+    char task[32], method[32];
     int sampling;
     double param[N_PARAMS]; /* NAN where not applicable */
     kv set[MAX_KV];         /* the settings that tell runs apart */
@@ -154,9 +154,8 @@ static void describe(run *r) {
     r->sampling = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(c, "sampling"));
     for (int p = 0; p < N_PARAMS; p++) r->param[p] = NAN;
     const cJSON *mp = cJSON_GetObjectItemCaseSensitive(f, "model");
-    snprintf(r->model, sizeof r->model, "%s", cJSON_IsString(mp) ? cli_basename(mp->valuestring) : "?");
     const cJSON *mf = cJSON_GetObjectItemCaseSensitive(c, "model_fingerprint");
-    add_set(r, "model", "%s", r->model);
+    add_set(r, "model", "%s", cJSON_IsString(mp) ? cli_basename(mp->valuestring) : "?");
     add_set(r, "model_fp", "%s", cJSON_IsString(mf) ? mf->valuestring : "?");
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(f, "steer"), *sc = cJSON_GetObjectItemCaseSensitive(c, "steer");
     const int nst = cJSON_GetArraySize(sc);
