@@ -50,21 +50,22 @@ save() { local f; for f in $(files out); do mkdir -p "$(dirname "results/$f")"
 # similar-shot selection's question embeddings stay with the runs (out/cache), so an
 # extraction cut short keeps them for the next attempt
 export XDG_CACHE_HOME=${XDG_CACHE_HOME:-$PWD/out/cache}
+# wait_all PID...: wait for every one; fail if any failed
+wait_all() { local p rc=0; for p in "$@"; do wait "$p" || rc=1; done; return $rc; }
 # A shard that starts at question K (--offset-start K) has its own file, NAME-fromK,
 # so that two shards of one run can go on at once (one per core)
 ev() { local model=$1 dir=$2 name=$3 a prev= task= sharded=; shift 3
   for a in "$@"; do case $prev in --task) task=$a ;; --offset-start|--limit) sharded=1 ;; esac; prev=$a; done
   if [ "$P" -gt 1 ] && [ -z "$sharded" ]; then
     # PARTS shards of the task's questions at once; fail if any fails
-    local n per k pids=() rc=0
+    local n per k pids=()
     n=$(grep -c . "$D/eval/$(evalset "$task").jsonl"); per=$(( (n + P - 1) / P ))
     for ((k = 0; k < P; k++)); do
       if [ $k -lt $((P - 1)) ]; then ev "$model" "$dir" "$name" "$@" --offset-start $((k * per)) --limit "$per" &
       else ev "$model" "$dir" "$name" "$@" --offset-start $((k * per)) & fi
       pids+=($!)
     done
-    for k in "${pids[@]}"; do wait "$k" || rc=1; done
-    return $rc
+    wait_all "${pids[@]}"; return
   fi
   prev=
   for a in "$@"; do [ "$prev" = --offset-start ] && [ "$a" != 0 ] && name="$name-from$a"; prev=$a; done
@@ -77,25 +78,19 @@ evalset() { case $1 in arc) echo arc_challenge_test;; csqa) echo csqa_validation
 [ -d out/holdout/eval ] || python3 tools/make_holdout.py --out out/holdout >/dev/null
 # Vectors exclude the evaluation questions and the held-out ones (out/holdout,
 # where c_v is chosen: experiments/choose_cv.sh checks it), so neither is a shot.
-vecs() { local model=$1 dir=$2; shift 2
-  for t in "$@"; do
-    vec "$model" "$dir" "$t-100x5" --traces "$D/traces/$(trace "$t").jsonl" --exclude "$D/eval/$(evalset "$t").jsonl" \
-      --exclude "out/holdout/eval/$(evalset "$t").jsonl" --pairs 100 --shots 5
-  done; }
+# tvec MODEL DIR TASK NAME [extract options]: one such vector, 100 pairs x 5 shots
+tvec() { local model=$1 dir=$2 t=$3 name=$4; shift 4
+  vec "$model" "$dir" "$name" --traces "$D/traces/$(trace "$t").jsonl" --exclude "$D/eval/$(evalset "$t").jsonl" \
+    --exclude "out/holdout/eval/$(evalset "$t").jsonl" --pairs 100 --shots 5 "$@"; }
+vecs() { local model=$1 dir=$2 t; shift 2; for t in "$@"; do tvec "$model" "$dir" "$t" "$t-100x5"; done; }
 # vecs_cot MODEL DIR TASK...: the same vectors measured with the CoT prompt as the
 # assistant prefix, where cache + CoT applies them (extract --prefix)
 COT="Let's think step by step."
-vecs_cot() { local model=$1 dir=$2; shift 2
-  for t in "$@"; do
-    vec "$model" "$dir" "$t-100x5-cot" --traces "$D/traces/$(trace "$t").jsonl" --exclude "$D/eval/$(evalset "$t").jsonl" \
-      --exclude "out/holdout/eval/$(evalset "$t").jsonl" --pairs 100 --shots 5 --prefix "$COT"
-  done; }
+vecs_cot() { local model=$1 dir=$2 t; shift 2
+  for t in "$@"; do tvec "$model" "$dir" "$t" "$t-100x5-cot" --prefix "$COT"; done; }
 # vecs_act MODEL DIR TASK...: residual-stream vectors for activation steering (--kind act)
-vecs_act() { local model=$1 dir=$2; shift 2
-  for t in "$@"; do
-    vec "$model" "$dir" "$t-act-100x5" --kind act --traces "$D/traces/$(trace "$t").jsonl" \
-      --exclude "$D/eval/$(evalset "$t").jsonl" --exclude "out/holdout/eval/$(evalset "$t").jsonl" --pairs 100 --shots 5
-  done; }
+vecs_act() { local model=$1 dir=$2 t; shift 2
+  for t in "$@"; do tvec "$model" "$dir" "$t" "$t-act-100x5" --kind act; done; }
 # cv DIR TASK: the c_v of cache steering for TASK (see Environment)
 cv() { local over; [ "$1" = q15 ] && over=${CV15:-} || over=${CV05:-}
   if [ -n "$over" ]; then echo "$over"; return; fi
@@ -156,11 +151,10 @@ case $which in
       "$KVSTEER" sweep -m $Q05 --task "$t" --traces "$D/traces/$(trace "$t").jsonl" -o "out/q05/$dir" -t "$T" -q \
         --batch 32 --limit "$n" ${SHARD:+--shard "$SHARD"} "$@" >>"out/logs/q05-$dir.log" 2>&1; }
     # PARTS sweep shards at once (each configuration in one of them) unless SHARD is given
-    sw() { local k pids=() rc=0
+    sw() { local k pids=()
       if [ "$P" -le 1 ] || [ -n "${SHARD:-}" ]; then sw1 "$@"; return; fi
       for ((k = 0; k < P; k++)); do SHARD=$k/$P sw1 "$@" & pids+=($!); done
-      for k in "${pids[@]}"; do wait "$k" || rc=1; done
-      return $rc; }
+      wait_all "${pids[@]}"; }
     sw "ablate-$t" --methods cache --pairs 10,50,100,300 --shots 5 --cv "$c" --ck 0
     sw "ablate-$t" --methods cache --pairs 100 --shots 1,5,10 --cv "$c" --ck 0
     sw "ablate-$t" --methods cache --pairs 100 --shots 5 --cv "$c" --ck 0,0.2,0.4
@@ -172,14 +166,12 @@ case $which in
   all-q05) for w in q05-base q05-vectors q05-choose q05-cot q05-cache; do "$0" $w "$@"; done ;;
   save) save "$@" ;;
   restore) ;;
-  status) # answered samples per run file (shards of one run are listed apart), and the choices made
-    for f in out/q15/*.jsonl out/q05/*.jsonl out/q15/choose/*.jsonl out/q05/choose/*.jsonl out/q15/choose_act/*.jsonl; do
-      [ -f "$f" ] || continue
-      printf '%-44s %6d answered\n' "$f" "$(grep -c '"generated_tokens"' "$f" || true)"
-    done
-    for f in out/q15/*.gguf out/q05/*.gguf out/q15/choose/*-chosen.txt out/q05/choose/*-chosen.txt \
-      out/q15/choose_act/*-chosen.txt; do
-      [ -f "$f" ] && printf '%-44s %s\n' "$f" "$([ "${f%.txt}" != "$f" ] && cat "$f" || echo vector)"
-    done; true ;;
+  status) # answered samples per run file (shards of one run are listed apart), the
+    # vectors, and the choices made: what save keeps
+    for f in $(files out); do case $f in
+      *.jsonl) printf '%-44s %6d answered\n' "out/$f" "$(grep -c '"generated_tokens"' "out/$f" || true)" ;;
+      *.txt) printf '%-44s %s\n' "out/$f" "$(cat "out/$f")" ;;
+      *) printf '%-44s %s\n' "out/$f" vector ;;
+    esac; done ;;
   *) echo "experiments/qwen.sh: unknown run set '$which'" >&2; exit 2 ;;
 esac
