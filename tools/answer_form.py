@@ -15,9 +15,10 @@ two or more runs only the questions all of them answered count, so the shares co
 
 Usage: tools/answer_form.py RUN[,SHARD...] [RUN[,SHARD...] ...]
 """
-import json
 import re
 import sys
+
+from strip_prompts import records  # the run-file reader (a record cut off at the end is dropped)
 
 OPTION_LINE = re.compile(r"(?m)^\s*(?:[-*]\s*)?(?:\*\*)?(?:Option\s+)?[A-E][:.)]")
 STEPS = re.compile(r"(?i)\bstep\b|let's")
@@ -27,18 +28,13 @@ def load(spec):
     out = {}
     for path in spec.split(","):
         try:
-            with open(path, encoding="utf-8") as f:
-                for n, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        r = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue  # a record cut off at the end of a run still going
-                    if "response" in r and "id" in r:
-                        out.setdefault((r["id"], r.get("seed")), r["response"])
+            for r in records(path):
+                if "response" in r and "id" in r:
+                    out.setdefault((r["id"], r.get("seed")), r["response"])
         except OSError as e:
             sys.exit(f"answer_form: {path}: {e.strerror}")
+        except ValueError as e:
+            sys.exit(f"answer_form: {e}")
     if not out:
         sys.exit(f"answer_form: {spec}: no answers (not a kvsteer eval run file?)")
     return out
