@@ -12,6 +12,14 @@
  * Q5_0/Q8_0 weights, Q8_K for the K-quants, as llama.cpp does), in the same
  * places; their float sums differ in order only.
  *
+ * A second golden (tools/reference_forward.py) holds an exact float64
+ * evaluation of the same dequantized weights at the same ids.  It says which
+ * engine strays from the model both approximate: kvsteer must stay within
+ * EXACT_BOUND of it, or no farther than llama.cpp is plus EXACT_SLACK, and give
+ * its top-1 token wherever the exact margin exceeds our distance.  So a change
+ * that moves us away from llama.cpp is caught only if it also moves us away
+ * from the exact result.
+ *
  * The 0.5B file is fetched by the test command, so its test always runs; the
  * 1.5B test runs where that file is present and says that it skipped otherwise.
  * Under the sanitizers (KVS_SANITIZED) only the shortest logit prompts run. */
@@ -25,6 +33,8 @@
 #include "testutil.h"
 
 #define LOGIT_BOUND 1.0
+#define EXACT_BOUND 0.5
+#define EXACT_SLACK 0.25
 
 /* The text of row `row` of a JSONL file under the data folder: field
  * "question", or "steps" joined by newlines.  Caller frees. */
@@ -96,7 +106,14 @@ static int cmp_len(const void *a, const void *b) {
     return x[0] != y[0] ? x[0] - y[0] : x[1] - y[1];
 }
 
-static void check_model(const char *golden, const char *model_file, int required) {
+/* The exact golden's entry for text index i, or NULL. */
+static const cJSON *exact_entry(const cJSON *xtexts, int i) {
+    const cJSON *e;
+    cJSON_ArrayForEach(e, xtexts) if (cJSON_GetObjectItem(e, "index")->valueint == i) return e;
+    return NULL;
+}
+
+static void check_model(const char *golden, const char *exact, const char *model_file, int required) {
     char path[1024];
     const char *env = getenv(required ? "KVS_QWEN05_MODEL" : "KVS_QWEN15_MODEL");
     snprintf(path, sizeof path, "%s/models/%s", KVS_SOURCE_DIR, model_file);
@@ -111,8 +128,10 @@ static void check_model(const char *golden, const char *model_file, int required
     kvs_error err = {0};
     kvs_model *m = kvs_model_load(path, &err);
     if (!m) fail_msg("%s: %s", path, err.msg);
-    cJSON *g = tu_load_json(golden);
-    const cJSON *texts = cJSON_GetObjectItem(g, "texts");
+    cJSON *g = tu_load_json(golden), *x = tu_load_json(exact);
+    const cJSON *texts = cJSON_GetObjectItem(g, "texts"), *xtexts = cJSON_GetObjectItem(x, "texts");
+    if (strcmp(cJSON_GetObjectItem(g, "model_sha256")->valuestring, cJSON_GetObjectItem(x, "model_sha256")->valuestring))
+        fail_msg("%s and %s were made from different model files", golden, exact);
     const int n_texts = cJSON_GetArraySize(texts);
     assert_true(n_texts >= 200);
     /* token ids */
@@ -147,8 +166,8 @@ static void check_model(const char *golden, const char *model_file, int required
     cp.n_ctx = 512;
     kvs_ctx *c = kvs_ctx_new(m, &cp, &err);
     if (!c) fail_msg("%s: %s", path, err.msg);
-    double worst = 0;
-    int agree = 0, ties = 0;
+    double worst = 0, worst_x = 0, worst_lx = 0;
+    int agree = 0, ties = 0, closer = 0;
     for (int oi = 0; oi < n_run; oi++) {
         const cJSON *e = cJSON_GetArrayItem(texts, order[oi][1]), *ids = cJSON_GetObjectItem(e, "ids");
         const cJSON *lg = cJSON_GetObjectItem(e, "logits"), *top = cJSON_GetObjectItem(lg, "top");
@@ -168,10 +187,30 @@ static void check_model(const char *golden, const char *model_file, int required
             const cJSON *pair = cJSON_GetArrayItem(top, k);
             d = fmax(d, fabs(ours[cJSON_GetArrayItem(pair, 0)->valueint] - cJSON_GetArrayItem(pair, 1)->valuedouble));
         }
+        /* the exact evaluation at the same ids: our distance and llama.cpp's */
+        const cJSON *xe = exact_entry(xtexts, order[oi][1]), *xtop = cJSON_GetObjectItem(xe, "top");
+        if (!xe || cJSON_GetArraySize(xtop) != cJSON_GetArraySize(top))
+            fail_msg("%s: text %d: not in %s (remake it with tools/reference_forward.py)", model_file, order[oi][1], exact);
+        double dx = 0, lx = 0;
+        for (int k = 0; k < cJSON_GetArraySize(top); k++) {
+            const cJSON *pair = cJSON_GetArrayItem(top, k);
+            const double xv = cJSON_GetArrayItem(xtop, k)->valuedouble;
+            dx = fmax(dx, fabs(ours[cJSON_GetArrayItem(pair, 0)->valueint] - xv));
+            lx = fmax(lx, fabs(cJSON_GetArrayItem(pair, 1)->valuedouble - xv));
+        }
+        const int x_am = cJSON_GetObjectItem(xe, "argmax")->valueint;
+        const double x_margin = cJSON_GetObjectItem(xe, "margin")->valuedouble;
+        if (dx > EXACT_BOUND && dx > lx + EXACT_SLACK)
+            fail_msg("%s: text %d: %.3f from the exact evaluation (llama.cpp %.3f)", model_file, order[oi][1], dx, lx);
+        if (am != x_am && x_margin > dx)
+            fail_msg("%s: text %d: top-1 %d, exact %d with margin %.3f > our distance %.3f", model_file, order[oi][1],
+                     am, x_am, x_margin, dx);
+        worst_x = fmax(worst_x, dx), worst_lx = fmax(worst_lx, lx);
+        closer += dx <= lx;
         const int ref_am = cJSON_GetArrayItem(cJSON_GetArrayItem(top, 0), 0)->valueint;
         const double margin = cJSON_GetObjectItem(lg, "margin")->valuedouble;
-        printf("  text %3d, %3d tokens: max |us - llama.cpp| %.3f, top-1 %d/%d (margin %.3f)\n", order[oi][1], n, d, am,
-               ref_am, margin);
+        printf("  text %3d, %3d tokens: max |us - llama.cpp| %.3f, top-1 %d/%d (margin %.3f); from exact: us %.3f, "
+               "llama.cpp %.3f\n", order[oi][1], n, d, am, ref_am, margin, dx, lx);
         if (d > LOGIT_BOUND) fail_msg("%s: text %d: logits %.3f from llama.cpp's", model_file, order[oi][1], d);
         if (am != ref_am) {
             if (margin > d) fail_msg("%s: text %d: top-1 %d, llama.cpp %d, margin %.3f > difference %.3f", model_file,
@@ -185,20 +224,25 @@ static void check_model(const char *golden, const char *model_file, int required
     }
     printf("%s: %d logit prompts: max |us - llama.cpp| %.3f, top-1 identical on %d, near ties %d\n", model_file, n_run,
            worst, agree, ties);
+    printf("%s: from the exact evaluation: max |us - exact| %.3f, max |llama.cpp - exact| %.3f; we are the closer on "
+           "%d of %d prompts\n", model_file, worst_x, worst_lx, closer, n_run);
     kvs_ctx_free(c);
     free(order);
     cJSON_Delete(g);
+    cJSON_Delete(x);
     kvs_model_free(m);
 }
 
 static void test_qwen05(void **state) {
     (void)state;
-    check_model("tests/golden/qwen2.5-coder-0.5b.json", "qwen2.5-coder-0.5b-instruct.gguf", 1);
+    check_model("tests/golden/qwen2.5-coder-0.5b.json", "tests/golden/qwen2.5-coder-0.5b_exact.json",
+                "qwen2.5-coder-0.5b-instruct.gguf", 1);
 }
 
 static void test_qwen15(void **state) {
     (void)state;
-    check_model("tests/golden/qwen2.5-coder-1.5b.json", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", 0);
+    check_model("tests/golden/qwen2.5-coder-1.5b.json", "tests/golden/qwen2.5-coder-1.5b_exact.json",
+                "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", 0);
 }
 
 int main(void) {

@@ -10,7 +10,10 @@ difference over both implementations' top-K ids, and the top-1 tokens.
 Expected on quantized models: kvsteer and llama.cpp both round activations to
 8 bits for the integer dot products, in slightly different places, so logits
 differ by up to about 1 (see tests/test_parity.c); top-1 tokens agree except
-at near ties.  The exit status is 1 if token ids differ or if a top-1 token
+at near ties.  With --exact, each engine is also measured against an exact
+float64 evaluation of the same weights (tools/reference_forward.py, no
+activation rounding), at kvsteer's top-K ids: which engine strays further
+from the model both approximate.  The exit status is 1 if token ids differ or if a top-1 token
 differs where llama.cpp's own best-vs-second margin exceeds --tie.
 
 usage: tools/check_parity.py MODEL.gguf [--kvsteer build/kvsteer] [-p TEXT ...]
@@ -44,7 +47,13 @@ def main():
     ap.add_argument("--ctx", type=int, default=2048)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tie", type=float, default=0.25, help="top-1 margin below which a disagreement is a near tie")
+    ap.add_argument("--exact", action="store_true",
+                    help="also measure both engines against tools/reference_forward.py's float64 evaluation")
     args = ap.parse_args()
+    exact = None
+    if args.exact:
+        import reference_forward
+        exact = reference_forward.load(args.model)
 
     import llama_cpp
     from llama_cpp import Llama
@@ -56,7 +65,9 @@ def main():
     n_vocab = ref.n_vocab()
     bad = 0
     worst = 0.0
-    print(f"{'prompt':<40} {'ids':>5} {'max|diff|':>10} {'top-1 us/llama.cpp (margin)'}")
+    worst_x = [0.0, 0.0]
+    print(f"{'prompt':<40} {'ids':>5} {'max|diff|':>10} {'top-1 us/llama.cpp (margin)'}"
+          + ("   exact x: max|us-x| max|llama.cpp-x| top-1 (margin)" if exact else ""))
     for text in args.prompt or DEFAULT_PROMPTS:
         out = subprocess.run([args.kvsteer, "logits", "-m", args.model, "-k", str(args.top), "-c", str(args.ctx),
                               "-t", str(args.threads), text], capture_output=True, text=True)
@@ -83,11 +94,20 @@ def main():
         bad += (not ids_ok) + (not top_ok)
         worst = max(worst, diff)
         label = text.replace("\n", " ")[:38]
+        tail = ""
+        if exact:
+            lx = reference_forward.forward(*exact, ids)
+            dx = [max(abs(our_top[i] - lx[i]) for i in our_top), max(abs(float(lg[i]) - lx[i]) for i in our_top)]
+            worst_x = [max(a, b) for a, b in zip(worst_x, dx)]
+            o = np.argsort(-lx)
+            tail = f"   {dx[0]:.4f} {dx[1]:.4f}  top-1 {int(o[0])} ({lx[o[0]] - lx[o[1]]:.3f})"
         print(f"{label:<40} {'same' if ids_ok else 'DIFF':>5} {diff:10.4f} {am}/{ref_am} ({margin:.3f})"
-              f"{'' if top_ok else '  MISMATCH'}")
+              f"{'' if top_ok else '  MISMATCH'}{tail}")
         if not ids_ok:
             print(f"  kvsteer ids {ids}\n  llama.cpp   {ref_ids}")
     print(f"max |logit diff| {worst:.4f}; {'OK' if bad == 0 else f'{bad} problem(s)'}")
+    if exact:
+        print(f"against the exact evaluation: kvsteer {worst_x[0]:.4f}, llama.cpp {worst_x[1]:.4f}")
     return 1 if bad else 0
 
 
