@@ -16,7 +16,7 @@
  * evaluation of the same dequantized weights at the same ids.  It says which
  * engine strays from the model both approximate: kvsteer must stay within
  * EXACT_BOUND of it, or no farther than llama.cpp is plus EXACT_SLACK, and give
- * its top-1 token wherever the exact margin exceeds our distance.  So a change
+ * its top-1 token wherever the exact margin exceeds twice our distance.  So a change
  * that moves us away from llama.cpp is caught only if it also moves us away
  * from the exact result.
  *
@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "quant.h"
 #include "testutil.h"
 
 #define LOGIT_BOUND 1.0
@@ -202,9 +203,11 @@ static void check_model(const char *golden, const char *exact, const char *model
         const double x_margin = cJSON_GetObjectItem(xe, "margin")->valuedouble;
         if (dx > EXACT_BOUND && dx > lx + EXACT_SLACK)
             fail_msg("%s: text %d: %.3f from the exact evaluation (llama.cpp %.3f)", model_file, order[oi][1], dx, lx);
-        if (am != x_am && x_margin > dx)
-            fail_msg("%s: text %d: top-1 %d, exact %d with margin %.3f > our distance %.3f", model_file, order[oi][1],
-                     am, x_am, x_margin, dx);
+        /* two logits each off by up to dx in opposite directions can swap when
+         * their exact margin is at most 2 dx */
+        if (am != x_am && x_margin > 2 * dx)
+            fail_msg("%s: text %d: top-1 %d, exact %d with margin %.3f > twice our distance %.3f", model_file,
+                     order[oi][1], am, x_am, x_margin, dx);
         worst_x = fmax(worst_x, dx), worst_lx = fmax(worst_lx, lx);
         closer += dx <= lx;
         const int ref_am = cJSON_GetArrayItem(cJSON_GetArrayItem(top, 0), 0)->valueint;
@@ -246,6 +249,13 @@ static void test_qwen15(void **state) {
 }
 
 int main(void) {
+    /* KVS_KERNELS=scalar|avx2|avx512vnni|amx, as the CLI takes it: to see whether a
+     * distance from the references belongs to one kernel set or to all */
+    const char *k = getenv("KVS_KERNELS");
+    if (k && *k && quant_force_backend(k)) {
+        fprintf(stderr, "test_real_parity: KVS_KERNELS=%s: not a kernel set this machine runs\n", k);
+        return 1;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_qwen05),
         cmocka_unit_test(test_qwen15),
