@@ -22,6 +22,18 @@ check "md: tokens table" grep -q '^## Mean generated tokens, greedy' "$tmp/md"
 check "md: speed table" grep -qE '^\| cot \| 1 \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| 16 \|$' "$tmp/md"
 check "md: paired table" grep -qE '^\| arc \| cot \| 3 \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \| [0-9.]+% \| [0-9.]+ \| [-+][0-9.]+ \[[-+][0-9.]+, [-+][0-9.]+\] \| [0-9]+ / [0-9]+ \| [0-9.]+ \| [0-9.]+ \|$' "$tmp/md"
 check "md: runs list" [ "$(grep -c '^| arc | ' "$tmp/md")" -ge 3 ]
+# the numerics fingerprint: recorded, the same for both runs (no note); a run
+# with another one is reported with a note, and its JSON row names it
+check "numerics: recorded, equal for one binary" python3 -c "
+import json,sys; a,b=(json.loads(open(f).readline()).get('numerics') for f in sys.argv[1:]); assert a and len(a)==16 and a==b" "$tmp/runs/base.jsonl" "$tmp/runs/cot.jsonl"
+check "numerics: no note for one arithmetic" sh -c "! grep -q 'different arithmetic' '$tmp/md'"
+python3 -c "
+import json,sys; L=open(sys.argv[1]).read().splitlines(); h=json.loads(L[0]); h['numerics']='0123456789abcdef'
+open(sys.argv[2],'w').write('\n'.join([json.dumps(h)]+L[1:])+'\n')" "$tmp/runs/cot.jsonl" "$tmp/cot-other.jsonl"
+"$BIN" report "$tmp/runs/base.jsonl" "$tmp/cot-other.jsonl" >"$tmp/md2" 2>"$tmp/err" || bad "report numerics: $(cat "$tmp/err")"
+check "numerics: a note when two arithmetics are compared" grep -q 'computed with different arithmetic' "$tmp/md2"
+check "numerics: a resumed file with another arithmetic is refused, naming it" sh -c \
+  "! ${EV[*]} --method cot --offset-start 1167 --limit 4 -o '$tmp/cot-other.jsonl' >/dev/null 2>'$tmp/e' && grep -q 'cot-other.jsonl: begun by a binary with other arithmetic' '$tmp/e' && [ \$(wc -l <'$tmp/e') = 1 ]"
 # accuracy as the eval summary line computed it
 acc=$(python3 -c "import json,sys; print('%.1f' % (100*[json.loads(l) for l in open(sys.argv[1])][-1]['accuracy']['choice']))" "$tmp/runs/base.jsonl")
 check "md: accuracy = eval summary" grep -qE "^\| arc \| $acc \[" "$tmp/md"

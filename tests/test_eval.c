@@ -186,6 +186,50 @@ static void test_config_mismatch(void **state) {
     cJSON_Delete(b);
 }
 
+/* A file begun with another numerics fingerprint is refused; a file without
+ * one (made before it existed), or a writer without one, is not. */
+static void test_numerics_mismatch(void **state) {
+    (void)state;
+    char p[128], q[128];
+    path_in(p, sizeof p, "numerics.jsonl");
+    path_in(q, sizeof q, "numerics-old.jsonl");
+    cJSON *c = config("baseline"), *xa = cJSON_CreateObject(), *xb = cJSON_CreateObject();
+    cJSON_AddStringToObject(xa, "numerics", "00000000000000aa");
+    cJSON_AddStringToObject(xb, "numerics", "00000000000000bb");
+    kvs_error err = {0};
+    run_writer r;
+    assert_int_equal(run_writer_open(&r, p, c, xa, 0, &err), 0);
+    write_samples(&r, 2, -1);
+    run_writer_close(&r);
+    size_t l0, l1;
+    char *before = tu_read_file(p, &l0);
+    assert_int_equal(run_writer_open(&r, p, c, xb, 0, &err), KVS_E_MISMATCH);
+    assert_non_null(strstr(err.msg, "numerics.jsonl"));
+    assert_non_null(strstr(err.msg, "00000000000000aa"));
+    assert_non_null(strstr(err.msg, "00000000000000bb"));
+    assert_null(strstr(err.msg, "--"));
+    char *after = tu_read_file(p, &l1);
+    assert_int_equal(l0, l1);
+    assert_memory_equal(before, after, l0); /* untouched */
+    free(before);
+    free(after);
+    assert_int_equal(run_writer_open(&r, p, c, xa, 0, &err), 0); /* the same value resumes */
+    assert_int_equal(r.n_samples, 2);
+    run_writer_close(&r);
+    assert_int_equal(run_writer_open(&r, p, c, NULL, 0, &err), 0);
+    run_writer_close(&r);
+    /* a file from before the fingerprint resumes with any */
+    assert_int_equal(run_writer_open(&r, q, c, NULL, 0, &err), 0);
+    write_samples(&r, 1, -1);
+    run_writer_close(&r);
+    assert_int_equal(run_writer_open(&r, q, c, xb, 0, &err), 0);
+    assert_int_equal(r.n_samples, 1);
+    run_writer_close(&r);
+    cJSON_Delete(c);
+    cJSON_Delete(xa);
+    cJSON_Delete(xb);
+}
+
 static void test_summary_and_duplicates_dropped(void **state) {
     (void)state;
     char p[128];
@@ -376,7 +420,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_new_and_resume),      cmocka_unit_test(test_many_samples),
         cmocka_unit_test(test_truncated_last_line),
-        cmocka_unit_test(test_config_mismatch),     cmocka_unit_test(test_summary_and_duplicates_dropped),
+        cmocka_unit_test(test_config_mismatch),     cmocka_unit_test(test_numerics_mismatch),
+        cmocka_unit_test(test_summary_and_duplicates_dropped),
         cmocka_unit_test(test_bad_files),           cmocka_unit_test(test_summaries),
         cmocka_unit_test(test_fingerprint_and_utf8),
     };

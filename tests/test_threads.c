@@ -1,12 +1,14 @@
 /* Thread counts never change results: the same prompt, batch and decoding steps
  * give bit-identical logits with 1, 2 and 3 threads, and when the context changes
- * its thread count between passes.  This is what lets the engine pick how many
+ * its thread count between passes (and so the numerics fingerprint of run files
+ * does not depend on it).  This is what lets the engine pick how many
  * threads enter each step (src/engine/threadctl.h); the controller's decision
  * logic is tested here on its own too. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fingerprint.h"
 #include "testutil.h"
 #include "threadctl.h"
 
@@ -111,6 +113,23 @@ static void test_thread_counts_are_exact(void **state) {
     }
     out_free(&ref);
     out_free(&o);
+}
+
+/* The numerics fingerprint run files record (fingerprint.h) depends on the
+ * arithmetic, not on the thread count: equal for 1, 2 and 3 threads and on a
+ * second call; different with an f16 cache, whose rounding moves the logits. */
+static void test_numerics_fingerprint(void **state) {
+    (void)state;
+    char a[17], b[17];
+    kvs_error err = {0};
+    assert_int_equal(eval_numerics_fingerprint(tu_model(), 1, 0, a, &err), 0);
+    assert_int_equal(strlen(a), 16);
+    for (int nt = 1; nt <= 3; nt++) {
+        assert_int_equal(eval_numerics_fingerprint(tu_model(), nt, 0, b, &err), 0);
+        assert_string_equal(a, b);
+    }
+    assert_int_equal(eval_numerics_fingerprint(tu_model(), 2, 1, b, &err), 0);
+    assert_string_not_equal(a, b);
 }
 
 /* Pinning: the range is checked, and the reported mean is the pinned count. */
@@ -249,6 +268,7 @@ static void test_controller_climbs(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_thread_counts_are_exact),
+        cmocka_unit_test(test_numerics_fingerprint),
         cmocka_unit_test(test_pin_and_mean),
         cmocka_unit_test(test_controller),
         cmocka_unit_test(test_controller_climbs),

@@ -73,6 +73,7 @@ struct run {
     cJSON *samples;  /* merged sample lines (owned) */
     char files[2048];
     int n_files, partial;
+    char numerics[17]; /* the files' numerics fingerprint: "" unknown (older files), "mixed" */
     char task[32], method[32];
     int sampling;
     double param[N_PARAMS]; /* NAN where not applicable */
@@ -398,6 +399,11 @@ static int load_runs(const strlist *files, int rescore_data, const char *data_op
         snprintf(r->files + l, sizeof r->files - l, "%s%s", l ? ", " : "", files->v[i]);
         r->n_files++;
         r->partial |= rf.partial;
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(rf.header, "numerics");
+        if (cJSON_IsString(nm)) {
+            if (!r->numerics[0]) snprintf(r->numerics, sizeof r->numerics, "%s", nm->valuestring);
+            else if (strcmp(r->numerics, nm->valuestring)) snprintf(r->numerics, sizeof r->numerics, "mixed");
+        }
         run_file_free(&rf);
     }
     for (int i = 0; i < n && !rc; i++) {
@@ -753,6 +759,27 @@ static void md_paired(strbuf *b, const run *rs, int n, int sampling) {
     }
 }
 
+/* Runs computed with different arithmetic (kernels whose float roundings
+ * differ) can disagree at greedy near-ties for that reason alone, which a
+ * paired comparison between them would count as an effect: say so. */
+static void numerics_note(strbuf *b, const run *rs, int n) {
+    int distinct = 0, mixed = 0;
+    for (int i = 0; i < n; i++) {
+        if (!rs[i].numerics[0]) continue;
+        if (!strcmp(rs[i].numerics, "mixed")) {
+            mixed++;
+            continue;
+        }
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++) seen = !strcmp(rs[j].numerics, rs[i].numerics);
+        distinct += !seen;
+    }
+    if (distinct > 1 || mixed)
+        sb_printf(b, "\nNote: these runs were computed with %s arithmetic (their files' numerics fingerprints differ); "
+                     "greedy answers at near-ties can differ between them for that reason alone.\n",
+                  mixed ? "mixed" : "different");
+}
+
 static char *render_md(const run *rs, int n, const series *ser, int n_ser) {
     strbuf b = {0};
     int greedy = 0, sampled = 0;
@@ -799,6 +826,7 @@ static char *render_md(const run *rs, int n, const series *ser, int n_ser) {
            r->seconds > 0 ? r->tokens / r->seconds : 0.0, r->files, r->partial ? " (unfinished)" : "",
            r->duplicates ? " (duplicates dropped)" : "");
     }
+    numerics_note(&b, rs, n);
     if (b.oom) {
         free(b.p);
         return NULL;
@@ -816,6 +844,8 @@ static cJSON *render_json(const run *rs, int n, const series *ser, int n_ser) {
         cJSON_AddStringToObject(o, "method", r->method);
         cJSON_AddStringToObject(o, "label", r->label);
         cJSON_AddStringToObject(o, "decoding", r->sampling ? "sampling" : "greedy");
+        if (r->numerics[0]) cJSON_AddStringToObject(o, "numerics", r->numerics);
+        else cJSON_AddNullToObject(o, "numerics");
         cJSON *p = cJSON_AddObjectToObject(o, "params");
         for (int q = 0; q < N_PARAMS; q++)
             if (!isnan(r->param[q])) cJSON_AddNumberToObject(p, k_param_names[q], r->param[q]);

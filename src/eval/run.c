@@ -628,6 +628,12 @@ int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
     extra = cJSON_CreateObject();
     cJSON_AddStringToObject(extra, "fingerprint_method", EVAL_FINGERPRINT_METHOD);
     cJSON_AddStringToObject(extra, "kvsteer_version", kvs_version());
+    /* outside the config, so that files made before it existed still resume;
+     * run_writer_open refuses a file whose own value differs */
+    char numerics[17];
+    if (eval_numerics_fingerprint(m, cfg->n_threads, cfg->kv_f16, numerics, err)) goto fail;
+    cJSON_AddStringToObject(extra, "numerics", numerics);
+    cJSON_AddStringToObject(extra, "numerics_method", EVAL_NUMERICS_METHOD);
     if (run_writer_open(&run, cfg->out_path, config, extra, cfg->overwrite, err)) {
         res->fault = EVAL_FAULT_RUN_FILE;
         goto fail;

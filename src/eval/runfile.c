@@ -89,8 +89,29 @@ static int start_new(run_writer *r, const cJSON *config, const cJSON *extra, kvs
     return rc;
 }
 
+/* Header members outside the config that must agree with an existing file's
+ * where both have them (files made before a member existed lack it): the
+ * numerics fingerprint, since appending samples computed with other float
+ * roundings would mix two arithmetics in one run. */
+static const char *const k_match_if_present[] = {"numerics"};
+
+static int check_extra(const char *path, const cJSON *header, const cJSON *extra, kvs_error *err) {
+    for (size_t i = 0; i < sizeof k_match_if_present / sizeof k_match_if_present[0]; i++) {
+        const char *k = k_match_if_present[i];
+        const cJSON *want = cJSON_GetObjectItemCaseSensitive(extra, k), *have = cJSON_GetObjectItemCaseSensitive(header, k);
+        if (want && have && !cJSON_Compare(want, have, 1))
+            return err_fail(err, KVS_E_MISMATCH,
+                            "%s: begun by a binary with other arithmetic (%s %s in the file, %s here); finish it "
+                            "with that binary, or start a new file",
+                            path, k, cJSON_IsString(have) ? have->valuestring : "?",
+                            cJSON_IsString(want) ? want->valuestring : "?");
+    }
+    return 0;
+}
+
 /* Check an existing file; collect its samples; repair it if needed. */
-static int load_existing(run_writer *r, char *buf, size_t len, const cJSON *config, kvs_error *err) {
+static int load_existing(run_writer *r, char *buf, size_t len, const cJSON *config, const cJSON *extra,
+                         kvs_error *err) {
     const char *path = r->path;
     char **keep = NULL, **keys = NULL;
     size_t *keep_len = NULL;
@@ -135,6 +156,10 @@ static int load_existing(run_writer *r, char *buf, size_t len, const cJSON *conf
                 rc = err_fail(err, KVS_E_MISMATCH,
                               "%s: written with a different configuration (%s)", path,
                               why);
+                goto done;
+            }
+            if ((rc = check_extra(path, o, extra, err))) {
+                cJSON_Delete(o);
                 goto done;
             }
             have_header = keep_it = 1;
@@ -249,7 +274,7 @@ int run_writer_open(run_writer *r, const char *path, const cJSON *config, const 
         char *buf;
         size_t len;
         if (!(rc = read_file(path, &buf, &len, err))) {
-            rc = load_existing(r, buf, len, config, err);
+            rc = load_existing(r, buf, len, config, header_extra, err);
             free(buf);
         }
     }

@@ -41,8 +41,9 @@ char *run_sample_key(int seed, const char *id);
  * `overwrite`, starts a new file holding the header line ({"header": true,
  * "config": config} plus the members of `header_extra`, which may be NULL).
  * Otherwise the header config must equal `config` (else KVS_E_MISMATCH, one
- * line naming the file and the first differing setting); a file that is not
- * a run file is KVS_E_FORMAT. */
+ * line naming the file and the first differing setting), and so must the
+ * header's "numerics" where both it and `header_extra` have one; a file that is
+ * not a run file is KVS_E_FORMAT. */
 int run_writer_open(run_writer *r, const char *path, const cJSON *config, const cJSON *header_extra, int overwrite,
                     kvs_error *err);
 /* 1 if the sample was present when the file was opened. */
