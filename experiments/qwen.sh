@@ -5,7 +5,7 @@
 #   experiments/qwen.sh WHICH [--offset-start K --limit N]   (a shard: its own file, NAME-fromK)
 #   WHICH: q15-base | q15-cot | q15-vectors | q15-choose | q15-cache | q15-random
 #          | q15-cachecot | q15-act | q15-sampling
-#          | q05-base | q05-cot | q05-vectors | q05-choose | q05-cache | q05-ablate
+#          | q05-base | q05-cot | q05-vectors | q05-choose | q05-choose300 | q05-cache | q05-ablate
 #          | all-q15 | all-q05 | all (everything, in the order results matter most:
 #            the 1.5B's ARC and CSQA cells, the 0.5B's, the ablations, sampling last)
 #          | status (how far every run file is)
@@ -36,7 +36,8 @@ mkdir -p out/q15 out/q05 out/logs
 # without the prompts (the evaluation questions are others' text)
 files() { local f; for f in "$1"/q15/*.jsonl "$1"/q05/*.jsonl "$1"/q15/choose/*.jsonl "$1"/q05/choose/*.jsonl \
   "$1"/q15/*.gguf "$1"/q05/*.gguf "$1"/q15/choose/*-chosen.txt "$1"/q05/choose/*-chosen.txt \
-  "$1"/q15/choose_act/*.jsonl "$1"/q15/choose_act/*-chosen.txt "$1"/q05/ablate-*/runs/*.jsonl \
+  "$1"/q15/choose_act/*.jsonl "$1"/q15/choose_act/*-chosen.txt "$1"/q05/choose300/*.jsonl \
+  "$1"/q05/choose300/*-chosen.txt "$1"/q05/ablate-*/runs/*.jsonl \
   "$1"/q05/ablate-*/vectors/*.gguf; do
   [ -f "$f" ] && echo "${f#"$1"/}"; done; true; }
 restore() { local f; for f in $(files results); do
@@ -138,6 +139,15 @@ case $which in
     ev $Q15 q15 "arc-cache-cv$c-sampled" --task arc --method cache --steer out/q15/arc-100x5.gguf --cv "$c" --ck 0 --sampling --seeds 5 "$@" ;;
   q05-base) for t in arc csqa piqa gsm8k; do ev $Q05 q05 "$t-baseline" --task $t --method baseline "$@"; done ;;
   q05-cot) for t in arc csqa piqa; do ev $Q05 q05 "$t-cot" --task $t --method cot "$@"; done ;;
+  q05-choose300) # the paper's ARC vector size (300 pairs x 10 shots) beside 100 x 5, on the
+    # same 64 held-out questions and c_v grid (out/q05/choose300); the extraction's
+    # wall time goes to out/logs/extract-times.log (issue 17 asks for it)
+    f=out/q05/arc-300x10.gguf
+    if [ ! -f $f ]; then s=$(date +%s)
+      tvec $Q05 q05 arc arc-300x10 --pairs 300 --shots 10
+      echo "$(date -u +%FT%TZ) $Q05 arc 300x10, $((T * P)) threads: $(($(date +%s) - s)) s" >>out/logs/extract-times.log; fi
+    [ -f out/q05/choose300/arc-chosen.txt ] ||
+      MODEL=$Q05 THREADS=$((T * P)) experiments/choose_cv.sh arc $f "1 2 4 6 8 10" 64 out/q05/choose300 ;;
   q05-vectors) vecs $Q05 q05 arc csqa piqa gsm8k ;;
   q05-choose) vecs $Q05 q05 arc csqa piqa gsm8k; choose $Q05 q05 arc csqa piqa gsm8k ;;
   q05-cache) vecs $Q05 q05 arc csqa piqa gsm8k
@@ -162,7 +172,7 @@ case $which in
     sw "ablate-$t-random" --methods cache --pairs 100 --shots 5 --cv "$c" --ck 0 --select random ;;
   all-q15) for w in q15-base q15-vectors q15-choose q15-cot q15-cache q15-random q15-cachecot q15-act q15-sampling; do "$0" $w "$@"; done ;;
   all) for w in q15-base q15-vectors q15-choose q15-cache q15-random q15-cot q15-cachecot q15-act \
-      q05-base q05-vectors q05-choose q05-cot q05-cache q05-ablate q15-sampling; do "$0" $w "$@"; done ;;
+      q05-base q05-vectors q05-choose q05-choose300 q05-cot q05-cache q05-ablate q15-sampling; do "$0" $w "$@"; done ;;
   all-q05) for w in q05-base q05-vectors q05-choose q05-cot q05-cache; do "$0" $w "$@"; done ;;
   save) save "$@" ;;
   restore) ;;
