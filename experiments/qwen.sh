@@ -37,7 +37,7 @@ mkdir -p out/q15 out/q05 out/logs
 files() { local f; for f in "$1"/q15/*.jsonl "$1"/q05/*.jsonl "$1"/q15/choose/*.jsonl "$1"/q05/choose/*.jsonl \
   "$1"/q15/*.gguf "$1"/q05/*.gguf "$1"/q15/choose/*-chosen.txt "$1"/q05/choose/*-chosen.txt \
   "$1"/q15/choose_act/*.jsonl "$1"/q15/choose_act/*-chosen.txt "$1"/q05/choose300/*.jsonl \
-  "$1"/q05/choose300/*-chosen.txt "$1"/q05/ablate-*/runs/*.jsonl \
+  "$1"/q05/choose300/*-chosen.txt "$1"/logs/extract-times.log "$1"/q05/ablate-*/runs/*.jsonl \
   "$1"/q05/ablate-*/vectors/*.gguf; do
   [ -f "$f" ] && echo "${f#"$1"/}"; done; true; }
 restore() { local f; for f in $(files results); do
