@@ -181,6 +181,7 @@ case $which in
     for f in $(files out); do case $f in
       *.jsonl) printf '%-44s %6d answered\n' "out/$f" "$(grep -c '"generated_tokens"' "out/$f" || true)" ;;
       *.txt) printf '%-44s %s\n' "out/$f" "$(cat "out/$f")" ;;
+      *.log) printf '%-44s %s\n' "out/$f" "$(wc -l <"out/$f") entries" ;;
       *) printf '%-44s %s\n' "out/$f" vector ;;
     esac; done ;;
   *) echo "experiments/qwen.sh: unknown run set '$which'" >&2; exit 2 ;;
