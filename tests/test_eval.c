@@ -154,6 +154,34 @@ static void test_truncated_last_line(void **state) {
     cJSON_Delete(cfg);
 }
 
+/* A new run file p with (config, extra) and n greedy samples. */
+static void new_file(const char *p, const cJSON *config, const cJSON *extra, int n) {
+    kvs_error err = {0};
+    run_writer r;
+    assert_int_equal(run_writer_open(&r, p, config, extra, 0, &err), 0);
+    write_samples(&r, n, -1);
+    run_writer_close(&r);
+}
+
+/* Opening run file p with (config, extra) is refused as a mismatch, in one line
+ * holding every string of `says` and no command-line option, and leaves the
+ * file as it was. */
+static void refused_untouched(const char *p, const cJSON *config, const cJSON *extra, const char *const *says) {
+    kvs_error err = {0};
+    run_writer r;
+    size_t l0, l1;
+    char *before = tu_read_file(p, &l0);
+    assert_int_equal(run_writer_open(&r, p, config, extra, 0, &err), KVS_E_MISMATCH);
+    for (; *says; says++) assert_non_null(strstr(err.msg, *says));
+    assert_null(strstr(err.msg, "--")); /* the library names no command-line option */
+    assert_null(strchr(err.msg, '\n'));
+    char *after = tu_read_file(p, &l1);
+    assert_int_equal(l0, l1);
+    assert_memory_equal(before, after, l0);
+    free(before);
+    free(after);
+}
+
 static void test_config_mismatch(void **state) {
     (void)state;
     char p[128];
@@ -161,22 +189,8 @@ static void test_config_mismatch(void **state) {
     cJSON *a = config("baseline"), *b = config("cot");
     kvs_error err = {0};
     run_writer r;
-    assert_int_equal(run_writer_open(&r, p, a, NULL, 0, &err), 0);
-    write_samples(&r, 2, -1);
-    run_writer_close(&r);
-    size_t l0, l1;
-    char *before = tu_read_file(p, &l0);
-    assert_int_equal(run_writer_open(&r, p, b, NULL, 0, &err), KVS_E_MISMATCH);
-    assert_non_null(strstr(err.msg, "mismatch.jsonl"));
-    assert_non_null(strstr(err.msg, "method"));
-    assert_non_null(strstr(err.msg, "different configuration"));
-    assert_null(strstr(err.msg, "--")); /* the library names no command-line option */
-    assert_null(strchr(err.msg, '\n'));
-    char *after = tu_read_file(p, &l1);
-    assert_int_equal(l0, l1);
-    assert_memory_equal(before, after, l0); /* untouched */
-    free(before);
-    free(after);
+    new_file(p, a, NULL, 2);
+    refused_untouched(p, b, NULL, (const char *[]){"mismatch.jsonl", "method", "different configuration", NULL});
     /* overwrite starts afresh */
     assert_int_equal(run_writer_open(&r, p, b, NULL, 1, &err), 0);
     assert_int_equal(r.n_samples, 0);
@@ -198,30 +212,14 @@ static void test_numerics_mismatch(void **state) {
     cJSON_AddStringToObject(xb, "numerics", "00000000000000bb");
     kvs_error err = {0};
     run_writer r;
-    assert_int_equal(run_writer_open(&r, p, c, xa, 0, &err), 0);
-    write_samples(&r, 2, -1);
-    run_writer_close(&r);
-    size_t l0, l1;
-    char *before = tu_read_file(p, &l0);
-    assert_int_equal(run_writer_open(&r, p, c, xb, 0, &err), KVS_E_MISMATCH);
-    assert_non_null(strstr(err.msg, "numerics.jsonl"));
-    assert_non_null(strstr(err.msg, "00000000000000aa"));
-    assert_non_null(strstr(err.msg, "00000000000000bb"));
-    assert_null(strstr(err.msg, "--"));
-    char *after = tu_read_file(p, &l1);
-    assert_int_equal(l0, l1);
-    assert_memory_equal(before, after, l0); /* untouched */
-    free(before);
-    free(after);
+    new_file(p, c, xa, 2);
+    refused_untouched(p, c, xb, (const char *[]){"numerics.jsonl", "00000000000000aa", "00000000000000bb", NULL});
     assert_int_equal(run_writer_open(&r, p, c, xa, 0, &err), 0); /* the same value resumes */
     assert_int_equal(r.n_samples, 2);
     run_writer_close(&r);
     assert_int_equal(run_writer_open(&r, p, c, NULL, 0, &err), 0);
     run_writer_close(&r);
-    /* a file from before the fingerprint resumes with any */
-    assert_int_equal(run_writer_open(&r, q, c, NULL, 0, &err), 0);
-    write_samples(&r, 1, -1);
-    run_writer_close(&r);
+    new_file(q, c, NULL, 1); /* from before the fingerprint: resumes with any */
     assert_int_equal(run_writer_open(&r, q, c, xb, 0, &err), 0);
     assert_int_equal(r.n_samples, 1);
     run_writer_close(&r);
