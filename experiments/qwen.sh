@@ -35,11 +35,22 @@ mkdir -p out/q15 out/q05 out/logs
 # Run files live in out/ while they grow; results/ keeps them between sessions
 # without the prompts (the evaluation questions are others' text)
 files() { local f; for f in "$1"/q15/*.jsonl "$1"/q05/*.jsonl "$1"/q15/choose/*.jsonl "$1"/q05/choose/*.jsonl \
-  "$1"/q15/*.gguf "$1"/q05/*.gguf "$1"/q15/choose/*-chosen.txt "$1"/q05/choose/*-chosen.txt \
+  "$1"/q15/*.gguf "$1"/q05/*.gguf "$1"/q15/numerics.txt "$1"/q05/numerics.txt \
+  "$1"/q15/choose/*-chosen.txt "$1"/q05/choose/*-chosen.txt \
   "$1"/q15/choose_act/*.jsonl "$1"/q15/choose_act/*-chosen.txt "$1"/q05/choose300/*.jsonl \
   "$1"/q05/choose300/*-chosen.txt "$1"/logs/extract-times.log "$1"/q05/ablate-*/runs/*.jsonl \
   "$1"/q05/ablate-*/vectors/*.gguf; do
   [ -f "$f" ] && echo "${f#"$1"/}"; done; true; }
+# pin DIR MODEL: every run of DIR is computed with one arithmetic, the numerics
+# fingerprint in DIR/numerics.txt (kept in results/ too).  A binary that computes
+# other bits on MODEL (a kernel change moving a float rounding) stops here rather
+# than add runs that paired comparisons with the earlier ones would mix
+pin() { local dir=$1 model=$2 want got
+  got=$("$KVSTEER" inspect --numerics "$model" | sed -n 's/^numerics: \([0-9a-f]*\).*/\1/p')
+  [ -n "$got" ] || { echo "experiments/qwen.sh: $KVSTEER gives no numerics fingerprint for $model" >&2; exit 1; }
+  if [ -f "out/$dir/numerics.txt" ]; then want=$(cat "out/$dir/numerics.txt")
+    [ "$want" = "$got" ] || { echo "experiments/qwen.sh: $KVSTEER computes other bits on $model (numerics $got) than the runs in out/$dir and results/$dir ($want); use a binary with their arithmetic, or start another results set" >&2; exit 1; }
+  else echo "$got" >"out/$dir/numerics.txt"; fi; }
 restore() { local f; for f in $(files results); do
   [ -f "out/$f" ] || { mkdir -p "$(dirname "out/$f")"; cp "results/$f" "out/$f"; }; done; }
 save() { local f; for f in $(files out); do mkdir -p "$(dirname "results/$f")"
@@ -106,6 +117,7 @@ choose() { local model=$1 dir=$2; shift 2
 # cache MODEL DIR TASK [eval options]: cache steering at the chosen c_v
 cache() { local model=$1 dir=$2 t=$3 c; shift 3; c=$(cv "$dir" "$t")
   ev "$model" "$dir" "$t-cache-cv$c" --task "$t" --method cache --steer "out/$dir/$t-100x5.gguf" --cv "$c" --ck 0 "$@"; }
+case $which in q15-*) pin q15 $Q15 ;; q05-*) pin q05 $Q05 ;; esac
 case $which in
   q15-base) for t in arc csqa; do ev $Q15 q15 "$t-baseline" --task $t --method baseline "$@"; done ;;
   q15-cot) for t in arc csqa; do ev $Q15 q15 "$t-cot" --task $t --method cot "$@"; done ;;

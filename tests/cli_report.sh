@@ -27,6 +27,10 @@ check "md: runs list" [ "$(grep -c '^| arc | ' "$tmp/md")" -ge 3 ]
 check "numerics: recorded, equal for one binary" python3 -c "
 import json,sys; a,b=(json.loads(open(f).readline()).get('numerics') for f in sys.argv[1:]); assert a and len(a)==16 and a==b" "$tmp/runs/base.jsonl" "$tmp/runs/cot.jsonl"
 check "numerics: no note for one arithmetic" sh -c "! grep -q 'different arithmetic' '$tmp/md'"
+"$BIN" inspect --numerics "$MODEL" >"$tmp/insp" 2>"$tmp/err" || bad "inspect --numerics: $(cat "$tmp/err")"
+check "numerics: inspect --numerics prints the value run files record" python3 -c "
+import json,re,sys; h=json.loads(open(sys.argv[1]).readline())['numerics']
+m=re.search(r'^numerics: ([0-9a-f]{16}) ', open(sys.argv[2]).read(), re.M); assert m and m.group(1)==h, (h, m)" "$tmp/runs/base.jsonl" "$tmp/insp"
 python3 -c "
 import json,sys; L=open(sys.argv[1]).read().splitlines(); h=json.loads(L[0]); h['numerics']='0123456789abcdef'
 open(sys.argv[2],'w').write('\n'.join([json.dumps(h)]+L[1:])+'\n')" "$tmp/runs/cot.jsonl" "$tmp/cot-other.jsonl"

@@ -6,14 +6,18 @@
 #include "engine/ggtype.h"
 #include "engine/gguf.h"
 #include "engine/model.h"
+#include "eval/fingerprint.h"
 #include "steer/steer.h"
 
 static const char *k_help =
-    "usage: kvsteer inspect FILE.gguf\n"
+    "usage: kvsteer inspect [--numerics] FILE.gguf\n"
     "Describe a GGUF file: architecture, hyper-parameters, vocabulary and tensor\n"
     "types, and whether kvsteer can run it.  A steering vector file (kvsteer's own\n"
     "or a llama.cpp control vector) is described as a vector: kind, the model it was\n"
-    "made for, its layers and their norms, how it was extracted.\n";
+    "made for, its layers and their norms, how it was extracted.\n"
+    "  --numerics   for a runnable model, also the fingerprint of the arithmetic this\n"
+    "               binary does on it (a line \"numerics: HEX\"), as eval run files\n"
+    "               record it: two binaries with the same value compute the same bits\n";
 
 static void print_kv(const gguf_file *f, const gguf_kv *kv) {
     printf("  %-44s ", kv->key);
@@ -86,11 +90,14 @@ int cmd_inspect(int argc, char **argv) {
         fputs(k_help, stdout);
         return 0;
     }
-    if (argc != 2) return cli_error("inspect", "usage: kvsteer inspect FILE.gguf");
+    const int numerics = argc == 3 && !strcmp(argv[1], "--numerics");
+    if (argc != 2 + numerics || argv[argc - 1][0] == '-')
+        return cli_error("inspect", "usage: kvsteer inspect [--numerics] FILE.gguf");
+    const char *path = argv[argc - 1];
     kvs_error err = {0};
-    gguf_file *f = gguf_open(argv[1], &err);
+    gguf_file *f = gguf_open(path, &err);
     if (!f) return cli_error("inspect", "%s", err.msg);
-    printf("file: %s\nGGUF version %u, %llu metadata entries, %llu tensors, %zu bytes\n", argv[1], f->version,
+    printf("file: %s\nGGUF version %u, %llu metadata entries, %llu tensors, %zu bytes\n", path, f->version,
            (unsigned long long)f->n_kv, (unsigned long long)f->n_tensors, f->size);
     printf("metadata:\n");
     for (uint64_t i = 0; i < f->n_kv; i++) print_kv(f, &f->kv[i]);
@@ -109,11 +116,11 @@ int cmd_inspect(int argc, char **argv) {
                           ((ga.n == 14 && !memcmp(ga.p, "kvsteer-vector", 14)) || (ga.n == 13 && !memcmp(ga.p, "controlvector", 13)));
     gguf_close(f);
     if (is_vector) {
-        describe_vector(argv[1]);
+        describe_vector(path);
         printf("runnable: no (a steering vector file, not a model)\n");
         return 0;
     }
-    kvs_model *m = kvs_model_load(argv[1], &err);
+    kvs_model *m = kvs_model_load(path, &err);
     if (!m) {
         printf("runnable: no (%s)\n", err.msg);
         return 0;
@@ -136,6 +143,12 @@ int cmd_inspect(int argc, char **argv) {
     if (n_swa_layers && n_swa_layers < hp->n_layer) printf(" (those: rope base %g, unscaled)", hp->rope_base_swa);
     printf("\n");
     printf("runnable: yes\n");
+    char fp[17];
+    if (numerics && eval_numerics_fingerprint(m, 0, 0, fp, &err)) {
+        kvs_model_free(m);
+        return cli_error("inspect", "%s: %s", path, err.msg);
+    }
+    if (numerics) printf("numerics: %s (kernels %s)\n", fp, kvs_kernels_name());
     kvs_model_free(m);
     return 0;
 }
