@@ -322,6 +322,15 @@ static void test_gemm_backends(void **state) {
         check_gemm(&st, wt, 1280, 5, 0, 5, 17);
         check_gemm(&st, wt, 768, 21, 3, 20, 33); /* several staged groups of activation rows */
         check_gemm(&st, wt, 8192 + 256, 3, 0, 3, 5); /* more than one k-chunk of the 32-wide tiles */
+        if (ggtype_get(wt)->block == QK) {
+            /* rows that end inside a super-block of eight blocks (Qwen2.5-0.5B's
+             * 896 = 3.5 of them), decoding alone and in a batch */
+            for (int n_a = 1; n_a <= 4; n_a += 3) {
+                check_gemm(&st, wt, 896, 9, 0, 9, n_a);
+                check_gemm(&st, wt, 160, 6, 1, 6, n_a);
+                check_gemm(&st, wt, 224, 5, 0, 5, n_a);
+            }
+        }
     }
 }
 
@@ -339,8 +348,8 @@ static void test_gemm_batch_independent(void **state) {
             const uint32_t wt = k_wtypes[t], at = quant_dot_type(wt);
             const int wide = ggtype_get(wt)->block == QK_K;
             /* about one k-chunk of the tiles, less, and more than one */
-            const int64_t ks[] = {wide ? 256 : 576, 1536, wide ? 2560 + 256 : 64 * 32 * 2 + 96};
-            for (int ki = 0; ki < 3; ki++) {
+            const int64_t ks[] = {wide ? 256 : 576, 1536, wide ? 2560 + 256 : 64 * 32 * 2 + 96, wide ? 4864 : 896};
+            for (int ki = 0; ki < 4; ki++) {
                 const int64_t k = ks[ki];
                 const int rows = 37, n_a = 37;
                 const size_t ws = row_bytes(wt, k), as = row_bytes(at, k);

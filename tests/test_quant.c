@@ -614,6 +614,11 @@ static void test_gemm_backends(void **state) {
             check_gemm(&st, wt, 96, 9, 0, 9, n_a);
             check_gemm(&st, wt, 32, 5, 4, 5, n_a);
             check_gemm(&st, wt, 160, 17, 1, 16, n_a);
+            /* a last super-block of 4, 6 or 7 blocks (the 32-wide formats count
+             * eight blocks as one): Qwen2.5-0.5B's rows of 896 end in one of 4 */
+            check_gemm(&st, wt, 896, 9, 0, 9, n_a);
+            check_gemm(&st, wt, 192, 6, 0, 6, n_a);
+            check_gemm(&st, wt, 224, 7, 2, 7, n_a);
             if (flt) check_gemm(&st, wt, 37, 6, 1, 6, n_a);
         }
         /* long rows, and rows longer than one k-chunk of the SIMD kernels */
@@ -633,7 +638,7 @@ static void test_gemm_batch_independent(void **state) {
     (void)state;
     uint64_t st = 77;
     const uint32_t types[] = {GGT_Q4_0, GGT_Q4_1, GGT_Q8_0, GGT_F16};
-    const int64_t ks[] = {576, 1536, 64 * 32 * 2 + 96};
+    const int64_t ks[] = {576, 896, 1536, 64 * 32 * 2 + 96};
     for (int bi = 0; bi < N_BACKENDS; bi++) {
         if (!use_backend(bi)) continue;
         for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++)

@@ -222,14 +222,28 @@ INLINE __m512i kq_vec(const int kind, const uint8_t *x, int v) {
  * lane's d into sw, and each block's -m into mins.  Vector v lane 2t+e takes
  * codes 8v+4e..+3 of block t, so vector v is word v of every block's codes
  * (Q8_0), or for the nibble formats word v&1 of every block's qs, low nibbles
- * for v < 2 and high ones after; one gather per word.  Blocks past the row's
- * end are read as zeros: their d is 0, and so are the activations they meet. */
+ * for v < 2 and high ones after.  Blocks past the row's end are read as zeros:
+ * their d is 0, and so are the activations they meet.
+ *
+ * Each block's codes are one unaligned load, and the vectors a transpose of
+ * those loads.  Gathering each word of the eight blocks instead (five gathers
+ * per super-block) made decoding one sequence, where nothing amortizes the
+ * unpacking, 1.4 times slower on the 0.5B's Q5_0 rows (bench/tiles.c, one
+ * thread, k 1024).  One gather is left, for the blocks' leading words: d (and
+ * m, and Q5's qh). */
+INLINE __m128i blk128(const uint8_t *x, size_t wbs, int t, int nblk, size_t off) {
+    return t < nblk ? _mm_loadu_si128((const __m128i *)(const void *)(x + (size_t)t * wbs + off)) : _mm_setzero_si128();
+}
+INLINE __m256i blk256(const uint8_t *x, size_t wbs, int t, int nblk, size_t off) {
+    return t < nblk ? _mm256_loadu_si256((const __m256i *)(const void *)(x + (size_t)t * wbs + off))
+                    : _mm256_setzero_si256();
+}
+
 INLINE __m512 q_unpack(const int kind, const uint8_t *x, size_t wbs, int nblk, __m512i c[4], float *mins) {
     const __mmask8 have = nblk >= SB ? 0xff : (__mmask8)((1u << nblk) - 1);
     const __m512i idx = _mm512_mullo_epi64(_mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_epi64((long long)wbs));
-    const __m512i zero = _mm512_setzero_si512();
-    /* d (and m) of each block: the low 32 bits of a word gathered at the block */
-    const __m256i dm = _mm512_cvtepi64_epi32(_mm512_mask_i64gather_epi64(zero, have, idx, (const void *)x, 1));
+    const __m512i head = _mm512_mask_i64gather_epi64(_mm512_setzero_si512(), have, idx, (const void *)x, 1);
+    const __m256i dm = _mm512_cvtepi64_epi32(head);
     const __m256 d8 = _mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
         _mm256_packus_epi32(_mm256_and_si256(dm, _mm256_set1_epi32(0xffff)), _mm256_setzero_si256()),
         _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7))));
@@ -243,21 +257,37 @@ INLINE __m512 q_unpack(const int kind, const uint8_t *x, size_t wbs, int nblk, _
         _mm256_storeu_ps(mins, _mm256_setzero_ps());
     }
     if (kind == KQ_Q8_0) {
-        for (int v = 0; v < 4; v++)
-            c[v] = _mm512_xor_si512(_mm512_mask_i64gather_epi64(zero, have, idx, (const void *)(x + 2 + 8 * v), 1),
-                                    _mm512_set1_epi8((char)0x80));
+        /* u_p = blocks p and p+4; per 256-bit half a 4 x 4 transpose of words */
+        __m512i u[4];
+        for (int p = 0; p < 4; p++)
+            u[p] = _mm512_inserti64x4(_mm512_castsi256_si512(blk256(x, wbs, p, nblk, 2)), blk256(x, wbs, p + 4, nblk, 2), 1);
+        const __m512i a0 = _mm512_unpacklo_epi64(u[0], u[1]), a1 = _mm512_unpackhi_epi64(u[0], u[1]);
+        const __m512i a2 = _mm512_unpacklo_epi64(u[2], u[3]), a3 = _mm512_unpackhi_epi64(u[2], u[3]);
+        const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+        const __m512i flip = _mm512_set1_epi8((char)0x80);
+        c[0] = _mm512_xor_si512(_mm512_permutex2var_epi64(a0, lo, a2), flip);
+        c[1] = _mm512_xor_si512(_mm512_permutex2var_epi64(a1, lo, a3), flip);
+        c[2] = _mm512_xor_si512(_mm512_permutex2var_epi64(a0, hi, a2), flip);
+        c[3] = _mm512_xor_si512(_mm512_permutex2var_epi64(a1, hi, a3), flip);
         return sw;
     }
     const size_t qs = kind == KQ_Q4_0 ? 2 : kind == KQ_Q4_1 ? 4 : kind == KQ_Q5_0 ? 6 : 8;
+    /* blocks 0-3 and 4-7, a block's 16 code bytes per 128-bit lane */
+    __m512i h2[2];
+    for (int g = 0; g < 2; g++) {
+        __m512i v = _mm512_castsi128_si512(blk128(x, wbs, 4 * g, nblk, qs));
+        v = _mm512_inserti32x4(v, blk128(x, wbs, 4 * g + 1, nblk, qs), 1);
+        v = _mm512_inserti32x4(v, blk128(x, wbs, 4 * g + 2, nblk, qs), 2);
+        h2[g] = _mm512_inserti32x4(v, blk128(x, wbs, 4 * g + 3, nblk, qs), 3);
+    }
     for (int u = 0; u < 2; u++) {
-        const __m512i q = _mm512_mask_i64gather_epi64(zero, have, idx, (const void *)(x + qs + 8 * u), 1);
+        const __m512i q = _mm512_permutex2var_epi64(h2[0], _mm512_setr_epi64(u, u + 2, u + 4, u + 6, u + 8, u + 10, u + 12, u + 14), h2[1]);
         c[u] = _mm512_and_si512(q, _mm512_set1_epi8(15));
         c[u + 2] = _mm512_and_si512(_mm512_srli_epi64(q, 4), _mm512_set1_epi8(15));
     }
     if (kind == KQ_Q5_0 || kind == KQ_Q5_1) {
-        /* bit i of a block's qh tops its code i: byte v of qh, spread over the
-         * eight bytes of vector v's word, tested bit by bit */
-        const __m512i h = _mm512_mask_i64gather_epi64(zero, have, idx, (const void *)(x + qs - 4), 1);
+        /* qh follows d (and m) in the leading word: as in q_unpack from there */
+        const __m512i h = _mm512_srli_epi64(head, kind == KQ_Q5_0 ? 16 : 32);
         const __m512i bits = _mm512_set1_epi64(0x8040201008040201LL);
         for (int v = 0; v < 4; v++) {
             const __m512i hv = _mm512_shuffle_epi8(_mm512_srli_epi64(h, 8 * v),
@@ -329,6 +359,9 @@ INLINE void ktile(const int kind, const int J, const int direct, const wstage *w
 #pragma GCC unroll 4
             for (int r = 0; r < KR; r++) {
                 __m512i c[4];
+                if (wr[KR + r])
+                    for (size_t o = 0; o < wbs; o += 64)
+                        _mm_prefetch((const char *)wr[KR + r] + (size_t)b * wbs + o, _MM_HINT_T0);
                 const __m512 sw = sb_unpack(kind, wr[r] + (size_t)b * wbs, wbs, left - SB * b, c, dmins[r] + 8 * b);
                 __m512i acc = HAS_OFF(kind) ? _mm512_load_si512((const void *)ast->off[j0][b]) : _mm512_setzero_si512();
 #pragma GCC unroll 4
@@ -463,7 +496,7 @@ void avx512_gemm_tiles(uint32_t wtype, int64_t k, const void *Wv, size_t w_strid
             }
             for (int i = i0; i < i1; i += KR) {
                 const int rn = i1 - i < KR ? i1 - i : KR;
-                const uint8_t *wrow[KR];
+                const uint8_t *wrow[2 * KR]; /* the tile's rows, then (direct) the next tile's or NULL */
                 for (int r = 0; r < KR; r++) {
                     /* a short tile repeats its last row rather than needing its own kernel */
                     wrow[r] = W + (size_t)(i + (r < rn ? r : rn - 1)) * w_stride + (size_t)kb * wsb;
@@ -471,12 +504,15 @@ void avx512_gemm_tiles(uint32_t wtype, int64_t k, const void *Wv, size_t w_strid
                         stage_row(kind, wrow[r], wsb, nbc, left, &ws[r],
                                   i + KR + r < i1 ? wrow[r] + (size_t)KR * w_stride : NULL);
                 }
-                /* Ask for the next tile's weights now: decoding one sequence
-                 * streams every weight once, and without this each super-block's
-                 * first touch waits on memory. */
-                if (direct && i + KR < i1)
-                    simd512_prefetch_rows(W + (size_t)(i + KR) * w_stride + (size_t)kb * wsb, w_stride,
-                                          i1 - (i + KR) < KR ? i1 - (i + KR) : KR, (size_t)nbc * wsb);
+                /* Decoding one sequence streams every weight once, and without
+                 * a prefetch each super-block's first touch waits on memory (this
+                 * VM's hardware prefetchers do not follow a tile's four rows).  So
+                 * ktile asks for the next tile's rows a super-block at a time as
+                 * it reads this one's: the same requests as one burst per tile
+                 * (which stalled on full miss queues) read the 0.5B's Q8_0 output
+                 * matrix 1.3 times slower (bench/tiles.c). */
+                for (int r = 0; r < KR; r++)
+                    wrow[KR + r] = direct && i + KR + r < i1 ? wrow[r] + (size_t)KR * w_stride : NULL;
                 for (int jj = 0; jj < jc; jj += KJ) {
                     const int J = jc - jj < KJ ? jc - jj : KJ;
                     float out[KJ][KR];

@@ -21,12 +21,4 @@ static inline __attribute__((always_inline)) __m128 simd512_sum4(__m512 a, __m51
     return _mm512_castps512_ps128(_mm512_permutexvar_ps(pick, s));
 }
 
-/* Ask for `rows` rows of `bytes` bytes, `stride` apart, to be brought into L1: the
- * matrix tiles call it for the next tile's weight rows, whose first touch would
- * otherwise wait on memory (they stream through once per product). */
-static inline void simd512_prefetch_rows(const uint8_t *p, size_t stride, int rows, size_t bytes) {
-    for (int r = 0; r < rows; r++)
-        for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + (size_t)r * stride + o, _MM_HINT_T0);
-}
-
 #endif
