@@ -3,7 +3,9 @@
  * reach, and how much is left to find (BENCHMARKS.md).
  *   cc -O2 -march=native -Isrc -Iinclude bench/tiles.c build/libkvsteer.a -lm -fopenmp -o tiles
  *   ./tiles [TYPE K ROWS N_A] ...   (default: the 1.5B's Q4_K and Q6_K shapes at batch 1 and 32)
- * TYPE is a GGUF type name (q4_k, q5_k, q6_k, q4_0, q4_1, q5_0, q5_1, q8_0).  One
+ * TYPE is a GGUF type name (q4_k, q5_k, q6_k, q4_0, q4_1, q5_0, q5_1, q8_0), or
+ * q5_0l / q5_1l: those rows in the lanes layout the model loader gives them
+ * (engine/lanes.h).  One
  * thread, the kernel set quant.c picks for this CPU; the weights are random codes
  * with small scales (the timing does not depend on the values).  Prints one JSON
  * line per shape: milliseconds per product, multiply-adds per second, and that
@@ -17,6 +19,7 @@
 #include <time.h>
 
 #include "engine/ggtype.h"
+#include "engine/lanes.h"
 #include "engine/quant.h"
 
 static double now(void) {
@@ -63,6 +66,7 @@ static const struct { const char *name; uint32_t type; int d_at; } TYPES[] = {
     /* d_at: offset of each block's fp16 scale, set to a small value */
     {"q4_k", GGT_Q4_K, 0}, {"q5_k", GGT_Q5_K, 0}, {"q6_k", GGT_Q6_K, 208}, {"q4_0", GGT_Q4_0, 0},
     {"q4_1", GGT_Q4_1, 0}, {"q5_0", GGT_Q5_0, 0}, {"q5_1", GGT_Q5_1, 0},  {"q8_0", GGT_Q8_0, 0},
+    {"q5_0l", QT_Q5_0_LANES, 0}, {"q5_1l", QT_Q5_1_LANES, 0},
 };
 
 static int run(const char *tname, long k, int rows, int n_a, double peak) {
@@ -76,9 +80,9 @@ static int run(const char *tname, long k, int rows, int n_a, double peak) {
                 tname, k, rows, n_a);
         return 2;
     }
-    const uint32_t at = quant_dot_type(wt);
-    const size_t wrow = ggtype_row_bytes(wt, (uint64_t)k), arow = ggtype_row_bytes(at, (uint64_t)k);
-    const size_t bb = ggtype_row_bytes(wt, (uint64_t)blk);
+    const uint32_t at = quant_dot_type(wt), ft = quant_file_of(wt);
+    const size_t wrow = ggtype_row_bytes(ft, (uint64_t)k), arow = ggtype_row_bytes(at, (uint64_t)k);
+    const size_t bb = ggtype_row_bytes(ft, (uint64_t)blk);
     uint8_t *W = malloc(wrow * (size_t)rows), *A = malloc(arow * (size_t)n_a);
     float *x = malloc(sizeof(float) * (size_t)k), *C = malloc(sizeof(float) * (size_t)rows * (size_t)n_a);
     if (!W || !A || !x || !C) {
@@ -89,6 +93,15 @@ static int run(const char *tname, long k, int rows, int n_a, double peak) {
     for (size_t i = 0; i < wrow * (size_t)rows; i++) W[i] = (uint8_t)rand();
     const uint16_t small = 0x211f; /* fp16 0.01 */
     for (size_t o = 0; o + bb <= wrow * (size_t)rows; o += bb) memcpy(W + o + TYPES[t].d_at, &small, 2);
+    if (quant_is_lanes(wt)) { /* the same rows, rearranged */
+        uint8_t *row = malloc(wrow);
+        if (!row) return 1;
+        for (int r = 0; r < rows; r++) {
+            memcpy(row, W + (size_t)r * wrow, wrow);
+            quant_to_lanes(wt, row, W + (size_t)r * wrow, k);
+        }
+        free(row);
+    }
     for (int j = 0; j < n_a; j++) {
         for (long i = 0; i < k; i++) x[i] = (float)rand() / (float)RAND_MAX - 0.5f;
         quant_from_float(at, x, A + (size_t)j * arow, k);

@@ -6,7 +6,10 @@
  *  - dot products: the reference against a double-precision sum over the
  *    dequantized rows (which checks the reference's reading of the layouts),
  *    and every kernel set and matrix tile against the reference;
- *  - batch independence: a product's bits do not depend on the other rows. */
+ *  - batch independence: a product's bits do not depend on the other rows;
+ *  - the lanes layouts of Q5_0/Q5_1 (engine/lanes.h): a row survives the round
+ *    trip, and products and dequantized rows from them are the file layout's
+ *    bits in every kernel set (natively or converted back). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,7 @@
 
 #include "ggtype.h"
 #include "half.h"
+#include "lanes.h"
 #include "quant.h"
 
 static const char *const k_backends[] = {"scalar", "avx2", "avx512vnni"};
@@ -386,6 +390,57 @@ static void test_gemm_batch_independent(void **state) {
     }
 }
 
+static void test_lanes(void **state) {
+    (void)state;
+    uint64_t st = 4242;
+    /* one block, partial groups of 5 and 7, whole groups, and the 0.5B's 896 */
+    const int64_t ks[] = {32, 160, 224, 256, 896, 1280, 8192 + 96};
+    const uint32_t types[] = {GGT_Q5_0, GGT_Q5_1};
+    for (size_t ti = 0; ti < 2; ti++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
+            const uint32_t wt = types[ti], lt = quant_lanes_of(wt), at = quant_dot_type(wt);
+            const int64_t k = ks[ki];
+            const int rows = 9, n_a = 35; /* a second staged group of activations, and a short one */
+            assert_int_equal(quant_file_of(lt), wt);
+            assert_int_equal(quant_dot_type(lt), at);
+            const size_t ws = row_bytes(wt, k), as = row_bytes(at, k);
+            uint8_t *W = tu_xmalloc(ws * rows), *L = tu_xmalloc(ws * rows), *back = tu_xmalloc(ws);
+            uint8_t *A = tu_xmalloc(as * n_a);
+            float *x = tu_xmalloc(sizeof(float) * (size_t)k), *y = tu_xmalloc(sizeof(float) * (size_t)k);
+            for (int i = 0; i < rows; i++) {
+                random_weights(&st, wt, k, W + (size_t)i * ws);
+                quant_to_lanes(wt, W + (size_t)i * ws, L + (size_t)i * ws, k);
+                quant_from_lanes(lt, L + (size_t)i * ws, back, k);
+                if (memcmp(back, W + (size_t)i * ws, ws)) fail_msg("%s k=%lld: row %d differs after the round trip",
+                                                                 ggtype_get(wt)->name, (long long)k, i);
+            }
+            for (int j = 0; j < n_a; j++) {
+                random_acts(&st, k, x);
+                quant_from_float_ref(at, x, A + (size_t)j * as, k);
+            }
+            float *cf = tu_xmalloc(sizeof(float) * rows * n_a), *cl = tu_xmalloc(sizeof(float) * rows * n_a);
+            for (int bi = 0; bi < N_BACKENDS; bi++) {
+                if (!use_backend(bi)) continue;
+                for (int n = 1; n <= n_a; n += n_a - 1) { /* one sequence (the direct path), then the batch */
+                    quant_gemm(wt, k, W, ws, 0, rows, A, as, n, cf, rows);
+                    quant_gemm(lt, k, L, ws, 0, rows, A, as, n, cl, rows);
+                    for (int e = 0; e < rows * n; e++)
+                        if (!same_bits(cf[e], cl[e]))
+                            fail_msg("%s: %s k=%lld n_a=%d: element %d: lanes %.9g, file %.9g", k_backends[bi],
+                                     ggtype_get(wt)->name, (long long)k, n, e, cl[e], cf[e]);
+                }
+                if (!same_bits(quant_dot(wt, k, W, A), quant_dot(lt, k, L, A)))
+                    fail_msg("%s: %s k=%lld: dot differs", k_backends[bi], ggtype_get(wt)->name, (long long)k);
+                quant_to_float(wt, W, x, k);
+                quant_to_float(lt, L, y, k);
+                if (memcmp(x, y, sizeof(float) * (size_t)k))
+                    fail_msg("%s: %s k=%lld: dequantized rows differ", k_backends[bi], ggtype_get(wt)->name,
+                             (long long)k);
+            }
+            free(W); free(L); free(back); free(A); free(x); free(y); free(cf); free(cl);
+        }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_types),
@@ -394,6 +449,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_dot_backends, teardown_backend),
         cmocka_unit_test_teardown(test_gemm_backends, teardown_backend),
         cmocka_unit_test_teardown(test_gemm_batch_independent, teardown_backend),
+        cmocka_unit_test_teardown(test_lanes, teardown_backend),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "lanes.h"
 #include "quant.h"
 
 /* Reads "<arch>.<suffix>" as a positive int within [lo, hi]. */
@@ -332,6 +333,56 @@ static int load_hparams(kvs_model *m, kvs_error *err) {
     return rc ? rc : load_rope_scaling(m, err);
 }
 
+/* The matrices a forward pass multiplies by, for rearranging their storage. */
+static int matrices(kvs_model *m, weight **out) {
+    int n = 0;
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        layer_weights *L = &m->layers[il];
+        weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof *ws; i++)
+            if (ws[i]->data) out[n++] = ws[i];
+    }
+    /* not a tied output: the embedding rows are read in the file's layout */
+    if (m->output.data != m->tok_embd.data) out[n++] = &m->output;
+    return n;
+}
+
+/* Q5_0/Q5_1 matrices into the lanes layout (lanes.h), when the kernels in use
+ * read it: a copy of those matrices, same size, read instead of the file's. */
+static int use_lanes(kvs_model *m, kvs_error *err) {
+    if (!quant_reads_lanes()) return 0;
+    weight **ws = malloc(sizeof *ws * ((size_t)m->hp.n_layer * 7 + 1));
+    if (!ws) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", m->path);
+    const int n = matrices(m, ws);
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        if (quant_lanes_of(ws[i]->type)) total += (ws[i]->row_bytes * (size_t)ws[i]->n + 63) / 64 * 64;
+    if (total == 0) {
+        free(ws);
+        return 0;
+    }
+    uint8_t *buf = aligned_alloc(64, total);
+    if (!buf) {
+        free(ws);
+        return err_fail(err, KVS_E_NOMEM, "%s: out of memory (%zu bytes for the Q5 matrices)", m->path, total);
+    }
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        weight *w = ws[i];
+        const uint32_t lt = quant_lanes_of(w->type);
+        if (!lt) continue;
+        for (int64_t r = 0; r < w->n; r++)
+            quant_to_lanes(w->type, (const uint8_t *)w->data + (size_t)r * w->row_bytes,
+                           buf + at + (size_t)r * w->row_bytes, w->k);
+        w->data = buf + at;
+        w->type = lt;
+        at += (w->row_bytes * (size_t)w->n + 63) / 64 * 64;
+    }
+    free(ws);
+    m->lanes_buf = buf;
+    return 0;
+}
+
 kvs_model *kvs_model_load(const char *path, kvs_error *err) {
     err_clear(err);
     kvs_model *m = calloc(1, sizeof *m);
@@ -366,6 +417,7 @@ kvs_model *kvs_model_load(const char *path, kvs_error *err) {
     }
     for (int il = 0; il < hp->n_layer; il++)
         if (bind_layer(m, il, err)) goto fail;
+    if (use_lanes(m, err)) goto fail;
 
     m->tok = tokenizer_load(m->file, path, err);
     if (!m->tok) goto fail;
@@ -391,6 +443,7 @@ void kvs_model_free(kvs_model *m) {
     free(m->layers);
     free(m->hp.swa_layer);
     free(m->rope_freqs_owned);
+    free(m->lanes_buf);
     free(m->name);
     free(m->path);
     free(m);

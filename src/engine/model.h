@@ -1,7 +1,8 @@
 /* model.h - a loaded model: hyper-parameters and weight views, read from GGUF.
  *
- * Nothing is copied out of the file: every weight is a view into the mmap, in
- * its stored (usually quantized) format.  The architecture description is
+ * Weights are views into the mmap, in their stored (usually quantized) format,
+ * with one exception: Q5_0 and Q5_1 matrices are copied into the lanes layout
+ * of lanes.h when the kernel set in use reads it (see lanes.c for why).  The architecture description is
  * filled from metadata only; there are no per-model constants. */
 #ifndef KVS_MODEL_H
 #define KVS_MODEL_H
@@ -87,6 +88,7 @@ struct kvs_model {
      * from metadata), or a long/short pair chosen by context size (phi3) */
     const float *rope_freqs, *rope_long, *rope_short;
     float *rope_freqs_owned;
+    void *lanes_buf; /* the matrices copied into a lanes layout, or NULL */
 };
 
 #endif

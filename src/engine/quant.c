@@ -9,12 +9,14 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "half.h"
 #include "kvsteer.h"
+#include "lanes.h"
 #include "quant.h"
 #include "quant_internal.h"
 
@@ -50,6 +52,8 @@ uint32_t quant_dot_type(uint32_t wtype) {
     case GGT_Q5_0: return GGT_Q8_0;
     case GGT_Q5_1: return GGT_Q8_1;
     case GGT_Q4_K: case GGT_Q5_K: case GGT_Q6_K: return GGT_Q8_K;
+    case QT_Q5_0_LANES: return GGT_Q8_0;
+    case QT_Q5_1_LANES: return GGT_Q8_1;
     default: return GGT_COUNT; /* not a type: ggtype_get() rejects it */
     }
 }
@@ -568,7 +572,7 @@ static void gemm_ref(uint32_t wtype, int64_t k, const void *W, size_t w_stride, 
 /* ---- dispatch ---------------------------------------------------------- */
 
 static const quant_kernels scalar_kernels = {
-    "scalar", quant_to_float_ref, quant_from_float_ref, quant_dot_ref, gemm_ref,
+    "scalar", quant_to_float_ref, quant_from_float_ref, quant_dot_ref, gemm_ref, 0,
 };
 
 /* F16C straight from CPUID: clang's __builtin_cpu_supports has no "f16c".
@@ -663,8 +667,55 @@ int quant_force_backend(const char *name) {
     return 0;
 }
 
+int quant_reads_lanes(void) { return kernels()->lanes; }
+
+/* A kernel set that does not read the lanes layouts (lanes.h) gets the rows
+ * back in the file's layout, a stack chunk at a time: such a set is in use only
+ * when chosen after the model was loaded (tests comparing sets do that). */
+#define LANES_CHUNK 16384
+
+/* Rows i0..i1 of a lanes matrix, converted back in chunks, through set ks. */
+static void gemm_from_lanes(const quant_kernels *ks, uint32_t wtype, int64_t k, const void *W, size_t w_stride,
+                            int i0, int i1, const void *A, size_t a_stride, int n_a, float *C, int ldc) {
+    _Alignas(64) uint8_t buf[LANES_CHUNK];
+    const uint32_t ft = quant_file_of(wtype);
+    const size_t rb = ggtype_row_bytes(ft, (uint64_t)k);
+    if (rb > sizeof buf) { /* a row longer than the chunk: one row at a time, on the heap */
+        uint8_t *row = malloc(rb);
+        for (int i = i0; i < i1; i++) {
+            if (row) quant_from_lanes(wtype, (const uint8_t *)W + (size_t)i * w_stride, row, k);
+            for (int j = 0; j < n_a; j++)
+                C[(size_t)j * (size_t)ldc + (size_t)i] =
+                    row ? ks->dot(ft, k, row, (const uint8_t *)A + (size_t)j * a_stride) : NAN;
+        }
+        free(row);
+        return;
+    }
+    const int per = (int)(sizeof buf / rb);
+    for (int r0 = i0; r0 < i1; r0 += per) {
+        const int r1 = i1 - r0 < per ? i1 : r0 + per;
+        for (int i = r0; i < r1; i++)
+            quant_from_lanes(wtype, (const uint8_t *)W + (size_t)i * w_stride, buf + (size_t)(i - r0) * rb, k);
+        ks->gemm(ft, k, buf, rb, 0, r1 - r0, A, a_stride, n_a, C + r0, ldc);
+    }
+}
+
 void quant_to_float(uint32_t type, const void *src, float *dst, int64_t n) {
-    kernels()->to_float(type, src, dst, n);
+    const quant_kernels *ks = kernels();
+    if (quant_is_lanes(type)) { /* no set converts the lanes layouts to floats itself */
+        _Alignas(64) uint8_t buf[LANES_CHUNK];
+        const uint32_t ft = quant_file_of(type);
+        /* whole groups of eight blocks per chunk: `n` is one row, whose groups
+         * start at its first block */
+        const int64_t per = (int64_t)(sizeof buf / (size_t)ggtype_get(ft)->bytes / 8 * 8) * QK;
+        for (int64_t e = 0; e < n; e += per) {
+            const int64_t m = n - e < per ? n - e : per;
+            quant_from_lanes(type, (const uint8_t *)src + ggtype_row_bytes(ft, (uint64_t)e), buf, m);
+            ks->to_float(ft, buf, dst + e, m);
+        }
+        return;
+    }
+    ks->to_float(type, src, dst, n);
 }
 
 void quant_from_float(uint32_t type, const float *src, void *dst, int64_t n) {
@@ -672,11 +723,21 @@ void quant_from_float(uint32_t type, const float *src, void *dst, int64_t n) {
 }
 
 float quant_dot(uint32_t wtype, int64_t n, const void *w, const void *a) {
-    return kernels()->dot(wtype, n, w, a);
+    const quant_kernels *ks = kernels();
+    if (quant_is_lanes(wtype) && !ks->lanes) {
+        float c = 0.0f;
+        gemm_from_lanes(ks, wtype, n, w, 0, 0, 1, a, 0, 1, &c, 1);
+        return c;
+    }
+    return ks->dot(wtype, n, w, a);
 }
 
 void quant_gemm(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
                 const void *A, size_t a_stride, int n_a, float *C, int ldc) {
     if (i0 >= i1 || n_a <= 0) return;
-    kernels()->gemm(wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
+    const quant_kernels *ks = kernels();
+    if (quant_is_lanes(wtype) && !ks->lanes)
+        gemm_from_lanes(ks, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
+    else
+        ks->gemm(wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
 }

@@ -69,7 +69,8 @@ int quant_supported(uint32_t type);
 /* The activation format used for products with weights of `wtype`. */
 uint32_t quant_dot_type(uint32_t wtype);
 
-/* Dequantize n elements (a multiple of the block size) of `type` into dst. */
+/* Dequantize n elements (a multiple of the block size) of `type` into dst (for
+ * a lanes type of lanes.h: one whole row). */
 void quant_to_float(uint32_t type, const void *src, float *dst, int64_t n);
 void quant_to_float_ref(uint32_t type, const void *src, float *dst, int64_t n);
 
@@ -92,6 +93,10 @@ float quant_dot_ref(uint32_t wtype, int64_t n, const void *w, const void *a);
  */
 void quant_gemm(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
                 const void *A, size_t a_stride, int n_a, float *C, int ldc);
+
+/* Whether the kernel set in use reads the lanes layouts (lanes.h) natively, so
+ * that a model loaded now should store its Q5 matrices in them. */
+int quant_reads_lanes(void);
 
 /* Name of the kernel set in use ("avx512vnni", "avx2", "scalar"). */
 const char *quant_backend(void);

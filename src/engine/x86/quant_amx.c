@@ -369,5 +369,5 @@ static float dot_amx(uint32_t wtype, int64_t n, const void *w, const void *a) {
 }
 
 const quant_kernels quant_amx_kernels = {
-    "amx", avx2_to_float, avx2_from_float, dot_amx, gemm_amx,
+    "amx", avx2_to_float, avx2_from_float, dot_amx, gemm_amx, 1,
 };

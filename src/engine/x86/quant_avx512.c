@@ -21,5 +21,5 @@ static float dot_avx512(uint32_t wtype, int64_t n, const void *w, const void *a)
 }
 
 const quant_kernels quant_avx512_kernels = {
-    "avx512vnni", avx2_to_float, avx2_from_float, dot_avx512, gemm_avx512,
+    "avx512vnni", avx2_to_float, avx2_from_float, dot_avx512, gemm_avx512, 1,
 };

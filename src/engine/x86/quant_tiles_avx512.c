@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "engine/lanes.h"
 #include "engine/quant.h"
 #include "engine/quant_internal.h"
 #include "simd512.h"
@@ -44,12 +45,13 @@ _Static_assert(KR == 4, "a tile row of results is one 128-bit vector");
 #define Q8K_QS ((int)offsetof(block_q8_k, qs))
 #define Q8K_BSUMS ((int)offsetof(block_q8_k, bsums))
 
-enum { KQ_Q4K, KQ_Q5K, KQ_Q6K, KQ_Q4_0, KQ_Q4_1, KQ_Q5_0, KQ_Q5_1, KQ_Q8_0 };
+/* KQ_Q5_0L, KQ_Q5_1L: Q5_0 and Q5_1 rows in the lanes layout of engine/lanes.h */
+enum { KQ_Q4K, KQ_Q5K, KQ_Q6K, KQ_Q4_0, KQ_Q4_1, KQ_Q5_0, KQ_Q5_1, KQ_Q8_0, KQ_Q5_0L, KQ_Q5_1L };
 #define IS_K(kind) ((kind) <= KQ_Q6K)
 /* a min term: x = d*sc*q - dmin*min (Q4_K, Q5_K) or x = d*q + m (Q4_1, Q5_1) */
-#define HAS_MIN(kind) ((kind) == KQ_Q4K || (kind) == KQ_Q5K || (kind) == KQ_Q4_1 || (kind) == KQ_Q5_1)
+#define HAS_MIN(kind) ((kind) == KQ_Q4K || (kind) == KQ_Q5K || (kind) == KQ_Q4_1 || (kind) == KQ_Q5_1 || (kind) == KQ_Q5_1L)
 /* an offset on the codes, removed from the lanes before the products */
-#define HAS_OFF(kind) ((kind) == KQ_Q6K || (kind) == KQ_Q4_0 || (kind) == KQ_Q5_0 || (kind) == KQ_Q8_0)
+#define HAS_OFF(kind) ((kind) == KQ_Q6K || (kind) == KQ_Q4_0 || (kind) == KQ_Q5_0 || (kind) == KQ_Q8_0 || (kind) == KQ_Q5_0L)
 
 INLINE float f16_at(const uint8_t *p) {
     uint16_t h;
@@ -96,7 +98,7 @@ INLINE int act_word(const int kind, int v, int l) {
 
 /* The code offset the lanes remove: stored code - offset = the format's code. */
 INLINE int code_offset(const int kind) {
-    return kind == KQ_Q6K ? 32 : kind == KQ_Q4_0 ? 8 : kind == KQ_Q5_0 ? 16 : kind == KQ_Q8_0 ? 128 : 0;
+    return kind == KQ_Q6K ? 32 : kind == KQ_Q4_0 ? 8 : kind == KQ_Q5_0 || kind == KQ_Q5_0L ? 16 : kind == KQ_Q8_0 ? 128 : 0;
 }
 
 /* Super-block b of activation row y, in lane order.  `nblk`: the 32-wide
@@ -298,10 +300,44 @@ INLINE __m512 q_unpack(const int kind, const uint8_t *x, size_t wbs, int nblk, _
     return sw;
 }
 
+/* The same from a group of the lanes layout (engine/lanes.h: n = min(8, nblk)
+ * blocks as d[n], Q5_1's m[n], hm[4][n], qs[2][n][8]): the fifth bits of
+ * vector v are already a mask, hm[v] (one 8-byte load for a whole group), and
+ * qs[u] is word u of every block's qs. */
+INLINE __m512 q5l_unpack(const int kind, const uint8_t *x, int nblk, __m512i c[4], float *mins) {
+    const int n = nblk >= SB ? SB : nblk;
+    const __mmask8 have = (__mmask8)((1u << n) - 1);
+    const __m256 d8 = _mm256_cvtph_ps(_mm_maskz_loadu_epi16(have, (const void *)x));
+    const __m512 sw = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
+                                            _mm512_castps256_ps512(d8));
+    size_t o = 2 * (size_t)n;
+    if (kind == KQ_Q5_1L) {
+        const __m256 m8 = _mm256_cvtph_ps(_mm_maskz_loadu_epi16(have, (const void *)(x + o)));
+        _mm256_storeu_ps(mins, _mm256_sub_ps(_mm256_setzero_ps(), m8));
+        o += 2 * (size_t)n;
+    } else {
+        _mm256_storeu_ps(mins, _mm256_setzero_ps());
+    }
+    const uint8_t *hm = x + o, *qs = x + o + 4 * (size_t)n;
+    for (int u = 0; u < 2; u++) {
+        const __m512i q = _mm512_maskz_loadu_epi64(have, (const void *)(qs + 8 * (size_t)n * u));
+        c[u] = _mm512_and_si512(q, _mm512_set1_epi8(15));
+        c[u + 2] = _mm512_and_si512(_mm512_srli_epi64(q, 4), _mm512_set1_epi8(15));
+    }
+    for (int v = 0; v < 4; v++) {
+        uint64_t bits;
+        if (n == SB) memcpy(&bits, hm + 8 * v, 8);
+        else bits = (uint64_t)_mm_cvtsi128_si64(_mm_maskz_loadu_epi8((__mmask16)have, (const void *)(hm + (size_t)n * v)));
+        c[v] = _mm512_mask_add_epi8(c[v], _cvtu64_mask64(bits), c[v], _mm512_set1_epi8(16));
+    }
+    return sw;
+}
+
 /* Super-block x of any type (K-quants: `wsb` and `nblk` unused): its four
  * lane-order code vectors into c, each lane's weight scale (returned), and the
  * min factors into mins. */
 INLINE __m512 sb_unpack(const int kind, const uint8_t *x, size_t wsb, int nblk, __m512i c[4], float *mins) {
+    if (kind == KQ_Q5_0L || kind == KQ_Q5_1L) return q5l_unpack(kind, x, nblk, c, mins);
     if (!IS_K(kind)) return q_unpack(kind, x, wsb / SB, nblk, c, mins);
 #pragma GCC unroll 4
     for (int v = 0; v < 4; v++) c[v] = kq_vec(kind, x, v);
@@ -359,9 +395,11 @@ INLINE void ktile(const int kind, const int J, const int direct, const wstage *w
 #pragma GCC unroll 4
             for (int r = 0; r < KR; r++) {
                 __m512i c[4];
-                if (wr[KR + r])
-                    for (size_t o = 0; o < wbs; o += 64)
-                        _mm_prefetch((const char *)wr[KR + r] + (size_t)b * wbs + o, _MM_HINT_T0);
+                if (wr[KR + r]) { /* every line the super-block touches: it need not start one */
+                    const uintptr_t p0 = (uintptr_t)(wr[KR + r] + (size_t)b * wbs);
+                    for (uintptr_t p = p0 & ~(uintptr_t)63; p < p0 + wbs; p += 64)
+                        _mm_prefetch((const char *)p, _MM_HINT_T0);
+                }
                 const __m512 sw = sb_unpack(kind, wr[r] + (size_t)b * wbs, wbs, left - SB * b, c, dmins[r] + 8 * b);
                 __m512i acc = HAS_OFF(kind) ? _mm512_load_si512((const void *)ast->off[j0][b]) : _mm512_setzero_si512();
 #pragma GCC unroll 4
@@ -439,6 +477,8 @@ KTILE_FN(ktile_q4_0, KQ_Q4_0)
 KTILE_FN(ktile_q4_1, KQ_Q4_1)
 KTILE_FN(ktile_q5_0, KQ_Q5_0)
 KTILE_FN(ktile_q5_1, KQ_Q5_1)
+KTILE_FN(ktile_q5_0l, KQ_Q5_0L)
+KTILE_FN(ktile_q5_1l, KQ_Q5_1L)
 KTILE_FN(ktile_q8_0, KQ_Q8_0)
 _Static_assert(KJ == 3, "the tile functions have one case per activation count");
 
@@ -448,7 +488,7 @@ typedef void (*ktile_fn)(int, int, const wstage *, const uint8_t *const *, size_
 int avx512_tiles_support(uint32_t wtype) {
     switch (wtype) {
     case GGT_Q4_K: case GGT_Q5_K: case GGT_Q6_K: case GGT_Q4_0: case GGT_Q4_1: case GGT_Q5_0: case GGT_Q5_1:
-    case GGT_Q8_0: return 1;
+    case GGT_Q8_0: case QT_Q5_0_LANES: case QT_Q5_1_LANES: return 1;
     default: return 0;
     }
 }
@@ -467,6 +507,8 @@ void avx512_gemm_tiles(uint32_t wtype, int64_t k, const void *Wv, size_t w_strid
     case GGT_Q4_1: kind = KQ_Q4_1, fn = ktile_q4_1, wbs = sizeof(block_q4_1); break;
     case GGT_Q5_0: kind = KQ_Q5_0, fn = ktile_q5_0, wbs = sizeof(block_q5_0); break;
     case GGT_Q5_1: kind = KQ_Q5_1, fn = ktile_q5_1, wbs = sizeof(block_q5_1); break;
+    case QT_Q5_0_LANES: kind = KQ_Q5_0L, fn = ktile_q5_0l, wbs = sizeof(block_q5_0); break;
+    case QT_Q5_1_LANES: kind = KQ_Q5_1L, fn = ktile_q5_1l, wbs = sizeof(block_q5_1); break;
     default: kind = KQ_Q8_0, fn = ktile_q8_0, wbs = sizeof(block_q8_0); break;
     }
     const int isk = IS_K(kind);
