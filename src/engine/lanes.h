@@ -1,8 +1,8 @@
-/* lanes.h - in-memory layouts of Q5_0 and Q5_1 weight rows that the AVX-512
- * tiles read without spreading bits (lanes.c says why and how).  They are never
- * in a file: the model loader rearranges its Q5 matrices into them when the
- * kernel set in use reads them natively (quant_reads_lanes), and every other
- * kernel set still computes with them, by converting rows back (quant.c).
+/* lanes.h - in-memory layouts of Q5_0, Q5_1 and Q8_0 weight rows that the
+ * AVX-512 tiles read with plain loads (lanes.c says why and how).  They are
+ * never in a file: the model loader rearranges matrices into them when the
+ * kernel set in use asks for it (quant_lanes_for), and every other kernel set
+ * still computes with them, by converting rows back (quant.c).
  * A row keeps its size; results are the same bits as the file layout's. */
 #ifndef KVS_LANES_H
 #define KVS_LANES_H
@@ -11,9 +11,11 @@
 #include "ggtype.h"
 
 /* Type ids past every GGUF id (ggtype_get() rejects them). */
-enum { QT_Q5_0_LANES = 0x100 + GGT_Q5_0, QT_Q5_1_LANES = 0x100 + GGT_Q5_1 };
+enum { QT_Q5_0_LANES = 0x100 + GGT_Q5_0, QT_Q5_1_LANES = 0x100 + GGT_Q5_1, QT_Q8_0_LANES = 0x100 + GGT_Q8_0 };
 
-static inline int quant_is_lanes(uint32_t type) { return type == QT_Q5_0_LANES || type == QT_Q5_1_LANES; }
+static inline int quant_is_lanes(uint32_t type) {
+    return type == QT_Q5_0_LANES || type == QT_Q5_1_LANES || type == QT_Q8_0_LANES;
+}
 /* The lanes id of a file type (0 if it has none), and the file type of a lanes id
  * (any other id is returned as it is). */
 uint32_t quant_lanes_of(uint32_t type);

@@ -347,16 +347,15 @@ static int matrices(kvs_model *m, weight **out) {
     return n;
 }
 
-/* Q5_0/Q5_1 matrices into the lanes layout (lanes.h), when the kernels in use
- * read it: a copy of those matrices, same size, read instead of the file's. */
+/* The matrices whose type the kernels in use want in a lanes layout (lanes.h)
+ * are copied into it, the same size, and read instead of the file's. */
 static int use_lanes(kvs_model *m, kvs_error *err) {
-    if (!quant_reads_lanes()) return 0;
     weight **ws = malloc(sizeof *ws * ((size_t)m->hp.n_layer * 7 + 1));
     if (!ws) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", m->path);
     const int n = matrices(m, ws);
     size_t total = 0;
     for (int i = 0; i < n; i++)
-        if (quant_lanes_of(ws[i]->type)) total += (ws[i]->row_bytes * (size_t)ws[i]->n + 63) / 64 * 64;
+        if (quant_lanes_for(ws[i]->type)) total += (ws[i]->row_bytes * (size_t)ws[i]->n + 63) / 64 * 64;
     if (total == 0) {
         free(ws);
         return 0;
@@ -369,7 +368,7 @@ static int use_lanes(kvs_model *m, kvs_error *err) {
     size_t at = 0;
     for (int i = 0; i < n; i++) {
         weight *w = ws[i];
-        const uint32_t lt = quant_lanes_of(w->type);
+        const uint32_t lt = quant_lanes_for(w->type);
         if (!lt) continue;
         for (int64_t r = 0; r < w->n; r++)
             quant_to_lanes(w->type, (const uint8_t *)w->data + (size_t)r * w->row_bytes,

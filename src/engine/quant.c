@@ -54,6 +54,7 @@ uint32_t quant_dot_type(uint32_t wtype) {
     case GGT_Q4_K: case GGT_Q5_K: case GGT_Q6_K: return GGT_Q8_K;
     case QT_Q5_0_LANES: return GGT_Q8_0;
     case QT_Q5_1_LANES: return GGT_Q8_1;
+    case QT_Q8_0_LANES: return GGT_Q8_0;
     default: return GGT_COUNT; /* not a type: ggtype_get() rejects it */
     }
 }
@@ -572,7 +573,7 @@ static void gemm_ref(uint32_t wtype, int64_t k, const void *W, size_t w_stride, 
 /* ---- dispatch ---------------------------------------------------------- */
 
 static const quant_kernels scalar_kernels = {
-    "scalar", quant_to_float_ref, quant_from_float_ref, quant_dot_ref, gemm_ref, 0,
+    "scalar", quant_to_float_ref, quant_from_float_ref, quant_dot_ref, gemm_ref, NULL,
 };
 
 /* F16C straight from CPUID: clang's __builtin_cpu_supports has no "f16c".
@@ -667,7 +668,15 @@ int quant_force_backend(const char *name) {
     return 0;
 }
 
-int quant_reads_lanes(void) { return kernels()->lanes; }
+uint32_t quant_lanes_for(uint32_t type) {
+    const quant_kernels *ks = kernels();
+    return ks->lanes ? ks->lanes(type) : 0;
+}
+
+/* Whether set ks reads the lanes layout lt itself. */
+static int reads_lanes(const quant_kernels *ks, uint32_t lt) {
+    return ks->lanes && ks->lanes(quant_file_of(lt)) == lt;
+}
 
 /* A kernel set that does not read the lanes layouts (lanes.h) gets the rows
  * back in the file's layout, a stack chunk at a time: such a set is in use only
@@ -724,7 +733,7 @@ void quant_from_float(uint32_t type, const float *src, void *dst, int64_t n) {
 
 float quant_dot(uint32_t wtype, int64_t n, const void *w, const void *a) {
     const quant_kernels *ks = kernels();
-    if (quant_is_lanes(wtype) && !ks->lanes) {
+    if (quant_is_lanes(wtype) && !reads_lanes(ks, wtype)) {
         float c = 0.0f;
         gemm_from_lanes(ks, wtype, n, w, 0, 0, 1, a, 0, 1, &c, 1);
         return c;
@@ -736,7 +745,7 @@ void quant_gemm(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i
                 const void *A, size_t a_stride, int n_a, float *C, int ldc) {
     if (i0 >= i1 || n_a <= 0) return;
     const quant_kernels *ks = kernels();
-    if (quant_is_lanes(wtype) && !ks->lanes)
+    if (quant_is_lanes(wtype) && !reads_lanes(ks, wtype))
         gemm_from_lanes(ks, wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);
     else
         ks->gemm(wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc);

@@ -94,9 +94,9 @@ float quant_dot_ref(uint32_t wtype, int64_t n, const void *w, const void *a);
 void quant_gemm(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
                 const void *A, size_t a_stride, int n_a, float *C, int ldc);
 
-/* Whether the kernel set in use reads the lanes layouts (lanes.h) natively, so
- * that a model loaded now should store its Q5 matrices in them. */
-int quant_reads_lanes(void);
+/* The lanes layout (lanes.h) in which the kernel set in use wants matrices of
+ * `type`, or 0: a model loaded now stores them so. */
+uint32_t quant_lanes_for(uint32_t type);
 
 /* Name of the kernel set in use ("avx512vnni", "avx2", "scalar"). */
 const char *quant_backend(void);

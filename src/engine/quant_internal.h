@@ -18,7 +18,9 @@ typedef struct quant_kernels {
     float (*dot)(uint32_t wtype, int64_t n, const void *w, const void *a);
     void (*gemm)(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
                  const void *A, size_t a_stride, int n_a, float *C, int ldc);
-    int lanes; /* dot and gemm take the lanes layouts of lanes.h themselves */
+    /* the lanes id (lanes.h) this set wants matrices of `type` stored in, which
+     * its dot and gemm then read themselves, or 0; NULL: none */
+    uint32_t (*lanes)(uint32_t type);
 } quant_kernels;
 
 extern const quant_kernels quant_avx2_kernels;

@@ -21,6 +21,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "engine/lanes.h"
 #include "engine/quant.h"
 #include "engine/quant_internal.h"
 
@@ -360,6 +361,10 @@ static void gemm_amx(uint32_t wtype, int64_t k, const void *W, size_t w_stride, 
     }
 }
 
+/* Q5_0 and Q5_1 go to the AVX-512 tiles, which read them faster in the lanes
+ * layouts; Q8_0 has tiles of its own here. */
+static uint32_t amx_lanes(uint32_t type) { return type == GGT_Q8_0 ? 0 : quant_lanes_of(type); }
+
 /* A single product goes through the tiles too, so it equals the matrix's. */
 static float dot_amx(uint32_t wtype, int64_t n, const void *w, const void *a) {
     if (wtype != GGT_Q4_0 && wtype != GGT_Q4_1 && wtype != GGT_Q8_0) return quant_avx512_kernels.dot(wtype, n, w, a);
@@ -369,5 +374,5 @@ static float dot_amx(uint32_t wtype, int64_t n, const void *w, const void *a) {
 }
 
 const quant_kernels quant_amx_kernels = {
-    "amx", avx2_to_float, avx2_from_float, dot_amx, gemm_amx, 1,
+    "amx", avx2_to_float, avx2_from_float, dot_amx, gemm_amx, amx_lanes,
 };

@@ -724,5 +724,5 @@ float avx2_dot(uint32_t wtype, int64_t n, const void *w, const void *a) {
 }
 
 const quant_kernels quant_avx2_kernels = {
-    "avx2", avx2_to_float, avx2_from_float, avx2_dot, avx2_gemm, 0,
+    "avx2", avx2_to_float, avx2_from_float, avx2_dot, avx2_gemm, NULL,
 };

@@ -2,6 +2,7 @@
  * flags; only called after quant.c has checked the CPU).  The matrix tiles of
  * every quantized weight type are in quant_tiles_avx512.c; conversions reuse the
  * AVX2 set: they are memory-bound and gain nothing from width. */
+#include "engine/lanes.h"
 #include "engine/quant.h"
 #include "engine/quant_internal.h"
 
@@ -21,5 +22,5 @@ static float dot_avx512(uint32_t wtype, int64_t n, const void *w, const void *a)
 }
 
 const quant_kernels quant_avx512_kernels = {
-    "avx512vnni", avx2_to_float, avx2_from_float, dot_avx512, gemm_avx512, 1,
+    "avx512vnni", avx2_to_float, avx2_from_float, dot_avx512, gemm_avx512, quant_lanes_of,
 };

@@ -40,18 +40,20 @@ _Static_assert(KR == 4, "a tile row of results is one 128-bit vector");
 #define KJ 3   /* activation rows per tile: 2*KR*KJ accumulators fit the 32 registers */
 #define NBK 8  /* super-blocks per k-chunk: the staged rows stay in L1 */
 #define KJC 32 /* activation rows whose factors are staged together */
+#define PFT 4  /* one sequence: the tile PFT tiles ahead is prefetched (1 and 2 were slower) */
 #define SB 8   /* 32-wide blocks per super-block */
 #define Q8K_BYTES ((int)sizeof(block_q8_k))
 #define Q8K_QS ((int)offsetof(block_q8_k, qs))
 #define Q8K_BSUMS ((int)offsetof(block_q8_k, bsums))
 
-/* KQ_Q5_0L, KQ_Q5_1L: Q5_0 and Q5_1 rows in the lanes layout of engine/lanes.h */
-enum { KQ_Q4K, KQ_Q5K, KQ_Q6K, KQ_Q4_0, KQ_Q4_1, KQ_Q5_0, KQ_Q5_1, KQ_Q8_0, KQ_Q5_0L, KQ_Q5_1L };
+/* KQ_Q5_0L, KQ_Q5_1L, KQ_Q8_0L: those rows in the lanes layout of engine/lanes.h */
+enum { KQ_Q4K, KQ_Q5K, KQ_Q6K, KQ_Q4_0, KQ_Q4_1, KQ_Q5_0, KQ_Q5_1, KQ_Q8_0, KQ_Q5_0L, KQ_Q5_1L, KQ_Q8_0L };
+#define IS_LANES(kind) ((kind) >= KQ_Q5_0L)
 #define IS_K(kind) ((kind) <= KQ_Q6K)
 /* a min term: x = d*sc*q - dmin*min (Q4_K, Q5_K) or x = d*q + m (Q4_1, Q5_1) */
 #define HAS_MIN(kind) ((kind) == KQ_Q4K || (kind) == KQ_Q5K || (kind) == KQ_Q4_1 || (kind) == KQ_Q5_1 || (kind) == KQ_Q5_1L)
 /* an offset on the codes, removed from the lanes before the products */
-#define HAS_OFF(kind) ((kind) == KQ_Q6K || (kind) == KQ_Q4_0 || (kind) == KQ_Q5_0 || (kind) == KQ_Q8_0 || (kind) == KQ_Q5_0L)
+#define HAS_OFF(kind) ((kind) == KQ_Q6K || (kind) == KQ_Q4_0 || (kind) == KQ_Q5_0 || (kind) == KQ_Q8_0 || (kind) == KQ_Q5_0L || (kind) == KQ_Q8_0L)
 
 INLINE float f16_at(const uint8_t *p) {
     uint16_t h;
@@ -98,7 +100,7 @@ INLINE int act_word(const int kind, int v, int l) {
 
 /* The code offset the lanes remove: stored code - offset = the format's code. */
 INLINE int code_offset(const int kind) {
-    return kind == KQ_Q6K ? 32 : kind == KQ_Q4_0 ? 8 : kind == KQ_Q5_0 || kind == KQ_Q5_0L ? 16 : kind == KQ_Q8_0 ? 128 : 0;
+    return kind == KQ_Q6K ? 32 : kind == KQ_Q4_0 ? 8 : kind == KQ_Q5_0 || kind == KQ_Q5_0L ? 16 : kind == KQ_Q8_0 || kind == KQ_Q8_0L ? 128 : 0;
 }
 
 /* Super-block b of activation row y, in lane order.  `nblk`: the 32-wide
@@ -301,10 +303,10 @@ INLINE __m512 q_unpack(const int kind, const uint8_t *x, size_t wbs, int nblk, _
 }
 
 /* The same from a group of the lanes layout (engine/lanes.h: n = min(8, nblk)
- * blocks as d[n], Q5_1's m[n], hm[4][n], qs[2][n][8]): the fifth bits of
- * vector v are already a mask, hm[v] (one 8-byte load for a whole group), and
- * qs[u] is word u of every block's qs. */
-INLINE __m512 q5l_unpack(const int kind, const uint8_t *x, int nblk, __m512i c[4], float *mins) {
+ * blocks as d[n], Q5_1's m[n], Q5's hm[4][n], qs[2 or 4][n][8]): qs[u] is word u
+ * of every block's codes, and the fifth bits of vector v are already a mask,
+ * hm[v] (one 8-byte load for a whole group). */
+INLINE __m512 lanes_unpack(const int kind, const uint8_t *x, int nblk, __m512i c[4], float *mins) {
     const int n = nblk >= SB ? SB : nblk;
     const __mmask8 have = (__mmask8)((1u << n) - 1);
     const __m256 d8 = _mm256_cvtph_ps(_mm_maskz_loadu_epi16(have, (const void *)x));
@@ -317,6 +319,10 @@ INLINE __m512 q5l_unpack(const int kind, const uint8_t *x, int nblk, __m512i c[4
         o += 2 * (size_t)n;
     } else {
         _mm256_storeu_ps(mins, _mm256_setzero_ps());
+    }
+    if (kind == KQ_Q8_0L) { /* codes stored plus 128 */
+        for (int v = 0; v < 4; v++) c[v] = _mm512_maskz_loadu_epi64(have, (const void *)(x + o + 8 * (size_t)n * v));
+        return sw;
     }
     const uint8_t *hm = x + o, *qs = x + o + 4 * (size_t)n;
     for (int u = 0; u < 2; u++) {
@@ -337,7 +343,7 @@ INLINE __m512 q5l_unpack(const int kind, const uint8_t *x, int nblk, __m512i c[4
  * lane-order code vectors into c, each lane's weight scale (returned), and the
  * min factors into mins. */
 INLINE __m512 sb_unpack(const int kind, const uint8_t *x, size_t wsb, int nblk, __m512i c[4], float *mins) {
-    if (kind == KQ_Q5_0L || kind == KQ_Q5_1L) return q5l_unpack(kind, x, nblk, c, mins);
+    if (IS_LANES(kind)) return lanes_unpack(kind, x, nblk, c, mins);
     if (!IS_K(kind)) return q_unpack(kind, x, wsb / SB, nblk, c, mins);
 #pragma GCC unroll 4
     for (int v = 0; v < 4; v++) c[v] = kq_vec(kind, x, v);
@@ -479,6 +485,7 @@ KTILE_FN(ktile_q5_0, KQ_Q5_0)
 KTILE_FN(ktile_q5_1, KQ_Q5_1)
 KTILE_FN(ktile_q5_0l, KQ_Q5_0L)
 KTILE_FN(ktile_q5_1l, KQ_Q5_1L)
+KTILE_FN(ktile_q8_0l, KQ_Q8_0L)
 KTILE_FN(ktile_q8_0, KQ_Q8_0)
 _Static_assert(KJ == 3, "the tile functions have one case per activation count");
 
@@ -488,7 +495,7 @@ typedef void (*ktile_fn)(int, int, const wstage *, const uint8_t *const *, size_
 int avx512_tiles_support(uint32_t wtype) {
     switch (wtype) {
     case GGT_Q4_K: case GGT_Q5_K: case GGT_Q6_K: case GGT_Q4_0: case GGT_Q4_1: case GGT_Q5_0: case GGT_Q5_1:
-    case GGT_Q8_0: case QT_Q5_0_LANES: case QT_Q5_1_LANES: return 1;
+    case GGT_Q8_0: case QT_Q5_0_LANES: case QT_Q5_1_LANES: case QT_Q8_0_LANES: return 1;
     default: return 0;
     }
 }
@@ -509,6 +516,7 @@ void avx512_gemm_tiles(uint32_t wtype, int64_t k, const void *Wv, size_t w_strid
     case GGT_Q5_1: kind = KQ_Q5_1, fn = ktile_q5_1, wbs = sizeof(block_q5_1); break;
     case QT_Q5_0_LANES: kind = KQ_Q5_0L, fn = ktile_q5_0l, wbs = sizeof(block_q5_0); break;
     case QT_Q5_1_LANES: kind = KQ_Q5_1L, fn = ktile_q5_1l, wbs = sizeof(block_q5_1); break;
+    case QT_Q8_0_LANES: kind = KQ_Q8_0L, fn = ktile_q8_0l, wbs = sizeof(block_q8_0); break;
     default: kind = KQ_Q8_0, fn = ktile_q8_0, wbs = sizeof(block_q8_0); break;
     }
     const int isk = IS_K(kind);
@@ -538,7 +546,7 @@ void avx512_gemm_tiles(uint32_t wtype, int64_t k, const void *Wv, size_t w_strid
             }
             for (int i = i0; i < i1; i += KR) {
                 const int rn = i1 - i < KR ? i1 - i : KR;
-                const uint8_t *wrow[2 * KR]; /* the tile's rows, then (direct) the next tile's or NULL */
+                const uint8_t *wrow[2 * KR]; /* the tile's rows, then (direct) those to prefetch or NULL */
                 for (int r = 0; r < KR; r++) {
                     /* a short tile repeats its last row rather than needing its own kernel */
                     wrow[r] = W + (size_t)(i + (r < rn ? r : rn - 1)) * w_stride + (size_t)kb * wsb;
@@ -549,12 +557,13 @@ void avx512_gemm_tiles(uint32_t wtype, int64_t k, const void *Wv, size_t w_strid
                 /* Decoding one sequence streams every weight once, and without
                  * a prefetch each super-block's first touch waits on memory (this
                  * VM's hardware prefetchers do not follow a tile's four rows).  So
-                 * ktile asks for the next tile's rows a super-block at a time as
-                 * it reads this one's: the same requests as one burst per tile
-                 * (which stalled on full miss queues) read the 0.5B's Q8_0 output
-                 * matrix 1.3 times slower (bench/tiles.c). */
+                 * ktile asks for the rows of the tile PFT tiles ahead, a
+                 * super-block at a time as it reads this one's: the same requests
+                 * as one burst per tile (which stalled on full miss queues) read
+                 * the 0.5B's Q8_0 output matrix 1.3 times slower, and the next
+                 * tile instead of the fourth 1.3-1.5 times slower (bench/tiles.c). */
                 for (int r = 0; r < KR; r++)
-                    wrow[KR + r] = direct && i + KR + r < i1 ? wrow[r] + (size_t)KR * w_stride : NULL;
+                    wrow[KR + r] = direct && i + PFT * KR + r < i1 ? wrow[r] + (size_t)(PFT * KR) * w_stride : NULL;
                 for (int jj = 0; jj < jc; jj += KJ) {
                     const int J = jc - jj < KJ ? jc - jj : KJ;
                     float out[KJ][KR];
