@@ -172,6 +172,14 @@ void gguf_close(gguf_file *f) {
     free(f);
 }
 
+void gguf_release(const gguf_file *f, const void *p, size_t n) {
+    if (!f->path) return; /* gguf_open_buffer: the caller's memory */
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1), b = ((uintptr_t)p + n) & ~(page - 1);
+    /* advice only: if refused, the pages stay, which costs memory and nothing else */
+    if (b > a) (void)madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 static gguf_file *parse(gguf_file *f, const char *label, kvs_error *err) {
     cursor c = {f->map, f->size, 0, label, err};
     uint32_t magic;

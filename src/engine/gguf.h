@@ -59,6 +59,9 @@ typedef struct gguf_file {
 gguf_file *gguf_open(const char *path, kvs_error *err);
 gguf_file *gguf_open_buffer(const void *buf, size_t size, const char *label, kvs_error *err);
 void gguf_close(gguf_file *f);
+/* The caller will not read [p, p + n) of the mapping again (a tensor it copied):
+ * its whole pages leave the process's memory.  No effect on a buffer. */
+void gguf_release(const gguf_file *f, const void *p, size_t n);
 
 const gguf_kv *gguf_find(const gguf_file *f, const char *key);
 const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name);

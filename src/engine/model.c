@@ -373,6 +373,7 @@ static int use_lanes(kvs_model *m, kvs_error *err) {
         for (int64_t r = 0; r < w->n; r++)
             quant_to_lanes(w->type, (const uint8_t *)w->data + (size_t)r * w->row_bytes,
                            buf + at + (size_t)r * w->row_bytes, w->k);
+        gguf_release(m->file, w->data, w->row_bytes * (size_t)w->n); /* read once: not twice in memory */
         w->data = buf + at;
         w->type = lt;
         at += (w->row_bytes * (size_t)w->n + 63) / 64 * 64;
