@@ -4,7 +4,7 @@
  *   cc -O2 -march=native -Isrc -Iinclude bench/tiles.c build/libkvsteer.a -lm -fopenmp -o tiles
  *   ./tiles [TYPE K ROWS N_A] ...   (default: the 1.5B's Q4_K and Q6_K shapes at batch 1 and 32)
  * TYPE is a GGUF type name (q4_k, q5_k, q6_k, q4_0, q4_1, q5_0, q5_1, q8_0), or
- * q5_0l / q5_1l / q8_0l: those rows in the lanes layout the model loader gives them
+ * q4_0l, q4_1l, q5_0l, q5_1l, q8_0l: those rows in the lanes layout the model loader gives them
  * (engine/lanes.h).  One
  * thread, the kernel set quant.c picks for this CPU; the weights are random codes
  * with small scales (the timing does not depend on the values).  Prints one JSON
@@ -66,7 +66,8 @@ static const struct { const char *name; uint32_t type; int d_at; } TYPES[] = {
     /* d_at: offset of each block's fp16 scale, set to a small value */
     {"q4_k", GGT_Q4_K, 0}, {"q5_k", GGT_Q5_K, 0}, {"q6_k", GGT_Q6_K, 208}, {"q4_0", GGT_Q4_0, 0},
     {"q4_1", GGT_Q4_1, 0}, {"q5_0", GGT_Q5_0, 0}, {"q5_1", GGT_Q5_1, 0},  {"q8_0", GGT_Q8_0, 0},
-    {"q5_0l", QT_Q5_0_LANES, 0}, {"q5_1l", QT_Q5_1_LANES, 0}, {"q8_0l", QT_Q8_0_LANES, 0},
+    {"q4_0l", QT_Q4_0_LANES, 0}, {"q4_1l", QT_Q4_1_LANES, 0}, {"q5_0l", QT_Q5_0_LANES, 0},
+    {"q5_1l", QT_Q5_1_LANES, 0}, {"q8_0l", QT_Q8_0_LANES, 0},
 };
 
 static int run(const char *tname, long k, int rows, int n_a, double peak) {

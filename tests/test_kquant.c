@@ -7,7 +7,7 @@
  *    dequantized rows (which checks the reference's reading of the layouts),
  *    and every kernel set and matrix tile against the reference;
  *  - batch independence: a product's bits do not depend on the other rows;
- *  - the lanes layouts of Q5_0/Q5_1/Q8_0 (engine/lanes.h): a row survives the round
+ *  - the lanes layouts of the 32-wide formats (engine/lanes.h): a row survives the round
  *    trip, and products and dequantized rows from them are the file layout's
  *    bits in every kernel set (natively or converted back). */
 #include <math.h>
@@ -47,7 +47,10 @@ static void layout(uint32_t t, int *f0, int *f1, int *c0, int *c1) {
     switch (t) {
     case GGT_Q5_0: *f0 = 0, *f1 = -1, *c0 = 2, *c1 = 22; return;
     case GGT_Q5_1: *f0 = 0, *f1 = 2, *c0 = 4, *c1 = 24; return;
-    case GGT_Q8_0: *f0 = 0, *f1 = -1, *c0 = 2, *c1 = 34; return; /* (for the lanes test) */
+    /* (for the lanes test) */
+    case GGT_Q4_0: *f0 = 0, *f1 = -1, *c0 = 2, *c1 = 18; return;
+    case GGT_Q4_1: *f0 = 0, *f1 = 2, *c0 = 4, *c1 = 20; return;
+    case GGT_Q8_0: *f0 = 0, *f1 = -1, *c0 = 2, *c1 = 34; return;
     case GGT_Q4_K: *f0 = 0, *f1 = 2, *c0 = 16, *c1 = 144; return;
     case GGT_Q5_K: *f0 = 0, *f1 = 2, *c0 = 16, *c1 = 176; return;
     default: *f0 = 208, *f1 = -1, *c0 = 0, *c1 = 192; return; /* Q6_K */
@@ -396,8 +399,8 @@ static void test_lanes(void **state) {
     uint64_t st = 4242;
     /* one block, partial groups of 5 and 7, whole groups, and the 0.5B's 896 */
     const int64_t ks[] = {32, 160, 224, 256, 896, 1280, 8192 + 96};
-    const uint32_t types[] = {GGT_Q5_0, GGT_Q5_1, GGT_Q8_0};
-    for (size_t ti = 0; ti < 3; ti++)
+    const uint32_t types[] = {GGT_Q4_0, GGT_Q4_1, GGT_Q5_0, GGT_Q5_1, GGT_Q8_0};
+    for (size_t ti = 0; ti < 5; ti++)
         for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
             const uint32_t wt = types[ti], lt = quant_lanes_of(wt), at = quant_dot_type(wt);
             const int64_t k = ks[ki];

@@ -1,5 +1,5 @@
-/* lanes.c - Q5_0, Q5_1 and Q8_0 rows rearranged for the AVX-512 tiles (see
- * lanes.h).
+/* lanes.c - rows of the 32-wide formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0)
+ * rearranged for the AVX-512 tiles (see lanes.h).
  *
  * Why.  The tiles take the codes of eight blocks at once, eight codes of each
  * per vector ("lane order", x86/quant_tiles_avx512.c).  From the file's layout,
@@ -13,13 +13,13 @@
  * The layout of a row.  The row's blocks are taken eight at a time (the last
  * group has the n = blocks % 8 that remain, if any); a group of n blocks is
  *     d[n]          the blocks' fp16 scales
- *     m[n]          (Q5_1 only) the blocks' fp16 minimums
+ *     m[n]          (Q4_1, Q5_1) the blocks' fp16 minimums
  *     hm[4][n]      (Q5 only) hm[v][t] = byte v of block t's qh: the fifth
  *                   bits of its codes 8v..8v+7
- *     qs[w][n][8]   qs[u][t] = bytes 8u..8u+7 of block t's qs (w = 2 for Q5,
- *                   4 for Q8_0, whose codes are stored plus 128, unsigned, as
- *                   the tiles multiply them)
- * which is 22n, 24n or 34n bytes, as in the file: a row keeps its size, and a
+ *     qs[w][n][8]   qs[u][t] = bytes 8u..8u+7 of block t's qs (w = 2 for the
+ *                   nibble formats, 4 for Q8_0, whose codes are stored plus
+ *                   128, unsigned, as the tiles multiply them)
+ * which is 18n, 20n, 22n, 24n or 34n bytes, as in the file: a row keeps its size, and a
  * group of eight starts where the file's eight blocks start. */
 #include "engine/lanes.h"
 
@@ -30,14 +30,17 @@
 #define GROUP 8
 
 uint32_t quant_lanes_of(uint32_t type) {
-    return type == GGT_Q5_0 || type == GGT_Q5_1 || type == GGT_Q8_0 ? 0x100 + type : 0;
+    switch (type) {
+    case GGT_Q4_0: case GGT_Q4_1: case GGT_Q5_0: case GGT_Q5_1: case GGT_Q8_0: return 0x100 + type;
+    default: return 0;
+    }
 }
 
 uint32_t quant_file_of(uint32_t type) { return quant_is_lanes(type) ? type - 0x100 : type; }
 
 /* Byte offsets inside a group of n blocks, and where the file's block fields lie. */
 typedef struct {
-    int q51, q5, words;       /* has m; has qh; words of codes per block */
+    int has_m, q5, words;     /* has m (Q4_1, Q5_1); has qh (Q5); words of codes per block */
     size_t m, hm, qs;         /* group fields (d is at 0) */
     size_t bbytes, bqh, bqs;  /* file block: size, qh, qs */
 } group_layout;
@@ -45,14 +48,14 @@ typedef struct {
 static group_layout layout(uint32_t type, int n) {
     group_layout g;
     const uint32_t ft = quant_file_of(type);
-    g.q51 = ft == GGT_Q5_1;
-    g.q5 = ft != GGT_Q8_0;
-    g.words = g.q5 ? 2 : 4;
-    g.bbytes = g.q51 ? sizeof(block_q5_1) : g.q5 ? sizeof(block_q5_0) : sizeof(block_q8_0);
-    g.bqh = g.q51 ? 4 : 2;
-    g.bqs = g.q5 ? g.bqh + 4 : 2;
+    g.has_m = ft == GGT_Q4_1 || ft == GGT_Q5_1;
+    g.q5 = ft == GGT_Q5_0 || ft == GGT_Q5_1;
+    g.words = ft == GGT_Q8_0 ? 4 : 2;
+    g.bbytes = (size_t)ggtype_get(ft)->bytes;
+    g.bqh = g.has_m ? 4 : 2;                 /* after d (and m) */
+    g.bqs = g.bqh + (g.q5 ? 4 : 0);
     g.m = 2 * (size_t)n;
-    g.hm = (g.q51 ? 4 : 2) * (size_t)n;
+    g.hm = (g.has_m ? 4 : 2) * (size_t)n;
     g.qs = g.hm + (g.q5 ? 4 : 0) * (size_t)n;
     return g;
 }
@@ -71,10 +74,10 @@ void quant_to_lanes(uint32_t type, const void *src, void *dst, int64_t k) {
         for (int t = 0; t < n; t++) {
             const uint8_t *blk = s + (size_t)t * g.bbytes;
             memcpy(o + 2 * (size_t)t, blk, 2);
-            if (g.q51) memcpy(o + g.m + 2 * (size_t)t, blk + 2, 2);
+            if (g.has_m) memcpy(o + g.m + 2 * (size_t)t, blk + 2, 2);
             if (g.q5)
                 for (int v = 0; v < 4; v++) o[g.hm + (size_t)v * n + t] = blk[g.bqh + v];
-            for (int u = 0; u < g.words; u++) copy_word(o + g.qs + ((size_t)u * n + t) * 8, blk + g.bqs + 8 * u, !g.q5);
+            for (int u = 0; u < g.words; u++) copy_word(o + g.qs + ((size_t)u * n + t) * 8, blk + g.bqs + 8 * u, g.words == 4);
         }
         s += (size_t)n * g.bbytes;
         o += (size_t)n * g.bbytes;
@@ -90,10 +93,10 @@ void quant_from_lanes(uint32_t type, const void *src, void *dst, int64_t k) {
         for (int t = 0; t < n; t++) {
             uint8_t *blk = o + (size_t)t * g.bbytes;
             memcpy(blk, s + 2 * (size_t)t, 2);
-            if (g.q51) memcpy(blk + 2, s + g.m + 2 * (size_t)t, 2);
+            if (g.has_m) memcpy(blk + 2, s + g.m + 2 * (size_t)t, 2);
             if (g.q5)
                 for (int v = 0; v < 4; v++) blk[g.bqh + v] = s[g.hm + (size_t)v * n + t];
-            for (int u = 0; u < g.words; u++) copy_word(blk + g.bqs + 8 * u, s + g.qs + ((size_t)u * n + t) * 8, !g.q5);
+            for (int u = 0; u < g.words; u++) copy_word(blk + g.bqs + 8 * u, s + g.qs + ((size_t)u * n + t) * 8, g.words == 4);
         }
         s += (size_t)n * g.bbytes;
         o += (size_t)n * g.bbytes;

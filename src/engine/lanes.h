@@ -1,4 +1,4 @@
-/* lanes.h - in-memory layouts of Q5_0, Q5_1 and Q8_0 weight rows that the
+/* lanes.h - in-memory layouts of the 32-wide formats' weight rows that the
  * AVX-512 tiles read with plain loads (lanes.c says why and how).  They are
  * never in a file: the model loader rearranges matrices into them when the
  * kernel set in use asks for it (quant_lanes_for), and every other kernel set
@@ -11,10 +11,14 @@
 #include "ggtype.h"
 
 /* Type ids past every GGUF id (ggtype_get() rejects them). */
-enum { QT_Q5_0_LANES = 0x100 + GGT_Q5_0, QT_Q5_1_LANES = 0x100 + GGT_Q5_1, QT_Q8_0_LANES = 0x100 + GGT_Q8_0 };
+enum {
+    QT_Q4_0_LANES = 0x100 + GGT_Q4_0, QT_Q4_1_LANES = 0x100 + GGT_Q4_1, QT_Q5_0_LANES = 0x100 + GGT_Q5_0,
+    QT_Q5_1_LANES = 0x100 + GGT_Q5_1, QT_Q8_0_LANES = 0x100 + GGT_Q8_0
+};
 
 static inline int quant_is_lanes(uint32_t type) {
-    return type == QT_Q5_0_LANES || type == QT_Q5_1_LANES || type == QT_Q8_0_LANES;
+    return type == QT_Q4_0_LANES || type == QT_Q4_1_LANES || type == QT_Q5_0_LANES || type == QT_Q5_1_LANES ||
+           type == QT_Q8_0_LANES;
 }
 /* The lanes id of a file type (0 if it has none), and the file type of a lanes id
  * (any other id is returned as it is). */

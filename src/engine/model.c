@@ -342,8 +342,9 @@ static int matrices(kvs_model *m, weight **out) {
         for (size_t i = 0; i < sizeof ws / sizeof *ws; i++)
             if (ws[i]->data) out[n++] = ws[i];
     }
-    /* not a tied output: the embedding rows are read in the file's layout */
-    if (m->output.data != m->tok_embd.data) out[n++] = &m->output;
+    /* a tied output too: m->output is its own view, so the embedding rows are
+     * still read from the file's table (whose pages then come back as used) */
+    out[n++] = &m->output;
     return n;
 }
 

@@ -42,6 +42,7 @@ int quant_supported(uint32_t type) {
 }
 
 uint32_t quant_dot_type(uint32_t wtype) {
+    if (quant_is_lanes(wtype)) return quant_dot_type(quant_file_of(wtype));
     switch (wtype) {
     case GGT_F32: return GGT_F32;
     case GGT_F16: return GGT_F16;
@@ -52,9 +53,6 @@ uint32_t quant_dot_type(uint32_t wtype) {
     case GGT_Q5_0: return GGT_Q8_0;
     case GGT_Q5_1: return GGT_Q8_1;
     case GGT_Q4_K: case GGT_Q5_K: case GGT_Q6_K: return GGT_Q8_K;
-    case QT_Q5_0_LANES: return GGT_Q8_0;
-    case QT_Q5_1_LANES: return GGT_Q8_1;
-    case QT_Q8_0_LANES: return GGT_Q8_0;
     default: return GGT_COUNT; /* not a type: ggtype_get() rejects it */
     }
 }

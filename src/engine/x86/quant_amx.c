@@ -362,8 +362,10 @@ static void gemm_amx(uint32_t wtype, int64_t k, const void *W, size_t w_stride, 
 }
 
 /* Q5_0 and Q5_1 go to the AVX-512 tiles, which read them faster in the lanes
- * layouts; Q8_0 has tiles of its own here. */
-static uint32_t amx_lanes(uint32_t type) { return type == GGT_Q8_0 ? 0 : quant_lanes_of(type); }
+ * layouts; Q4_0, Q4_1 and Q8_0 have tiles of their own here. */
+static uint32_t amx_lanes(uint32_t type) {
+    return type == GGT_Q4_0 || type == GGT_Q4_1 || type == GGT_Q8_0 ? 0 : quant_lanes_of(type);
+}
 
 /* A single product goes through the tiles too, so it equals the matrix's. */
 static float dot_amx(uint32_t wtype, int64_t n, const void *w, const void *a) {

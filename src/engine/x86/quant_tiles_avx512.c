@@ -46,14 +46,19 @@ _Static_assert(KR == 4, "a tile row of results is one 128-bit vector");
 #define Q8K_QS ((int)offsetof(block_q8_k, qs))
 #define Q8K_BSUMS ((int)offsetof(block_q8_k, bsums))
 
-/* KQ_Q5_0L, KQ_Q5_1L, KQ_Q8_0L: those rows in the lanes layout of engine/lanes.h */
-enum { KQ_Q4K, KQ_Q5K, KQ_Q6K, KQ_Q4_0, KQ_Q4_1, KQ_Q5_0, KQ_Q5_1, KQ_Q8_0, KQ_Q5_0L, KQ_Q5_1L, KQ_Q8_0L };
-#define IS_LANES(kind) ((kind) >= KQ_Q5_0L)
+/* KQ_*L: the 32-wide formats' rows in the lanes layout of engine/lanes.h */
+enum { KQ_Q4K, KQ_Q5K, KQ_Q6K, KQ_Q4_0, KQ_Q4_1, KQ_Q5_0, KQ_Q5_1, KQ_Q8_0,
+       KQ_Q4_0L, KQ_Q4_1L, KQ_Q5_0L, KQ_Q5_1L, KQ_Q8_0L };
+#define IS_LANES(kind) ((kind) >= KQ_Q4_0L)
 #define IS_K(kind) ((kind) <= KQ_Q6K)
 /* a min term: x = d*sc*q - dmin*min (Q4_K, Q5_K) or x = d*q + m (Q4_1, Q5_1) */
-#define HAS_MIN(kind) ((kind) == KQ_Q4K || (kind) == KQ_Q5K || (kind) == KQ_Q4_1 || (kind) == KQ_Q5_1 || (kind) == KQ_Q5_1L)
+#define HAS_MIN(kind)                                                                                        \
+    ((kind) == KQ_Q4K || (kind) == KQ_Q5K || (kind) == KQ_Q4_1 || (kind) == KQ_Q5_1 || (kind) == KQ_Q4_1L ||   \
+     (kind) == KQ_Q5_1L)
 /* an offset on the codes, removed from the lanes before the products */
-#define HAS_OFF(kind) ((kind) == KQ_Q6K || (kind) == KQ_Q4_0 || (kind) == KQ_Q5_0 || (kind) == KQ_Q8_0 || (kind) == KQ_Q5_0L || (kind) == KQ_Q8_0L)
+#define HAS_OFF(kind)                                                                                        \
+    ((kind) == KQ_Q6K || (kind) == KQ_Q4_0 || (kind) == KQ_Q5_0 || (kind) == KQ_Q8_0 || (kind) == KQ_Q4_0L ||   \
+     (kind) == KQ_Q5_0L || (kind) == KQ_Q8_0L)
 
 INLINE float f16_at(const uint8_t *p) {
     uint16_t h;
@@ -100,7 +105,11 @@ INLINE int act_word(const int kind, int v, int l) {
 
 /* The code offset the lanes remove: stored code - offset = the format's code. */
 INLINE int code_offset(const int kind) {
-    return kind == KQ_Q6K ? 32 : kind == KQ_Q4_0 ? 8 : kind == KQ_Q5_0 || kind == KQ_Q5_0L ? 16 : kind == KQ_Q8_0 || kind == KQ_Q8_0L ? 128 : 0;
+    return kind == KQ_Q6K                        ? 32
+           : kind == KQ_Q4_0 || kind == KQ_Q4_0L ? 8
+           : kind == KQ_Q5_0 || kind == KQ_Q5_0L ? 16
+           : kind == KQ_Q8_0 || kind == KQ_Q8_0L ? 128
+                                                 : 0;
 }
 
 /* Super-block b of activation row y, in lane order.  `nblk`: the 32-wide
@@ -303,9 +312,9 @@ INLINE __m512 q_unpack(const int kind, const uint8_t *x, size_t wbs, int nblk, _
 }
 
 /* The same from a group of the lanes layout (engine/lanes.h: n = min(8, nblk)
- * blocks as d[n], Q5_1's m[n], Q5's hm[4][n], qs[2 or 4][n][8]): qs[u] is word u
- * of every block's codes, and the fifth bits of vector v are already a mask,
- * hm[v] (one 8-byte load for a whole group). */
+ * blocks as d[n], Q4_1's and Q5_1's m[n], Q5's hm[4][n], qs[2 or 4][n][8]):
+ * qs[u] is word u of every block's codes, and the fifth bits of vector v are
+ * already a mask, hm[v] (one 8-byte load for a whole group). */
 INLINE __m512 lanes_unpack(const int kind, const uint8_t *x, int nblk, __m512i c[4], float *mins) {
     const int n = nblk >= SB ? SB : nblk;
     const __mmask8 have = (__mmask8)((1u << n) - 1);
@@ -313,7 +322,7 @@ INLINE __m512 lanes_unpack(const int kind, const uint8_t *x, int nblk, __m512i c
     const __m512 sw = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
                                             _mm512_castps256_ps512(d8));
     size_t o = 2 * (size_t)n;
-    if (kind == KQ_Q5_1L) {
+    if (kind == KQ_Q4_1L || kind == KQ_Q5_1L) {
         const __m256 m8 = _mm256_cvtph_ps(_mm_maskz_loadu_epi16(have, (const void *)(x + o)));
         _mm256_storeu_ps(mins, _mm256_sub_ps(_mm256_setzero_ps(), m8));
         o += 2 * (size_t)n;
@@ -324,13 +333,14 @@ INLINE __m512 lanes_unpack(const int kind, const uint8_t *x, int nblk, __m512i c
         for (int v = 0; v < 4; v++) c[v] = _mm512_maskz_loadu_epi64(have, (const void *)(x + o + 8 * (size_t)n * v));
         return sw;
     }
-    const uint8_t *hm = x + o, *qs = x + o + 4 * (size_t)n;
+    const int q5 = kind == KQ_Q5_0L || kind == KQ_Q5_1L;
+    const uint8_t *hm = x + o, *qs = x + o + (q5 ? 4 * (size_t)n : 0);
     for (int u = 0; u < 2; u++) {
         const __m512i q = _mm512_maskz_loadu_epi64(have, (const void *)(qs + 8 * (size_t)n * u));
         c[u] = _mm512_and_si512(q, _mm512_set1_epi8(15));
         c[u + 2] = _mm512_and_si512(_mm512_srli_epi64(q, 4), _mm512_set1_epi8(15));
     }
-    for (int v = 0; v < 4; v++) {
+    for (int v = 0; q5 && v < 4; v++) {
         uint64_t bits;
         if (n == SB) memcpy(&bits, hm + 8 * v, 8);
         else bits = (uint64_t)_mm_cvtsi128_si64(_mm_maskz_loadu_epi8((__mmask16)have, (const void *)(hm + (size_t)n * v)));
@@ -483,6 +493,8 @@ KTILE_FN(ktile_q4_0, KQ_Q4_0)
 KTILE_FN(ktile_q4_1, KQ_Q4_1)
 KTILE_FN(ktile_q5_0, KQ_Q5_0)
 KTILE_FN(ktile_q5_1, KQ_Q5_1)
+KTILE_FN(ktile_q4_0l, KQ_Q4_0L)
+KTILE_FN(ktile_q4_1l, KQ_Q4_1L)
 KTILE_FN(ktile_q5_0l, KQ_Q5_0L)
 KTILE_FN(ktile_q5_1l, KQ_Q5_1L)
 KTILE_FN(ktile_q8_0l, KQ_Q8_0L)
@@ -493,9 +505,10 @@ typedef void (*ktile_fn)(int, int, const wstage *, const uint8_t *const *, size_
                          float (*)[KR]);
 
 int avx512_tiles_support(uint32_t wtype) {
+    if (quant_is_lanes(wtype)) return 1;
     switch (wtype) {
     case GGT_Q4_K: case GGT_Q5_K: case GGT_Q6_K: case GGT_Q4_0: case GGT_Q4_1: case GGT_Q5_0: case GGT_Q5_1:
-    case GGT_Q8_0: case QT_Q5_0_LANES: case QT_Q5_1_LANES: case QT_Q8_0_LANES: return 1;
+    case GGT_Q8_0: return 1;
     default: return 0;
     }
 }
@@ -514,6 +527,8 @@ void avx512_gemm_tiles(uint32_t wtype, int64_t k, const void *Wv, size_t w_strid
     case GGT_Q4_1: kind = KQ_Q4_1, fn = ktile_q4_1, wbs = sizeof(block_q4_1); break;
     case GGT_Q5_0: kind = KQ_Q5_0, fn = ktile_q5_0, wbs = sizeof(block_q5_0); break;
     case GGT_Q5_1: kind = KQ_Q5_1, fn = ktile_q5_1, wbs = sizeof(block_q5_1); break;
+    case QT_Q4_0_LANES: kind = KQ_Q4_0L, fn = ktile_q4_0l, wbs = sizeof(block_q4_0); break;
+    case QT_Q4_1_LANES: kind = KQ_Q4_1L, fn = ktile_q4_1l, wbs = sizeof(block_q4_1); break;
     case QT_Q5_0_LANES: kind = KQ_Q5_0L, fn = ktile_q5_0l, wbs = sizeof(block_q5_0); break;
     case QT_Q5_1_LANES: kind = KQ_Q5_1L, fn = ktile_q5_1l, wbs = sizeof(block_q5_1); break;
     case QT_Q8_0_LANES: kind = KQ_Q8_0L, fn = ktile_q8_0l, wbs = sizeof(block_q8_0); break;
