@@ -23,7 +23,6 @@
  * group of eight starts where the file's eight blocks start. */
 #include "engine/lanes.h"
 
-#include <string.h>
 
 #include "engine/quant.h"
 
@@ -60,45 +59,41 @@ static group_layout layout(uint32_t type, int n) {
     return g;
 }
 
-/* Q8_0's codes are stored plus 128; the same flip undoes it */
-static void copy_word(uint8_t *dst, const uint8_t *src, int flip) {
-    for (int i = 0; i < 8; i++) dst[i] = (uint8_t)(src[i] ^ (flip ? 0x80 : 0));
+/* One field of a block, n bytes at `file` in the file's block and at `lanes`
+ * in the group, copied in the direction of the conversion; Q8_0's codes are
+ * stored plus 128 (`flip`), which the same flip undoes. */
+typedef struct {
+    const uint8_t *src;
+    uint8_t *dst;
+    int to_lanes;
+} direction;
+
+static void field(const direction *dir, size_t file, size_t lanes, int n, int flip) {
+    const size_t from = dir->to_lanes ? file : lanes, to = dir->to_lanes ? lanes : file;
+    for (int i = 0; i < n; i++) dir->dst[to + (size_t)i] = (uint8_t)(dir->src[from + (size_t)i] ^ (flip ? 0x80 : 0));
 }
 
-void quant_to_lanes(uint32_t type, const void *src, void *dst, int64_t k) {
-    const uint8_t *s = src;
-    uint8_t *o = dst;
+/* The walk over a row's fields that both conversions share: offsets are the
+ * same, only which side is read changes. */
+static void convert(uint32_t type, const void *src, void *dst, int64_t k, int to_lanes) {
+    direction dir = {src, dst, to_lanes};
     for (int64_t b0 = 0; b0 < k / QK; b0 += GROUP) {
         const int n = (int)(k / QK - b0 < GROUP ? k / QK - b0 : GROUP);
         const group_layout g = layout(type, n);
         for (int t = 0; t < n; t++) {
-            const uint8_t *blk = s + (size_t)t * g.bbytes;
-            memcpy(o + 2 * (size_t)t, blk, 2);
-            if (g.has_m) memcpy(o + g.m + 2 * (size_t)t, blk + 2, 2);
+            const size_t blk = (size_t)t * g.bbytes;
+            field(&dir, blk, 2 * (size_t)t, 2, 0);
+            if (g.has_m) field(&dir, blk + 2, g.m + 2 * (size_t)t, 2, 0);
             if (g.q5)
-                for (int v = 0; v < 4; v++) o[g.hm + (size_t)v * n + t] = blk[g.bqh + v];
-            for (int u = 0; u < g.words; u++) copy_word(o + g.qs + ((size_t)u * n + t) * 8, blk + g.bqs + 8 * u, g.words == 4);
+                for (int v = 0; v < 4; v++) field(&dir, blk + g.bqh + (size_t)v, g.hm + (size_t)v * n + (size_t)t, 1, 0);
+            for (int u = 0; u < g.words; u++)
+                field(&dir, blk + g.bqs + 8 * (size_t)u, g.qs + ((size_t)u * n + (size_t)t) * 8, 8, g.words == 4);
         }
-        s += (size_t)n * g.bbytes;
-        o += (size_t)n * g.bbytes;
+        dir.src += (size_t)n * g.bbytes;
+        dir.dst += (size_t)n * g.bbytes;
     }
 }
 
-void quant_from_lanes(uint32_t type, const void *src, void *dst, int64_t k) {
-    const uint8_t *s = src;
-    uint8_t *o = dst;
-    for (int64_t b0 = 0; b0 < k / QK; b0 += GROUP) {
-        const int n = (int)(k / QK - b0 < GROUP ? k / QK - b0 : GROUP);
-        const group_layout g = layout(type, n);
-        for (int t = 0; t < n; t++) {
-            uint8_t *blk = o + (size_t)t * g.bbytes;
-            memcpy(blk, s + 2 * (size_t)t, 2);
-            if (g.has_m) memcpy(blk + 2, s + g.m + 2 * (size_t)t, 2);
-            if (g.q5)
-                for (int v = 0; v < 4; v++) blk[g.bqh + v] = s[g.hm + (size_t)v * n + t];
-            for (int u = 0; u < g.words; u++) copy_word(blk + g.bqs + 8 * u, s + g.qs + ((size_t)u * n + t) * 8, g.words == 4);
-        }
-        s += (size_t)n * g.bbytes;
-        o += (size_t)n * g.bbytes;
-    }
-}
+void quant_to_lanes(uint32_t type, const void *src, void *dst, int64_t k) { convert(type, src, dst, k, 1); }
+
+void quant_from_lanes(uint32_t type, const void *src, void *dst, int64_t k) { convert(type, src, dst, k, 0); }
