@@ -19,10 +19,9 @@
  *     qs[w][n][8]   qs[u][t] = bytes 8u..8u+7 of block t's qs (w = 2 for the
  *                   nibble formats, 4 for Q8_0, whose codes are stored plus
  *                   128, unsigned, as the tiles multiply them)
- * which is 18n, 20n, 22n, 24n or 34n bytes, as in the file: a row keeps its size, and a
- * group of eight starts where the file's eight blocks start. */
+ * which is 18n, 20n, 22n, 24n or 34n bytes, as in the file: a row keeps its
+ * size, and a group of eight starts where the file's eight blocks start. */
 #include "engine/lanes.h"
-
 
 #include "engine/quant.h"
 
