@@ -374,8 +374,7 @@ static void stage_row(const int kind, const uint8_t *w, size_t sbb, int nbc, int
                       const uint8_t *next) {
     for (int b = 0; b < nbc; b++) {
         const uint8_t *x = w + (size_t)b * sbb;
-        if (next)
-            for (size_t o = 0; o < sbb; o += 64) _mm_prefetch((const char *)next + (size_t)b * sbb + o, _MM_HINT_T0);
+        if (next) simd512_prefetch_span(next + (size_t)b * sbb, sbb);
         __m512i c[4];
         _mm512_store_ps(s->sw[b], sb_unpack(kind, x, sbb, nblk - SB * b, c, s->mins + 8 * b));
         for (int v = 0; v < 4; v++) _mm512_store_si512((void *)(s->codes[b] + 64 * v), c[v]);
@@ -411,11 +410,7 @@ INLINE void ktile(const int kind, const int J, const int direct, const wstage *w
 #pragma GCC unroll 4
             for (int r = 0; r < KR; r++) {
                 __m512i c[4];
-                if (wr[KR + r]) { /* every line the super-block touches: it need not start one */
-                    const uintptr_t p0 = (uintptr_t)(wr[KR + r] + (size_t)b * wbs);
-                    for (uintptr_t p = p0 & ~(uintptr_t)63; p < p0 + wbs; p += 64)
-                        _mm_prefetch((const char *)p, _MM_HINT_T0);
-                }
+                if (wr[KR + r]) simd512_prefetch_span(wr[KR + r] + (size_t)b * wbs, wbs);
                 const __m512 sw = sb_unpack(kind, wr[r] + (size_t)b * wbs, wbs, left - SB * b, c, dmins[r] + 8 * b);
                 __m512i acc = HAS_OFF(kind) ? _mm512_load_si512((const void *)ast->off[j0][b]) : _mm512_setzero_si512();
 #pragma GCC unroll 4

@@ -21,4 +21,12 @@ static inline __attribute__((always_inline)) __m128 simd512_sum4(__m512 a, __m51
     return _mm512_castps512_ps128(_mm512_permutexvar_ps(pick, s));
 }
 
+/* Ask for every cache line that [p, p + n) touches to be brought into L1: a
+ * super-block need not start a line, and stepping 64 bytes from p itself would
+ * skip the last line of one that does not. */
+static inline void simd512_prefetch_span(const uint8_t *p, size_t n) {
+    const uintptr_t a = (uintptr_t)p;
+    for (uintptr_t l = a & ~(uintptr_t)63; l < a + n; l += 64) _mm_prefetch((const char *)l, _MM_HINT_T0);
+}
+
 #endif
