@@ -397,8 +397,9 @@ static void test_gemm_batch_independent(void **state) {
 static void test_lanes(void **state) {
     (void)state;
     uint64_t st = 4242;
-    /* one block, partial groups of 5 and 7, whole groups, and the 0.5B's 896 */
-    const int64_t ks[] = {32, 160, 224, 256, 896, 1280, 8192 + 96};
+    /* one block, partial groups of 5 and 7, whole groups, the 0.5B's 896, and rows
+     * longer than the chunk other kernel sets convert back through (16 KB) */
+    const int64_t ks[] = {32, 160, 224, 256, 896, 1280, 8192 + 96, 32768 + 32};
     const uint32_t types[] = {GGT_Q4_0, GGT_Q4_1, GGT_Q5_0, GGT_Q5_1, GGT_Q8_0};
     for (size_t ti = 0; ti < 5; ti++)
         for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {

@@ -364,7 +364,7 @@ static int use_lanes(kvs_model *m, kvs_error *err) {
     uint8_t *buf = aligned_alloc(64, total);
     if (!buf) {
         free(ws);
-        return err_fail(err, KVS_E_NOMEM, "%s: out of memory (%zu bytes for the Q5 matrices)", m->path, total);
+        return err_fail(err, KVS_E_NOMEM, "%s: out of memory (%zu bytes for a rearranged copy of the quantized matrices)", m->path, total);
     }
     size_t at = 0;
     for (int i = 0; i < n; i++) {
