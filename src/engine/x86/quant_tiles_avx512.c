@@ -299,7 +299,9 @@ INLINE __m512 q_unpack(const int kind, const uint8_t *x, size_t wbs, int nblk, _
         c[u + 2] = _mm512_and_si512(_mm512_srli_epi64(q, 4), _mm512_set1_epi8(15));
     }
     if (kind == KQ_Q5_0 || kind == KQ_Q5_1) {
-        /* qh follows d (and m) in the leading word: as in q_unpack from there */
+        /* qh follows d (and m) in each block's leading word; bit i of it tops
+         * code i: byte v of qh, spread over the eight bytes of vector v's word,
+         * tested bit by bit */
         const __m512i h = _mm512_srli_epi64(head, kind == KQ_Q5_0 ? 16 : 32);
         const __m512i bits = _mm512_set1_epi64(0x8040201008040201LL);
         for (int v = 0; v < 4; v++) {
