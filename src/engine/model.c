@@ -348,6 +348,9 @@ static int matrices(kvs_model *m, weight **out) {
     return n;
 }
 
+/* A matrix's bytes, rounded up so that the next copied one starts a cache line. */
+static size_t padded_bytes(const weight *w) { return (w->row_bytes * (size_t)w->n + 63) / 64 * 64; }
+
 /* The matrices whose type the kernels in use want in a lanes layout (lanes.h)
  * are copied into it, the same size, and read instead of the file's. */
 static int use_lanes(kvs_model *m, kvs_error *err) {
@@ -356,7 +359,7 @@ static int use_lanes(kvs_model *m, kvs_error *err) {
     const int n = matrices(m, ws);
     size_t total = 0;
     for (int i = 0; i < n; i++)
-        if (quant_lanes_for(ws[i]->type)) total += (ws[i]->row_bytes * (size_t)ws[i]->n + 63) / 64 * 64;
+        if (quant_lanes_for(ws[i]->type)) total += padded_bytes(ws[i]);
     if (total == 0) {
         free(ws);
         return 0;
@@ -377,7 +380,7 @@ static int use_lanes(kvs_model *m, kvs_error *err) {
         gguf_release(m->file, w->data, w->row_bytes * (size_t)w->n); /* read once: not twice in memory */
         w->data = buf + at;
         w->type = lt;
-        at += (w->row_bytes * (size_t)w->n + 63) / 64 * 64;
+        at += padded_bytes(w);
     }
     free(ws);
     m->lanes_buf = buf;

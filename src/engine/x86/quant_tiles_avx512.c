@@ -252,6 +252,14 @@ INLINE __m256i blk256(const uint8_t *x, size_t wbs, int t, int nblk, size_t off)
                     : _mm256_setzero_si256();
 }
 
+/* Eight blocks' factors: d as each lane's weight scale (lanes 2t and 2t+1 are
+ * block t, returned), and -m into mins[0..7] (0 for a format without a min). */
+INLINE __m512 block_factors(__m256 d8, const int has_m, __m256 m8, float *mins) {
+    _mm256_storeu_ps(mins, has_m ? _mm256_sub_ps(_mm256_setzero_ps(), m8) : _mm256_setzero_ps());
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
+                                 _mm512_castps256_ps512(d8));
+}
+
 INLINE __m512 q_unpack(const int kind, const uint8_t *x, size_t wbs, int nblk, __m512i c[4], float *mins) {
     const __mmask8 have = nblk >= SB ? 0xff : (__mmask8)((1u << nblk) - 1);
     const __m512i idx = _mm512_mullo_epi64(_mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_epi64((long long)wbs));
@@ -260,15 +268,12 @@ INLINE __m512 q_unpack(const int kind, const uint8_t *x, size_t wbs, int nblk, _
     const __m256 d8 = _mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
         _mm256_packus_epi32(_mm256_and_si256(dm, _mm256_set1_epi32(0xffff)), _mm256_setzero_si256()),
         _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7))));
-    const __m512 sw = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
-                                            _mm512_castps256_ps512(d8));
-    if (kind == KQ_Q4_1 || kind == KQ_Q5_1) {
-        const __m256 m8 = _mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
-            _mm256_packus_epi32(_mm256_srli_epi32(dm, 16), _mm256_setzero_si256()), _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7))));
-        _mm256_storeu_ps(mins, _mm256_sub_ps(_mm256_setzero_ps(), m8));
-    } else {
-        _mm256_storeu_ps(mins, _mm256_setzero_ps());
-    }
+    const int has_m = kind == KQ_Q4_1 || kind == KQ_Q5_1;
+    const __m256 m8 = has_m ? _mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
+                                  _mm256_packus_epi32(_mm256_srli_epi32(dm, 16), _mm256_setzero_si256()),
+                                  _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7))))
+                            : _mm256_setzero_ps();
+    const __m512 sw = block_factors(d8, has_m, m8, mins);
     if (kind == KQ_Q8_0) {
         /* u_p = blocks p and p+4; per 256-bit half a 4 x 4 transpose of words */
         __m512i u[4];
@@ -321,16 +326,11 @@ INLINE __m512 lanes_unpack(const int kind, const uint8_t *x, int nblk, __m512i c
     const int n = nblk >= SB ? SB : nblk;
     const __mmask8 have = (__mmask8)((1u << n) - 1);
     const __m256 d8 = _mm256_cvtph_ps(_mm_maskz_loadu_epi16(have, (const void *)x));
-    const __m512 sw = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
-                                            _mm512_castps256_ps512(d8));
-    size_t o = 2 * (size_t)n;
-    if (kind == KQ_Q4_1L || kind == KQ_Q5_1L) {
-        const __m256 m8 = _mm256_cvtph_ps(_mm_maskz_loadu_epi16(have, (const void *)(x + o)));
-        _mm256_storeu_ps(mins, _mm256_sub_ps(_mm256_setzero_ps(), m8));
-        o += 2 * (size_t)n;
-    } else {
-        _mm256_storeu_ps(mins, _mm256_setzero_ps());
-    }
+    const int has_m = kind == KQ_Q4_1L || kind == KQ_Q5_1L;
+    const __m256 m8 = has_m ? _mm256_cvtph_ps(_mm_maskz_loadu_epi16(have, (const void *)(x + 2 * (size_t)n)))
+                            : _mm256_setzero_ps();
+    const __m512 sw = block_factors(d8, has_m, m8, mins);
+    const size_t o = (has_m ? 4 : 2) * (size_t)n;
     if (kind == KQ_Q8_0L) { /* codes stored plus 128 */
         for (int v = 0; v < 4; v++) c[v] = _mm512_maskz_loadu_epi64(have, (const void *)(x + o + 8 * (size_t)n * v));
         return sw;
