@@ -166,9 +166,16 @@ case $which in
     for t in arc csqa piqa gsm8k; do cache $Q05 q05 $t "$@"; done ;;
   q05-ablate) # the paper's Figure 2 on the 0.5B: one setting varied at a time around
     # 100 pairs x 5 similar shots, c_k 0, c_v CV05 (or the task's chosen c_v), on the first
-    # ABL_N questions (default 300) of ABL_TASK (default arc); random shot selection in
-    # its own folder (the sweep's vector cache does not key on it)
-    t=${ABL_TASK:-arc}; c=$(cv q05 "$t"); n=${ABL_N:-300}
+    # ABL_N questions (default 300) of ABL_TASK (default: the multiple-choice task whose
+    # q05-base accuracy is furthest above chance, tools/above_chance.py); random shot
+    # selection in its own folder (the sweep's vector cache does not key on it)
+    t=${ABL_TASK:-}
+    if [ -z "$t" ]; then
+      ls out/q05/{arc,csqa,piqa}-baseline*.jsonl >/dev/null 2>&1 ||
+        { echo "experiments/qwen.sh: q05-ablate needs the q05-base runs to pick its task (or set ABL_TASK)" >&2; exit 1; }
+      t=$("$KVSTEER" report --json out/q05/{arc,csqa,piqa}-baseline*.jsonl 2>/dev/null | python3 tools/above_chance.py --data "$D" --best)
+      echo "q05-ablate: task $t (furthest above chance: tools/above_chance.py)"; fi
+    c=$(cv q05 "$t"); n=${ABL_N:-300}
     sw1() { local dir=$1; shift
       "$KVSTEER" sweep -m $Q05 --task "$t" --traces "$D/traces/$(trace "$t").jsonl" -o "out/q05/$dir" -t "$T" -q \
         --batch 32 --limit "$n" ${SHARD:+--shard "$SHARD"} "$@" >>"out/logs/q05-$dir.log" 2>&1; }

@@ -244,4 +244,27 @@ if python3 tools/paired.py "$tmp/runs/base.jsonl" "$tmp/nothere.jsonl" 2>"$tmp/e
 else check "paired: missing file, one line" [ "$(wc -l <"$tmp/err")" -eq 1 ]
   check "paired: missing file named" grep -q "nothere.jsonl: cannot open" "$tmp/err"; fi
 
+# tools/above_chance.py: one row per multiple-choice baseline, ranked by the lower end
+# of the interval minus chance (from the evaluation file: ARC mixes choice counts);
+# --best is the first row; a report with no baseline fails with one line
+"$BIN" eval -m "$MODEL" --data "$DATA" -t "$T" --quiet --task csqa --max-new 6 --method baseline --limit 3 \
+  -o "$tmp/csqa-base.jsonl" >/dev/null 2>"$tmp/err" || bad "eval csqa: $(cat "$tmp/err")"
+"$BIN" report --json "$tmp/runs/base.jsonl" "$tmp/runs/cot.jsonl" "$tmp/csqa-base.jsonl" >"$tmp/ac.json" 2>"$tmp/err" || bad "report ac: $(cat "$tmp/err")"
+python3 tools/above_chance.py --data "$DATA" <"$tmp/ac.json" >"$tmp/ac" 2>"$tmp/err" || bad "above_chance: $(cat "$tmp/err")"
+check "above_chance: the two baselines, ranked, chance from the data" python3 -c "
+import json,sys
+rows=[l.split() for l in open(sys.argv[1]).read().splitlines()[1:]]
+assert sorted(r[0] for r in rows)==['arc','csqa'], rows
+margins=[float(r[5]) for r in rows]; assert margins==sorted(margins, reverse=True), rows
+for r in rows:
+    f={'arc':'arc_challenge_test','csqa':'csqa_validation'}[r[0]]
+    qs=[json.loads(l) for l in open(sys.argv[2]+'/eval/'+f+'.jsonl') if l.strip()]
+    c=100*sum(1/len(q['choices']) for q in qs)/len(qs)
+    assert abs(float(r[4])-c)<0.06 and abs(float(r[3])-float(r[4])-float(r[5]))<0.11, (r, c)" "$tmp/ac" "$DATA"
+check "above_chance: --best is the first row" sh -c \
+  "[ \"\$(python3 tools/above_chance.py --data '$DATA' --best <'$tmp/ac.json')\" = \"\$(sed -n '2s/ .*//p' '$tmp/ac')\" ]"
+"$BIN" report --json "$tmp/runs/cot.jsonl" >"$tmp/ac2.json" 2>/dev/null
+check "above_chance: no baseline, one line" sh -c \
+  "! python3 tools/above_chance.py --data '$DATA' <'$tmp/ac2.json' 2>'$tmp/e' && [ \$(wc -l <'$tmp/e') -eq 1 ] && grep -q 'no greedy baseline' '$tmp/e'"
+
 finish
