@@ -15,7 +15,8 @@
 #            already in out/ is kept)
 # Environment: KVSTEER (default build/kvsteer), THREADS (default 1, per process),
 # PARTS (default 1): run each evaluation as PARTS shards at once, one process each
-# (PARTS=2 on a 2-core machine; files NAME and NAME-fromK), and extract with
+# (PARTS=2 on a 2-core machine; files NAME-everyP and NAME-fromK-everyP, or NAME and
+# NAME-fromK for runs begun as contiguous shards), and extract with
 # PARTS x THREADS threads; SHARD (I/N, for q05-ablate: every N-th configuration),
 # CV15 / CV05 (c_v for cache steering on every task; by default each task's own,
 # chosen on held-out questions by the q15-choose / q05-choose step:
@@ -64,12 +65,20 @@ save() { local f; for f in $(files out); do mkdir -p "$(dirname "results/$f")"
 export XDG_CACHE_HOME=${XDG_CACHE_HOME:-$PWD/out/cache}
 # wait_all PID...: wait for every one; fail if any failed
 wait_all() { local p rc=0; for p in "$@"; do wait "$p" || rc=1; done; return $rc; }
-# A shard that starts at question K (--offset-start K) has its own file, NAME-fromK,
-# so that two shards of one run can go on at once (one per core)
+# A shard that starts at question K (--offset-start K) has its own file, NAME-fromK
+# (NAME-fromK-everyN when it takes every N-th question), so that two shards of one run
+# can go on at once (one per core)
 ev() { local model=$1 dir=$2 name=$3 a prev= task= sharded=; shift 3
-  for a in "$@"; do case $prev in --task) task=$a ;; --offset-start|--limit) sharded=1 ;; esac; prev=$a; done
+  for a in "$@"; do case $prev in --task) task=$a ;; --offset-start|--limit|--every) sharded=1 ;; esac; prev=$a; done
+  if [ "$P" -gt 1 ] && [ -z "$sharded" ] && ! ls "out/$dir/$name"-from[0-9]*.jsonl 2>/dev/null | grep -vq -- -every; then
+    # PARTS interleaved shards at once (every PARTS-th question: the same mix of short
+    # and long answers, so both cores stay busy to the end); fail if any fails
+    local k pids=()
+    for ((k = 0; k < P; k++)); do ev "$model" "$dir" "$name" "$@" --offset-start $k --every "$P" & pids+=($!); done
+    wait_all "${pids[@]}"; return
+  fi
   if [ "$P" -gt 1 ] && [ -z "$sharded" ]; then
-    # PARTS shards of the task's questions at once; fail if any fails
+    # a run begun before interleaving: PARTS contiguous shards, as it was started
     local n per k pids=()
     n=$(grep -c . "$D/eval/$(evalset "$task").jsonl"); per=$(( (n + P - 1) / P ))
     for ((k = 0; k < P; k++)); do
@@ -80,7 +89,8 @@ ev() { local model=$1 dir=$2 name=$3 a prev= task= sharded=; shift 3
     wait_all "${pids[@]}"; return
   fi
   prev=
-  for a in "$@"; do [ "$prev" = --offset-start ] && [ "$a" != 0 ] && name="$name-from$a"; prev=$a; done
+  for a in "$@"; do [ "$prev" = --offset-start ] && [ "$a" != 0 ] && name="$name-from$a"
+    [ "$prev" = --every ] && name="$name-every$a"; prev=$a; done
   "$KVSTEER" eval -m "$model" --batch 32 -t "$T" "$@" -o "out/$dir/$name.jsonl" 2>>"out/logs/$dir-$name.log"; }
 vec() { local model=$1 dir=$2 name=$3; shift 3
   [ -f "out/$dir/$name.gguf" ] || "$KVSTEER" extract -m "$model" -t $((T * P)) -q "$@" -o "out/$dir/$name.gguf"; }

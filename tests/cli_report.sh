@@ -129,6 +129,26 @@ assert len(b)==1, b
 b=b[0]
 for k in ('n','n_questions','accuracy','invalid','mean_generated_tokens','params','config'): assert a[k]==b[k], k
 assert len(b['files'])==2" "$tmp/json" "$tmp/sj"
+# interleaved shards (--every 2 from questions 1167 and 1168): the same samples, and
+# the same numbers, as the contiguous shards and the single file
+mkdir -p "$tmp/every"
+"${EV[@]}" --method baseline --offset-start 1167 --every 2 --limit 2 -o "$tmp/every/a.jsonl" >/dev/null 2>"$tmp/err" || bad "every a: $(cat "$tmp/err")"
+"${EV[@]}" --method baseline --offset-start 1168 --every 2 -o "$tmp/every/b.jsonl" >/dev/null 2>"$tmp/err" || bad "every b: $(cat "$tmp/err")"
+check "every: questions 1167, 1169 and 1168, 1170, 1171" python3 -c "
+import json,sys
+ids=[[json.loads(l)['id'] for l in open(f) if '\"generated_tokens\"' in l] for f in sys.argv[1:]]
+assert ids==[['arc_challenge_test-1167','arc_challenge_test-1169'],['arc_challenge_test-1168','arc_challenge_test-1170']], ids
+" "$tmp/every/a.jsonl" "$tmp/every/b.jsonl"
+"$BIN" report --json "$tmp/every/a.jsonl" "$tmp/every/b.jsonl" "$tmp/shards/a.jsonl" "$tmp/shards/b.jsonl" >"$tmp/ej" 2>"$tmp/err" || bad "report every: $(cat "$tmp/err")"
+check "every: merges with the other shards, same responses" python3 -c "
+import json,sys
+r=json.load(open(sys.argv[1]))['runs']; assert len(r)==1 and r[0]['n']==4 and r[0]['duplicates_dropped']==3, r
+resp=lambda f: {x['id']: x['response'] for x in map(json.loads, open(f)) if 'generated_tokens' in x}
+ev={**resp(sys.argv[2]), **resp(sys.argv[3])}; sh={**resp(sys.argv[4]), **resp(sys.argv[5])}
+assert all(ev[k]==sh[k] for k in sh), (ev, sh)" "$tmp/ej" "$tmp/every/a.jsonl" "$tmp/every/b.jsonl" "$tmp/shards/a.jsonl" "$tmp/shards/b.jsonl"
+check "every: recorded in the summary's configuration" python3 -c "
+import json,sys; s=[json.loads(l) for l in open(sys.argv[1])][-1]; assert s['config']['every']==2, s['config']" "$tmp/every/a.jsonl"
+check "every 0 refused" sh -c "! '$BIN' eval -m '$MODEL' --task arc --method baseline --every 0 -o '$tmp/e0.jsonl' 2>'$tmp/e' && grep -q -- '--every' '$tmp/e' && [ ! -e '$tmp/e0.jsonl' ]"
 "$BIN" report --json "$tmp/shards/b.jsonl" "$tmp/runs/cot.jsonl" "$tmp/shards/a.jsonl" >"$tmp/o1" 2>"$tmp/err" || bad "order 1: $(cat "$tmp/err")"
 "$BIN" report --json "$tmp/shards/a.jsonl" "$tmp/shards/b.jsonl" "$tmp/runs/cot.jsonl" >"$tmp/o2" 2>"$tmp/err" || bad "order 2: $(cat "$tmp/err")"
 check "argument order does not matter" cmp -s "$tmp/o1" "$tmp/o2"

@@ -30,6 +30,9 @@ static const char *k_help =
     "      --overwrite        start FILE afresh even if it holds another configuration\n"
     "      --limit N          evaluate N questions (default: all)\n"
     "      --offset-start K   start at question K, 0-based (default 0)\n"
+    "      --every N          every N-th question from K (default 1): N processes with\n"
+    "                         --offset-start 0..N-1 --every N share a set in shards of\n"
+    "                         the same mix of questions, so they end together\n"
     "  -n, --max-new N        most generated tokens per answer (default 768; --n-predict N too)\n"
     "      --batch B          sequences decoded together (default 16; results do not depend on it)\n"
     "      --sampling         sample (temperature 0.6, top-p 0.9, top-k 50) instead of greedy\n"
@@ -158,6 +161,7 @@ int cmd_eval(int argc, char **argv) {
         {"data", required_argument, 0, 2},        {"method", required_argument, 0, 3},
         {"output", required_argument, 0, 'o'},    {"overwrite", no_argument, 0, 4},
         {"limit", required_argument, 0, 5},       {"offset-start", required_argument, 0, 6},
+        {"every", required_argument, 0, 15},
         {"max-new", required_argument, 0, 7}, {"n-predict", required_argument, 0, 7},     {"batch", required_argument, 0, 8},
         {"sampling", no_argument, 0, 9},          {"seeds", required_argument, 0, 10},
         {"temp", required_argument, 0, 11},       {"top-p", required_argument, 0, 12},
@@ -194,6 +198,7 @@ int cmd_eval(int argc, char **argv) {
         case 'c': if (cli_int(CMD, "--ctx", optarg, 8, 1 << 24, &ec.n_ctx)) return 1; break;
         case 'q': quiet = 1; break;
         case 14: ec.kv_f16 = 1; break;
+        case 15: if (cli_int(CMD, "--every", optarg, 1, 1 << 30, &ec.every)) return 1; break;
         case 1100: case 1101: case 1102:
             if (cli_sampling_opt(CMD, o, optarg, &ec.sp)) return 1;
             if (o == 1102) samp_set = 1;

@@ -91,6 +91,9 @@ typedef struct eval_config {
     int overwrite;            /* start the run file afresh whatever it holds */
     int limit;                /* questions; 0 = all */
     int offset_start;         /* first question, 0-based */
+    int every;                /* every N-th question from offset_start; 0 or 1: each.
+                                 Shards K = 0..N-1 of one run then hold questions of
+                                 the same mix, so parallel shards end together */
     int max_new;              /* most generated tokens per answer */
     int batch;                /* sequences decoded together (results do not depend on it) */
     int sampling, n_seeds;    /* sample with seeds 0..n_seeds-1 instead of greedy */

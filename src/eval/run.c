@@ -488,6 +488,7 @@ static cJSON *full_config_json(const eval_config *cfg, const cJSON *config, int 
     if (cfg->limit > 0) cJSON_AddNumberToObject(full, "limit", cfg->limit);
     else cJSON_AddNullToObject(full, "limit");
     cJSON_AddNumberToObject(full, "offset_start", cfg->offset_start);
+    cJSON_AddNumberToObject(full, "every", cfg->every > 1 ? cfg->every : 1);
     cJSON_AddNumberToObject(full, "questions", n_q);
     cJSON_AddNumberToObject(full, "batch", cfg->batch);
     if (cfg->sampling) cJSON_AddNumberToObject(full, "seeds", cfg->n_seeds);
@@ -574,10 +575,11 @@ int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
         err_fail(err, KVS_E_RANGE, "%s has %d questions", data_path, set.n);
         goto fail;
     }
-    n_q = set.n - cfg->offset_start;
+    const int every = cfg->every > 1 ? cfg->every : 1;
+    n_q = (set.n - cfg->offset_start + every - 1) / every;
     if (cfg->limit > 0 && cfg->limit < n_q) n_q = cfg->limit;
     for (int i = 0; i < n_q; i++) {
-        const qa_row *r = &set.rows[cfg->offset_start + i];
+        const qa_row *r = &set.rows[cfg->offset_start + i * every];
         if (mc && r->n_choices < 2) {
             err_fail(err, KVS_E_FORMAT, "%s: question '%s' has no choices (task %s is multiple choice)", data_path, r->id,
                      task->name);
@@ -602,8 +604,8 @@ int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
     int longest = 0;
     for (int i = 0; i < n_q; i++) {
         question *q = &qs[i];
-        q->row = &set.rows[cfg->offset_start + i];
-        q->index = cfg->offset_start + i;
+        q->index = cfg->offset_start + i * every;
+        q->row = &set.rows[q->index];
         if (build_prompt(m, task, cot, off, n_off, q, err)) goto fail;
         if (q->n_toks > longest) longest = q->n_toks;
     }
