@@ -160,7 +160,7 @@ case $which in
     ev $Q15 q15 arc-baseline-sampled --task arc --method baseline --sampling --seeds 5 "$@"
     ev $Q15 q15 "arc-cache-cv$c-sampled" --task arc --method cache --steer out/q15/arc-100x5.gguf --cv "$c" --ck 0 --sampling --seeds 5 "$@" ;;
   q05-base) for t in arc csqa piqa gsm8k; do ev $Q05 q05 "$t-baseline" --task $t --method baseline "$@"; done ;;
-  q05-cot) for t in arc csqa piqa; do ev $Q05 q05 "$t-cot" --task $t --method cot "$@"; done ;;
+  q05-cot) for t in arc csqa piqa gsm8k; do ev $Q05 q05 "$t-cot" --task $t --method cot "$@"; done ;;
   q05-choose300) # the paper's ARC vector size (300 pairs x 10 shots) beside 100 x 5, on the
     # same 64 held-out questions and c_v grid (out/q05/choose300); the extraction's
     # wall time goes to out/logs/extract-times.log (issue 17 asks for it)
