@@ -4,10 +4,12 @@
 # question range.  Usage:
 #   experiments/qwen.sh WHICH [--offset-start K --limit N]   (a shard: its own file, NAME-fromK)
 #   WHICH: q15-base | q15-cot | q15-vectors | q15-choose | q15-cache | q15-random
-#          | q15-cachecot | q15-act | q15-sampling
+#          | q15-cachecot | q15-act | q15-sampling | q15-more (PIQA and GSM8K: baseline, CoT,
+#            cache steering at c_v chosen on held-out questions)
 #          | q05-base | q05-cot | q05-vectors | q05-choose | q05-choose300 | q05-cache | q05-ablate
 #          | all-q15 | all-q05 | all (everything, in the order results matter most:
-#            the 1.5B's ARC and CSQA cells, the 0.5B's, the ablations, sampling last)
+#            the 1.5B's ARC and CSQA cells, the 0.5B's, the ablations, sampling, then
+#            the 1.5B's PIQA and GSM8K)
 #          | status (how far every run file is)
 #          | save [--commit] (copy every run file, vector and choice to results/,
 #            prompts stripped; --commit: and commit results/ alone. Sessions do not
@@ -159,6 +161,13 @@ case $which in
   q15-sampling) vecs $Q15 q15 arc; c=$(cv q15 arc)
     ev $Q15 q15 arc-baseline-sampled --task arc --method baseline --sampling --seeds 5 "$@"
     ev $Q15 q15 "arc-cache-cv$c-sampled" --task arc --method cache --steer out/q15/arc-100x5.gguf --cv "$c" --ck 0 --sampling --seeds 5 "$@" ;;
+  q15-more) # the "then GSM8K and PIQA as compute allows": the 0.5B's three cells
+    vecs $Q15 q15 piqa gsm8k; choose $Q15 q15 piqa gsm8k
+    for t in piqa gsm8k; do
+      ev $Q15 q15 "$t-baseline" --task $t --method baseline "$@"
+      ev $Q15 q15 "$t-cot" --task $t --method cot "$@"
+      cache $Q15 q15 $t "$@"
+    done ;;
   q05-base) for t in arc csqa piqa gsm8k; do ev $Q05 q05 "$t-baseline" --task $t --method baseline "$@"; done ;;
   q05-cot) for t in arc csqa piqa gsm8k; do ev $Q05 q05 "$t-cot" --task $t --method cot "$@"; done ;;
   q05-choose300) # the paper's ARC vector size (300 pairs x 10 shots) beside 100 x 5, on the
@@ -201,7 +210,8 @@ case $which in
     sw "ablate-$t-random" --methods cache --pairs 100 --shots 5 --cv "$c" --ck 0 --select random ;;
   all-q15) for w in q15-base q15-vectors q15-choose q15-cot q15-cache q15-random q15-cachecot q15-act q15-sampling; do "$0" $w "$@"; done ;;
   all) for w in q15-base q15-vectors q15-choose q15-cache q15-random q15-cot q15-cachecot q15-act \
-      q05-base q05-vectors q05-choose q05-choose300 q05-cot q05-cache q05-ablate q15-sampling; do "$0" $w "$@"; done ;;
+      q05-base q05-vectors q05-choose q05-choose300 q05-cot q05-cache q05-ablate q15-sampling q15-more; do
+      "$0" $w "$@"; done ;;
   all-q05) for w in q05-base q05-vectors q05-choose q05-cot q05-cache; do "$0" $w "$@"; done ;;
   save) save "$@" ;;
   restore) ;;
