@@ -92,7 +92,7 @@ eval_twice() { # name, opts, eval args...
   if [ "$(wc -l <"$tmp/e.jsonl")" = "$n" ] && cmp -s <(no_time <"$tmp/a.sum") <(no_time <"$tmp/b.sum") &&
      cmp -s <(no_time <"$tmp/a.out") <(no_time <"$tmp/b.out"); then ok; else bad "$name: ${extra[*]} changes the run"; fi
 }
-eval_twice eval-cache "--data --offset-start --max-new --batch --repeat-penalty --repeat-last-n --ck --cv --layers --offset-token" \
+eval_twice eval-cache "--data --offset-start --every --max-new --batch --repeat-penalty --repeat-last-n --ck --cv --layers --offset-token" \
   --task arc --method cache --steer "$tmp/vc.gguf" --limit 1
 eval_twice eval-act "--act-scale" --task arc --method act --act "$tmp/va.gguf" --act-layer 10 --limit 1 --max-new 32
 eval_twice eval-seeds "--seeds --min-p" --task arc --method baseline --sampling --limit 1 --max-new 8
