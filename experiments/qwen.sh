@@ -161,7 +161,8 @@ case $which in
   q15-sampling) vecs $Q15 q15 arc; c=$(cv q15 arc)
     ev $Q15 q15 arc-baseline-sampled --task arc --method baseline --sampling --seeds 5 "$@"
     ev $Q15 q15 "arc-cache-cv$c-sampled" --task arc --method cache --steer out/q15/arc-100x5.gguf --cv "$c" --ck 0 --sampling --seeds 5 "$@" ;;
-  q15-more) # the "then GSM8K and PIQA as compute allows": the 0.5B's three cells
+  q15-more) # the "then GSM8K and PIQA as compute allows": baseline, CoT and cache
+    # steering, the three methods the 0.5B runs on every task
     vecs $Q15 q15 piqa gsm8k; choose $Q15 q15 piqa gsm8k
     for t in piqa gsm8k; do
       ev $Q15 q15 "$t-baseline" --task $t --method baseline "$@"

@@ -471,6 +471,9 @@ static cJSON *run_config_json(const eval_config *cfg, const char *offset, int co
     return c;
 }
 
+/* Every how many questions the run takes: 0 (unset) and 1 mean each one. */
+static int stride(const eval_config *cfg) { return cfg->every > 1 ? cfg->every : 1; }
+
 /* Every option, for the record: the header config and the rest. */
 static cJSON *full_config_json(const eval_config *cfg, const cJSON *config, int n_q, int n_ctx) {
     cJSON *full = cJSON_Duplicate(config, 1);
@@ -488,7 +491,7 @@ static cJSON *full_config_json(const eval_config *cfg, const cJSON *config, int 
     if (cfg->limit > 0) cJSON_AddNumberToObject(full, "limit", cfg->limit);
     else cJSON_AddNullToObject(full, "limit");
     cJSON_AddNumberToObject(full, "offset_start", cfg->offset_start);
-    cJSON_AddNumberToObject(full, "every", cfg->every > 1 ? cfg->every : 1);
+    cJSON_AddNumberToObject(full, "every", stride(cfg));
     cJSON_AddNumberToObject(full, "questions", n_q);
     cJSON_AddNumberToObject(full, "batch", cfg->batch);
     if (cfg->sampling) cJSON_AddNumberToObject(full, "seeds", cfg->n_seeds);
@@ -575,7 +578,7 @@ int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
         err_fail(err, KVS_E_RANGE, "%s has %d questions", data_path, set.n);
         goto fail;
     }
-    const int every = cfg->every > 1 ? cfg->every : 1;
+    const int every = stride(cfg);
     n_q = (set.n - cfg->offset_start + every - 1) / every;
     if (cfg->limit > 0 && cfg->limit < n_q) n_q = cfg->limit;
     for (int i = 0; i < n_q; i++) {
