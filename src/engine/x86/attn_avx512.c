@@ -70,34 +70,8 @@ static void softmax(float *x, int n) {
     }
 }
 
-static void scores(const attn_tile *t, int minlo, int maxlen) {
-    const int d = t->d;
-    /* groups of four start at multiples of 4 whatever the window, so a row's
-     * place in its group never depends on the tile */
-    for (int jb = minlo & ~3; jb < maxlen; jb += 4) {
-        const float *r[4];
-        /* rows past the longest query are never stored; point them at a real row */
-        for (int x = 0; x < 4; x++) r[x] = t->k + (size_t)(jb + x < maxlen ? jb + x : maxlen - 1) * t->stride;
-        for (int i = 0; i < t->nq; i++) {
-            const int len = t->len[i], lo = t->lo ? t->lo[i] : 0;
-            if (len <= jb || lo >= jb + 4) continue;
-            const float *q = t->q[i];
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (int x = 0; x < d; x += 16) {
-                const __m512 qv = _mm512_loadu_ps(q + x);
-                a0 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r[0] + x), a0);
-                a1 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r[1] + x), a1);
-                a2 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r[2] + x), a2);
-                a3 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(r[3] + x), a3);
-            }
-            float s4[4];
-            _mm_storeu_ps(s4, _mm_mul_ps(simd512_sum4(a0, a1, a2, a3), _mm_set1_ps(t->scale)));
-            float *s = t->scores + (size_t)i * t->ld + jb;
-            const int m = len - jb < 4 ? len - jb : 4;
-            for (int x = lo > jb ? lo - jb : 0; x < m; x++) s[x] = s4[x];
-        }
-    }
-}
+/* the four dot products of a score group, summed by one fixed tree */
+#define SUM4(a0, a1, a2, a3) simd512_sum4(a0, a1, a2, a3)
 
 #include "attn_vec.h"
 

@@ -1,14 +1,45 @@
-/* attn_vec.h - the tile attention driver (scores, softmax, weighted sum) and its
- * weighted-sum blocks, written once for both vector widths.  Included
- * by attn_avx2.c and attn_avx512.c after they define VEC (the vector type), LANES
- * (floats per vector), CMAX (vectors per wide chunk of the head dimension), ZERO,
- * LOAD, STORE, BCAST and FMA, and INLINE, and their scores() and softmax().
+/* attn_vec.h - the tile attention driver (scores, softmax, weighted sum), its
+ * score loop and weighted-sum blocks, written once for both vector widths.
+ * Included by attn_avx2.c and attn_avx512.c after they define VEC (the vector
+ * type), LANES (floats per vector), CMAX (vectors per wide chunk of the head
+ * dimension), ZERO, LOAD, STORE, BCAST, FMA, SUM4 (four vectors' sums as one
+ * __m128, each width's own fixed tree) and INLINE, and their softmax().
  *
  * Each value row chunk is loaded once and added into the accumulators of up to six
  * queries; every output lane sums its rows in order, from the query's first row, so
  * a result never depends on the other queries of the tile. */
 #ifndef KVS_ATTN_VEC_H
 #define KVS_ATTN_VEC_H
+
+/* Scores, rows four at a time: one load of each row chunk serves every query of
+ * the tile.  Groups of four start at multiples of 4 whatever the window, so a
+ * row's place in its group (and so its score's rounding) never depends on the tile. */
+static void scores(const attn_tile *t, int minlo, int maxlen) {
+    const int d = t->d;
+    for (int jb = minlo & ~3; jb < maxlen; jb += 4) {
+        const float *r[4];
+        /* rows past the longest query are never stored; point them at a real row */
+        for (int x = 0; x < 4; x++) r[x] = t->k + (size_t)(jb + x < maxlen ? jb + x : maxlen - 1) * t->stride;
+        for (int i = 0; i < t->nq; i++) {
+            const int len = t->len[i], lo = t->lo ? t->lo[i] : 0;
+            if (len <= jb || lo >= jb + 4) continue;
+            const float *q = t->q[i];
+            VEC a0 = ZERO(), a1 = a0, a2 = a0, a3 = a0;
+            for (int x = 0; x < d; x += LANES) {
+                const VEC qv = LOAD(q + x);
+                a0 = FMA(qv, LOAD(r[0] + x), a0);
+                a1 = FMA(qv, LOAD(r[1] + x), a1);
+                a2 = FMA(qv, LOAD(r[2] + x), a2);
+                a3 = FMA(qv, LOAD(r[3] + x), a3);
+            }
+            float s4[4];
+            _mm_storeu_ps(s4, _mm_mul_ps(SUM4(a0, a1, a2, a3), _mm_set1_ps(t->scale)));
+            float *s = t->scores + (size_t)i * t->ld + jb;
+            const int m = len - jb < 4 ? len - jb : 4;
+            for (int x = lo > jb ? lo - jb : 0; x < m; x++) s[x] = s4[x];
+        }
+    }
+}
 
 /* Value row j into the accumulators of queries i0..i0+N-1; `check` (a constant
  * at each call) skips the queries whose rows do not include j. */
