@@ -24,7 +24,7 @@ import os
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 import numpy as np
 
@@ -70,6 +70,26 @@ def kernels() -> str:
     return _L.kvs_kernels_name().decode()
 
 
+_C = TypeVar("_C", bound="_Closing")
+
+
+class _Closing:
+    """Closed by close(), by a with-block's end, or when collected: the library
+    memory behind a handle is freed once, at the first of these."""
+
+    def close(self) -> None:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def __del__(self) -> None:
+        self.close()
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """Hyper-parameters of a loaded model (kvs_model_info)."""
@@ -109,7 +129,7 @@ class Generation:
     seconds: float
 
 
-class Vector:
+class Vector(_Closing):
     """A steering vector set (kvs_steer): per layer a key and a value delta
     (kind "cache") or a residual-stream delta (kind "act").
 
@@ -178,14 +198,6 @@ class Vector:
             _L.kvs_steer_free(self._h)
             self._h = None
 
-    def __del__(self) -> None:
-        self.close()
-
-    def __enter__(self) -> "Vector":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def kind(self) -> str:
@@ -312,7 +324,7 @@ class _StreamState:
             return self.cancel
 
 
-class Stream:
+class Stream(_Closing):
     """The text of one generation as it is produced (`Model.generate_stream`).
 
     Iterate for the pieces (str, whole UTF-8 characters; a final
@@ -401,17 +413,11 @@ class Stream:
         self.stop = "stopped"
 
     def __del__(self) -> None:
-        if getattr(self, "_st", None) is not None:
+        if getattr(self, "_st", None) is not None:  # not when __init__ failed
             self.close()
 
-    def __enter__(self) -> "Stream":
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class Model:
+class Model(_Closing):
     """A GGUF model loaded by libkvsteer (memory-mapped, weights stay quantized)."""
 
     def __init__(self, path: PathLike):
@@ -443,14 +449,6 @@ class Model:
             _L.kvs_model_free(self._h)
             self._h = None
 
-    def __del__(self) -> None:
-        self.close()
-
-    def __enter__(self) -> "Model":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------ tokens
 
