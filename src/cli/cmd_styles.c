@@ -10,6 +10,7 @@
 
 #include "eval/eval.h"
 #include "eval/runfile.h"
+#include "engine/grow.h"
 #include "eval/style.h"
 #include "cli.h"
 #include "steer_opts.h"
@@ -87,40 +88,41 @@ static int tabulate(const style_detector *d, row *r) {
     return rc;
 }
 
+/* One table of vectors x styles, the vector's own style in bold: the share of
+ * answers showing each structure and the run's totals, or (marks) the share
+ * holding at least one of its surface markers. */
+static void md_table(strbuf *b, const row *rows, int n, const char *title, int marks) {
+    sb_printf(b, "%s\n\n| vector | n |", title);
+    for (int k = 0; k < STYLE_N; k++) sb_printf(b, " %s |", style_names[k]);
+    sb_add(b, marks ? " none |\n|---|---|" : " none | hit max-new | accuracy | mean tokens |\n|---|---|");
+    for (int k = 0; k < STYLE_N + (marks ? 1 : 4); k++) sb_add(b, "---|");
+    sb_add(b, "\n");
+    for (int i = 0; i < n; i++) {
+        const row *r = &rows[i];
+        const int *counts = marks ? r->marks : r->shows;
+        sb_printf(b, "| %s | %d |", r->label, r->n);
+        for (int k = 0; k < STYLE_N; k++) {
+            const char *bold = k == r->intended ? "**" : "";
+            sb_printf(b, " %s%.0f%%%s |", bold, 100.0 * counts[k] / r->n, bold);
+        }
+        if (marks)
+            sb_printf(b, " %.0f%% |\n", 100.0 * r->no_marks / r->n);
+        else
+            sb_printf(b, " %.0f%% | %.0f%% | %.1f%% | %.1f |\n", 100.0 * r->none / r->n, 100.0 * r->capped / r->n,
+                      100.0 * r->accuracy, r->tokens);
+    }
+}
+
 static char *render_md(const row *rows, int n) {
-    size_t cap = 4096 + (size_t)n * 1024;
-    char *s = malloc(cap);
-    if (!s) return NULL;
-    size_t at = (size_t)snprintf(s, cap, "Structure shown (share of answers; the vector's own style in bold):\n\n| vector | n |");
-    for (int k = 0; k < STYLE_N; k++) at += (size_t)snprintf(s + at, cap - at, " %s |", style_names[k]);
-    at += (size_t)snprintf(s + at, cap - at, " none | hit max-new | accuracy | mean tokens |\n|---|---|");
-    for (int k = 0; k < STYLE_N + 4; k++) at += (size_t)snprintf(s + at, cap - at, "---|");
-    at += (size_t)snprintf(s + at, cap - at, "\n");
-    for (int i = 0; i < n; i++) {
-        const row *r = &rows[i];
-        at += (size_t)snprintf(s + at, cap - at, "| %s | %d |", r->label, r->n);
-        for (int k = 0; k < STYLE_N; k++) {
-            const char *b = k == r->intended ? "**" : "";
-            at += (size_t)snprintf(s + at, cap - at, " %s%.0f%%%s |", b, 100.0 * r->shows[k] / r->n, b);
-        }
-        at += (size_t)snprintf(s + at, cap - at, " %.0f%% | %.0f%% | %.1f%% | %.1f |\n", 100.0 * r->none / r->n,
-                               100.0 * r->capped / r->n, 100.0 * r->accuracy, r->tokens);
+    strbuf b = {0};
+    md_table(&b, rows, n, "Structure shown (share of answers; the vector's own style in bold):", 0);
+    sb_add(&b, "\n");
+    md_table(&b, rows, n, "Markers present (at least one surface marker of the style, share of answers):", 1);
+    if (b.oom) {
+        sb_free(&b);
+        return NULL;
     }
-    at += (size_t)snprintf(s + at, cap - at, "\nMarkers present (at least one surface marker of the style, share of answers):\n\n| vector | n |");
-    for (int k = 0; k < STYLE_N; k++) at += (size_t)snprintf(s + at, cap - at, " %s |", style_names[k]);
-    at += (size_t)snprintf(s + at, cap - at, " none |\n|---|---|");
-    for (int k = 0; k < STYLE_N + 1; k++) at += (size_t)snprintf(s + at, cap - at, "---|");
-    at += (size_t)snprintf(s + at, cap - at, "\n");
-    for (int i = 0; i < n; i++) {
-        const row *r = &rows[i];
-        at += (size_t)snprintf(s + at, cap - at, "| %s | %d |", r->label, r->n);
-        for (int k = 0; k < STYLE_N; k++) {
-            const char *b = k == r->intended ? "**" : "";
-            at += (size_t)snprintf(s + at, cap - at, " %s%.0f%%%s |", b, 100.0 * r->marks[k] / r->n, b);
-        }
-        at += (size_t)snprintf(s + at, cap - at, " %.0f%% |\n", 100.0 * r->no_marks / r->n);
-    }
-    return s;
+    return b.p;
 }
 
 static cJSON *render_json(const row *rows, int n, const cJSON *settings) {
