@@ -208,7 +208,9 @@ case $which in
     sw "ablate-$t" --methods cache --pairs 100 --shots 1,5,10 --cv "$c" --ck 0
     sw "ablate-$t" --methods cache --pairs 100 --shots 5 --cv "$c" --ck 0,0.2,0.4
     sw "ablate-$t" --methods baseline,cache --pairs 100 --shots 5 --cv 1,2,4,6,8,10 --ck 0
-    sw "ablate-$t-random" --methods cache --pairs 100 --shots 5 --cv "$c" --ck 0 --select random ;;
+    # one configuration: a shard each would leave a core idle, so one process on them all
+    if [ -n "${SHARD:-}" ]; then sw1 "ablate-$t-random" --methods cache --pairs 100 --shots 5 --cv "$c" --ck 0 --select random
+    else T=$((T * P)) sw1 "ablate-$t-random" --methods cache --pairs 100 --shots 5 --cv "$c" --ck 0 --select random; fi ;;
   all-q15) for w in q15-base q15-vectors q15-choose q15-cot q15-cache q15-random q15-cachecot q15-act q15-sampling; do "$0" $w "$@"; done ;;
   all) for w in q15-base q15-vectors q15-choose q15-cache q15-random q15-cot q15-cachecot q15-act \
       q05-base q05-vectors q05-choose q05-choose300 q05-cot q05-cache q05-ablate q15-sampling q15-more; do
