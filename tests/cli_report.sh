@@ -97,6 +97,7 @@ check "stripped: a broken record inside fails, naming the line, leaving nothing"
 # tools/answer_form.py: one row per run, over the questions both answered; a missing file is one line
 python3 tools/answer_form.py "$tmp/runs/base.jsonl" "$tmp/shards/a.jsonl,$tmp/shards/b.jsonl" >"$tmp/form" 2>"$tmp/err" || bad "answer_form: $(cat "$tmp/err")"
 check "answer_form: a row per run, shards joined, 3 shared answers" sh -c "[ \$(grep -cE '^\| .* \| 3 \| [0-9.]+% \| [0-9.]+% \| [0-9.]+% \|$' '$tmp/form') = 2 ]"
+check "answer_form: two shards of one run given apart share no question: one line, not a traceback" sh -c "! python3 tools/answer_form.py '$tmp/shards/a.jsonl' '$tmp/shards/b.jsonl' 2>'$tmp/e' && [ \$(wc -l <'$tmp/e') = 1 ] && grep -q 'share no question' '$tmp/e'"
 check "answer_form: a missing file is one line naming it" sh -c "! python3 tools/answer_form.py '$tmp/none.jsonl' 2>'$tmp/e' && [ \$(wc -l <'$tmp/e') = 1 ] && grep -q 'none.jsonl' '$tmp/e'"
 # a sweep folder stands for its runs/
 mkdir -p "$tmp/sweepdir"; ln -s "$tmp/runs" "$tmp/sweepdir/runs"

@@ -47,6 +47,9 @@ def main():
         return 0 if specs else 2
     runs = [load(s) for s in specs]
     keys = set(runs[0]).intersection(*runs[1:])
+    if not keys:
+        sys.exit("answer_form: the runs share no question (shards of one run go in one argument, "
+                 "joined with commas)")
     print(f"| run | answers | options one by one | steps | boxed |\n|---|---|---|---|---|")
     for spec, r in zip(specs, runs):
         texts = [r[k] for k in keys]
