@@ -7,6 +7,7 @@
 
 #include "dataset.h"
 #include "embcache.h"
+#include "embed.h"
 #include "pairs.h"
 #include "testutil.h"
 

@@ -11,7 +11,7 @@
 #include "engine/fileio.h"
 #include "engine/hash.h"
 #include "fingerprint.h"
-#include "pairs.h"
+#include "embed.h"
 
 static const char k_magic[8] = {'K', 'V', 'S', 'E', 'M', 'B', 'C', 0};
 enum { KEY_MAX = 4096 };

@@ -63,7 +63,7 @@ int embcache_read(const char *path, const char *key, int n_rows, int dim, float 
 int embcache_write(const char *path, const char *key, int n_rows, int dim, const float *emb,
                    const uint8_t *have, kvs_error *err);
 
-/* The embeddings (embed_texts, pairs.h) of the n trace rows listed in rows,
+/* The embeddings (embed_texts, embed.h) of the n trace rows listed in rows,
  * into emb (n_rows * dim floats; other rows untouched).  With a cache folder
  * `dir`, rows the cache file holds are read from it, only the others are
  * embedded, and the file is rewritten with them; what happened, and any

@@ -62,12 +62,4 @@ int pairs_from_prompts(const kvs_model *m, const char *pos, const char *neg, int
                        const char *prefix, int n_pairs, pair_set *out, kvs_error *err);
 void pairs_free(pair_set *p);
 
-/* Mean-pooled final hidden state of each text (n_embd floats each, into out).
- * Each text's result is bit-identical whatever texts share its batch.
- * EMBED_RECIPE names what embed_texts computes; it is part of the embedding
- * cache's key, so change it whenever the numbers could change. */
-#define EMBED_RECIPE "question text; tokens with the model's BOS rule, no special tokens, first 511; f32 KV; final-norm hidden state; mean over tokens; v1"
-int embed_texts(const kvs_model *m, const char *const *texts, int n, int n_threads, float *out,
-                void (*progress)(int, int, const char *, void *), void *user, kvs_error *err);
-
 #endif
