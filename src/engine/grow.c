@@ -1,6 +1,7 @@
 /* grow.c - growable arrays and text buffers (grow.h). */
 #include "grow.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,19 @@ void *grow(void *p, int n, int *cap, size_t elt) {
     void *np = realloc(p, elt * (size_t)nc);
     if (np) *cap = nc;
     return np;
+}
+
+void *grow_to(void *p, size_t need, size_t *cap, size_t elt) {
+    if (need <= *cap && p) return p;
+    size_t c = *cap ? *cap : 64;
+    while (c < need) {
+        if (c > SIZE_MAX / 2) return NULL;
+        c *= 2;
+    }
+    if (c > SIZE_MAX / elt) return NULL;
+    void *q = realloc(p, c * elt);
+    if (q) *cap = c;
+    return q;
 }
 
 void sb_vprintf(strbuf *b, const char *fmt, va_list ap) {

@@ -10,6 +10,11 @@
  * memory (p is then still valid and still owned by the caller).  Usage:
  *   T *np = grow(arr, n, &cap, sizeof *arr); if (!np) fail; arr = np; arr[n++] = x; */
 void *grow(void *p, int n, int *cap, size_t elt);
+/* Room for `need` elements (size_t counts, for buffers that follow a text's
+ * length): p itself, or p moved to a block of at least 64 elements, doubled
+ * until it holds need (*cap updated); NULL when out of memory or when the size
+ * overflows (p is then still valid and still owned by the caller). */
+void *grow_to(void *p, size_t need, size_t *cap, size_t elt);
 
 /* A NUL-terminated text built by appending; after an allocation failure
  * `oom` is set and further appends do nothing (check once at the end). */

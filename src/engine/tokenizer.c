@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "grow.h"
 
 /* ----------------------------------------------------------------- encoding */
 
@@ -31,11 +32,9 @@ typedef struct ivec {
 
 static int ivec_push(ivec *a, int32_t x) {
     if (a->n == a->cap) {
-        size_t c = a->cap ? a->cap * 2 : 64;
-        int32_t *p = realloc(a->v, c * sizeof *p);
+        int32_t *p = grow_to(a->v, a->n + 1, &a->cap, sizeof *p);
         if (!p) return -1;
         a->v = p;
-        a->cap = c;
     }
     a->v[a->n++] = x;
     return 0;
@@ -53,11 +52,9 @@ typedef struct fvec {
 
 static int fvec_push(fvec *a, size_t off, size_t len, int32_t tok) {
     if (a->n == a->cap) {
-        size_t c = a->cap ? a->cap * 2 : 16;
-        frag *p = realloc(a->v, c * sizeof *p);
+        frag *p = grow_to(a->v, a->n + 1, &a->cap, sizeof *p);
         if (!p) return -1;
         a->v = p;
-        a->cap = c;
     }
     a->v[a->n++] = (frag){off, len, tok};
     return 0;
@@ -89,17 +86,6 @@ typedef struct work {
     int is_spm;
 } work;
 
-/* Make room for `need` elements; returns the (possibly moved) buffer, or NULL
- * when memory runs out (the old buffer is then still valid). */
-static void *grow_to(void *p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap && p) return p;
-    size_t c = *cap ? *cap : 64;
-    while (c < need) c *= 2;
-    void *q = realloc(p, c * elem);
-    if (!q) return NULL;
-    *cap = c;
-    return q;
-}
 static int syms_reserve(work *w, size_t n) {
     if (n <= w->sym_cap) return 0;
     size_t c = w->sym_cap ? w->sym_cap : 64;
@@ -129,7 +115,7 @@ static int heap_less(const work *w, const heap_ent *a, const heap_ent *b) {
 }
 
 static int heap_push(work *w, heap_ent e) {
-    heap_ent *h = grow_to(w->heap, &w->heap_cap, w->heap_n + 1, sizeof *w->heap);
+    heap_ent *h = grow_to(w->heap, w->heap_n + 1, &w->heap_cap, sizeof *w->heap);
     if (!h) return -1;
     w->heap = h;
     size_t i = w->heap_n++;
@@ -181,7 +167,7 @@ static int bpe_word(work *w, const uint8_t *s, size_t n) {
     const tokenizer *t = w->t;
     if (n == 0) return 0;
     if (t->ignore_merges) {
-        char *e = grow_to(w->enc, &w->enc_cap, n * 2 + 1, 1);
+        char *e = grow_to(w->enc, n * 2 + 1, &w->enc_cap, 1);
         if (!e) return -1;
         w->enc = e;
         size_t k = 0;
@@ -219,7 +205,7 @@ static int bpe_word(work *w, const uint8_t *s, size_t n) {
  * well-formed sequence becomes U+FFFD; decoded code points are re-encoded in
  * shortest form (surrogates and values past U+10FFFF also become U+FFFD). */
 static int sanitize(work *w, const char *text, size_t len, size_t *out_len) {
-    char *nb = len < SIZE_MAX / 4 ? grow_to(w->buf, &w->buf_cap, len * 3 + 4, 1) : NULL;
+    char *nb = len < SIZE_MAX / 4 ? grow_to(w->buf, len * 3 + 4, &w->buf_cap, 1) : NULL;
     if (!nb) return -1;
     w->buf = nb;
     const uint8_t *s = (const uint8_t *)text;
@@ -303,7 +289,7 @@ static int spm_try_pair(work *w, int32_t a, int32_t b) {
  * then adjacent symbols merge into the highest-scoring vocabulary entry. */
 static int encode_spm_text(work *w, const char *text, size_t len, int prefix_space, kvs_error *err) {
     const tokenizer *t = w->t;
-    char *nb = len < SIZE_MAX / 4 ? grow_to(w->buf, &w->buf_cap, len * 3 + 8, 1) : NULL;
+    char *nb = len < SIZE_MAX / 4 ? grow_to(w->buf, len * 3 + 8, &w->buf_cap, 1) : NULL;
     if (!nb) return err_fail(err, KVS_E_NOMEM, "tokenize: out of memory");
     w->buf = nb;
     size_t k = 0;
@@ -397,7 +383,7 @@ static int partition(work *w, const char *text, size_t len, int parse_special) {
             size_t j = 0;
             while (j < nc && cand[j].id != id) j++;
             if (j < nc) continue;
-            sp_cand *nc2 = grow_to(cand, &cc, nc + 1, sizeof *cand);
+            sp_cand *nc2 = grow_to(cand, nc + 1, &cc, sizeof *cand);
             if (!nc2) {
                 free(cand);
                 return -1;
