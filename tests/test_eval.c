@@ -10,6 +10,7 @@
 #include "eval.h"
 #include "fingerprint.h"
 #include "runfile.h"
+#include "runstats.h"
 #include "testutil.h"
 
 static char g_dir[64];

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "runfile.h"
+#include "runstats.h"
 #include "stats.h"
 #include "testutil.h"
 

@@ -10,6 +10,7 @@
 
 #include "eval/eval.h"
 #include "eval/runfile.h"
+#include "eval/runstats.h"
 #include "engine/grow.h"
 #include "eval/style.h"
 #include "cli.h"

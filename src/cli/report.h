@@ -11,7 +11,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "eval/runfile.h"
+#include "eval/runstats.h"
 
 /* numeric settings an ablation may vary */
 enum { P_CV, P_CK, P_PAIRS, P_SHOTS, P_ACT_SCALE, P_ACT_LAYER, N_PARAMS };

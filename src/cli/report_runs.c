@@ -14,6 +14,7 @@
 #include "eval/eval.h"
 #include "eval/fingerprint.h"
 #include "eval/runfile.h"
+#include "eval/runstats.h"
 #include "eval/stats.h"
 #include "cli.h"
 #include "report.h"

@@ -13,6 +13,7 @@
 #include "eval.h"
 #include "fingerprint.h"
 #include "runfile.h"
+#include "runstats.h"
 
 void eval_config_init(eval_config *c) {
     memset(c, 0, sizeof *c);
