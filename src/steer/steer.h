@@ -1,4 +1,5 @@
-/* steer.h - steering vector sets: construction (for extraction) and file I/O.
+/* steer.h - steering vector sets: construction (for extraction, steer.c) and
+ * the vector file (vecfile.c).
  * The public half of the API is in kvsteer.h. */
 #ifndef KVS_STEER_H
 #define KVS_STEER_H
@@ -19,6 +20,16 @@ struct kvs_steer {
     char **meta_key, **meta_val;
 };
 
+/* What a vector may not hold: NaN, infinities and magnitudes no real model
+ * produces (the file loaders and kvs_steer_from_floats share the rule, so a set
+ * that was accepted can be saved and loaded again). */
+static inline int steer_bad_float(float x) { return x != x || x > 1e30f || x < -1e30f; }
+
+/* A set's shape and identity, without vectors (NULL when out of memory). */
+kvs_steer *steer_shell(kvs_steer_kind kind, const char *arch, int n_layer, int n_head_kv, int head_dim, int n_embd,
+                       uint64_t tokenizer_hash);
+/* n_layer zeroed vectors of dim floats (NULL when out of memory). */
+float **steer_new_vecs(int n_layer, int dim);
 /* An all-zero set shaped for model m. */
 kvs_steer *steer_new(const kvs_model *m, kvs_steer_kind kind, kvs_error *err);
 /* A control set with the shape, metadata and per-layer norms of src (each
