@@ -114,6 +114,17 @@ check "cache c=0 == baseline with offset" cmp -s <(strip_method "$tmp/c0.jsonl")
 check "cache: offset in config" grep -q '"offset":"\\n"' "$tmp/c.jsonl"
 "${EV[@]}" "${ARC[@]}" --method cache --steer "$tmp/vc.gguf" --cv 4 --limit 2 --max-new 16 --batch 1 -o "$tmp/c1.jsonl" >/dev/null 2>"$tmp/err" || bad "cache b1: $(cat "$tmp/err")"
 check "cache: batch 2 == batch 1" cmp -s <(samples "$tmp/c.jsonl") <(samples "$tmp/c1.jsonl")
+# sampling shares a question's prompt between its seeds: the later seeds copy
+# the cached prompt (from another slot, or their own slot's previous seed) and
+# prefill only its last token and the held offset token, on which the edit
+# lands.  Batch 6 starts all six samples at once (nothing to share); batch 2
+# shares both ways.  The results must be the same bits.
+SS=(--method cache --steer "$tmp/vc.gguf" --cv 4 --limit 2 --max-new 10 --sampling --seeds 3)
+"${EV[@]}" "${ARC[@]}" "${SS[@]}" --batch 6 -o "$tmp/ss6.jsonl" >/dev/null 2>"$tmp/err" || bad "share b6: $(cat "$tmp/err")"
+"$BIN" eval -m "$MODEL" --data "$DATA" -t "$T" "${ARC[@]}" "${SS[@]}" --batch 2 -o "$tmp/ss2.jsonl" >/dev/null 2>"$tmp/err2" || bad "share b2: $(cat "$tmp/err2")"
+check "sampling: batch 2 shared prompts" grep -q "samples took their prompt from another seed's cache" "$tmp/err2"
+check "sampling, cache steering: shared prompts == full prefills" cmp -s <(samples "$tmp/ss6.jsonl") <(samples "$tmp/ss2.jsonl")
+check "sampling: 6 samples" [ "$(nsamples "$tmp/ss2.jsonl")" = 6 ]
 "${EV[@]}" "${GSM[@]}" --method cache+cot --steer "$tmp/vc.gguf" --limit 1 --max-new 8 -o "$tmp/cg.jsonl" >/dev/null 2>"$tmp/err" || bad "cache+cot: $(cat "$tmp/err")"
 check "cache gsm8k: offset is a space" grep -q '"offset":" "' "$tmp/cg.jsonl"
 "${EV[@]}" "${ARC[@]}" --method act --act "$tmp/va.gguf" --act-layer 10 --act-scale 2 --limit 2 --max-new 12 --batch 2 -o "$tmp/a.jsonl" >/dev/null 2>"$tmp/err" || bad "act: $(cat "$tmp/err")"

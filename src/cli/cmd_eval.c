@@ -144,6 +144,9 @@ int cli_eval(eval_config *ec, const steer_opts *so, int quiet, FILE *out) {
         }
         return cli_error(CMD, "%s", err.msg);
     }
+    if (!quiet && res.prompts_shared)
+        fprintf(stderr, "[eval] %d samples took their prompt from another seed's cache instead of prefilling it\n",
+                res.prompts_shared);
     print_result(out, ec, res.summary);
     cJSON_Delete(res.summary);
     return fflush(out) ? 1 : 0;

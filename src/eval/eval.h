@@ -129,6 +129,9 @@ typedef enum eval_fault {
 typedef struct eval_result {
     cJSON *summary;   /* the summary line written last (owned by the caller) */
     eval_fault fault; /* on error */
+    int prompts_shared; /* samples (sampling: seeds after the first) whose prompt was
+                         * copied from the cache of another seed of the question
+                         * instead of prefilled again; the results are the same */
 } eval_result;
 
 /* Run (or resume) the evaluation; 0 and res->summary on success. */

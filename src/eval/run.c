@@ -128,9 +128,10 @@ typedef struct loop {
     kvs_gen_request *req, *areq;
     kvs_sampler **smp;
     kvs_token **app;
-    int *slot_sample, *n_resp;
+    int *slot_sample, *n_resp; /* slot_sample: -1 before the slot's first sample */
     double *t_start; /* per slot: when its sample's prompt was handed to the decoder */
-    int next;
+    int next, n_slots;
+    int prompts_shared; /* samples whose prompt came from another slot's cache */
 } loop;
 
 static double now_s(void) {
@@ -266,6 +267,38 @@ static int span_request(loop *lp, int j) {
     return cached + na + 1 < lp->n_ctx;
 }
 
+/* Sampling runs a question once per seed.  When another slot still holds
+ * this question's prompt in its cache (an earlier seed, running or done), the
+ * cached positions before the last prompt token are copied into slot j and
+ * only the rest is prefilled; the last prompt token is computed again, so the
+ * steering edit (cache steering, on that token) and the first logits come
+ * about as before.  kvs_seq_copy gives exactly what prefilling would write and
+ * no row depends on what shares its batch, so results are bit for bit those of
+ * a full prefill; the prompt's prefill is paid once per question instead of
+ * once per seed.  Returns 1 when r was rewritten to continue the copy. */
+static int share_prompt(loop *lp, int j, int prev, int qi, kvs_gen_request *r, kvs_error *err) {
+    const question *q = &lp->qs[qi];
+    const int n_copy = q->n_toks - lp->n_off - 1;
+    if (n_copy < 1) return 0;
+    for (int i = -1; i < lp->n_slots; i++) {
+        /* first slot j itself (its previous sample, often this question's last seed) */
+        const int smp = i < 0 ? prev : i == j ? -1 : lp->slot_sample[i], seq = i < 0 ? j : i;
+        if (smp < 0 || lp->todo[smp].q != qi || kvs_seq_len(lp->c, seq) < n_copy) continue;
+        kvs_error e = {0};
+        if (seq == j ? kvs_seq_truncate(lp->c, j, n_copy, &e) : kvs_seq_copy(lp->c, seq, j, n_copy, &e))
+            return 0; /* prefill it whole instead */
+        /* the sampler's history (its repetition penalty window) as if it had seen the whole prompt */
+        for (int k = 0; r->sampler && k < n_copy; k++)
+            if (kvs_sampler_accept(r->sampler, q->toks[k])) return err_fail(err, KVS_E_NOMEM, "out of memory"), -1;
+        r->prompt = q->toks + n_copy;
+        r->n_prompt = q->n_toks - n_copy;
+        r->append = 1;
+        lp->prompts_shared++;
+        return 1;
+    }
+    return 0;
+}
+
 /* Slot j's request finished (or the run starts): score what finished, run the
  * answer span after a multiple-choice response, else start the next sample. */
 static int loop_refill(void *user, int j, kvs_gen_request *fin, kvs_gen_request **next, kvs_error *err) {
@@ -282,6 +315,7 @@ static int loop_refill(void *user, int j, kvs_gen_request *fin, kvs_gen_request 
         return err->code;
     }
     if (lp->next >= lp->n_todo) return 0;
+    const int prev = lp->slot_sample[j];
     const sample *s = &lp->todo[lp->slot_sample[j] = lp->next++];
     lp->t_start[j] = now_s();
     const question *q = &lp->qs[s->q];
@@ -307,6 +341,7 @@ static int loop_refill(void *user, int j, kvs_gen_request *fin, kvs_gen_request 
         if (!(lp->smp[j] = kvs_sampler_new(&p, err))) return err->code ? err->code : KVS_E_NOMEM;
     }
     r->sampler = lp->smp[j];
+    if (lp->sampling && share_prompt(lp, j, prev, s->q, r, err) < 0) return err->code;
     *next = r;
     return 0;
 }
@@ -512,7 +547,9 @@ static int decode_all(loop *lp, int B, int n_ctx, int n_suffix, kvs_error *err) 
     lp->n_resp = calloc((size_t)B, sizeof *lp->n_resp);
     lp->t_start = calloc((size_t)B, sizeof *lp->t_start);
     int ok = lp->req && lp->areq && lp->smp && lp->app && lp->slot_sample && lp->n_resp && lp->t_start;
+    lp->n_slots = B;
     for (int j = 0; ok && j < B; j++) {
+        lp->slot_sample[j] = -1;
         lp->req[j].out = malloc(sizeof(kvs_token) * (size_t)lp->max_new);
         lp->areq[j].out = malloc(sizeof(kvs_token) * EVAL_SPAN_TOKENS);
         lp->app[j] = malloc(sizeof(kvs_token) * (size_t)(n_ctx + n_suffix + 1));
@@ -651,8 +688,10 @@ int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
         err_fail(err, KVS_E_NOMEM, "out of memory");
         goto fail;
     }
-    for (int s = 0; s < seeds; s++)
-        for (int i = 0; i < n_q; i++) {
+    /* question by question, its seeds together: they share the prompt's
+     * prefill (share_prompt) while one of them is still in the cache */
+    for (int i = 0; i < n_q; i++)
+        for (int s = 0; s < seeds; s++) {
             const int seed = cfg->sampling ? s : -1;
             if (!run_writer_has(&run, seed, qs[i].row->id)) todo[n_todo++] = (sample){i, seed};
         }
@@ -675,7 +714,9 @@ int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
         if (!(c = kvs_ctx_new(m, &cp, err))) goto fail;
         if (cfg->act.vec && kvs_steer_apply_act(c, -1, cfg->act.vec, cfg->act_layer, cfg->act_scale, err)) goto fail;
         lp.c = c;
-        if (decode_all(&lp, B, n_ctx, n_suffix, err)) goto fail;
+        const int drc = decode_all(&lp, B, n_ctx, n_suffix, err);
+        res->prompts_shared = lp.prompts_shared;
+        if (drc) goto fail;
     }
 
     /* every requested sample is present: the summary, of exactly those (the file
