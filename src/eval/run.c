@@ -275,28 +275,32 @@ static int span_request(loop *lp, int j) {
  * about as before.  kvs_seq_copy gives exactly what prefilling would write and
  * no row depends on what shares its batch, so results are bit for bit those of
  * a full prefill; the prompt's prefill is paid once per question instead of
- * once per seed.  Returns 1 when r was rewritten to continue the copy. */
+ * once per seed.  Returns 1 when r was rewritten to continue the copy, 0 when
+ * it prefills the whole prompt, a negative error code. */
+static int holds_prompt(const loop *lp, int seq, int smp, int qi, int n_copy) {
+    return smp >= 0 && lp->todo[smp].q == qi && kvs_seq_len(lp->c, seq) >= n_copy;
+}
+
 static int share_prompt(loop *lp, int j, int prev, int qi, kvs_gen_request *r, kvs_error *err) {
     const question *q = &lp->qs[qi];
     const int n_copy = q->n_toks - lp->n_off - 1;
     if (n_copy < 1) return 0;
-    for (int i = -1; i < lp->n_slots; i++) {
-        /* first slot j itself (its previous sample, often this question's last seed) */
-        const int smp = i < 0 ? prev : i == j ? -1 : lp->slot_sample[i], seq = i < 0 ? j : i;
-        if (smp < 0 || lp->todo[smp].q != qi || kvs_seq_len(lp->c, seq) < n_copy) continue;
-        kvs_error e = {0};
-        if (seq == j ? kvs_seq_truncate(lp->c, j, n_copy, &e) : kvs_seq_copy(lp->c, seq, j, n_copy, &e))
-            return 0; /* prefill it whole instead */
-        /* the sampler's history (its repetition penalty window) as if it had seen the whole prompt */
-        for (int k = 0; r->sampler && k < n_copy; k++)
-            if (kvs_sampler_accept(r->sampler, q->toks[k])) return err_fail(err, KVS_E_NOMEM, "out of memory"), -1;
-        r->prompt = q->toks + n_copy;
-        r->n_prompt = q->n_toks - n_copy;
-        r->append = 1;
-        lp->prompts_shared++;
-        return 1;
-    }
-    return 0;
+    /* slot j itself first: its previous sample is often this question's last seed */
+    int src = holds_prompt(lp, j, prev, qi, n_copy) ? j : -1;
+    for (int i = 0; src < 0 && i < lp->n_slots; i++)
+        if (i != j && holds_prompt(lp, i, lp->slot_sample[i], qi, n_copy)) src = i;
+    if (src < 0) return 0;
+    kvs_error e = {0};
+    if (src == j ? kvs_seq_truncate(lp->c, j, n_copy, &e) : kvs_seq_copy(lp->c, src, j, n_copy, &e))
+        return 0; /* prefill it whole instead */
+    /* the sampler's history (its repetition penalty window) as if it had seen the whole prompt */
+    for (int k = 0; r->sampler && k < n_copy; k++)
+        if (kvs_sampler_accept(r->sampler, q->toks[k])) return err_fail(err, KVS_E_NOMEM, "out of memory");
+    r->prompt = q->toks + n_copy;
+    r->n_prompt = q->n_toks - n_copy;
+    r->append = 1;
+    lp->prompts_shared++;
+    return 1;
 }
 
 /* Slot j's request finished (or the run starts): score what finished, run the
