@@ -267,6 +267,12 @@ static int span_request(loop *lp, int j) {
     return cached + na + 1 < lp->n_ctx;
 }
 
+/* Whether sequence seq holds, from sample smp, the first n_copy prompt
+ * positions of question qi. */
+static int holds_prompt(const loop *lp, int seq, int smp, int qi, int n_copy) {
+    return smp >= 0 && lp->todo[smp].q == qi && kvs_seq_len(lp->c, seq) >= n_copy;
+}
+
 /* Sampling runs a question once per seed.  When another slot still holds
  * this question's prompt in its cache (an earlier seed, running or done), the
  * cached positions before the last prompt token are copied into slot j and
@@ -277,10 +283,6 @@ static int span_request(loop *lp, int j) {
  * a full prefill; the prompt's prefill is paid once per question instead of
  * once per seed.  Returns 1 when r was rewritten to continue the copy, 0 when
  * it prefills the whole prompt, a negative error code. */
-static int holds_prompt(const loop *lp, int seq, int smp, int qi, int n_copy) {
-    return smp >= 0 && lp->todo[smp].q == qi && kvs_seq_len(lp->c, seq) >= n_copy;
-}
-
 static int share_prompt(loop *lp, int j, int prev, int qi, kvs_gen_request *r, kvs_error *err) {
     const question *q = &lp->qs[qi];
     const int n_copy = q->n_toks - lp->n_off - 1;
