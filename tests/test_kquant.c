@@ -21,6 +21,8 @@
 #include "half.h"
 #include "lanes.h"
 #include "quant.h"
+#include "quant_blocks.h"
+#include "quant_ref.h"
 
 static const char *const k_backends[] = {"scalar", "avx2", "avx512vnni"};
 #define N_BACKENDS 3

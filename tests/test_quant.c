@@ -12,6 +12,8 @@
 #include "ggtype.h"
 #include "half.h"
 #include "quant.h"
+#include "quant_blocks.h"
+#include "quant_ref.h"
 
 static const char *const k_backends[] = {"scalar", "avx2", "avx512vnni", "amx"};
 #define N_BACKENDS 4

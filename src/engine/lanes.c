@@ -23,7 +23,7 @@
  * size, and a group of eight starts where the file's eight blocks start. */
 #include "engine/lanes.h"
 
-#include "engine/quant.h"
+#include "engine/quant_blocks.h"
 
 #define GROUP 8
 

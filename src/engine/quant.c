@@ -13,6 +13,7 @@
 #include "lanes.h"
 #include "quant.h"
 #include "quant_internal.h"
+#include "quant_ref.h"
 
 int quant_supported(uint32_t type) {
     switch (type) {
@@ -192,7 +193,8 @@ void quant_to_float(uint32_t type, const void *src, float *dst, int64_t n) {
         const uint32_t ft = quant_file_of(type);
         /* whole groups of eight blocks per chunk: `n` is one row, whose groups
          * start at its first block */
-        const int64_t per = (int64_t)(sizeof buf / (size_t)ggtype_get(ft)->bytes / 8 * 8) * QK;
+        const ggtype_info *ti = ggtype_get(ft);
+        const int64_t per = (int64_t)(sizeof buf / (size_t)ti->bytes / 8 * 8) * ti->block;
         for (int64_t e = 0; e < n; e += per) {
             const int64_t m = n - e < per ? n - e : per;
             quant_from_lanes(type, (const uint8_t *)src + ggtype_row_bytes(ft, (uint64_t)e), buf, m);

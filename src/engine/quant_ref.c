@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ggtype.h"
 #include "half.h"
-#include "quant.h"
-#include "quant_internal.h"
+#include "quant_blocks.h"
+#include "quant_ref.h"
 
 _Static_assert(sizeof(block_q4_0) == 18, "block_q4_0 layout");
 _Static_assert(sizeof(block_q4_1) == 20, "block_q4_1 layout");
@@ -79,20 +80,7 @@ static void q6k_codes(const block_q6_k *x, int q[QK_K]) {
             }
 }
 
-/* Q8_K blocks are read through byte offsets: activation rows need not keep the
- * block's float 4-aligned, so no block_q8_k lvalue is ever formed. */
 #define Q8K_BLOCK(base, b) ((const uint8_t *)(base) + (size_t)(b) * sizeof(block_q8_k))
-static float q8k_d(const uint8_t *y) {
-    float d;
-    memcpy(&d, y + offsetof(block_q8_k, d), sizeof d);
-    return d;
-}
-static const int8_t *q8k_qs(const uint8_t *y) { return (const int8_t *)(y + offsetof(block_q8_k, qs)); }
-static int q8k_bsum(const uint8_t *y, int g) {
-    int16_t v;
-    memcpy(&v, y + offsetof(block_q8_k, bsums) + 2 * (size_t)g, sizeof v);
-    return v;
-}
 
 /* ---- dequantization ---------------------------------------------------- */
 
@@ -243,7 +231,7 @@ static uint8_t q4_code(float v) {
     return (uint8_t)v;
 }
 
-static void q8_block(const float *x, int8_t *qs, float *d_out) {
+static void q8_block_ref(const float *x, int8_t *qs, float *d_out) {
     const float d = block_amax(x) / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     for (int j = 0; j < QK; j++) qs[j] = q8_from_rounded(roundf(x[j] * id));
@@ -304,7 +292,7 @@ void quant_from_float_ref(uint32_t type, const float *src, void *dst, int64_t n)
         block_q8_0 *y = dst;
         for (int64_t b = 0; b < n / QK; b++) {
             float d;
-            q8_block(src + b * QK, y[b].qs, &d);
+            q8_block_ref(src + b * QK, y[b].qs, &d);
             y[b].d = f32_to_f16(d);
         }
         return;
@@ -313,7 +301,7 @@ void quant_from_float_ref(uint32_t type, const float *src, void *dst, int64_t n)
         block_q8_1 *y = dst;
         for (int64_t b = 0; b < n / QK; b++) {
             float d;
-            q8_block(src + b * QK, y[b].qs, &d);
+            q8_block_ref(src + b * QK, y[b].qs, &d);
             int sum = 0;
             for (int j = 0; j < QK; j++) sum += y[b].qs[j];
             y[b].d = f32_to_f16(d);

@@ -3,7 +3,7 @@
 #include <immintrin.h>
 #include <math.h>
 
-#include "engine/attn.h"
+#include "engine/attn_ref.h"
 
 #define INLINE static inline __attribute__((always_inline))
 #define VEC __m256

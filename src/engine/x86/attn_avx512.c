@@ -9,7 +9,7 @@
 #include <immintrin.h>
 #include <math.h>
 
-#include "engine/attn.h"
+#include "engine/attn_ref.h"
 #include "simd512.h"
 
 #define INLINE static inline __attribute__((always_inline))

@@ -22,8 +22,10 @@
 #include <string.h>
 
 #include "engine/lanes.h"
-#include "engine/quant.h"
+#include "engine/ggtype.h"
+#include "engine/quant_blocks.h"
 #include "engine/quant_internal.h"
+#include "engine/quant_ref.h"
 
 #define INLINE static inline __attribute__((always_inline))
 

@@ -10,8 +10,10 @@
 #include <string.h>
 
 #include "engine/half.h"
-#include "engine/quant.h"
+#include "engine/ggtype.h"
+#include "engine/quant_blocks.h"
 #include "engine/quant_internal.h"
+#include "engine/quant_ref.h"
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -541,18 +543,6 @@ INLINE int hsum_i32(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
-INLINE float q8k_scale(const uint8_t *y) {
-    float d;
-    memcpy(&d, y, sizeof d);
-    return d;
-}
-
-INLINE int16_t q8k_bsum(const uint8_t *y, int g) {
-    int16_t v;
-    memcpy(&v, y + offsetof(block_q8_k, bsums) + 2 * (size_t)g, 2);
-    return v;
-}
-
 /*
  * K-quant products.  Each super-block's integer sums are formed exactly (codes
  * times activation codes by maddubs, times the sub-block scale by madd, minimum
@@ -597,7 +587,7 @@ INLINE void q45k_block(const int five, const int J, const uint8_t *x, const uint
     for (int j = 0; j < J; j++) {
         int summ = 0;
         for (int t = 0; t < 8; t++) summ += mn[t] * (q8k_bsum(y[j], 2 * t) + q8k_bsum(y[j], 2 * t + 1));
-        const float dy = q8k_scale(y[j]);
+        const float dy = q8k_d(y[j]);
         s[j] += d * dy * (float)hsum_i32(acc[j]) - dmin * dy * (float)summ;
     }
 }
@@ -632,7 +622,7 @@ INLINE void q6k_block(const int J, const uint8_t *x, const uint8_t *const *y, fl
     for (int j = 0; j < J; j++) {
         int off = 0;
         for (int g = 0; g < 16; g++) off += sc[g] * q8k_bsum(y[j], g);
-        s[j] += d * q8k_scale(y[j]) * (float)(hsum_i32(acc[j]) - 32 * off);
+        s[j] += d * q8k_d(y[j]) * (float)(hsum_i32(acc[j]) - 32 * off);
     }
 }
 

@@ -3,8 +3,10 @@
  * every quantized weight type are in quant_tiles_avx512.c; conversions reuse the
  * AVX2 set: they are memory-bound and gain nothing from width. */
 #include "engine/lanes.h"
-#include "engine/quant.h"
+#include "engine/ggtype.h"
+#include "engine/quant_blocks.h"
 #include "engine/quant_internal.h"
+#include "engine/quant_ref.h"
 
 static void gemm_avx512(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1,
                         const void *A, size_t a_stride, int n_a, float *C, int ldc) {
