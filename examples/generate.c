@@ -62,12 +62,16 @@ int main(int argc, char **argv) {
         fail("generate", &err);
         goto done;
     }
-    for (int i = 0; i < req.n_out; i++) {
-        if (req.stop == KVS_STOP_EOG && i == req.n_out - 1 && kvs_token_is_eog(m, out[i])) break;
-        char buf[256];
-        int nb = kvs_token_to_bytes(m, out[i], buf, sizeof buf);
-        if (nb > 0) fwrite(buf, 1, (size_t)(nb < (int)sizeof buf ? nb : (int)sizeof buf), stdout);
+    /* the answer without its end-of-generation token */
+    const int n_answer = req.n_out - (req.n_out > 0 && kvs_token_is_eog(m, out[req.n_out - 1]));
+    size_t len = 0;
+    char *answer = kvs_detokenize(m, out, n_answer, &len, &err);
+    if (!answer) {
+        fail("detokenize", &err);
+        goto done;
     }
+    fwrite(answer, 1, len, stdout);
+    free(answer);
     putchar('\n');
     rc = fflush(stdout) ? 1 : 0;
 done:

@@ -83,6 +83,15 @@ int kvs_tokenize(const kvs_model *m, const char *text, size_t len, int add_bos,
  */
 int kvs_token_to_bytes(const kvs_model *m, kvs_token t, char *buf, int cap);
 
+/*
+ * The bytes of `n` tokens one after another (as kvs_token_to_bytes gives them),
+ * in a malloc'd NUL-terminated string for the caller to free().  *len, when len
+ * is not NULL, gets the byte length (a token's text may hold a NUL byte, so it
+ * can exceed strlen).  NULL on an invalid id or when out of memory (err says
+ * which).  The bytes are the model's: a text cut mid-character is not repaired.
+ */
+char *kvs_detokenize(const kvs_model *m, const kvs_token *t, int n, size_t *len, kvs_error *err);
+
 /* True for end-of-generation tokens (EOS, end-of-turn such as <|im_end|>). */
 int kvs_token_is_eog(const kvs_model *m, kvs_token t);
 

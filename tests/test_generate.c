@@ -19,15 +19,60 @@ static kvs_token *chat_tokens(const char *question, int *n) {
     return t;
 }
 
+/* An answer's text, up to its end-of-generation token. */
 static char *detok(const kvs_token *t, int n) {
-    char *s = malloc((size_t)n * 64 + 1);
-    int len = 0;
-    for (int i = 0; i < n; i++) {
-        if (kvs_token_is_eog(tu_model(), t[i])) break;
-        len += kvs_token_to_bytes(tu_model(), t[i], s + len, 64);
-    }
-    s[len] = 0;
+    int k = 0;
+    while (k < n && !kvs_token_is_eog(tu_model(), t[k])) k++;
+    kvs_error err = {0};
+    char *s = kvs_detokenize(tu_model(), t, k, NULL, &err);
+    if (!s) fail_msg("kvs_detokenize: %s", err.msg);
     return s;
+}
+
+/* kvs_detokenize gives the bytes of kvs_token_to_bytes one after another: the
+ * text back for a byte-level vocabulary, whatever the length of its tokens. */
+static void test_detokenize(void **state) {
+    (void)state;
+    const kvs_model *m = tu_model();
+    char text[2048];
+    int o = snprintf(text, sizeof text, "<|im_start|>user\ndef f(x):\n%40sreturn x  # h\xc3\xa9llo w\xc3\xb6rld "
+                     "\xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x99\x82\n", "");
+    for (int i = 0; i < 300; i++) text[o++] = '=';
+    text[o] = 0;
+    kvs_error err = {0};
+    kvs_token t[1024];
+    const int n = kvs_tokenize(m, text, strlen(text), 0, 1, t, 1024, &err);
+    assert_true(n > 0 && n < 1024);
+    assert_true((size_t)n * 8 + 1 < strlen(text)); /* the long tokens make the buffer grow */
+    size_t len = 0;
+    char *s = kvs_detokenize(m, t, n, &len, &err);
+    assert_non_null(s);
+    assert_int_equal(len, strlen(text));
+    assert_string_equal(s, text);
+    char one[256];
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        const int k = kvs_token_to_bytes(m, t[i], one, sizeof one);
+        assert_true(k > 0 && k <= (int)sizeof one);
+        assert_memory_equal(s + at, one, (size_t)k);
+        at += (size_t)k;
+    }
+    assert_int_equal(at, len);
+    free(s);
+
+    s = kvs_detokenize(m, t, 0, &len, &err); /* nothing: an empty text */
+    assert_non_null(s);
+    assert_int_equal(len, 0);
+    assert_string_equal(s, "");
+    free(s);
+
+    kvs_model_info info;
+    kvs_model_get_info(m, &info);
+    t[3] = info.n_vocab; /* one past the vocabulary */
+    memset(&err, 0, sizeof err);
+    assert_null(kvs_detokenize(m, t, n, &len, &err));
+    assert_int_equal(err.code, KVS_E_ARG);
+    assert_non_null(strstr(err.msg, "token 3 of"));
 }
 
 static void test_capital_of_japan(void **state) {
@@ -364,6 +409,7 @@ static void test_hook_and_limits(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_capital_of_japan),
+        cmocka_unit_test(test_detokenize),
         cmocka_unit_test(test_stream_equals_single),
         cmocka_unit_test(test_loop_equals_single),
         cmocka_unit_test(test_batch_equals_single),

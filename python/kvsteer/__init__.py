@@ -484,7 +484,17 @@ class Model(_Closing):
     def detokenize(self, tokens: Sequence[int]) -> str:
         """The text of a token sequence (bytes joined, decoded as UTF-8 with
         invalid bytes replaced)."""
-        return b"".join(self.token_bytes(t) for t in tokens).decode("utf-8", "replace")
+        ids = list(tokens)
+        arr = (_lib.kvs_token * len(ids))(*ids)
+        n = ctypes.c_size_t(0)
+        err = _err()
+        p = _L.kvs_detokenize(self._handle(), arr, len(ids), ctypes.byref(n), ctypes.byref(err))
+        if not p:
+            err.raise_()
+        try:
+            return ctypes.string_at(p, n.value).decode("utf-8", "replace")
+        finally:
+            _lib.free(p)
 
     def is_eog(self, token: int) -> bool:
         """True for end-of-generation tokens (EOS, end-of-turn)."""

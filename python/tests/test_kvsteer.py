@@ -202,6 +202,9 @@ def test_library_errors_raise_with_its_message(model: kvsteer.Model, tmp_path: P
         model.generate(Q, steer=vec, offset="two words")
     with pytest.raises(kvsteer.KvsError, match="outside"):
         model.token_bytes(-1)
+    with pytest.raises(kvsteer.KvsError, match="token 1 of 2 is not an id"):
+        model.detokenize([1, model.info.n_vocab])
+    assert model.detokenize([]) == ""
     with pytest.raises(kvsteer.KvsError):
         model.chat(Q, template="no-such-template")
     with pytest.raises(kvsteer.KvsError, match="cannot"):

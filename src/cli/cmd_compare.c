@@ -52,20 +52,11 @@ static int wrap(const char *s, int w, char ***lines) {
     return n;
 }
 
-static char *detok(const kvs_model *m, const kvs_token *t, int n) {
-    char *s = malloc((size_t)n * 48 + 1);
-    int len = 0;
-    for (int i = 0; i < n; i++) {
-        if (kvs_token_is_eog(m, t[i])) break;
-        char buf[48];
-        int k = kvs_token_to_bytes(m, t[i], buf, sizeof buf);
-        if (k > 0 && k <= (int)sizeof buf) {
-            memcpy(s + len, buf, (size_t)k);
-            len += k;
-        }
-    }
-    s[len] = 0;
-    return s;
+/* An answer's text, up to its end-of-generation token. */
+static char *answer_text(const kvs_model *m, const kvs_token *t, int n, kvs_error *err) {
+    int k = 0;
+    while (k < n && !kvs_token_is_eog(m, t[k])) k++;
+    return kvs_detokenize(m, t, k, NULL, err);
 }
 
 static void print_cols(const char *a, const char *b, int w) {
@@ -226,7 +217,13 @@ int cmd_compare(int argc, char **argv) {
         rule(width);
         printf("| %-*s | %-*s |\n", width, head_a, width, head_b);
         rule(width);
-        char *a = detok(m, req[2 * q].out, req[2 * q].n_out), *b = detok(m, req[2 * q + 1].out, req[2 * q + 1].n_out);
+        char *a = answer_text(m, req[2 * q].out, req[2 * q].n_out, &err);
+        char *b = a ? answer_text(m, req[2 * q + 1].out, req[2 * q + 1].n_out, &err) : NULL;
+        if (!b) {
+            free(a);
+            cli_error("compare", "%s", err.msg);
+            goto done;
+        }
         print_cols(a, b, width);
         rule(width);
         free(a);

@@ -1,11 +1,13 @@
 #include "model.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
+#include "grow.h"
 #include "lanes.h"
 #include "quant.h"
 
@@ -482,6 +484,43 @@ int kvs_tokenize(const kvs_model *m, const char *text, size_t len, int add_bos, 
 
 int kvs_token_to_bytes(const kvs_model *m, kvs_token t, char *buf, int cap) {
     return tokenizer_token_bytes(m->tok, t, buf, cap);
+}
+
+char *kvs_detokenize(const kvs_model *m, const kvs_token *t, int n, size_t *len, kvs_error *err) {
+    if (!m || n < 0 || (n > 0 && !t)) {
+        err_fail(err, KVS_E_ARG, "kvs_detokenize: no model or tokens");
+        return NULL;
+    }
+    size_t cap = 0, used = 0;
+    char *s = grow_to(NULL, (size_t)n * 8 + 1, &cap, 1);
+    if (!s) goto oom;
+    for (int i = 0; i < n; i++) {
+        /* most tokens fit the room left; a longer one says its length, and the
+         * buffer grows to take it whole */
+        const size_t room = cap - used - 1;
+        const int k = tokenizer_token_bytes(m->tok, t[i], s + used, room > INT_MAX ? INT_MAX : (int)room);
+        if (k < 0) {
+            free(s);
+            err_fail(err, KVS_E_ARG, "token %d of %d is not an id of this model's vocabulary (%d)", i, n, (int)t[i]);
+            return NULL;
+        }
+        if ((size_t)k > room) {
+            char *ns = grow_to(s, used + (size_t)k + 1, &cap, 1);
+            if (!ns) {
+                free(s);
+                goto oom;
+            }
+            s = ns;
+            tokenizer_token_bytes(m->tok, t[i], s + used, k);
+        }
+        used += (size_t)k;
+    }
+    s[used] = 0;
+    if (len) *len = used;
+    return s;
+oom:
+    err_fail(err, KVS_E_NOMEM, "out of memory for the text of %d tokens", n);
+    return NULL;
 }
 
 int kvs_token_is_eog(const kvs_model *m, kvs_token t) { return tokenizer_is_eog(m->tok, t); }

@@ -40,27 +40,13 @@ typedef struct sample {
     int seed; /* -1 greedy */
 } sample;
 
+/* The text of a response or span, as JSON takes it (the model's bytes with any
+ * broken UTF-8 replaced); NULL only when out of memory: the ids were generated. */
 static char *detok(const kvs_model *m, const kvs_token *t, int n) {
-    size_t cap = (size_t)n * 16 + 1, len = 0;
-    char *s = malloc(cap);
-    for (int i = 0; s && i < n; i++) {
-        char buf[256];
-        int k = kvs_token_to_bytes(m, t[i], buf, sizeof buf);
-        if (k <= 0) continue;
-        if (k > (int)sizeof buf) k = (int)sizeof buf;
-        if (len + (size_t)k + 1 > cap) {
-            char *ns = realloc(s, cap = (len + (size_t)k + 1) * 2);
-            if (!ns) {
-                free(s);
-                return NULL;
-            }
-            s = ns;
-        }
-        memcpy(s + len, buf, (size_t)k);
-        len += (size_t)k;
-    }
-    char *clean = s ? eval_utf8_clean(s, len) : NULL;
-    free(s);
+    size_t len = 0;
+    char *raw = kvs_detokenize(m, t, n, &len, NULL);
+    char *clean = raw ? eval_utf8_clean(raw, len) : NULL;
+    free(raw);
     return clean;
 }
 
