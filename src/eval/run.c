@@ -1,6 +1,7 @@
-/* run.c - an evaluation run (eval.h): prompts, the continuous-batching decode
- * loop, answer extraction and scoring, the run file's configuration and
- * summary. */
+/* run.c - an evaluation run (eval.h): the samples left to do, the
+ * continuous-batching decode loop, each answer scored (score.h) and written
+ * (runfile.h), and the summary.  Prompts are built by prompt.h, the run file's
+ * configuration by runconfig.h. */
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +13,11 @@
 #include "engine/error.h"
 #include "eval.h"
 #include "fingerprint.h"
+#include "prompt.h"
+#include "runconfig.h"
 #include "runfile.h"
 #include "runstats.h"
+#include "score.h"
 
 void eval_config_init(eval_config *c) {
     memset(c, 0, sizeof *c);
@@ -54,40 +58,6 @@ static char *detok(const kvs_model *m, const kvs_token *t, int n) {
 static int strip_eog(const kvs_model *m, const kvs_token *t, int n) {
     while (n > 0 && kvs_token_is_eog(m, t[n - 1])) n--;
     return n;
-}
-
-static double round_f(float v) {
-    char b[32];
-    snprintf(b, sizeof b, "%.7g", (double)v);
-    return strtod(b, NULL);
-}
-
-static void add_layers(cJSON *o, const kvs_steer_params *p) {
-    char b[32];
-    if (p->layer_to < 0) snprintf(b, sizeof b, "%d-", p->layer_from);
-    else snprintf(b, sizeof b, "%d-%d", p->layer_from, p->layer_to);
-    cJSON_AddStringToObject(o, "layers", b);
-}
-
-/* How the vector was extracted (its file's metadata), so that reports can
- * plot accuracy against pairs or shots without the vector file at hand. */
-static void add_extract_meta(cJSON *o, const kvs_steer *v) {
-    static const char *const keys[] = {"traces", "pos", "neg", "pair_file", "render", "pairs", "shots", "select",
-                                       "seed", "position", "prefix", "exclude", "keys", "task_format", "control",
-                                       "random_like", "random_seed"};
-    cJSON *x = cJSON_AddObjectToObject(o, "extract");
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
-        char full[64];
-        snprintf(full, sizeof full, "kvsteer.extract.%s", keys[i]);
-        const char *val = kvs_steer_meta(v, full);
-        if (!val) continue;
-        char *end;
-        const long n = strtol(val, &end, 10);
-        if (*val && !*end && (!strcmp(keys[i], "pairs") || !strcmp(keys[i], "shots")))
-            cJSON_AddNumberToObject(x, keys[i], (double)n);
-        else
-            cJSON_AddStringToObject(x, keys[i], val);
-    }
 }
 
 /* The decoding loop's state: what every refill needs to score a finished
@@ -142,42 +112,6 @@ static void report(const loop *lp, eval_phase phase) {
     if (lp->cfg->progress) lp->cfg->progress(&p, lp->cfg->user);
 }
 
-/* The sample line's "extracted", "target" and "correct" for a response (and,
- * for multiple choice, its span): the one place a sample is scored, for new
- * samples and when rescoring stored ones.  Returns the primary correctness. */
-static int score(const ans_extractor *ax, const qa_row *row, int mc, const char *resp, const char *span, cJSON *o) {
-    static const char *const keys[] = {"extracted", "target", "correct"};
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) cJSON_DeleteItemFromObjectCaseSensitive(o, keys[i]);
-    int ok;
-    if (mc) {
-        ans_how how;
-        const int ci = ans_choice(ax, resp, span, (const char *const *)row->labels, (const char *const *)row->texts,
-                                  row->n_choices, &how);
-        cJSON *x = cJSON_AddObjectToObject(o, "extracted");
-        cJSON_AddStringToObject(x, "choice", ci >= 0 ? row->labels[ci] : "invalid");
-        cJSON_AddStringToObject(x, "rule", how.rule);
-        cJSON_AddNumberToObject(x, "stage", how.stage);
-        cJSON_AddStringToObject(o, "target", row->answer);
-        ok = ci >= 0 && !strcmp(row->labels[ci], row->answer);
-        cJSON_AddBoolToObject(o, "correct", ok);
-    } else {
-        char *ln = ans_last_number(ax, resp), *st = ans_strict_number(ax, resp);
-        cJSON *x = cJSON_AddObjectToObject(o, "extracted");
-        if (ln) cJSON_AddStringToObject(x, "last_number", ln);
-        else cJSON_AddNullToObject(x, "last_number");
-        if (st) cJSON_AddStringToObject(x, "strict", st);
-        else cJSON_AddNullToObject(x, "strict");
-        cJSON_AddStringToObject(o, "target", row->answer);
-        cJSON *cr = cJSON_AddObjectToObject(o, "correct");
-        ok = ln && ans_numbers_equal(ln, row->answer);
-        cJSON_AddBoolToObject(cr, "last_number", ok);
-        cJSON_AddBoolToObject(cr, "strict", st && ans_numbers_equal(st, row->answer));
-        free(ln);
-        free(st);
-    }
-    return ok;
-}
-
 /* Score one finished sample and write its line (span NULL: no span was run). */
 static int record(loop *lp, int j, const kvs_gen_request *span_req, kvs_error *err) {
     const sample *s = &lp->todo[lp->slot_sample[j]];
@@ -203,7 +137,7 @@ static int record(loop *lp, int j, const kvs_gen_request *span_req, kvs_error *e
     cJSON_AddStringToObject(o, "prompt", q->prompt_text);
     cJSON_AddStringToObject(o, "response", resp);
     if (lp->mc) cJSON_AddStringToObject(o, "span", span);
-    const int ok = score(lp->ax, row, lp->mc, resp, span, o);
+    const int ok = score_sample(lp->ax, row, lp->mc, resp, span, o);
     cJSON_AddNumberToObject(o, "generated_tokens", n_resp);
     cJSON_AddStringToObject(o, "stop", r->stop == KVS_STOP_EOG ? "eog" : r->stop == KVS_STOP_MAX_NEW ? "max_new" : "context");
     /* the decoding time charged to this sample (its share of each step it was in) */
@@ -376,159 +310,6 @@ char *eval_utf8_clean(const char *s, size_t n) {
 
 /* ------------------------------------------------------------------ the run */
 
-/* The tokens of text in a malloc'd array (at least one element). */
-static kvs_token *tokenize(const kvs_model *m, const char *text, int add_bos, int parse_special, int *n_out,
-                           kvs_error *err) {
-    const size_t len = strlen(text);
-    const int n = kvs_tokenize(m, text, len, add_bos, parse_special, NULL, 0, err);
-    if (n < 0) return NULL;
-    kvs_token *t = malloc(sizeof *t * (size_t)(n > 0 ? n : 1));
-    if (!t) {
-        err_fail(err, KVS_E_NOMEM, "out of memory");
-        return NULL;
-    }
-    if (kvs_tokenize(m, text, len, add_bos, parse_special, t, n, err) != n) {
-        free(t);
-        if (!err || !err->msg[0]) err_fail(err, KVS_E_ARG, "tokenizer returned an inconsistent count");
-        return NULL;
-    }
-    *n_out = n;
-    return t;
-}
-
-/* The question's chat prompt (the CoT prefix after the generation prompt)
- * and its tokens, then the offset token. */
-static int build_prompt(const kvs_model *m, const eval_task *task, int cot, const kvs_token *off, int n_off,
-                        question *q, kvs_error *err) {
-    char *user = eval_render_question(task, q->row);
-    if (!user) return err_fail(err, KVS_E_NOMEM, "out of memory");
-    const kvs_chat_msg msg = {"user", user};
-    char *chat = kvs_chat_render(m, &msg, 1, 1, NULL, err);
-    free(user);
-    if (!chat) return err->code;
-    if (cot) {
-        const size_t l = strlen(chat);
-        char *t = realloc(chat, l + sizeof EVAL_COT_TEXT);
-        if (!t) {
-            free(chat);
-            return err_fail(err, KVS_E_NOMEM, "out of memory");
-        }
-        memcpy(t + l, EVAL_COT_TEXT, sizeof EVAL_COT_TEXT);
-        chat = t;
-    }
-    q->prompt_text = chat;
-    int n = 0;
-    kvs_token *t = tokenize(m, chat, -1, 1, &n, err);
-    if (!t) return err->code;
-    kvs_token *all = realloc(t, sizeof *all * (size_t)(n + 1));
-    if (!all) {
-        free(t);
-        return err_fail(err, KVS_E_NOMEM, "out of memory");
-    }
-    if (n_off) all[n] = off[0];
-    q->toks = all;
-    q->n_toks = n + n_off;
-    return 0;
-}
-
-/* The header config: what the results depend on (must match to resume). */
-static cJSON *run_config_json(const eval_config *cfg, const char *offset, int cot, int mc, kvs_error *err) {
-    char fp[17], data_fp[17], vfp[17];
-    char data_path[4200];
-    snprintf(data_path, sizeof data_path, "%s/eval/%s", cfg->data_dir, cfg->task->file);
-    if (eval_file_fingerprint(cfg->model_path, fp, err) || eval_file_fingerprint(data_path, data_fp, err)) return NULL;
-    cJSON *c = cJSON_CreateObject();
-    cJSON_AddStringToObject(c, "task", cfg->task->name);
-    cJSON_AddStringToObject(c, "data_file", cfg->task->file);
-    cJSON_AddStringToObject(c, "data_fingerprint", data_fp);
-    cJSON_AddStringToObject(c, "method", eval_method_names[cfg->method]);
-    cJSON_AddStringToObject(c, "model_fingerprint", fp);
-    cJSON *steer_arr = cJSON_AddArrayToObject(c, "steer");
-    for (int i = 0; i < cfg->n_steer; i++) {
-        if (eval_file_fingerprint(cfg->steer[i].path, vfp, err)) {
-            cJSON_Delete(c);
-            return NULL;
-        }
-        cJSON *v = cJSON_CreateObject();
-        cJSON_AddStringToObject(v, "fingerprint", vfp);
-        cJSON_AddNumberToObject(v, "ck", round_f(cfg->steer[i].p.ck));
-        cJSON_AddNumberToObject(v, "cv", round_f(cfg->steer[i].p.cv));
-        add_layers(v, &cfg->steer[i].p);
-        cJSON_AddItemToArray(steer_arr, v);
-    }
-    if (cfg->act.vec) {
-        if (eval_file_fingerprint(cfg->act.path, vfp, err)) {
-            cJSON_Delete(c);
-            return NULL;
-        }
-        cJSON *a = cJSON_AddObjectToObject(c, "act");
-        cJSON_AddStringToObject(a, "fingerprint", vfp);
-        cJSON_AddNumberToObject(a, "layer", cfg->act_layer);
-        cJSON_AddNumberToObject(a, "scale", round_f(cfg->act_scale));
-    } else {
-        cJSON_AddNullToObject(c, "act");
-    }
-    if (offset) cJSON_AddStringToObject(c, "offset", offset);
-    else cJSON_AddNullToObject(c, "offset");
-    if (cot) cJSON_AddStringToObject(c, "assistant_prefix", EVAL_COT_TEXT);
-    else cJSON_AddNullToObject(c, "assistant_prefix");
-    cJSON_AddNumberToObject(c, "max_new", cfg->max_new);
-    /* greedy tokens can differ between kernel sets at near-ties: one set per file */
-    cJSON_AddStringToObject(c, "kernels", kvs_kernels_name());
-    /* only when not the default, so that float-cache files made before the
-     * option existed still resume */
-    if (cfg->kv_f16) cJSON_AddStringToObject(c, "kv_cache", "f16");
-    if (cfg->sampling) {
-        cJSON *d = cJSON_AddObjectToObject(c, "sampling");
-        cJSON_AddNumberToObject(d, "temperature", round_f(cfg->sp.temperature));
-        cJSON_AddNumberToObject(d, "top_p", round_f(cfg->sp.top_p));
-        cJSON_AddNumberToObject(d, "top_k", cfg->sp.top_k);
-        /* like kv_cache: only when on, so that files made before it resume */
-        if (cfg->sp.min_p > 0.0f) cJSON_AddNumberToObject(d, "min_p", round_f(cfg->sp.min_p));
-    } else {
-        cJSON_AddStringToObject(c, "sampling", "greedy");
-    }
-    if (kvs_sampler_penalty_on(&cfg->sp)) {
-        cJSON_AddNumberToObject(c, "repeat_penalty", round_f(cfg->sp.repeat_penalty));
-        cJSON_AddNumberToObject(c, "repeat_last_n", cfg->sp.repeat_last_n);
-    }
-    if (mc) {
-        cJSON_AddStringToObject(c, "answer_suffix", ANS_SUFFIX);
-        cJSON_AddNumberToObject(c, "span_tokens", EVAL_SPAN_TOKENS);
-    }
-    return c;
-}
-
-/* Every how many questions the run takes: 0 (unset) and 1 mean each one. */
-static int stride(const eval_config *cfg) { return cfg->every > 1 ? cfg->every : 1; }
-
-/* Every option, for the record: the header config and the rest. */
-static cJSON *full_config_json(const eval_config *cfg, const cJSON *config, int n_q, int n_ctx) {
-    cJSON *full = cJSON_Duplicate(config, 1);
-    cJSON_AddStringToObject(full, "model", cfg->model_path);
-    cJSON_AddStringToObject(full, "data", cfg->data_dir);
-    cJSON *sp_arr = cJSON_GetObjectItemCaseSensitive(full, "steer");
-    for (int i = 0; i < cfg->n_steer; i++) {
-        cJSON_AddStringToObject(cJSON_GetArrayItem(sp_arr, i), "path", cfg->steer[i].path);
-        add_extract_meta(cJSON_GetArrayItem(sp_arr, i), cfg->steer[i].vec);
-    }
-    if (cfg->act.vec) {
-        cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(full, "act"), "path", cfg->act.path);
-        add_extract_meta(cJSON_GetObjectItemCaseSensitive(full, "act"), cfg->act.vec);
-    }
-    if (cfg->limit > 0) cJSON_AddNumberToObject(full, "limit", cfg->limit);
-    else cJSON_AddNullToObject(full, "limit");
-    cJSON_AddNumberToObject(full, "offset_start", cfg->offset_start);
-    cJSON_AddNumberToObject(full, "every", stride(cfg));
-    cJSON_AddNumberToObject(full, "questions", n_q);
-    cJSON_AddNumberToObject(full, "batch", cfg->batch);
-    if (cfg->sampling) cJSON_AddNumberToObject(full, "seeds", cfg->n_seeds);
-    else cJSON_AddNullToObject(full, "seeds");
-    cJSON_AddNumberToObject(full, "threads", cfg->n_threads);
-    cJSON_AddNumberToObject(full, "ctx", n_ctx);
-    return full;
-}
-
 /* Decode every sample of todo, n_slots at a time, writing each as it finishes. */
 static int decode_all(loop *lp, int B, int n_ctx, int n_suffix, kvs_error *err) {
     lp->req = calloc((size_t)B, sizeof *lp->req);
@@ -608,7 +389,7 @@ int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
         err_fail(err, KVS_E_RANGE, "%s has %d questions", data_path, set.n);
         goto fail;
     }
-    const int every = stride(cfg);
+    const int every = runconfig_every(cfg);
     n_q = (set.n - cfg->offset_start + every - 1) / every;
     if (cfg->limit > 0 && cfg->limit < n_q) n_q = cfg->limit;
     for (int i = 0; i < n_q; i++) {
@@ -620,14 +401,14 @@ int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
         }
     }
     if (offset) {
-        if (!(off = tokenize(m, offset, 0, 0, &n_off, err))) goto fail;
+        if (!(off = prompt_tokenize(m, offset, 0, 0, &n_off, err))) goto fail;
         if (n_off != 1) {
             res->fault = EVAL_FAULT_OFFSET;
             err_fail(err, KVS_E_ARG, "offset '%s' is %d tokens; it must be exactly one", offset, n_off);
             goto fail;
         }
     }
-    if (mc && !(suffix = tokenize(m, ANS_SUFFIX, 0, 0, &n_suffix, err))) goto fail;
+    if (mc && !(suffix = prompt_tokenize(m, ANS_SUFFIX, 0, 0, &n_suffix, err))) goto fail;
 
     /* prompts */
     if (!(qs = calloc((size_t)n_q, sizeof *qs))) {
@@ -639,7 +420,7 @@ int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
         question *q = &qs[i];
         q->index = cfg->offset_start + i * every;
         q->row = &set.rows[q->index];
-        if (build_prompt(m, task, cot, off, n_off, q, err)) goto fail;
+        if (prompt_build(m, task, q->row, cot, off, n_off, &q->prompt_text, &q->toks, &q->n_toks, err)) goto fail;
         if (q->n_toks > longest) longest = q->n_toks;
     }
     /* context: the longest prompt, the answer, the extraction suffix and span */
@@ -658,8 +439,8 @@ int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
             goto fail;
         }
 
-    if (!(config = run_config_json(cfg, offset, cot, mc, err))) goto fail;
-    full = full_config_json(cfg, config, n_q, n_ctx);
+    if (!(config = runconfig_header(cfg, offset, cot, mc, err))) goto fail;
+    full = runconfig_full(cfg, config, n_q, n_ctx);
     extra = cJSON_CreateObject();
     cJSON_AddStringToObject(extra, "fingerprint_method", EVAL_FINGERPRINT_METHOD);
     cJSON_AddStringToObject(extra, "kvsteer_version", kvs_version());
@@ -757,41 +538,5 @@ done:
     qa_free(&set);
     ans_free(ax);
     kvs_ctx_free(c);
-    return rc;
-}
-
-int eval_rescore(cJSON *samples, const char *label, const qa_set *data, int mc, int *changed, kvs_error *err) {
-    *changed = 0;
-    ans_extractor *ax = ans_new(err);
-    if (!ax) return err->code;
-    int rc = 0, at = 0;
-    cJSON *o;
-    cJSON_ArrayForEach(o, samples) {
-        at++;
-        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "id"));
-        const char *resp = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "response"));
-        const char *span = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "span"));
-        const qa_row *row = NULL;
-        for (int i = 0; id && i < data->n && !row; i++)
-            if (!strcmp(data->rows[i].id, id)) row = &data->rows[i];
-        if (!resp || (mc && !span)) {
-            rc = err_fail(err, KVS_E_FORMAT, "%s: sample %d holds no response%s to score", label, at, mc ? " or span" : "");
-            break;
-        }
-        if (!row) {
-            rc = err_fail(err, KVS_E_MISMATCH, "%s: sample %d: question '%s' is not in %s", label, at, id ? id : "?",
-                          data->path);
-            break;
-        }
-        if (mc && row->n_choices < 1) {
-            rc = err_fail(err, KVS_E_FORMAT, "%s: question '%s' has no choices", data->path, row->id);
-            break;
-        }
-        cJSON *before = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(o, "correct"), 1);
-        score(ax, row, mc, resp, span, o);
-        *changed += !cJSON_Compare(before, cJSON_GetObjectItemCaseSensitive(o, "correct"), 1);
-        cJSON_Delete(before);
-    }
-    ans_free(ax);
     return rc;
 }
