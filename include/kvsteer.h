@@ -77,6 +77,14 @@ int kvs_tokenize(const kvs_model *m, const char *text, size_t len, int add_bos,
                  int parse_special, kvs_token *out, int cap, kvs_error *err);
 
 /*
+ * kvs_tokenize into a malloc'd array (the caller frees it) with room for
+ * `spare` more tokens after the text's, e.g. a held-back offset token.  *n_out
+ * gets the text's token count.  NULL on error.
+ */
+kvs_token *kvs_tokenize_alloc(const kvs_model *m, const char *text, size_t len, int add_bos,
+                              int parse_special, int spare, int *n_out, kvs_error *err);
+
+/*
  * The bytes of one token (special tokens render as their text).  Returns the
  * byte length (which may exceed `cap`; output is then truncated), negative on
  * an invalid id.  Not NUL-terminated.

@@ -29,6 +29,38 @@ static char *detok(const kvs_token *t, int n) {
     return s;
 }
 
+/* kvs_tokenize_alloc gives kvs_tokenize's tokens in an array of their size
+ * plus the spare entries asked for (ASan sees a write past them). */
+static void test_tokenize_alloc(void **state) {
+    (void)state;
+    const kvs_model *m = tu_model();
+    static char long_text[70000];
+    for (size_t i = 0; i + 1 < sizeof long_text; i++) long_text[i] = "ab c\n\xc3\xa9" "d"[i % 8];
+    const char *texts[] = {"", "Hello", "<|im_start|>user\nWhy?<|im_end|>", "   \t\n  spaces   ", long_text};
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
+        for (int spare = 0; spare <= 2; spare++)
+            for (int bos = -1; bos <= 1; bos++) {
+                kvs_error err = {0};
+                const size_t len = strlen(texts[i]);
+                const int want = kvs_tokenize(m, texts[i], len, bos, 1, NULL, 0, &err);
+                assert_true(want >= 0);
+                int n = -1;
+                kvs_token *t = kvs_tokenize_alloc(m, texts[i], len, bos, 1, spare, &n, &err);
+                assert_non_null(t);
+                assert_int_equal(n, want);
+                kvs_token *ref = malloc(sizeof *ref * (size_t)(want + 1));
+                assert_int_equal(kvs_tokenize(m, texts[i], len, bos, 1, ref, want, &err), want);
+                if (want) assert_memory_equal(t, ref, sizeof *t * (size_t)want);
+                for (int k = 0; k < spare; k++) t[n + k] = 7;
+                free(ref);
+                free(t);
+            }
+    kvs_error err = {0};
+    int n = 0;
+    assert_null(kvs_tokenize_alloc(m, "x", 1, -1, 1, -1, &n, &err));
+    assert_int_equal(err.code, KVS_E_ARG);
+}
+
 /* kvs_detokenize gives the bytes of kvs_token_to_bytes one after another: the
  * text back for a byte-level vocabulary, whatever the length of its tokens. */
 static void test_detokenize(void **state) {
@@ -410,6 +442,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_capital_of_japan),
         cmocka_unit_test(test_detokenize),
+        cmocka_unit_test(test_tokenize_alloc),
         cmocka_unit_test(test_stream_equals_single),
         cmocka_unit_test(test_loop_equals_single),
         cmocka_unit_test(test_batch_equals_single),

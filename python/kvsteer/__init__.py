@@ -459,15 +459,14 @@ class Model(_Closing):
         b = _text(text, "text")
         bos = -1 if add_bos is None else int(bool(add_bos))
         err = _err()
-        cap = len(b) + 8
-        while True:
-            buf = (_lib.kvs_token * cap)()
-            n = _L.kvs_tokenize(self._handle(), b, len(b), bos, int(special), buf, cap, ctypes.byref(err))
-            if n < 0:
-                err.raise_()
-            if n <= cap:
-                return list(buf[:n])
-            cap = n
+        n = ctypes.c_int(0)
+        p = _L.kvs_tokenize_alloc(self._handle(), b, len(b), bos, int(special), 0, ctypes.byref(n), ctypes.byref(err))
+        if not p:
+            err.raise_()
+        try:
+            return list(ctypes.cast(p, ctypes.POINTER(_lib.kvs_token))[:n.value])
+        finally:
+            _lib.free(p)
 
     def token_bytes(self, token: int) -> bytes:
         """The bytes of one token (special tokens render as their text)."""

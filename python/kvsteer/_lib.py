@@ -110,6 +110,7 @@ _PROTOTYPES = {
     "kvs_model_get_info": (None, [c_void_p, POINTER(kvs_model_info)]),
     "kvs_tokenize": (c_int, [c_void_p, c_char_p, c_size_t, c_int, c_int, POINTER(kvs_token), c_int, ERR]),
     "kvs_token_to_bytes": (c_int, [c_void_p, kvs_token, c_char_p, c_int]),
+    "kvs_tokenize_alloc": (c_void_p, [c_void_p, c_char_p, c_size_t, c_int, c_int, c_int, POINTER(c_int), ERR]),
     "kvs_detokenize": (c_void_p, [c_void_p, POINTER(kvs_token), c_int, POINTER(c_size_t), ERR]),
     "kvs_token_is_eog": (c_int, [c_void_p, kvs_token]),
     "kvs_chat_render": (c_void_p, [c_void_p, POINTER(kvs_chat_msg), c_int, c_int, c_char_p, ERR]),

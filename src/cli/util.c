@@ -82,24 +82,8 @@ int cli_sampling_opt(const char *cmd, int opt, const char *arg, kvs_sampler_para
 kvs_token *cli_tokenize(const char *cmd, const kvs_model *m, const char *text, int add_bos, int parse_special,
                         int *n_out) {
     kvs_error err = {0};
-    size_t len = 0;
-    while (text[len]) len++;
-    int n = kvs_tokenize(m, text, len, add_bos, parse_special, NULL, 0, &err);
-    if (n < 0) {
-        cli_error(cmd, "%s", err.msg);
-        return NULL;
-    }
-    kvs_token *t = malloc(sizeof *t * (size_t)(n > 0 ? n : 1));
-    if (!t) {
-        cli_error(cmd, "out of memory");
-        return NULL;
-    }
-    if (kvs_tokenize(m, text, len, add_bos, parse_special, t, n, &err) != n) {
-        free(t);
-        cli_error(cmd, "%s", err.msg[0] ? err.msg : "tokenizer returned an inconsistent count");
-        return NULL;
-    }
-    *n_out = n;
+    kvs_token *t = kvs_tokenize_alloc(m, text, strlen(text), add_bos, parse_special, 0, n_out, &err);
+    if (!t) cli_error(cmd, "%s", err.msg);
     return t;
 }
 

@@ -482,6 +482,40 @@ int kvs_tokenize(const kvs_model *m, const char *text, size_t len, int add_bos, 
     return tokenizer_encode(m->tok, text, len, add_bos, parse_special, out, cap, err);
 }
 
+kvs_token *kvs_tokenize_alloc(const kvs_model *m, const char *text, size_t len, int add_bos, int parse_special,
+                              int spare, int *n_out, kvs_error *err) {
+    if (!m || (!text && len) || spare < 0 || !n_out) {
+        err_fail(err, KVS_E_ARG, "kvs_tokenize_alloc: no model, text or count");
+        return NULL;
+    }
+    if (!text) text = "";
+    /* a text has at most one token per byte, plus BOS and a SentencePiece
+     * leading space: one pass, and a second only if that ever fell short */
+    size_t cap = len + 2 + (size_t)spare;
+    for (int pass = 0; pass < 2; pass++) {
+        if (cap > INT_MAX) {
+            err_fail(err, KVS_E_ARG, "text of %zu bytes: too long to tokenize", len);
+            return NULL;
+        }
+        kvs_token *t = malloc(sizeof *t * cap);
+        if (!t) {
+            err_fail(err, KVS_E_NOMEM, "out of memory for the tokens of %zu bytes of text", len);
+            return NULL;
+        }
+        const int n = tokenizer_encode(m->tok, text, len, add_bos, parse_special, t, (int)cap - spare, err);
+        if (n >= 0 && (size_t)n + (size_t)spare <= cap) {
+            kvs_token *fit = realloc(t, sizeof *t * ((size_t)n + (size_t)spare > 0 ? (size_t)n + (size_t)spare : 1));
+            *n_out = n;
+            return fit ? fit : t;
+        }
+        free(t);
+        if (n < 0) return NULL;
+        cap = (size_t)n + (size_t)spare;
+    }
+    err_fail(err, KVS_E_ARG, "the tokenizer gave two counts for one text");
+    return NULL;
+}
+
 int kvs_token_to_bytes(const kvs_model *m, kvs_token t, char *buf, int cap) {
     return tokenizer_token_bytes(m->tok, t, buf, cap);
 }

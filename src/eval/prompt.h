@@ -7,11 +7,6 @@
 #include "eval.h"
 #include "kvsteer.h"
 
-/* The tokens of text in a malloc'd array (at least one element); *n_out gets
- * their count.  NULL on error. */
-kvs_token *prompt_tokenize(const kvs_model *m, const char *text, int add_bos, int parse_special, int *n_out,
-                           kvs_error *err);
-
 /* The chat prompt of row under task (the CoT prefix after the generation
  * prompt when cot), malloc'd in *text, and its tokens followed by the n_off
  * (0 or 1) offset tokens in *toks (*n_toks in all).  0, or an error code with

@@ -401,14 +401,14 @@ int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
         }
     }
     if (offset) {
-        if (!(off = prompt_tokenize(m, offset, 0, 0, &n_off, err))) goto fail;
+        if (!(off = kvs_tokenize_alloc(m, offset, strlen(offset), 0, 0, 0, &n_off, err))) goto fail;
         if (n_off != 1) {
             res->fault = EVAL_FAULT_OFFSET;
             err_fail(err, KVS_E_ARG, "offset '%s' is %d tokens; it must be exactly one", offset, n_off);
             goto fail;
         }
     }
-    if (mc && !(suffix = prompt_tokenize(m, ANS_SUFFIX, 0, 0, &n_suffix, err))) goto fail;
+    if (mc && !(suffix = kvs_tokenize_alloc(m, ANS_SUFFIX, strlen(ANS_SUFFIX), 0, 0, 0, &n_suffix, err))) goto fail;
 
     /* prompts */
     if (!(qs = calloc((size_t)n_q, sizeof *qs))) {

@@ -230,21 +230,6 @@ static void next_id(server *s, const char *prefix, char *out, size_t n) {
     snprintf(out, n, "%s-%llx%06llx", prefix, (unsigned long long)s->created, (unsigned long long)id);
 }
 
-/* Tokens of text with one spare entry at the end (for the offset token). */
-static kvs_token *tokenize(const kvs_model *m, const char *text, int add_bos, int special, int *n, kvs_error *err) {
-    const size_t len = strlen(text);
-    const int k = kvs_tokenize(m, text, len, add_bos, special, NULL, 0, err);
-    if (k < 0) return NULL;
-    kvs_token *t = malloc(sizeof *t * (size_t)(k + 1));
-    if (!t) return NULL;
-    if (kvs_tokenize(m, text, len, add_bos, special, t, k + 1, err) != k) {
-        free(t);
-        return NULL;
-    }
-    *n = k;
-    return t;
-}
-
 /* The prompt's tokens as `kvsteer run` makes them: a chat is rendered with
  * the model's template, a plain prompt taken as it is; special-token text is
  * recognised in both, with the model's own BOS rule; the offset token (plain
@@ -261,19 +246,20 @@ static int build_prompt(server *s, const request *rq, kvs_token **out, int *n_ou
         if (!text) return api_fail(e, 400, "messages", "cannot render the messages: %s", err.msg);
     }
     int n = 0;
-    kvs_token *t = tokenize(s->m, rq->chat ? text : rq->prompt, -1, 1, &n, &err);
+    const char *src = rq->chat ? text : rq->prompt;
+    kvs_token *t = kvs_tokenize_alloc(s->m, src, strlen(src), -1, 1, 1, &n, &err); /* room for the offset token */
     free(text);
     if (!t) return api_fail(e, 400, rq->chat ? "messages" : "prompt", "cannot tokenize the prompt: %s", err.msg);
     *n_hold = 0;
     if (rq->offset) {
         int k = 0;
-        kvs_token *o = tokenize(s->m, rq->offset, 0, 0, &k, &err);
+        kvs_token *o = kvs_tokenize_alloc(s->m, rq->offset, strlen(rq->offset), 0, 0, 0, &k, &err);
         if (!o || k != 1) {
             free(o);
             free(t);
             return api_fail(e, 400, "kv_steering.offset", "'kv_steering.offset' must be exactly one token; it is %d", k);
         }
-        t[n++] = o[0]; /* t has room for one more */
+        t[n++] = o[0];
         free(o);
         *n_hold = 1;
     }

@@ -14,11 +14,8 @@ typedef struct prompt {
 static int tokenize_all(const kvs_model *m, const char *const *texts, int n, prompt *out, int *max_len,
                         kvs_error *err) {
     for (int i = 0; i < n; i++) {
-        size_t len = strlen(texts[i]);
-        int k = kvs_tokenize(m, texts[i], len, -1, 1, NULL, 0, err);
-        if (k < 0) return k;
-        if (!(out[i].t = malloc(sizeof(kvs_token) * (size_t)(k ? k : 1)))) return err_fail(err, KVS_E_NOMEM, "extract: out of memory");
-        if (kvs_tokenize(m, texts[i], len, -1, 1, out[i].t, k, err) != k) return err_fail(err, KVS_E_ARG, "extract: tokenizer inconsistency");
+        int k = 0;
+        if (!(out[i].t = kvs_tokenize_alloc(m, texts[i], strlen(texts[i]), -1, 1, 0, &k, err))) return err->code;
         out[i].n = k;
         if (k > *max_len) *max_len = k;
     }
