@@ -348,8 +348,6 @@ static int decode_all(loop *lp, int B, int n_ctx, int n_suffix, kvs_error *err) 
     return rc;
 }
 
-static int cmp_key(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
     kvs_error own = {0};
     if (!err) err = &own; /* the decode loop's callbacks read err->code */
@@ -504,7 +502,7 @@ int eval_run(const eval_config *cfg, eval_result *res, kvs_error *err) {
                 err_fail(err, KVS_E_NOMEM, "out of memory");
                 goto fail;
             }
-    qsort(keys, (size_t)n_keys, sizeof *keys, cmp_key);
+    qsort(keys, (size_t)n_keys, sizeof *keys, run_key_cmp);
     if (!(sum = run_summarize_keys(cfg->out_path, keys, n_keys, err))) goto fail;
     cJSON_AddStringToObject(sum, "task", task->name);
     cJSON_AddStringToObject(sum, "method", eval_method_names[method]);

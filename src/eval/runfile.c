@@ -36,7 +36,7 @@ char *run_sample_key(int seed, const char *id) {
     return k;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+int run_key_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 int run_sample_seed(const cJSON *o) {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
@@ -211,7 +211,7 @@ static int load_existing(run_writer *r, char *buf, size_t len, const cJSON *conf
             goto done;
         }
         memcpy(sorted, keys, sizeof *sorted * (size_t)n_keys);
-        qsort(sorted, (size_t)n_keys, sizeof *sorted, cmp_str);
+        qsort(sorted, (size_t)n_keys, sizeof *sorted, run_key_cmp);
         int dups = 0;
         for (int i = 1; i < n_keys; i++) dups += !strcmp(sorted[i], sorted[i - 1]);
         free(sorted);
@@ -244,7 +244,7 @@ static int load_existing(run_writer *r, char *buf, size_t len, const cJSON *conf
         }
     }
     if (r->repaired && (rc = write_lines(path, keep, keep_len, n_keep, err))) goto done;
-    if (n_keys) qsort(keys, (size_t)n_keys, sizeof *keys, cmp_str);
+    if (n_keys) qsort(keys, (size_t)n_keys, sizeof *keys, run_key_cmp);
     r->keys = keys;
     r->n_keys = n_keys;
     keys = NULL;
@@ -283,7 +283,7 @@ int run_writer_open(run_writer *r, const char *path, const cJSON *config, const 
 
 int run_writer_has(const run_writer *r, int seed, const char *id) {
     char *k = run_sample_key(seed, id);
-    int found = k && r->n_keys && bsearch(&k, r->keys, (size_t)r->n_keys, sizeof *r->keys, cmp_str) != NULL;
+    int found = k && r->n_keys && bsearch(&k, r->keys, (size_t)r->n_keys, sizeof *r->keys, run_key_cmp) != NULL;
     free(k);
     return found;
 }

@@ -35,6 +35,9 @@ typedef struct run_writer {
 
 /* Key of a sample: seed < 0 is greedy.  malloc'd. */
 char *run_sample_key(int seed, const char *id);
+/* The order of sample keys (strcmp on char * elements), for qsort and bsearch:
+ * run_writer's keys and run_summarize_keys' are sorted by it. */
+int run_key_cmp(const void *a, const void *b);
 
 /* Open `path` for a run with this config.  A missing or empty file, or
  * `overwrite`, starts a new file holding the header line ({"header": true,

@@ -10,7 +10,6 @@
 #include "runfile.h"
 #include "stats.h"
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static int cmp_sample(const void *a, const void *b) {
     const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
@@ -94,7 +93,7 @@ int run_stats_compute(const cJSON *samples, const char *label, run_stats *st, kv
         ids[n_ids++] = cJSON_GetObjectItemCaseSensitive(o, "id")->valuestring;
         st->n++;
     }
-    qsort(ids, (size_t)n_ids, sizeof *ids, cmp_str);
+    qsort(ids, (size_t)n_ids, sizeof *ids, run_key_cmp);
     for (int i = 0; i < n_ids; i++) st->n_questions += i == 0 || strcmp(ids[i], ids[i - 1]) != 0;
     /* accuracy: the mean over seeds of each seed's accuracy; std is the population one */
     for (int e = 0; e < st->n_ext; e++) {
@@ -268,7 +267,7 @@ cJSON *run_summarize_keys(const char *path, char *const *keys, int n_keys, kvs_e
         while (o && kept) {
             cJSON *next = o->next;
             char *k = run_sample_key(run_sample_seed(o), cJSON_GetObjectItemCaseSensitive(o, "id")->valuestring);
-            if (k && n_keys && bsearch(&k, keys, (size_t)n_keys, sizeof *keys, cmp_str))
+            if (k && n_keys && bsearch(&k, keys, (size_t)n_keys, sizeof *keys, run_key_cmp))
                 cJSON_AddItemToArray(kept, cJSON_DetachItemViaPointer(rf.samples, o));
             free(k);
             o = next;

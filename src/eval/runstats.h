@@ -64,7 +64,7 @@ cJSON *run_summary_json(const run_stats *st);
 /* The summary of every sample line of a run file; NULL on error. */
 cJSON *run_summarize(const char *path, kvs_error *err);
 /* The summary of only the samples whose run_sample_key is among `keys`
- * (sorted with strcmp), so that it describes exactly the requested ones when
+ * (sorted by run_key_cmp), so that it describes exactly the requested ones when
  * the file holds more (an earlier, longer run); it then also records
  * "samples_in_file".  A requested sample missing from the file is an error. */
 cJSON *run_summarize_keys(const char *path, char *const *keys, int n_keys, kvs_error *err);
