@@ -753,6 +753,13 @@ static void test_missing_tokenizer(void **state) {
     expect_error(t, &err, path, "tokenizer");
 }
 
+/* An empty metadata buffer that names a GPT-2 style BPE tokenizer. */
+static void gb_gpt2(gbuf *b) {
+    memset(b, 0, sizeof *b);
+    gb_kv_str(b, "tokenizer.ggml.model", "gpt2");
+    gb_kv_str(b, "tokenizer.ggml.pre", "gpt-2");
+}
+
 static void test_bad_metadata(void **state) {
     (void)state;
     static const char *const toks[] = {"a", "b", "ab"};
@@ -774,23 +781,17 @@ static void test_bad_metadata(void **state) {
     expect_error(load_mem(&b, "bert.gguf", &err), &err, "bert.gguf", "unsupported tokenizer model");
 
     /* no tokens array */
-    memset(&b, 0, sizeof b);
-    gb_kv_str(&b, "tokenizer.ggml.model", "gpt2");
-    gb_kv_str(&b, "tokenizer.ggml.pre", "gpt-2");
+    gb_gpt2(&b);
     gb_kv_strs(&b, "tokenizer.ggml.merges", merges, 1);
     expect_error(load_mem(&b, "notok.gguf", &err), &err, "notok.gguf", "tokenizer.ggml.tokens");
 
     /* no merges for BPE */
-    memset(&b, 0, sizeof b);
-    gb_kv_str(&b, "tokenizer.ggml.model", "gpt2");
-    gb_kv_str(&b, "tokenizer.ggml.pre", "gpt-2");
+    gb_gpt2(&b);
     gb_kv_strs(&b, "tokenizer.ggml.tokens", toks, 3);
     expect_error(load_mem(&b, "nomerge.gguf", &err), &err, "nomerge.gguf", "merges");
 
     /* token types for a different number of tokens */
-    memset(&b, 0, sizeof b);
-    gb_kv_str(&b, "tokenizer.ggml.model", "gpt2");
-    gb_kv_str(&b, "tokenizer.ggml.pre", "gpt-2");
+    gb_gpt2(&b);
     gb_kv_strs(&b, "tokenizer.ggml.tokens", toks, 3);
     gb_kv_i32s(&b, "tokenizer.ggml.token_type", types, 2);
     gb_kv_strs(&b, "tokenizer.ggml.merges", merges, 1);
@@ -798,26 +799,20 @@ static void test_bad_metadata(void **state) {
 
     /* a merge without its separator */
     static const char *const bad_merges[] = {"a b", "ab"};
-    memset(&b, 0, sizeof b);
-    gb_kv_str(&b, "tokenizer.ggml.model", "gpt2");
-    gb_kv_str(&b, "tokenizer.ggml.pre", "gpt-2");
+    gb_gpt2(&b);
     gb_kv_strs(&b, "tokenizer.ggml.tokens", toks, 3);
     gb_kv_strs(&b, "tokenizer.ggml.merges", bad_merges, 2);
     expect_error(load_mem(&b, "merge.gguf", &err), &err, "merge.gguf", "merges[1]");
 
     /* special id outside the vocabulary */
-    memset(&b, 0, sizeof b);
-    gb_kv_str(&b, "tokenizer.ggml.model", "gpt2");
-    gb_kv_str(&b, "tokenizer.ggml.pre", "gpt-2");
+    gb_gpt2(&b);
     gb_kv_strs(&b, "tokenizer.ggml.tokens", toks, 3);
     gb_kv_strs(&b, "tokenizer.ggml.merges", merges, 1);
     gb_kv_u32(&b, "tokenizer.ggml.eos_token_id", 3);
     expect_error(load_mem(&b, "range.gguf", &err), &err, "range.gguf", "eos_token_id");
 
     /* and the minimal valid one loads */
-    memset(&b, 0, sizeof b);
-    gb_kv_str(&b, "tokenizer.ggml.model", "gpt2");
-    gb_kv_str(&b, "tokenizer.ggml.pre", "gpt-2");
+    gb_gpt2(&b);
     gb_kv_strs(&b, "tokenizer.ggml.tokens", toks, 3);
     gb_kv_strs(&b, "tokenizer.ggml.merges", merges, 1);
     tokenizer *t = load_mem(&b, "ok.gguf", &err);
