@@ -179,6 +179,9 @@ check "ablation: no baseline of other questions" sh -c "! grep -q 'Baseline on t
 "$BIN" report "$tmp/runs/cv1.jsonl" "$tmp/runs/cv3.jsonl" "$tmp/shards/a.jsonl" >"$tmp/md5" 2>"$tmp/err" || bad "report ablation + baseline: $(cat "$tmp/err")"
 bacc=$(python3 -c "import json,sys; print('%.1f' % (100*[json.loads(l) for l in open(sys.argv[1])][-1]['accuracy']['choice']))" "$tmp/shards/a.jsonl")
 check "ablation: its baseline" grep -q "^Baseline on the same questions: $bacc%" "$tmp/md5"
+check "ablation: each point's interval" grep -q '^| 95% CI | \[' "$tmp/md5"
+check "ablation: each point against the baseline, with Holm's p" sh -c "grep -q '^| vs baseline, points \[95% CI\] | [+-]' '$tmp/md5' && grep -q '^| p (Holm) | [0-9<]' '$tmp/md5'"
+check "ablation: no paired row without a baseline" sh -c "! grep -q '^| vs baseline, points' '$tmp/md2'"
 # each task's vector comes from its own traces: the paper-shaped table keeps one
 # cache column; between runs of one task, another trace file is a setting to show
 "$BIN" extract -m "$MODEL" --traces "$DATA/traces/styles/arc_stepwise.jsonl" --pairs 2 --shots 1 -t "$T" -q \

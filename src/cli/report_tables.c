@@ -70,6 +70,11 @@ static void md_time(strbuf *b, const report_run *rs, int n) {
     free(labels);
 }
 
+static void fmt_p(char *out, size_t cap, double p) {
+    if (p < 0.001) snprintf(out, cap, "<0.001");
+    else snprintf(out, cap, "%.3f", p);
+}
+
 static void md_ablation(strbuf *b, const report_run *rs, int n, const report_series *s) {
     const report_run *r0 = &rs[s->idx[0]];
     char fixed[300];
@@ -81,16 +86,32 @@ static void md_ablation(strbuf *b, const report_run *rs, int n, const report_ser
     for (int t = 0; t < s->n; t++) sb_printf(b, "---|");
     sb_printf(b, "\n| accuracy |");
     for (int t = 0; t < s->n; t++) sb_printf(b, " %.1f |", 100 * rs[s->idx[t]].acc);
+    sb_printf(b, "\n| 95%% CI |");
+    for (int t = 0; t < s->n; t++) sb_printf(b, " [%.1f, %.1f] |", 100 * rs[s->idx[t]].acc_lo, 100 * rs[s->idx[t]].acc_hi);
     sb_printf(b, "\n| mean tokens |");
     for (int t = 0; t < s->n; t++) sb_printf(b, " %.1f |", rs[s->idx[t]].tokens / rs[s->idx[t]].n);
     const report_run *base = report_baseline_for(rs, n, r0);
-    if (base) sb_printf(b, "\n\nBaseline on the same questions: %.1f%%, %.1f tokens.", 100 * base->acc, base->tokens / base->n);
+    if (base) {
+        /* the paired columns of the table above, one row each, so that a point
+         * of the curve is read with its interval against the baseline */
+        sb_printf(b, "\n| vs baseline, points [95%% CI] |");
+        for (int t = 0; t < s->n; t++) {
+            const report_run *r = &rs[s->idx[t]];
+            if (r->has_base && r->base == base)
+                sb_printf(b, " %+.1f [%+.1f, %+.1f] |", 100 * r->pd.diff, 100 * r->pd.lo, 100 * r->pd.hi);
+            else
+                sb_printf(b, " - |");
+        }
+        sb_printf(b, "\n| p (Holm) |");
+        for (int t = 0; t < s->n; t++) {
+            const report_run *r = &rs[s->idx[t]];
+            char ph[16] = "-";
+            if (r->has_base && r->base == base) fmt_p(ph, sizeof ph, r->p_holm);
+            sb_printf(b, " %s |", ph);
+        }
+        sb_printf(b, "\n\nBaseline on the same questions: %.1f%%, %.1f tokens.", 100 * base->acc, base->tokens / base->n);
+    }
     sb_printf(b, "\n\n");
-}
-
-static void fmt_p(char *out, size_t cap, double p) {
-    if (p < 0.001) snprintf(out, cap, "<0.001");
-    else snprintf(out, cap, "%.3f", p);
 }
 
 /* Every run beside the baseline of its task: the columns a reader needs to
@@ -269,6 +290,8 @@ cJSON *report_json(const report_run *rs, int n, const report_series *ser, int n_
             cJSON *pt = cJSON_CreateObject();
             cJSON_AddNumberToObject(pt, "value", r->param[s->param]);
             cJSON_AddNumberToObject(pt, "accuracy", r->acc);
+            cJSON_AddNumberToObject(pt, "accuracy_lo", r->acc_lo);
+            cJSON_AddNumberToObject(pt, "accuracy_hi", r->acc_hi);
             if (r->sampling) cJSON_AddNumberToObject(pt, "accuracy_std", r->acc_std);
             cJSON_AddNumberToObject(pt, "mean_generated_tokens", r->tokens / r->n);
             cJSON_AddStringToObject(pt, "label", r->label);
