@@ -15,7 +15,11 @@ static int tokenize_all(const kvs_model *m, const char *const *texts, int n, pro
                         kvs_error *err) {
     for (int i = 0; i < n; i++) {
         int k = 0;
-        if (!(out[i].t = kvs_tokenize_alloc(m, texts[i], strlen(texts[i]), -1, 1, 0, &k, err))) return err->code;
+        kvs_error e = {0}; /* err may be NULL; the code is returned either way */
+        if (!(out[i].t = kvs_tokenize_alloc(m, texts[i], strlen(texts[i]), -1, 1, 0, &k, &e))) {
+            if (err) *err = e;
+            return e.code;
+        }
         out[i].n = k;
         if (k > *max_len) *max_len = k;
     }
