@@ -38,6 +38,24 @@ check "sample fields" sh -c "grep '\"id\":' '$tmp/b4.jsonl' | head -1 | grep '\"
 check "resume: 2 samples" [ "$(nsamples "$tmp/r.jsonl")" = 2 ]
 "${EV[@]}" "${ARC[@]}" --method baseline --limit 4 --max-new 24 --batch 4 -o "$tmp/r.jsonl" >"$tmp/out" 2>"$tmp/err" || bad "resume 2: $(cat "$tmp/err")"
 check "resume: 4 samples, one summary" [ "$(nsamples "$tmp/r.jsonl")" = 4 ] && [ "$(grep -c '"summary":true' "$tmp/r.jsonl")" = 1 ]
+
+# --- one writer per run file: a second process is refused, the file untouched ---
+python3 - "$tmp/r.jsonl.lock" "$tmp/locked" <<'PY' &
+import fcntl, sys, time
+f = open(sys.argv[1], "w")
+fcntl.flock(f, fcntl.LOCK_EX)
+open(sys.argv[2], "w").close()
+time.sleep(60)
+PY
+holder=$!
+for _ in $(seq 100); do [ -e "$tmp/locked" ] && break; sleep 0.1; done
+cp "$tmp/r.jsonl" "$tmp/r.before"
+"${EV[@]}" "${ARC[@]}" --method baseline --limit 4 --max-new 24 --batch 4 --overwrite -o "$tmp/r.jsonl" >/dev/null 2>"$tmp/err"
+rc=$?
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+check "second writer: refused with one line" sh -c "[ $rc -ne 0 ] && [ \$(wc -l <'$tmp/err') -eq 1 ] && grep -q 'r.jsonl: another process is writing this run file' '$tmp/err'"
+check "second writer: the file untouched, even with --overwrite" cmp -s "$tmp/r.jsonl" "$tmp/r.before"
+check "a finished run leaves no lock file" [ ! -e "$tmp/b4.jsonl.lock" ]
 check "resume: no duplicate ids" [ "$(grep -o '"id":"[^"]*"' "$tmp/r.jsonl" | sort | uniq -d | wc -l)" = 0 ]
 check "resume: same samples as one run" cmp -s <(samples "$tmp/r.jsonl") <(samples "$tmp/b4.jsonl")
 check "resume: summary n=4" grep -q "n=4" "$tmp/out"

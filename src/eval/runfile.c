@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine/error.h"
 #include "engine/fileio.h"
@@ -257,12 +260,39 @@ done:
     return rc;
 }
 
+/* The writer's lock, taken before the file is read: whoever holds it may
+ * rewrite the file, so a second writer must not even start to read. */
+static int lock_run(run_writer *r, kvs_error *err) {
+    const size_t n = strlen(r->path) + sizeof ".lock";
+    if (!(r->lock_path = malloc(n))) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", r->path);
+    snprintf(r->lock_path, n, "%s.lock", r->path);
+    const int fd = open(r->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        err_fail(err, KVS_E_IO, "%s: cannot create its lock file %s: %s", r->path, r->lock_path, strerror(errno));
+    } else if (flock(fd, LOCK_EX | LOCK_NB)) {
+        err_fail(err, KVS_E_IO, "%s: another process is writing this run file (%s is locked)", r->path, r->lock_path);
+        close(fd);
+    } else {
+        r->lock_fd = fd;
+        return 0;
+    }
+    free(r->lock_path); /* not ours: left in place */
+    r->lock_path = NULL;
+    return err->code;
+}
+
 int run_writer_open(run_writer *r, const char *path, const cJSON *config, const cJSON *header_extra, int overwrite,
                   kvs_error *err) {
     memset(r, 0, sizeof *r);
+    kvs_error own = {0};
+    if (!err) err = &own; /* lock_run returns the code it set */
     if (!(r->path = strdup(path))) return err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
+    int rc = lock_run(r, err);
+    if (rc) {
+        run_writer_close(r);
+        return rc;
+    }
     struct stat st;
-    int rc = 0;
     const int exists = stat(path, &st) == 0;
     if (exists && !S_ISREG(st.st_mode)) {
         rc = err_fail(err, KVS_E_IO, "%s: not a regular file", path);
@@ -306,6 +336,11 @@ void run_writer_close(run_writer *r) {
     if (r->f) fclose(r->f);
     for (int i = 0; i < r->n_keys; i++) free(r->keys[i]);
     free(r->keys);
+    if (r->lock_path) { /* removed before it is released: a later writer makes a fresh one */
+        unlink(r->lock_path);
+        close(r->lock_fd);
+        free(r->lock_path);
+    }
     free(r->path);
     memset(r, 0, sizeof *r);
 }

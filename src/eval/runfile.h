@@ -9,6 +9,10 @@
  * (seed, id) pairs already present are skipped.  A truncated last line (a run
  * killed mid-write), duplicate samples and old summary lines are dropped by
  * rewriting the file (temp file + rename: never a half-written file).
+ * One writer at a time: run_writer_open holds an exclusive lock on PATH.lock
+ * (removed at close), so a second process given the same file (two shards
+ * with one -o) is refused instead of appending the same samples and
+ * rewriting the file under the first.
  * A sample line: {"id", "index", "task", "method", "seed" (null: greedy),
  * "prompt", "response", ["span"], "extracted", "target", "correct" (a bool, or
  * an object of bools by extractor, primary first), "generated_tokens", "stop",
@@ -31,6 +35,8 @@ typedef struct run_writer {
     int n_keys;
     int repaired;     /* lines were dropped and the file rewritten */
     int truncated;    /* one of them was a truncated last line */
+    char *lock_path;  /* PATH.lock, held (flock) while the writer is open; NULL: none */
+    int lock_fd;
 } run_writer;
 
 /* Key of a sample: seed < 0 is greedy.  malloc'd. */
