@@ -103,6 +103,9 @@ static void describe(report_run *r) {
         /* a control vector (extract --random-like) is told apart from the one it copies */
         add_set(r, "directions", "%s",
                 !x0 ? "?" : cJSON_IsString(cJSON_GetObjectItemCaseSensitive(x0, "random_like")) ? "random" : "extracted");
+        /* how the pairs' shots were chosen: similar questions, or the random control */
+        const cJSON *sel = cJSON_GetObjectItemCaseSensitive(x0, "select");
+        add_set(r, "select", "%s", cJSON_IsString(sel) ? sel->valuestring : "?");
         if (nst > 1) add_set(r, "vectors", "%d", nst);
     }
     const cJSON *ac = cJSON_GetObjectItemCaseSensitive(c, "act");
@@ -141,7 +144,7 @@ static void describe(report_run *r) {
  * the paper-shaped table into one column per task. */
 static void make_labels(report_run *rs, int n) {
     static const char *const show[] = {"model",   "traces",  "layers",   "offset", "max_new",
-                                       "vectors", "sampling", "penalty", "directions"};
+                                       "vectors", "sampling", "penalty", "directions", "select"};
     for (int i = 0; i < n; i++) {
         report_run *r = &rs[i];
         size_t at = (size_t)snprintf(r->label, sizeof r->label, "%s", r->method);
