@@ -159,8 +159,23 @@ case $which in
       ev $Q15 q15 "$t-act-l$L-c$S" --task "$t" --method act --act "out/q15/$t-act-100x5.gguf" --act-layer "$L" --act-scale "$S" "$@"
     done ;;
   q15-sampling) vecs $Q15 q15 arc; c=$(cv q15 arc)
-    ev $Q15 q15 arc-baseline-sampled --task arc --method baseline --sampling --seeds 5 "$@"
-    ev $Q15 q15 "arc-cache-cv$c-sampled" --task arc --method cache --steer out/q15/arc-100x5.gguf --cv "$c" --ck 0 --sampling --seeds 5 "$@" ;;
+    B=(arc-baseline-sampled --task arc --method baseline --sampling --seeds 5 "$@")
+    S=("arc-cache-cv$c-sampled" --task arc --method cache --steer out/q15/arc-100x5.gguf --cv "$c" --ck 0 --sampling --seeds 5 "$@")
+    if [ "$P" -ne 2 ]; then ev $Q15 q15 "${B[@]}"; ev $Q15 q15 "${S[@]}"
+    else
+      # Two cores run baseline and steering side by side, each over the even questions
+      # first, so a session that ends midway leaves a paired comparison (the even
+      # questions both have reached) instead of a finished baseline alone. A worker
+      # whose list is done takes the other's remaining half; a half whose run file
+      # another process is writing (its flock) is left to that process.
+      half() { local k=$1 f; shift; f=out/q15/$1$( ((k)) && echo "-from$k" || true)-every2.jsonl
+        locked() { [ -f "$f.lock" ] && ! flock -n "$f.lock" true; }
+        locked && return 0
+        ev $Q15 q15 "$@" --offset-start "$k" --every 2 || locked; }
+      (half 0 "${B[@]}" && half 1 "${B[@]}" && half 1 "${S[@]}" && half 0 "${S[@]}") & pa=$!
+      (half 0 "${S[@]}" && half 1 "${S[@]}" && half 1 "${B[@]}" && half 0 "${B[@]}") & pb=$!
+      wait_all $pa $pb
+    fi ;;
   q15-more) # the "then GSM8K and PIQA as compute allows": baseline, CoT and cache
     # steering, the three methods the 0.5B runs on every task
     vecs $Q15 q15 piqa gsm8k; choose $Q15 q15 piqa gsm8k
