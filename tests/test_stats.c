@@ -97,10 +97,36 @@ static void test_mean_interval(void **state) {
     (void)state;
     const double x[] = {0, 0.2, 0.4, 1, 1, 0.6};
     double m, lo, hi;
-    stat_mean_interval(x, 6, &m, &lo, &hi);
+    stat_mean_interval(x, 6, 0, 1, &m, &lo, &hi);
     NEAR(m, 0.5333333333333333);
-    NEAR(lo, 0.20277598277090048);
-    NEAR(hi, 0.8638906838957662);
+    /* Student's t with 5 degrees of freedom, not the normal z: six scores */
+    NEAR(lo, 0.09979234600179476);
+    NEAR(hi, 0.9668743206648719);
+    /* an interval past the scores' range is cut back to it */
+    const double high[] = {1, 1, 1, 0.8};
+    stat_mean_interval(high, 4, 0, 1, &m, &lo, &hi);
+    NEAR(m, 0.95);
+    assert_true(lo > 0.7 && lo < 0.95);
+    NEAR(hi, 1);
+    const double low[] = {-1, -1, -0.8};
+    stat_mean_interval(low, 3, -1, 1, &m, &lo, &hi);
+    NEAR(lo, -1);
+    assert_true(hi > m && hi < 0);
+    /* one score: nothing known of its spread */
+    stat_mean_interval(x + 1, 1, 0, 1, &m, &lo, &hi);
+    NEAR(m, 0.2);
+    NEAR(lo, 0);
+    NEAR(hi, 1);
+}
+
+/* Textbook quantiles t(0.975; df); from df 11 on the expansion, within 1e-5 */
+static void test_t975(void **state) {
+    (void)state;
+    const struct { int df; double t; } ref[] = {{1, 12.7062047}, {2, 4.3026527}, {3, 3.1824463}, {5, 2.5705818},
+                                                {10, 2.2281389}, {11, 2.2009852}, {20, 2.0859634}, {30, 2.0422725},
+                                                {100, 1.9839715}, {1000, 1.9623391}};
+    for (size_t i = 0; i < sizeof ref / sizeof *ref; i++) assert_true(fabs(stat_t975(ref[i].df) - ref[i].t) < 1e-5);
+    assert_true(stat_t975(1000000) > STAT_Z95 && stat_t975(1000000) < STAT_Z95 + 1e-5);
 }
 
 /* A sample line: id, seed (-1 greedy), correct. */
@@ -163,11 +189,11 @@ static void test_paired_runs(void **state) {
     NEAR(p.p, 0.5);
     const double d[] = {1, 0.5, 0};
     double m;
-    stat_mean_interval(d, 3, &m, &lo, &hi);
+    stat_mean_interval(d, 3, -1, 1, &m, &lo, &hi);
     NEAR(p.lo, lo);
     NEAR(p.hi, hi);
     assert_int_equal(run_stats_compute(s, "s", &st, &err), 0);
-    stat_mean_interval(d, 3, &m, &lo, &hi);
+    stat_mean_interval(d, 3, 0, 1, &m, &lo, &hi);
     NEAR(st.acc[0], 0.5);
     NEAR(st.acc_lo, lo);
     cJSON_Delete(a), cJSON_Delete(b), cJSON_Delete(s), cJSON_Delete(t);
@@ -176,7 +202,7 @@ static void test_paired_runs(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wilson),        cmocka_unit_test(test_sign_test), cmocka_unit_test(test_holm),
-        cmocka_unit_test(test_paired_diff),   cmocka_unit_test(test_mean_interval),
+        cmocka_unit_test(test_paired_diff),   cmocka_unit_test(test_mean_interval), cmocka_unit_test(test_t975),
         cmocka_unit_test(test_paired_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -128,7 +128,7 @@ int run_stats_compute(const cJSON *samples, const char *label, run_stats *st, kv
             goto done;
         }
         for (int i = 0; i < nq; i++) x[i] = q[i].score;
-        stat_mean_interval(x, nq, &mean, &st->acc_lo, &st->acc_hi);
+        stat_mean_interval(x, nq, 0, 1, &mean, &st->acc_lo, &st->acc_hi);
         free(x);
         free(q);
     }
@@ -215,7 +215,7 @@ int run_paired_compute(const cJSON *a, const cJSON *b, run_paired *out, kvs_erro
         }
     }
     double mean = 0;
-    stat_mean_interval(d, out->n, &mean, &out->lo, &out->hi);
+    stat_mean_interval(d, out->n, -1, 1, &mean, &out->lo, &out->hi);
     out->diff = mean;
     out->binary = binary;
     if (binary) stat_paired_diff(out->both, out->only_a, out->only_b, out->neither, &out->lo, &out->hi);

@@ -77,13 +77,34 @@ void stat_holm(const double *p, int n, double *adj) {
     free(s);
 }
 
-void stat_mean_interval(const double *x, int n, double *mean, double *lo, double *hi) {
+double stat_t975(int df) {
+    /* exact quantiles where the expansion below is off by more than 1e-5 */
+    static const double small[] = {12.706204736174698, 4.302652729749464, 3.182446305284263,
+                                   2.776445105197793,  2.570581835636314, 2.446911851144969,
+                                   2.364624251592785,  2.306004135204166, 2.262157162798205,
+                                   2.228138851986274};
+    if (df < 1) return INFINITY;
+    if (df <= 10) return small[df - 1];
+    /* Cornish-Fisher expansion in 1/df around the normal quantile (Abramowitz and
+     * Stegun 26.7.5) */
+    const double z = STAT_Z95, z2 = z * z, z3 = z2 * z, z5 = z3 * z2, z7 = z5 * z2, z9 = z7 * z2, v = df;
+    return z + (z3 + z) / (4 * v) + (5 * z5 + 16 * z3 + 3 * z) / (96 * v * v) +
+           (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * v * v * v) +
+           (79 * z9 + 776 * z7 + 1482 * z5 - 1920 * z3 - 945 * z) / (92160 * v * v * v * v);
+}
+
+void stat_mean_interval(const double *x, int n, double min, double max, double *mean, double *lo, double *hi) {
     double m = 0, v = 0;
     for (int i = 0; i < n; i++) m += x[i];
     m = n > 0 ? m / n : 0;
     for (int i = 0; i < n; i++) v += (x[i] - m) * (x[i] - m);
-    const double se = n > 1 ? sqrt(v / (n - 1) / n) : 0;
     *mean = m;
-    *lo = m - STAT_Z95 * se;
-    *hi = m + STAT_Z95 * se;
+    if (n < 2) { /* one score says nothing of its spread */
+        *lo = min, *hi = max;
+        return;
+    }
+    const double half = stat_t975(n - 1) * sqrt(v / (n - 1) / n);
+    /* the scores are bounded, so an interval past a bound is only cut back to it */
+    *lo = fmax(min, m - half);
+    *hi = fmin(max, m + half);
 }

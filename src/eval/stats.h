@@ -10,7 +10,8 @@
  *   p = min(1, 2 P[X <= min(b, c)]), X ~ Binomial(b + c, 1/2).
  *   Holm's step-down adjustment of m p-values (Holm 1979).
  *   Mean of per-question scores (sampling: the share of seeds right): the
- *   normal interval mean +- z sd / sqrt(n). */
+ *   Student interval mean +- t(n-1) sd / sqrt(n), cut back to the scores'
+ *   range (a few questions of an unfinished run can reach past 100%). */
 #ifndef KVS_STATS_H
 #define KVS_STATS_H
 
@@ -27,7 +28,10 @@ double stat_sign_test(int pos, int neg);
 void stat_paired_diff(int a, int b, int c, int d, double *lo, double *hi);
 /* Holm-adjusted p-values of p[0..n-1] into adj (may be p). */
 void stat_holm(const double *p, int n, double *adj);
-/* Normal interval of the mean of x[0..n-1] (sample standard deviation). */
-void stat_mean_interval(const double *x, int n, double *mean, double *lo, double *hi);
+/* The 0.975 quantile of Student's t with df degrees of freedom (df >= 1). */
+double stat_t975(int df);
+/* Interval of the mean of x[0..n-1], each in [min, max] (sample standard
+ * deviation); fewer than two values give [min, max]. */
+void stat_mean_interval(const double *x, int n, double min, double max, double *mean, double *lo, double *hi);
 
 #endif
