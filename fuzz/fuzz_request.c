@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "server/request.h"
+#include "engine/utf8.h"
 #include "server/textout.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -30,6 +30,15 @@ check "all layers of a one-layer file = that layer" cmp -s "$tmp/act.out" "$tmp/
 check "all layers differ from one" bash -c "! cmp -s '$tmp/all.out' '$tmp/cv.out'"
 "$BIN" compare -m "$MODEL" --act "$tmp/cv.gguf" --act-scale 0.25 -p "Why is the sky blue?" -n 8 -t "$T" >"$tmp/cmp" 2>"$tmp/err" || bad "compare: $(cat "$tmp/err")"
 check "compare names all layers" grep -q "act all layers x0.25" "$tmp/cmp"
+# the columns hold characters, not bytes: accented answers and a header longer
+# than the column keep every row of the table the same width, in valid UTF-8
+"$BIN" compare -m "$MODEL" --act "$tmp/cv.gguf" --act-scale 0.25 -p "Écris une phrase en français sur le café." -n 40 -w 24 \
+  -t "$T" >"$tmp/cmp" 2>"$tmp/err" || bad "compare accents: $(cat "$tmp/err")"
+check "compare: accented answer" grep -q "é" "$tmp/cmp"
+check "compare: rows of one width" python3 -c "
+import sys
+rows = [l for l in open(sys.argv[1], encoding='utf-8').read().splitlines() if l.startswith(('|', '+'))]
+sys.exit(not (len(rows) > 6 and all(len(r) == 2 * 24 + 7 for r in rows)))" "$tmp/cmp"
 
 expect_error() { # name, needle, output file that must not appear, command...
   local name=$1 needle=$2 out=$3; shift 3

@@ -383,16 +383,6 @@ static void test_fingerprint_and_utf8(void **state) {
     assert_int_not_equal(eval_file_fingerprint("/nonexistent/x.gguf", fa, &err), 0);
     assert_non_null(strstr(err.msg, "/nonexistent/x.gguf"));
 
-    char *s = eval_utf8_clean("ok \xc3\xa9 \xe2\x80\x99", 9);
-    assert_string_equal(s, "ok \xc3\xa9 \xe2\x80\x99");
-    free(s);
-    s = eval_utf8_clean("a\xe2\x80", 3); /* cut sequence */
-    assert_string_equal(s, "a\xef\xbf\xbd\xef\xbf\xbd");
-    free(s);
-    s = eval_utf8_clean("\xff\x00z\xed\xa0\x80", 6); /* invalid byte, NUL, surrogate */
-    assert_string_equal(s, "\xef\xbf\xbd\xef\xbf\xbdz\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
-    free(s);
-
     assert_non_null(eval_task_find("gsm8k"));
     assert_null(eval_task_find("gsm8k")->choices_header);
     assert_string_equal(eval_task_find("gsm8k")->steer_offset, " ");

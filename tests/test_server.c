@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/utf8.h"
 #include "server/request.h"
 #include "server/textout.h"
 #include "testutil.h"
@@ -47,22 +48,6 @@ static void test_utf8_held_until_complete(void **state) {
     assert_string_equal(c, "a\xE2\x82\xAC\xEF\xBF\xBD\xEF\xBF\xBD");
     free(c);
     textout_free(&t);
-}
-
-static void test_utf8_clean(void **state) {
-    (void)state;
-    const char good[] = "plain \xC3\xA9t\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80";
-    char *c = utf8_clean(good, strlen(good));
-    assert_string_equal(c, good);
-    free(c);
-    /* overlong, surrogate, stray continuation, out of range */
-    const char bad[] = "\xC0\xAF|\xED\xA0\x80|\x80|\xF5\x80\x80\x80";
-    c = utf8_clean(bad, strlen(bad));
-    assert_null(strstr(c, "\xC0"));
-    assert_null(strstr(c, "\xED\xA0"));
-    assert_null(strstr(c, "\xF5"));
-    assert_non_null(strstr(c, "|\xEF\xBF\xBD|"));
-    free(c);
 }
 
 static const request_limits k_lim = {30, 1000, 8, 4096};
@@ -160,7 +145,6 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stop_across_tokens),
         cmocka_unit_test(test_utf8_held_until_complete),
-        cmocka_unit_test(test_utf8_clean),
         cmocka_unit_test(test_request_defaults_and_fields),
         cmocka_unit_test(test_request_errors),
     };

@@ -11,6 +11,7 @@
 #include "gguf.h"
 #include "testutil.h"
 #include "tokenizer.h"
+#include "utf8.h"
 
 static gguf_file *g_file;
 static tokenizer *g_tok;
@@ -824,6 +825,41 @@ static void test_bad_metadata(void **state) {
     tokenizer_free(t);
 }
 
+/* Text leaving the library as JSON: every byte that starts no well-formed
+ * character becomes U+FFFD, and well-formed text is kept as it is. */
+static void test_utf8_clean(void **state) {
+    (void)state;
+    const char good[] = "plain \xC3\xA9t\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \xE2\x80\x99 \xF4\x8F\xBF\xBF";
+    char *c = utf8_clean(good, strlen(good));
+    assert_string_equal(c, good);
+    free(c);
+    const struct { const char *in; size_t n; const char *out; } bad[] = {
+        {"a\xE2\x80", 3, "a\xEF\xBF\xBD\xEF\xBF\xBD"},          /* cut inside a character */
+        {"\xFF\x00z", 3, "\xEF\xBF\xBD\xEF\xBF\xBDz"},          /* invalid byte, NUL */
+        {"\xED\xA0\x80", 3, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"}, /* surrogate */
+        {"\xC0\xAF|", 3, "\xEF\xBF\xBD\xEF\xBF\xBD|"},          /* overlong two bytes */
+        {"\xE0\x80\xAF", 3, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"}, /* overlong three bytes */
+        {"\xF0\x80\x80\xAF", 4, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"}, /* overlong four */
+        {"\xF4\x90\x80\x80", 4, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"}, /* past U+10FFFF */
+        {"\xF5\x80", 2, "\xEF\xBF\xBD\xEF\xBF\xBD"},            /* no such lead byte */
+        {"\x80x", 2, "\xEF\xBF\xBDx"},                          /* stray continuation */
+        {"", 0, ""},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        c = utf8_clean(bad[i].in, bad[i].n);
+        assert_non_null(c);
+        assert_string_equal(c, bad[i].out);
+        free(c);
+    }
+    assert_int_equal(utf8_seq_len('a'), 1);
+    assert_int_equal(utf8_seq_len(0xC2), 2);
+    assert_int_equal(utf8_seq_len(0xE2), 3);
+    assert_int_equal(utf8_seq_len(0xF0), 4);
+    assert_int_equal(utf8_seq_len(0x80), 0);
+    assert_int_equal(utf8_seq_len(0xC1), 0);
+    assert_int_equal(utf8_seq_len(0xF5), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_prompts),  cmocka_unit_test(test_pre_variants),
@@ -832,6 +868,7 @@ int main(void) {
         cmocka_unit_test(test_special_tokens),  cmocka_unit_test(test_capacity),
         cmocka_unit_test(test_long_inputs),     cmocka_unit_test(test_hash),
         cmocka_unit_test(test_missing_tokenizer), cmocka_unit_test(test_bad_metadata),
+        cmocka_unit_test(test_utf8_clean),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "engine/error.h"
+#include "engine/grow.h"
+#include "engine/utf8.h"
 #include "progress.h"
 #include "steer_opts.h"
 
@@ -28,48 +31,83 @@ static const char *k_help =
     "  -t, --threads N        worker threads (default: all cores)\n"
     "steering (at least one of --steer / --act):\n";
 
-/* Greedy word wrap of s into lines of at most w bytes; returns line count. */
+/* Lines of at most w characters of s (valid UTF-8), broken at a newline, at
+ * the last space that fits, or inside a word longer than a line; control
+ * characters become spaces so the columns stay aligned.  Each line a malloc'd
+ * copy; returns the count, or -1 when out of memory. */
 static int wrap(const char *s, int w, char ***lines) {
-    int n = 0, cap = 16;
-    char **L = malloc(sizeof(char *) * cap);
-    const char *p = s;
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        int seg = nl ? (int)(nl - p) : (int)strlen(p);
-        int take = seg;
-        if (take > w) {
-            take = w;
-            while (take > 0 && p[take] != ' ') take--;
-            if (take == 0) take = w;
+    char **L = NULL;
+    int n = 0, cap = 0;
+    for (const char *p = s; *p;) {
+        const char *e = p, *space = NULL;
+        for (int k = 0; *e && *e != '\n' && k < w; k++) {
+            if (*e == ' ') space = e;
+            const int len = utf8_seq_len((unsigned char)*e);
+            e += len > 0 ? len : 1;
         }
-        if (n == cap) L = realloc(L, sizeof(char *) * (cap *= 2));
-        L[n++] = strndup(p, (size_t)take);
-        p += take;
-        if (*p == ' ' && take < seg) p++;
-        else if (*p == '\n' && take == seg) p++;
+        const char *end = e, *next = e;
+        if (*e == '\n' || *e == ' ') next = e + 1;
+        else if (*e && space > p) end = space, next = space + 1;
+        char *line = strndup(p, (size_t)(end - p));
+        char **nl = line ? grow(L, n, &cap, sizeof *L) : NULL;
+        if (!nl) {
+            free(line);
+            while (n > 0) free(L[--n]);
+            free(L);
+            return -1;
+        }
+        L = nl;
+        for (char *c = line; *c; c++)
+            if ((unsigned char)*c < 0x20) *c = ' ';
+        L[n++] = line;
+        p = next;
     }
     *lines = L;
     return n;
 }
 
-/* An answer's text, up to its end-of-generation token. */
+/* s and then spaces up to w characters (printf pads bytes, not characters). */
+static void put_padded(const char *s, int w) {
+    int k = 0;
+    for (const char *c = s; *c; c++) k += ((unsigned char)*c & 0xC0) != 0x80;
+    fputs(s, stdout);
+    for (; k < w; k++) putchar(' ');
+}
+
+/* An answer's text, up to its end-of-generation token, with any broken UTF-8
+ * (an answer cut inside a character) replaced. */
 static char *answer_text(const kvs_model *m, const kvs_token *t, int n, kvs_error *err) {
     int k = 0;
     while (k < n && !kvs_token_is_eog(m, t[k])) k++;
-    return kvs_detokenize(m, t, k, NULL, err);
+    size_t len = 0;
+    char *raw = kvs_detokenize(m, t, k, &len, err);
+    char *clean = raw ? utf8_clean(raw, len) : NULL;
+    if (raw && !clean) err_fail(err, KVS_E_NOMEM, "out of memory");
+    free(raw);
+    return clean;
 }
 
-static void print_cols(const char *a, const char *b, int w) {
-    char **la, **lb;
-    int na = wrap(a, w, &la), nb = wrap(b, w, &lb);
+/* Two texts side by side in columns of w characters; -1 when out of memory. */
+static int print_cols(const char *a, const char *b, int w) {
+    char **la = NULL, **lb = NULL;
+    int na = wrap(a, w, &la), nb = na < 0 ? -1 : wrap(b, w, &lb);
+    if (nb < 0) {
+        for (int i = 0; i < na; i++) free(la[i]);
+        free(la);
+        return -1;
+    }
     for (int i = 0; i < (na > nb ? na : nb); i++) {
-        const char *x = i < na ? la[i] : "", *y = i < nb ? lb[i] : "";
-        printf("| %-*s | %-*s |\n", w, x, w, y);
+        fputs("| ", stdout);
+        put_padded(i < na ? la[i] : "", w);
+        fputs(" | ", stdout);
+        put_padded(i < nb ? lb[i] : "", w);
+        fputs(" |\n", stdout);
     }
     for (int i = 0; i < na; i++) free(la[i]);
     for (int i = 0; i < nb; i++) free(lb[i]);
     free(la);
     free(lb);
+    return 0;
 }
 
 static void rule(int w) {
@@ -215,19 +253,23 @@ int cmd_compare(int argc, char **argv) {
         total += req[2 * q].n_out + req[2 * q + 1].n_out;
         printf("\nQ%d: %s\n", q + 1, qs[q]);
         rule(width);
-        printf("| %-*s | %-*s |\n", width, head_a, width, head_b);
-        rule(width);
         char *a = answer_text(m, req[2 * q].out, req[2 * q].n_out, &err);
         char *b = a ? answer_text(m, req[2 * q + 1].out, req[2 * q + 1].n_out, &err) : NULL;
-        if (!b) {
+        if (!b || print_cols(head_a, head_b, width)) {
             free(a);
-            cli_error("compare", "%s", err.msg);
+            free(b);
+            cli_error("compare", "%s", b ? "out of memory" : err.msg);
             goto done;
         }
-        print_cols(a, b, width);
         rule(width);
+        const int oom = print_cols(a, b, width);
         free(a);
         free(b);
+        if (oom) {
+            cli_error("compare", "out of memory");
+            goto done;
+        }
+        rule(width);
     }
     printf("\n%d questions x 2 answers, %d tokens generated in %.1f s (%.1f tokens/s, batched)\n", nq, total, el,
            el > 0 ? total / el : 0.0);

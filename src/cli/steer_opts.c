@@ -1,11 +1,13 @@
 #include "steer_opts.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "engine/utf8.h"
 
 const char *steer_opts_help =
     "      --steer VEC        cache-steering vector file (repeatable: vectors add up)\n"
@@ -32,11 +34,9 @@ void steer_opts_init(steer_opts *o) {
 
 /* Bytes of the first UTF-8 character of s (1 for an invalid lead byte). */
 static size_t utf8_char_len(const char *s) {
-    const unsigned char c = (unsigned char)s[0];
-    size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-    for (size_t i = 1; i < n; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80) return 1;
-    return n;
+    uint32_t cp;
+    const int n = utf8_get((const uint8_t *)s, strlen(s), &cp);
+    return n > 0 ? (size_t)n : 1;
 }
 
 /* A bare value may only be one non-digit character or a name, so that a

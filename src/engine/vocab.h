@@ -13,6 +13,7 @@
 #include <pcre2.h>
 
 #include "hash.h"
+#include "utf8.h"
 #include "tokenizer.h"
 
 /* token attributes (bit set; the file's token_type is translated to one bit) */
@@ -91,53 +92,6 @@ static inline int cp_byte(uint32_t cp) {
     if (cp < 256 + 67) return (int)(cp - 256 - 33) + 0x7F;
     if (cp == 256 + 67) return 0xAD;
     return -1;
-}
-
-static inline int utf8_put(uint32_t cp, char *o) {
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* Lenient decoding of one code point at s[0..n): the lead byte gives the length,
- * continuation bytes must be 10xxxxxx; no check for overlong forms (like the
- * reference).  Returns the length consumed, or 0 for an invalid sequence. */
-static inline int utf8_get(const uint8_t *s, size_t n, uint32_t *cp) {
-    uint8_t c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    int len;
-    uint32_t v;
-    if ((c & 0xE0) == 0xC0) len = 2, v = c & 0x1F;
-    else if ((c & 0xF0) == 0xE0) len = 3, v = c & 0x0F;
-    else if ((c & 0xF8) == 0xF0) len = 4, v = c & 0x07;
-    else return 0;
-    if ((size_t)len > n) return 0;
-    for (int i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    *cp = v;
-    return len;
 }
 
 static inline const char *tok_text(const tokenizer *t, int32_t id) { return t->arena + t->toff[id]; }

@@ -145,8 +145,4 @@ int eval_run(const eval_config *c, eval_result *res, kvs_error *err);
 struct qa_set;
 int eval_rescore(cJSON *samples, const char *label, const struct qa_set *data, int mc, int *changed, kvs_error *err);
 
-/* Copy of n bytes with every invalid UTF-8 sequence (and NUL) replaced by
- * U+FFFD, so JSON readers accept it.  malloc'd. */
-char *eval_utf8_clean(const char *s, size_t n);
-
 #endif

@@ -11,6 +11,7 @@
 #include "answer.h"
 #include "dataset.h"
 #include "engine/error.h"
+#include "engine/utf8.h"
 #include "eval.h"
 #include "fingerprint.h"
 #include "prompt.h"
@@ -49,7 +50,7 @@ typedef struct sample {
 static char *detok(const kvs_model *m, const kvs_token *t, int n) {
     size_t len = 0;
     char *raw = kvs_detokenize(m, t, n, &len, NULL);
-    char *clean = raw ? eval_utf8_clean(raw, len) : NULL;
+    char *clean = raw ? utf8_clean(raw, len) : NULL;
     free(raw);
     return clean;
 }
@@ -270,42 +271,6 @@ static int loop_refill(void *user, int j, kvs_gen_request *fin, kvs_gen_request 
     if (lp->sampling && share_prompt(lp, j, prev, s->q, r, err) < 0) return err->code;
     *next = r;
     return 0;
-}
-
-char *eval_utf8_clean(const char *s, size_t n) {
-    char *o = malloc(n * 3 + 1);
-    if (!o) return NULL;
-    const unsigned char *p = (const unsigned char *)s;
-    size_t j = 0;
-    for (size_t i = 0; i < n;) {
-        const unsigned c = p[i];
-        size_t len = 0;
-        unsigned lo = 0x80, hi = 0xbf;
-        if (c >= 0x01 && c < 0x80) len = 1;
-        else if (c >= 0xc2 && c <= 0xdf) len = 2;
-        else if (c >= 0xe0 && c <= 0xef) {
-            len = 3;
-            if (c == 0xe0) lo = 0xa0;
-            if (c == 0xed) hi = 0x9f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            len = 4;
-            if (c == 0xf0) lo = 0x90;
-            if (c == 0xf4) hi = 0x8f;
-        }
-        int ok = len > 0 && i + len <= n;
-        for (size_t k = 1; ok && k < len; k++) ok = p[i + k] >= (k == 1 ? lo : 0x80) && p[i + k] <= (k == 1 ? hi : 0xbf);
-        if (ok) {
-            memcpy(o + j, p + i, len);
-            j += len;
-            i += len;
-        } else {
-            memcpy(o + j, "\xef\xbf\xbd", 3);
-            j += 3;
-            i++;
-        }
-    }
-    o[j] = 0;
-    return o;
 }
 
 /* ------------------------------------------------------------------ the run */

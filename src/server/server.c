@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "engine/grow.h"
+#include "engine/utf8.h"
 #include "metrics.h"
 #include "request.h"
 #include "sched.h"

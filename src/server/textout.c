@@ -4,21 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of the UTF-8 sequence a lead byte starts; 0 for a continuation or invalid byte. */
-static int seq_len(unsigned char c) {
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) return 2;
-    if (c >= 0xE0 && c <= 0xEF) return 3;
-    if (c >= 0xF0 && c <= 0xF4) return 4;
-    return 0;
-}
+#include "engine/utf8.h"
 
 /* Largest end <= n that does not cut a character that may still be completed. */
 static size_t complete_prefix(const char *s, size_t n) {
     for (size_t back = 1; back <= 3 && back <= n; back++) {
         const unsigned char c = (unsigned char)s[n - back];
         if ((c & 0xC0) == 0x80) continue; /* continuation: look further back */
-        const int need = seq_len(c);
+        const int need = utf8_seq_len(c);
         return need > (int)back ? n - back : n;
     }
     return n;
@@ -61,35 +54,4 @@ void textout_finish(textout *t) { t->ready = t->s.n; }
 void textout_free(textout *t) {
     sb_free(&t->s);
     memset(t, 0, sizeof *t);
-}
-
-char *utf8_clean(const char *s, size_t n) {
-    char *o = malloc(3 * n + 1); /* each bad byte becomes three */
-    if (!o) return NULL;
-    size_t j = 0;
-    for (size_t i = 0; i < n;) {
-        const unsigned char c = (unsigned char)s[i];
-        int k = seq_len(c), ok = k > 0 && i + (size_t)k <= n;
-        for (int q = 1; ok && q < k; q++) ok = ((unsigned char)s[i + q] & 0xC0) == 0x80;
-        /* overlong or surrogate three/four-byte forms are invalid too */
-        if (ok && k == 3) {
-            const unsigned char d = (unsigned char)s[i + 1];
-            ok = !(c == 0xE0 && d < 0xA0) && !(c == 0xED && d >= 0xA0);
-        }
-        if (ok && k == 4) {
-            const unsigned char d = (unsigned char)s[i + 1];
-            ok = !(c == 0xF0 && d < 0x90) && !(c == 0xF4 && d >= 0x90);
-        }
-        if (ok && c != 0) {
-            memcpy(o + j, s + i, (size_t)k);
-            j += (size_t)k;
-            i += (size_t)k;
-        } else {
-            memcpy(o + j, "\xEF\xBF\xBD", 3);
-            j += 3;
-            i++;
-        }
-    }
-    o[j] = 0;
-    return o;
 }

@@ -20,8 +20,4 @@ int textout_add(textout *t, const char *bytes, size_t n, char *const *stop, int 
 void textout_finish(textout *t);
 void textout_free(textout *t);
 
-/* A copy of s[0..n) with each invalid UTF-8 sequence replaced by U+FFFD, as
- * JSON text must be valid UTF-8.  NULL when out of memory. */
-char *utf8_clean(const char *s, size_t n);
-
 #endif
