@@ -1,8 +1,8 @@
 /* server.c - HTTP glue of the server (server.h): routes, authentication,
- * body limits, OpenAI's JSON shapes and server-sent events.  libmicrohttpd
- * parses HTTP and runs one thread per connection, so a handler may block
- * while its request is generated; the engine itself runs on the scheduler's
- * one thread (sched.c). */
+ * body limits, a request's prompt, and server-sent events; the bodies
+ * themselves are response.c's.  libmicrohttpd parses HTTP and runs one thread
+ * per connection, so a handler may block while its request is generated; the
+ * engine itself runs on the scheduler's one thread (sched.c). */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -23,6 +23,7 @@
 #include "engine/utf8.h"
 #include "metrics.h"
 #include "request.h"
+#include "response.h"
 #include "sched.h"
 #include "vectors.h"
 #include "web_assets.h"
@@ -98,20 +99,8 @@ static enum MHD_Result respond_json(conn *cn, struct MHD_Connection *mc, int sta
     return respond(cn, mc, status, "application/json", txt, strlen(txt), status == 503);
 }
 
-static cJSON *error_json(const api_error *e) {
-    cJSON *o = cJSON_CreateObject(), *er = cJSON_AddObjectToObject(o, "error");
-    cJSON_AddStringToObject(er, "message", e->msg);
-    cJSON_AddStringToObject(er, "type", e->type ? e->type : "invalid_request_error");
-    if (e->param[0]) cJSON_AddStringToObject(er, "param", e->param);
-    else cJSON_AddNullToObject(er, "param");
-    char code[16];
-    snprintf(code, sizeof code, "%d", e->status);
-    cJSON_AddStringToObject(er, "code", e->status == 400 ? "invalid_value" : code);
-    return o;
-}
-
 static enum MHD_Result respond_error(conn *cn, struct MHD_Connection *mc, const api_error *e) {
-    return respond_json(cn, mc, e->status, error_json(e));
+    return respond_json(cn, mc, e->status, response_error(e));
 }
 
 static enum MHD_Result fail(conn *cn, struct MHD_Connection *mc, int status, const char *param, const char *fmt, ...)
@@ -130,53 +119,12 @@ static enum MHD_Result fail(conn *cn, struct MHD_Connection *mc, int status, con
 /* ------------------------------------------------------------ listings */
 
 static enum MHD_Result get_models(conn *cn, struct MHD_Connection *mc) {
-    server *s = cn->s;
-    kvs_model_info mi;
-    kvs_model_get_info(s->m, &mi);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "object", "list");
-    cJSON *arr = cJSON_AddArrayToObject(o, "data"), *m = cJSON_CreateObject();
-    cJSON_AddItemToArray(arr, m);
-    cJSON_AddStringToObject(m, "id", s->model_id);
-    cJSON_AddStringToObject(m, "object", "model");
-    cJSON_AddNumberToObject(m, "created", (double)s->created);
-    cJSON_AddStringToObject(m, "owned_by", "kvsteer");
-    cJSON *meta = cJSON_AddObjectToObject(m, "meta");
-    cJSON_AddStringToObject(meta, "architecture", mi.arch);
-    cJSON_AddStringToObject(meta, "name", mi.name);
-    cJSON_AddNumberToObject(meta, "n_layer", mi.n_layer);
-    cJSON_AddNumberToObject(meta, "n_embd", mi.n_embd);
-    cJSON_AddNumberToObject(meta, "n_vocab", mi.n_vocab);
-    cJSON_AddNumberToObject(meta, "n_ctx_slot", s->n_ctx);
-    cJSON_AddNumberToObject(meta, "slots", s->cfg.slots);
-    cJSON_AddStringToObject(meta, "kernels", kvs_kernels_name());
-    cJSON_AddStringToObject(meta, "version", kvs_version());
-    return respond_json(cn, mc, 200, o);
+    const server *s = cn->s;
+    return respond_json(cn, mc, 200, response_models(s->m, s->model_id, s->created, s->n_ctx, s->cfg.slots));
 }
 
 static enum MHD_Result get_vectors(conn *cn, struct MHD_Connection *mc) {
-    server *s = cn->s;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "object", "list");
-    cJSON *arr = cJSON_AddArrayToObject(o, "data");
-    for (int i = 0; i < s->vr.n; i++) {
-        const vec_entry *v = &s->vr.v[i];
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddItemToArray(arr, e);
-        cJSON_AddStringToObject(e, "name", v->name);
-        cJSON_AddStringToObject(e, "file", v->path);
-        cJSON_AddBoolToObject(e, "usable", v->vec != NULL);
-        /* the model check: the file was made for this model's shapes and tokenizer */
-        cJSON_AddStringToObject(e, "model_check", v->vec ? "ok" : v->problem);
-        if (!v->vec) continue;
-        const int cache = kvs_steer_get_kind(v->vec) == KVS_STEER_CACHE;
-        cJSON_AddStringToObject(e, "kind", cache ? "cache" : "act");
-        cJSON_AddStringToObject(e, "use_in", cache ? "kv_steering" : "act_steering");
-        cJSON *meta = cJSON_AddObjectToObject(e, "metadata");
-        for (int k = 0; k < kvs_steer_meta_count(v->vec); k++)
-            cJSON_AddStringToObject(meta, kvs_steer_meta_key(v->vec, k), kvs_steer_meta_value(v->vec, k));
-    }
-    return respond_json(cn, mc, 200, o);
+    return respond_json(cn, mc, 200, response_vectors(&cn->s->vr));
 }
 
 static enum MHD_Result get_metrics(conn *cn, struct MHD_Connection *mc) {
@@ -285,58 +233,7 @@ static uint64_t random_seed(void) {
     return x & ((1ull << 53) - 1); /* stays exact in JSON */
 }
 
-static cJSON *usage_json(const job *j) {
-    cJSON *u = cJSON_CreateObject();
-    cJSON_AddNumberToObject(u, "prompt_tokens", j->n_prompt);
-    cJSON_AddNumberToObject(u, "completion_tokens", j->n_gen);
-    cJSON_AddNumberToObject(u, "total_tokens", j->n_prompt + j->n_gen);
-    return u;
-}
-
-/* kvsteer's own fields of a response: what was applied and how long it took. */
-static cJSON *kvsteer_json(const job *j) {
-    cJSON *k = cJSON_CreateObject();
-    cJSON_AddNumberToObject(k, "seed", (double)j->seed);
-    cJSON_AddBoolToObject(k, "kv_steered", j->req.n_kv > 0);
-    cJSON_AddBoolToObject(k, "act_steered", j->req.act != NULL);
-    cJSON *t = cJSON_AddObjectToObject(k, "timings");
-    const double queued = j->t_start > 0 ? j->t_start - j->t_queued : 0;
-    const double ttft = j->t_first > 0 ? j->t_first - j->t_queued : 0;
-    const double gen = j->t_first > 0 && j->t_done > j->t_first ? j->t_done - j->t_first : 0;
-    cJSON_AddNumberToObject(t, "queued_s", queued);
-    cJSON_AddNumberToObject(t, "first_token_s", ttft);
-    cJSON_AddNumberToObject(t, "generation_s", gen);
-    cJSON_AddNumberToObject(t, "tokens_per_s", gen > 0 && j->n_gen > 1 ? (j->n_gen - 1) / gen : 0);
-    return k;
-}
-
-static cJSON *body_head(const conn *cn, const char *object) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", cn->id);
-    cJSON_AddStringToObject(o, "object", object);
-    cJSON_AddNumberToObject(o, "created", (double)time(NULL));
-    cJSON_AddStringToObject(o, "model", cn->s->model_id);
-    return o;
-}
-
-/* One choice of a response or chunk carrying text[0..n). */
-static cJSON *choice(int chat, int stream, const char *text, size_t n, const char *finish, int role) {
-    cJSON *c = cJSON_CreateObject();
-    cJSON_AddNumberToObject(c, "index", 0);
-    char *clean = utf8_clean(text ? text : "", text ? n : 0);
-    if (chat) {
-        cJSON *m = cJSON_AddObjectToObject(c, stream ? "delta" : "message");
-        if (role || !stream) cJSON_AddStringToObject(m, "role", "assistant");
-        if (clean && (n || role || !stream)) cJSON_AddStringToObject(m, "content", clean);
-    } else {
-        cJSON_AddStringToObject(c, "text", clean ? clean : "");
-    }
-    free(clean);
-    cJSON_AddNullToObject(c, "logprobs");
-    if (finish) cJSON_AddStringToObject(c, "finish_reason", finish);
-    else cJSON_AddNullToObject(c, "finish_reason");
-    return c;
-}
+static response_ids ids_of(const conn *cn) { return (response_ids){cn->id, cn->s->model_id, cn->chat}; }
 
 /* Append "data: <json>\n\n" (or the raw line) to the connection's pending bytes. */
 static int sse(conn *cn, cJSON *j, const char *raw) {
@@ -353,19 +250,14 @@ static int sse(conn *cn, cJSON *j, const char *raw) {
  * call into events.  1 if something was added. */
 static int produce(conn *cn) {
     job *j = cn->j;
-    const char *obj = cn->chat ? "chat.completion.chunk" : "text_completion";
+    const response_ids ids = ids_of(cn);
     int added = 0;
     if (cn->chat && !cn->role_sent) {
-        cJSON *o = body_head(cn, obj);
-        cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"), choice(1, 1, "", 0, NULL, 1));
-        sse(cn, o, NULL);
+        sse(cn, response_chunk(&ids, "", 0, 1), NULL);
         cn->role_sent = added = 1;
     }
     if (j->text.ready > cn->text_sent) {
-        cJSON *o = body_head(cn, obj);
-        cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"),
-                             choice(cn->chat, 1, j->text.s.p + cn->text_sent, j->text.ready - cn->text_sent, NULL, 0));
-        sse(cn, o, NULL);
+        sse(cn, response_chunk(&ids, j->text.s.p + cn->text_sent, j->text.ready - cn->text_sent, 0), NULL);
         cn->text_sent = j->text.ready;
         added = 1;
     }
@@ -373,18 +265,10 @@ static int produce(conn *cn) {
         if (j->fail_status) {
             api_error e;
             api_fail(&e, j->fail_status, NULL, "%s", j->fail_msg);
-            sse(cn, error_json(&e), NULL);
+            sse(cn, response_error(&e), NULL);
         } else {
-            cJSON *o = body_head(cn, obj);
-            cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"), choice(cn->chat, 1, NULL, 0, j->finish, 0));
-            cJSON_AddItemToObject(o, "kvsteer", kvsteer_json(j));
-            sse(cn, o, NULL);
-            if (j->req.include_usage) {
-                o = body_head(cn, obj);
-                cJSON_AddArrayToObject(o, "choices");
-                cJSON_AddItemToObject(o, "usage", usage_json(j));
-                sse(cn, o, NULL);
-            }
+            sse(cn, response_chunk_end(&ids, j), NULL);
+            if (j->req.include_usage) sse(cn, response_chunk_usage(&ids, j), NULL);
         }
         sse(cn, NULL, "[DONE]");
         cn->end_sent = added = 1;
@@ -470,11 +354,8 @@ static enum MHD_Result generate(conn *cn, struct MHD_Connection *mc, int chat) {
     sched_unlock(s->sc);
     /* done: the job is only read from here on */
     if (j->fail_status) return fail(cn, mc, j->fail_status, NULL, "%s", j->fail_msg);
-    cJSON *o = body_head(cn, chat ? "chat.completion" : "text_completion");
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "choices"), choice(chat, 0, j->text.s.p, j->text.s.n, j->finish, 0));
-    cJSON_AddItemToObject(o, "usage", usage_json(j));
-    cJSON_AddItemToObject(o, "kvsteer", kvsteer_json(j));
-    return respond_json(cn, mc, 200, o);
+    const response_ids ids = ids_of(cn);
+    return respond_json(cn, mc, 200, response_completion(&ids, j));
 }
 
 /* ------------------------------------------------------------ routing */
