@@ -1,3 +1,4 @@
+/* gguf.c - the GGUF reader (gguf.h): untrusted bytes checked before use. */
 #include "gguf.h"
 
 #include <errno.h>
@@ -11,11 +12,8 @@
 #include <unistd.h>
 
 #include "error.h"
-#include "fileio.h"
-#include "grow.h"
 #include "ggtype.h"
 
-#define GGUF_MAGIC 0x46554747u /* "GGUF" little-endian */
 /* Sanity bounds: far above any real model, low enough that a hostile count cannot
  * make us allocate gigabytes before the file-length check catches it. */
 #define GGUF_MAX_KEY 65536u
@@ -55,7 +53,7 @@ static int rd_str(cursor *c, gguf_str *s, const char *what) {
     return 0;
 }
 
-static size_t scalar_size(uint32_t t) {
+size_t gguf_scalar_size(uint32_t t) {
     switch (t) {
     case GGUF_U8: case GGUF_I8: case GGUF_BOOL: return 1;
     case GGUF_U16: case GGUF_I16: return 2;
@@ -108,7 +106,7 @@ static int parse_kv(cursor *c, gguf_kv *kv) {
                 if (rd_str(c, &kv->strs[i], kv->key)) return KVS_E_FORMAT;
             return 0;
         }
-        size_t es = scalar_size(kv->arr_type);
+        size_t es = gguf_scalar_size(kv->arr_type);
         if (!es)
             return err_fail(c->err, KVS_E_FORMAT, "%s: array '%s' has unsupported element type %u",
                             c->label, kv->key, kv->arr_type);
@@ -118,7 +116,7 @@ static int parse_kv(cursor *c, gguf_kv *kv) {
         c->off += kv->arr_n * es;
         return 0;
     }
-    size_t sz = scalar_size(kv->type);
+    size_t sz = gguf_scalar_size(kv->type);
     kv->data = c->p + c->off;
     return need(c, sz, kv->key) ? KVS_E_FORMAT : (c->off += sz, 0);
 }
@@ -322,7 +320,7 @@ const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name) {
 static int num_at(uint32_t t, const uint8_t *p, int64_t *iv, uint64_t *uv, double *dv, int *kind) {
     union { uint8_t u8; int8_t i8; uint16_t u16; int16_t i16; uint32_t u32; int32_t i32;
             float f32; uint64_t u64; int64_t i64; double f64; } v;
-    size_t n = scalar_size(t);
+    size_t n = gguf_scalar_size(t);
     if (!n || t == GGUF_BOOL) return -1;
     memcpy(&v, p, n);
     *kind = 0; /* 0 signed, 1 unsigned, 2 float */
@@ -412,145 +410,10 @@ int gguf_arr_i64(const gguf_kv *kv, uint64_t i, int64_t *out) {
         *out = kv->data[i] != 0;
         return 0;
     }
-    return to_i64(kv->arr_type, kv->data + i * scalar_size(kv->arr_type), out) ? KVS_E_FORMAT : 0;
+    return to_i64(kv->arr_type, kv->data + i * gguf_scalar_size(kv->arr_type), out) ? KVS_E_FORMAT : 0;
 }
 
 int gguf_arr_f64(const gguf_kv *kv, uint64_t i, double *out) {
     if (kv->type != GGUF_ARR || i >= kv->arr_n || kv->arr_type == GGUF_STR) return KVS_E_FORMAT;
-    return to_f64(kv->arr_type, kv->data + i * scalar_size(kv->arr_type), out) ? KVS_E_FORMAT : 0;
-}
-
-/* ------------------------------------------------------------------ writer */
-
-typedef struct wkv {
-    char *key;
-    uint32_t type;
-    uint64_t raw; /* scalar bits */
-    char *str;
-} wkv;
-
-typedef struct wtensor {
-    char *name;
-    int n_dims;
-    uint64_t ne[GGUF_MAX_DIMS];
-    float *data;
-    uint64_t n;
-} wtensor;
-
-struct gguf_writer {
-    wkv *kv;
-    int n_kv, cap_kv;
-    wtensor *t;
-    int n_t, cap_t;
-};
-
-gguf_writer *gguf_writer_new(void) { return calloc(1, sizeof(gguf_writer)); }
-
-void gguf_writer_free(gguf_writer *w) {
-    if (!w) return;
-    for (int i = 0; i < w->n_kv; i++) {
-        free(w->kv[i].key);
-        free(w->kv[i].str);
-    }
-    for (int i = 0; i < w->n_t; i++) {
-        free(w->t[i].name);
-        free(w->t[i].data);
-    }
-    free(w->kv);
-    free(w->t);
-    free(w);
-}
-
-static wkv *push_kv(gguf_writer *w, const char *key, uint32_t type) {
-    wkv *nk = grow(w->kv, w->n_kv, &w->cap_kv, sizeof *w->kv);
-    if (!nk) return NULL;
-    w->kv = nk;
-    wkv *k = &w->kv[w->n_kv];
-    memset(k, 0, sizeof *k);
-    if (!(k->key = strdup(key))) return NULL;
-    k->type = type;
-    w->n_kv++;
-    return k;
-}
-
-int gguf_writer_add_str(gguf_writer *w, const char *key, const char *val) {
-    wkv *k = push_kv(w, key, GGUF_STR);
-    return k && (k->str = strdup(val)) ? 0 : KVS_E_NOMEM;
-}
-
-static int add_scalar(gguf_writer *w, const char *key, uint32_t type, const void *v, size_t n) {
-    wkv *k = push_kv(w, key, type);
-    if (!k) return KVS_E_NOMEM;
-    memcpy(&k->raw, v, n);
-    return 0;
-}
-
-int gguf_writer_add_u32(gguf_writer *w, const char *key, uint32_t v) { return add_scalar(w, key, GGUF_U32, &v, 4); }
-int gguf_writer_add_i32(gguf_writer *w, const char *key, int32_t v) { return add_scalar(w, key, GGUF_I32, &v, 4); }
-int gguf_writer_add_u64(gguf_writer *w, const char *key, uint64_t v) { return add_scalar(w, key, GGUF_U64, &v, 8); }
-int gguf_writer_add_f32(gguf_writer *w, const char *key, float v) { return add_scalar(w, key, GGUF_F32, &v, 4); }
-
-int gguf_writer_add_tensor_f32(gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
-                               const float *data) {
-    if (n_dims < 1 || n_dims > GGUF_MAX_DIMS) return KVS_E_ARG;
-    wtensor *nt = grow(w->t, w->n_t, &w->cap_t, sizeof *w->t);
-    if (!nt) return KVS_E_NOMEM;
-    w->t = nt;
-    wtensor *t = &w->t[w->n_t];
-    memset(t, 0, sizeof *t);
-    t->n_dims = n_dims;
-    t->n = 1;
-    for (int d = 0; d < GGUF_MAX_DIMS; d++) t->ne[d] = d < n_dims ? ne[d] : 1;
-    for (int d = 0; d < n_dims; d++) t->n *= ne[d];
-    t->name = strdup(name);
-    t->data = malloc(sizeof(float) * t->n);
-    if (!t->name || !t->data) {
-        free(t->name);
-        free(t->data);
-        return KVS_E_NOMEM;
-    }
-    memcpy(t->data, data, sizeof(float) * t->n);
-    w->n_t++;
-    return 0;
-}
-
-static int wr(FILE *fp, const void *p, size_t n) { return fwrite(p, 1, n, fp) == n ? 0 : -1; }
-static int wr_u32(FILE *fp, uint32_t v) { return wr(fp, &v, 4); }
-static int wr_u64(FILE *fp, uint64_t v) { return wr(fp, &v, 8); }
-static int wr_str(FILE *fp, const char *s) {
-    uint64_t n = strlen(s);
-    return wr_u64(fp, n) || wr(fp, s, n);
-}
-
-int gguf_writer_save(gguf_writer *w, const char *path, kvs_error *err) {
-    atomic_file af;
-    const int rc = atomic_open(&af, path, err);
-    if (rc) return rc;
-    FILE *fp = af.f;
-    const uint64_t align = 32;
-    int bad = wr_u32(fp, GGUF_MAGIC) || wr_u32(fp, 3) || wr_u64(fp, (uint64_t)w->n_t) ||
-              wr_u64(fp, (uint64_t)w->n_kv);
-    for (int i = 0; i < w->n_kv && !bad; i++) {
-        const wkv *k = &w->kv[i];
-        bad = wr_str(fp, k->key) || wr_u32(fp, k->type) ||
-              (k->type == GGUF_STR ? wr_str(fp, k->str) : wr(fp, &k->raw, scalar_size(k->type)));
-    }
-    uint64_t off = 0;
-    for (int i = 0; i < w->n_t && !bad; i++) {
-        const wtensor *t = &w->t[i];
-        bad = wr_str(fp, t->name) || wr_u32(fp, (uint32_t)t->n_dims);
-        for (int d = 0; d < t->n_dims && !bad; d++) bad = wr_u64(fp, t->ne[d]);
-        bad = bad || wr_u32(fp, 0 /* F32 */) || wr_u64(fp, off);
-        off += (t->n * 4 + align - 1) / align * align;
-    }
-    static const uint8_t zeros[32];
-    long pos = bad ? 0 : ftell(fp);
-    if (!bad && pos % (long)align) bad = wr(fp, zeros, align - (uint64_t)pos % align);
-    for (int i = 0; i < w->n_t && !bad; i++) {
-        const wtensor *t = &w->t[i];
-        uint64_t nb = t->n * 4;
-        bad = wr(fp, t->data, nb);
-        if (!bad && nb % align) bad = wr(fp, zeros, align - nb % align);
-    }
-    return atomic_commit(&af, bad, err);
+    return to_f64(kv->arr_type, kv->data + i * gguf_scalar_size(kv->arr_type), out) ? KVS_E_FORMAT : 0;
 }

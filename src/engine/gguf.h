@@ -1,4 +1,5 @@
-/* gguf.h - reading GGUF files (v2/v3) by mmap, and writing small ones.
+/* gguf.h - the GGUF format: reading files (v2/v3) by mmap (gguf.c), and
+ * writing small ones (gguf_write.c).
  *
  * The reader treats the file as untrusted: every count, length, offset and size
  * is checked against the file length before it is used, so a truncated or
@@ -32,6 +33,10 @@ typedef struct gguf_kv {
 } gguf_kv;
 
 #define GGUF_MAX_DIMS 4
+#define GGUF_MAGIC 0x46554747u /* "GGUF" little-endian */
+
+/* Bytes of one value of scalar type t; 0 for strings, arrays and unknown types. */
+size_t gguf_scalar_size(uint32_t t);
 
 typedef struct gguf_tensor {
     char *name;
