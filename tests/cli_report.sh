@@ -52,6 +52,26 @@ for r in (b,c): lo,hi=r['accuracy_ci95']; assert 0<=lo<=r['accuracy']<=hi<=1, r
 assert 'vs_baseline' not in b and c['vs_baseline']['questions']==3, c
 v=c['vs_baseline']; lo,hi=v['difference_ci95']; assert lo<=v['difference']<=hi and abs(v['difference']-(c['accuracy']-b['accuracy']))<1e-9, v
 assert v['test']=='exact McNemar' and 0<v['p']<=1 and v['p_holm']==v['p'], v" "$tmp/json"
+# --shared: runs of different reach (the CoT run has 3 questions, the baseline
+# shard 2) are described on the samples both have; none shared is an error
+"$BIN" report --json --shared "$tmp/runs/cot.jsonl" "$tmp/shards/a.jsonl" >"$tmp/sh.json" 2>"$tmp/err" || bad "report --shared: $(cat "$tmp/err")"
+check "shared: both runs on the same 2 questions, the CoT run's accuracy on them" python3 -c "
+import json,sys; j=json.load(open(sys.argv[1])); runs={r['method']: r for r in j['runs']}
+b,c=runs['baseline'],runs['cot']; assert b['n']==c['n']==2 and c['samples_left_out']==1 and b['samples_left_out']==0, j
+keep={json.loads(l)['id'] for l in open(sys.argv[3]) if '\"id\"' in l}
+s=[json.loads(l) for l in open(sys.argv[2]) if '\"id\"' in l]; s=[x for x in s if x['id'] in keep]
+assert len(s)==2 and abs(c['accuracy']-sum(x['correct'] for x in s)/2)<1e-9, (c, s)" "$tmp/sh.json" "$tmp/runs/cot.jsonl" "$tmp/shards/a.jsonl"
+"$BIN" report --shared "$tmp/runs/cot.jsonl" "$tmp/shards/a.jsonl" >"$tmp/sh.md" 2>"$tmp/err" || bad "report --shared md: $(cat "$tmp/err")"
+check "shared: md says what was left out" grep -q '^Shared samples only: 1 samples' "$tmp/sh.md"
+python3 -c "
+import json,sys; L=open(sys.argv[1]).read().splitlines(); out=[]
+for l in L:
+    o=json.loads(l)
+    if 'id' in o: o['id']='other-'+o['id']
+    out.append(json.dumps(o))
+open(sys.argv[2],'w').write('\n'.join(out)+'\n')" "$tmp/runs/cot.jsonl" "$tmp/cot-disjoint.jsonl"
+"$BIN" report --shared "$tmp/cot-disjoint.jsonl" "$tmp/shards/a.jsonl" >"$tmp/out" 2>"$tmp/err" && bad "shared: nothing shared accepted"
+check "shared: nothing shared is one line naming the file" sh -c "grep -q 'cot-disjoint.jsonl: no sample of this run' '$tmp/err' && [ \$(wc -l <'$tmp/err') = 1 ]"
 python3 tools/paired.py --json "$tmp/runs/base.jsonl" "$tmp/runs/cot.jsonl" >"$tmp/pp" 2>"$tmp/err" || bad "paired.py: $(cat "$tmp/err")"
 check "json: better/worse = tools/paired.py's flips" python3 -c "
 import json,sys; v=[r for r in json.load(open(sys.argv[1]))['runs'] if r['method']=='cot'][0]['vs_baseline']; p=json.load(open(sys.argv[2]))

@@ -39,6 +39,9 @@ static const char *k_help =
     "                         not changed; stderr says how many answers changed)\n"
     "      --data DIR         with --rescore: the data folder holding eval/*.jsonl\n"
     "                         (default: the one each run recorded)\n"
+    "      --shared           describe every run on the samples (question, seed) that\n"
+    "                         all runs of its task and decoding have, so that runs\n"
+    "                         still going compare on the same samples, per seed too\n"
     "  -h, --help             this help\n";
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -99,13 +102,14 @@ static int expand(const char *arg, strlist *files) {
 }
 
 int cmd_report(int argc, char **argv) {
-    int json = 0, rescore_data = 0;
+    int json = 0, rescore_data = 0, shared = 0;
     const char *out = NULL, *plot_dir = NULL, *data = NULL;
     static const struct option opts[] = {{"json", no_argument, 0, 1},
                                          {"output", required_argument, 0, 'o'},
                                          {"plot", required_argument, 0, 2},
                                          {"rescore", no_argument, 0, 3},
                                          {"data", required_argument, 0, 4},
+                                         {"shared", no_argument, 0, 5},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int o;
@@ -118,6 +122,7 @@ int cmd_report(int argc, char **argv) {
         case 2: plot_dir = optarg; break;
         case 3: rescore_data = 1; break;
         case 4: data = optarg; break;
+        case 5: shared = 1; break;
         case 'h': fputs(k_help, stdout); return 0;
         case ':': return cli_error(CMD, "option %s needs a value", argv[optind - 1]);
         default: return cli_error(CMD, "unknown option '%s' (see kvsteer report --help)", argv[optind - 1]);
@@ -132,7 +137,7 @@ int cmd_report(int argc, char **argv) {
     if (!rc) qsort(files.v, (size_t)files.n, sizeof *files.v, cmp_str); /* the order of the arguments is no input */
     report_run *rs = NULL;
     int n = 0;
-    if (!rc) rc = report_load(files.v, files.n, rescore_data, data, &rs, &n);
+    if (!rc) rc = report_load(files.v, files.n, rescore_data, data, shared, &rs, &n);
     if (!rc) rc = report_pair_baselines(rs, n);
     sl_free(&files);
     report_series ser[256];

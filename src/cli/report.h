@@ -33,6 +33,7 @@ struct report_run {
     cJSON *samples;  /* merged sample lines (owned) */
     char files[2048];
     int n_files, partial;
+    int left_out;    /* samples left out by report_load's `shared` */
     char numerics[17]; /* the files' numerics fingerprint: "" unknown (older files), "mixed" */
     char task[32], method[32];
     int sampling;
@@ -57,9 +58,11 @@ struct report_run {
 /* Load the run files (merged where their configurations are equal), describe,
  * aggregate and label the runs, in a fixed order whatever the files' order.
  * rescore: score every sample again against the data file in data_dir (NULL:
- * the folder each run recorded).  0, or 1 after printing the error; *out is
- * set either way (free it with report_free). */
-int report_load(char *const *files, int n_files, int rescore, const char *data_dir, report_run **out, int *n_out);
+ * the folder each run recorded).  shared: keep in each run only the samples
+ * (question, seed) that every run of its task and decoding has.  0, or 1 after
+ * printing the error; *out is set either way (free it with report_free). */
+int report_load(char *const *files, int n_files, int rescore, const char *data_dir, int shared, report_run **out,
+                int *n_out);
 void report_free(report_run *rs, int n);
 /* Each run against the baseline of its task on the questions both answered;
  * the p-values of one table (greedy, or sampling) Holm-corrected together. */

@@ -248,7 +248,72 @@ static int rescore(run_file *rf, const char *data_opt) {
     return 0;
 }
 
-int report_load(char *const *files, int n_files, int rescore_data, const char *data_opt, report_run **out, int *n_out) {
+/* A run's sample keys (run_sample_key), sorted by run_key_cmp; NULL when out
+ * of memory. */
+static char **sorted_keys(const report_run *r, int *n_out) {
+    const int n = cJSON_GetArraySize(r->samples);
+    char **k = calloc((size_t)(n ? n : 1), sizeof *k);
+    int m = 0;
+    for (const cJSON *s = r->samples->child; k && s; s = s->next) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(s, "id");
+        if (!cJSON_IsString(id)) continue; /* run_stats_compute names it */
+        if (!(k[m] = run_sample_key(run_sample_seed(s), id->valuestring))) {
+            while (m > 0) free(k[--m]);
+            free(k);
+            return NULL;
+        }
+        m++;
+    }
+    if (k) qsort(k, (size_t)m, sizeof *k, run_key_cmp);
+    *n_out = m;
+    return k;
+}
+
+/* Keep in every run only the samples (question, seed) that every run of its
+ * task and decoding has too: runs still going, or shards of different reach,
+ * are then described on the same samples, and per-seed accuracies compare. */
+static int keep_shared(report_run *rs, int n) {
+    char ***keys = calloc((size_t)(n ? n : 1), sizeof *keys);
+    int *nk = calloc((size_t)(n ? n : 1), sizeof *nk), rc = 0;
+    if (!keys || !nk) rc = cli_error(CMD, "out of memory");
+    for (int i = 0; i < n && !rc; i++)
+        if (!(keys[i] = sorted_keys(&rs[i], &nk[i]))) rc = cli_error(CMD, "out of memory");
+    for (int i = 0; i < n && !rc; i++) {
+        report_run *r = &rs[i];
+        for (cJSON *s = r->samples->child, *next; s && !rc; s = next) {
+            next = s->next;
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(s, "id");
+            if (!cJSON_IsString(id)) continue;
+            char *k = run_sample_key(run_sample_seed(s), id->valuestring);
+            if (!k) {
+                rc = cli_error(CMD, "out of memory");
+                break;
+            }
+            int everywhere = 1;
+            for (int j = 0; j < n && everywhere; j++)
+                if (j != i && !strcmp(rs[j].task, r->task) && rs[j].sampling == r->sampling)
+                    everywhere = bsearch(&k, keys[j], (size_t)nk[j], sizeof *keys[j], run_key_cmp) != NULL;
+            free(k);
+            if (!everywhere) {
+                cJSON_Delete(cJSON_DetachItemViaPointer(r->samples, s));
+                r->left_out++;
+            }
+        }
+        if (!rc && !r->samples->child)
+            rc = cli_error(CMD, "%s: no sample of this run is in every other %s run of task %s, so nothing is shared",
+                           r->files, r->sampling ? "sampled" : "greedy", r->task);
+    }
+    for (int i = 0; i < n && keys; i++) {
+        for (int q = 0; keys[i] && q < nk[i]; q++) free(keys[i][q]);
+        free(keys[i]);
+    }
+    free(keys);
+    free(nk);
+    return rc;
+}
+
+int report_load(char *const *files, int n_files, int rescore_data, const char *data_opt, int shared, report_run **out,
+                int *n_out) {
     report_run *rs = calloc((size_t)(n_files ? n_files : 1), sizeof *rs);
     if (!rs) return cli_error(CMD, "out of memory");
     int n = 0, rc = 0;
@@ -286,10 +351,9 @@ int report_load(char *const *files, int n_files, int rescore_data, const char *d
         }
         run_file_free(&rf);
     }
-    for (int i = 0; i < n && !rc; i++) {
-        describe(&rs[i]);
-        rc = aggregate(&rs[i]);
-    }
+    for (int i = 0; i < n && !rc; i++) describe(&rs[i]);
+    if (!rc && shared) rc = keep_shared(rs, n);
+    for (int i = 0; i < n && !rc; i++) rc = aggregate(&rs[i]);
     if (!rc) {
         make_labels(rs, n);
         /* a fixed order, whatever the order of the files: shards give one report */

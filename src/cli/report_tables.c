@@ -162,8 +162,11 @@ static void numerics_note(strbuf *b, const report_run *rs, int n) {
 
 char *report_markdown(const report_run *rs, int n, const report_series *ser, int n_ser) {
     strbuf b = {0};
-    int greedy = 0, sampled = 0;
-    for (int i = 0; i < n; i++) greedy += !rs[i].sampling, sampled += rs[i].sampling;
+    int greedy = 0, sampled = 0, left_out = 0;
+    for (int i = 0; i < n; i++) greedy += !rs[i].sampling, sampled += rs[i].sampling, left_out += rs[i].left_out;
+    if (left_out)
+        sb_printf(&b, "Shared samples only: %d samples that not every run of their task and decoding has are left out.\n\n",
+                  left_out);
     if (greedy) {
         sb_printf(&b, "## Accuracy (%%), greedy\n\n");
         md_table(&b, rs, n, 0, 0);
@@ -266,6 +269,7 @@ cJSON *report_json(const report_run *rs, int n, const report_series *ser, int n_
             cJSON_AddNumberToObject(o, "sequences_in_flight", r->wall_seconds / r->wall_charged);
         }
         cJSON_AddNumberToObject(o, "duplicates_dropped", r->duplicates);
+        cJSON_AddNumberToObject(o, "samples_left_out", r->left_out);
         cJSON_AddBoolToObject(o, "unfinished", r->partial);
         cJSON *fa = cJSON_AddArrayToObject(o, "files");
         char tmp[sizeof r->files];
