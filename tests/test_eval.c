@@ -229,6 +229,32 @@ static void test_numerics_mismatch(void **state) {
     cJSON_Delete(xb);
 }
 
+/* A file begun with another kernel set resumes when both carry the same
+ * numerics fingerprint (the same bits), and is refused when either lacks one
+ * or they differ. */
+static void test_kernels_same_numerics(void **state) {
+    (void)state;
+    char p[128];
+    path_in(p, sizeof p, "kernels.jsonl");
+    cJSON *a = config("baseline"), *b = config("baseline"), *xa = cJSON_CreateObject(), *xb = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "kernels", "avx512vnni");
+    cJSON_AddStringToObject(b, "kernels", "amx");
+    cJSON_AddStringToObject(xa, "numerics", "00000000000000aa");
+    cJSON_AddStringToObject(xb, "numerics", "00000000000000bb");
+    kvs_error err = {0};
+    run_writer r;
+    new_file(p, a, xa, 2);
+    refused_untouched(p, b, NULL, (const char *[]){"kernels.jsonl", "kernels", "different configuration", NULL});
+    refused_untouched(p, b, xb, (const char *[]){"kernels.jsonl", "kernels", "different configuration", NULL});
+    assert_int_equal(run_writer_open(&r, p, b, xa, 0, &err), 0);
+    assert_int_equal(r.n_samples, 2);
+    run_writer_close(&r);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    cJSON_Delete(xa);
+    cJSON_Delete(xb);
+}
+
 static void test_summary_and_duplicates_dropped(void **state) {
     (void)state;
     char p[128];
@@ -410,6 +436,7 @@ int main(void) {
         cmocka_unit_test(test_new_and_resume),      cmocka_unit_test(test_many_samples),
         cmocka_unit_test(test_truncated_last_line),
         cmocka_unit_test(test_config_mismatch),     cmocka_unit_test(test_numerics_mismatch),
+        cmocka_unit_test(test_kernels_same_numerics),
         cmocka_unit_test(test_summary_and_duplicates_dropped),
         cmocka_unit_test(test_bad_files),           cmocka_unit_test(test_summaries),
         cmocka_unit_test(test_fingerprint_and_utf8),

@@ -110,6 +110,25 @@ static int check_extra(const char *path, const cJSON *header, const cJSON *extra
     return 0;
 }
 
+/* A file's config agrees with this run's when they are equal, or differ only
+ * in the kernel set's name while both headers carry the same numerics
+ * fingerprint: kernel sets that compute the same bits on this model (AMX
+ * leaves a K-quant model to the AVX-512 products) give the same samples, so a
+ * run begun on one machine resumes on another. */
+static int configs_agree(const cJSON *want, const cJSON *have, const cJSON *extra, const cJSON *header) {
+    if (cJSON_Compare(want, have, 1)) return 1;
+    const cJSON *nw = cJSON_GetObjectItemCaseSensitive(extra, "numerics");
+    const cJSON *nh = cJSON_GetObjectItemCaseSensitive(header, "numerics");
+    if (!cJSON_IsString(nw) || !cJSON_IsString(nh) || strcmp(nw->valuestring, nh->valuestring)) return 0;
+    cJSON *a = cJSON_Duplicate(want, 1), *b = cJSON_Duplicate(have, 1);
+    cJSON_DeleteItemFromObjectCaseSensitive(a, "kernels");
+    cJSON_DeleteItemFromObjectCaseSensitive(b, "kernels");
+    const int same = a && b && cJSON_Compare(a, b, 1);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    return same;
+}
+
 /* Check an existing file; collect its samples; repair it if needed. */
 static int load_existing(run_writer *r, char *buf, size_t len, const cJSON *config, const cJSON *extra,
                          kvs_error *err) {
@@ -150,7 +169,7 @@ static int load_existing(run_writer *r, char *buf, size_t len, const cJSON *conf
                               "%s: not a kvsteer eval run file (no header line)", path);
                 goto done;
             }
-            if (!cJSON_Compare(cfg, config, 1)) {
+            if (!configs_agree(config, cfg, extra, o)) {
                 char why[256];
                 describe_diff(config, cfg, why, sizeof why);
                 cJSON_Delete(o);

@@ -50,8 +50,9 @@ int run_key_cmp(const void *a, const void *b);
  * "config": config} plus the members of `header_extra`, which may be NULL).
  * Otherwise the header config must equal `config` (else KVS_E_MISMATCH, one
  * line naming the file and the first differing setting), and so must the
- * header's "numerics" where both it and `header_extra` have one; a file that is
- * not a run file is KVS_E_FORMAT. */
+ * header's "numerics" where both it and `header_extra` have one; the config's
+ * "kernels" may differ where both have the same "numerics" (the same bits).  A
+ * file that is not a run file is KVS_E_FORMAT. */
 int run_writer_open(run_writer *r, const char *path, const cJSON *config, const cJSON *header_extra, int overwrite,
                     kvs_error *err);
 /* 1 if the sample was present when the file was opened. */
