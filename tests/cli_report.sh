@@ -40,6 +40,18 @@ refused=0
 "${EV[@]}" --method cot --offset-start 1167 --limit 4 -o "$tmp/cot-other.jsonl" >/dev/null 2>"$tmp/e" || refused=1
 check "numerics: a resumed file with another arithmetic is refused, naming it" sh -c \
   "[ $refused = 1 ] && grep -q 'cot-other.jsonl: begun by a binary with other arithmetic' '$tmp/e' && [ \$(wc -l <'$tmp/e') = 1 ]"
+# a shard begun with another kernel set that computes the same bits (the header
+# says so: same numerics) is one run with its sibling, in report and on resume
+python3 -c "
+import json,sys; L=open(sys.argv[1]).read().splitlines(); h=json.loads(L[0]); h['config']['kernels']='other-set'
+open(sys.argv[2],'w').write('\n'.join([json.dumps(h)]+L[1:])+'\n')" "$tmp/shards/b.jsonl" "$tmp/b-kern.jsonl"
+"$BIN" report --json "$tmp/shards/a.jsonl" "$tmp/b-kern.jsonl" >"$tmp/jk" 2>"$tmp/err" || bad "report kernels: $(cat "$tmp/err")"
+check "kernels: a shard with another kernel set and the same numerics joins its run" python3 -c "
+import json,sys; j=json.load(open(sys.argv[1])); assert len(j['runs'])==1 and j['runs'][0]['n']==3, j['runs']" "$tmp/jk"
+"${EV[@]}" --method baseline --offset-start 1169 --limit 2 -o "$tmp/b-kern.jsonl" >/dev/null 2>"$tmp/err" ||
+  bad "resume kernels: $(cat "$tmp/err")"
+check "kernels: it resumes here" python3 -c "
+import json,sys; assert sum('generated_tokens' in json.loads(l) for l in open(sys.argv[1]))==2" "$tmp/b-kern.jsonl"
 # accuracy as the eval summary line computed it
 acc=$(python3 -c "import json,sys; print('%.1f' % (100*[json.loads(l) for l in open(sys.argv[1])][-1]['accuracy']['choice']))" "$tmp/runs/base.jsonl")
 check "md: accuracy = eval summary" grep -qE "^\| arc \| $acc \[" "$tmp/md"
@@ -157,7 +169,7 @@ mkdir -p "$tmp/every"
 "${EV[@]}" --method baseline --offset-start 1168 --every 2 -o "$tmp/every/b.jsonl" >/dev/null 2>"$tmp/err" || bad "every b: $(cat "$tmp/err")"
 check "every: questions 1167, 1169 and 1168, 1170, 1171" python3 -c "
 import json,sys
-ids=[[json.loads(l)['id'] for l in open(f) if '\"generated_tokens\"' in l] for f in sys.argv[1:]]
+ids=[sorted(json.loads(l)['id'] for l in open(f) if '\"generated_tokens\"' in l) for f in sys.argv[1:]]
 assert ids==[['arc_challenge_test-1167','arc_challenge_test-1169'],['arc_challenge_test-1168','arc_challenge_test-1170']], ids
 " "$tmp/every/a.jsonl" "$tmp/every/b.jsonl"
 "$BIN" report --json "$tmp/every/a.jsonl" "$tmp/every/b.jsonl" "$tmp/shards/a.jsonl" "$tmp/shards/b.jsonl" >"$tmp/ej" 2>"$tmp/err" || bad "report every: $(cat "$tmp/err")"

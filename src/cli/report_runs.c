@@ -328,9 +328,10 @@ int report_load(char *const *files, int n_files, int rescore_data, const char *d
             run_file_free(&rf);
             break;
         }
-        const cJSON *cfg = run_config(&rf);
-        int j = 0;
-        while (j < n && !cJSON_Compare(rs[j].cfg, cfg, 1)) j++;
+        const cJSON *cfg = run_config(&rf), *nm = cJSON_GetObjectItemCaseSensitive(rf.header, "numerics");
+        const char *numerics = cJSON_IsString(nm) ? nm->valuestring : NULL;
+        int j = 0; /* shards of one run, begun with kernel sets that compute the same bits, are one run */
+        while (j < n && !run_configs_agree(rs[j].cfg, rs[j].numerics[0] ? rs[j].numerics : NULL, cfg, numerics)) j++;
         report_run *r = &rs[j];
         if (j == n) {
             n++;
@@ -344,10 +345,9 @@ int report_load(char *const *files, int n_files, int rescore_data, const char *d
         snprintf(r->files + l, sizeof r->files - l, "%s%s", l ? ", " : "", files[i]);
         r->n_files++;
         r->partial |= rf.partial;
-        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(rf.header, "numerics");
-        if (cJSON_IsString(nm)) {
-            if (!r->numerics[0]) snprintf(r->numerics, sizeof r->numerics, "%s", nm->valuestring);
-            else if (strcmp(r->numerics, nm->valuestring)) snprintf(r->numerics, sizeof r->numerics, "mixed");
+        if (numerics) {
+            if (!r->numerics[0]) snprintf(r->numerics, sizeof r->numerics, "%s", numerics);
+            else if (strcmp(r->numerics, numerics)) snprintf(r->numerics, sizeof r->numerics, "mixed");
         }
         run_file_free(&rf);
     }

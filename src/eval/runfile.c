@@ -56,6 +56,21 @@ int run_sample_correct(const cJSON *o) {
     return cJSON_IsTrue(c);
 }
 
+/* Kernel sets that compute the same bits on a model (AMX leaves a K-quant
+ * model to the AVX-512 products) give the same samples: the numerics
+ * fingerprint, not the set's name, says whether they do. */
+int run_configs_agree(const cJSON *a, const char *numerics_a, const cJSON *b, const char *numerics_b) {
+    if (cJSON_Compare(a, b, 1)) return 1;
+    if (!numerics_a || !numerics_b || strcmp(numerics_a, numerics_b)) return 0;
+    cJSON *x = cJSON_Duplicate(a, 1), *y = cJSON_Duplicate(b, 1);
+    cJSON_DeleteItemFromObjectCaseSensitive(x, "kernels");
+    cJSON_DeleteItemFromObjectCaseSensitive(y, "kernels");
+    const int same = x && y && cJSON_Compare(x, y, 1);
+    cJSON_Delete(x);
+    cJSON_Delete(y);
+    return same;
+}
+
 /* "key: A here, B in the file" for the first member of `want` that differs. */
 static void describe_diff(const cJSON *want, const cJSON *have, char *out, size_t cap) {
     snprintf(out, cap, "settings differ");
@@ -110,23 +125,9 @@ static int check_extra(const char *path, const cJSON *header, const cJSON *extra
     return 0;
 }
 
-/* A file's config agrees with this run's when they are equal, or differ only
- * in the kernel set's name while both headers carry the same numerics
- * fingerprint: kernel sets that compute the same bits on this model (AMX
- * leaves a K-quant model to the AVX-512 products) give the same samples, so a
- * run begun on one machine resumes on another. */
-static int configs_agree(const cJSON *want, const cJSON *have, const cJSON *extra, const cJSON *header) {
-    if (cJSON_Compare(want, have, 1)) return 1;
-    const cJSON *nw = cJSON_GetObjectItemCaseSensitive(extra, "numerics");
-    const cJSON *nh = cJSON_GetObjectItemCaseSensitive(header, "numerics");
-    if (!cJSON_IsString(nw) || !cJSON_IsString(nh) || strcmp(nw->valuestring, nh->valuestring)) return 0;
-    cJSON *a = cJSON_Duplicate(want, 1), *b = cJSON_Duplicate(have, 1);
-    cJSON_DeleteItemFromObjectCaseSensitive(a, "kernels");
-    cJSON_DeleteItemFromObjectCaseSensitive(b, "kernels");
-    const int same = a && b && cJSON_Compare(a, b, 1);
-    cJSON_Delete(a);
-    cJSON_Delete(b);
-    return same;
+static const char *numerics_of(const cJSON *header_or_extra) {
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(header_or_extra, "numerics");
+    return cJSON_IsString(n) ? n->valuestring : NULL;
 }
 
 /* Check an existing file; collect its samples; repair it if needed. */
@@ -169,7 +170,7 @@ static int load_existing(run_writer *r, char *buf, size_t len, const cJSON *conf
                               "%s: not a kvsteer eval run file (no header line)", path);
                 goto done;
             }
-            if (!configs_agree(config, cfg, extra, o)) {
+            if (!run_configs_agree(config, numerics_of(extra), cfg, numerics_of(o))) {
                 char why[256];
                 describe_diff(config, cfg, why, sizeof why);
                 cJSON_Delete(o);

@@ -45,14 +45,19 @@ char *run_sample_key(int seed, const char *id);
  * run_writer's keys and run_summarize_keys' are sorted by it. */
 int run_key_cmp(const void *a, const void *b);
 
+/* Whether two run configs, each with its numerics fingerprint (NULL when the
+ * file has none), describe one run: equal, or differing only in "kernels"
+ * where both fingerprints are given and equal (the same bits). */
+int run_configs_agree(const cJSON *a, const char *numerics_a, const cJSON *b, const char *numerics_b);
+
 /* Open `path` for a run with this config.  A missing or empty file, or
  * `overwrite`, starts a new file holding the header line ({"header": true,
  * "config": config} plus the members of `header_extra`, which may be NULL).
  * Otherwise the header config must equal `config` (else KVS_E_MISMATCH, one
  * line naming the file and the first differing setting), and so must the
  * header's "numerics" where both it and `header_extra` have one; the config's
- * "kernels" may differ where both have the same "numerics" (the same bits).  A
- * file that is not a run file is KVS_E_FORMAT. */
+ * "kernels" may differ as run_configs_agree allows.  A file that is not a run
+ * file is KVS_E_FORMAT. */
 int run_writer_open(run_writer *r, const char *path, const cJSON *config, const cJSON *header_extra, int overwrite,
                     kvs_error *err);
 /* 1 if the sample was present when the file was opened. */
