@@ -15,7 +15,8 @@
 #            prompts stripped; --commit: and commit results/ alone. Sessions do not
 #            keep out/) | restore (the reverse, done before every run set: a file
 #            already in out/ is kept)
-# Environment: KVSTEER (default build/kvsteer), THREADS (default 1, per process),
+# Environment: KVSTEER (default build/kvsteer), KVS_KERNELS (default: the set whose
+# numerics match the runs' on this CPU, see pin), THREADS (default 1, per process),
 # PARTS (default 1): run each evaluation as PARTS shards at once, one process each
 # (PARTS=2 on a 2-core machine; files NAME-everyP and NAME-fromK-everyP, or NAME and
 # NAME-fromK for runs begun as contiguous shards), and extract with
@@ -48,10 +49,20 @@ files() { local f; for f in "$1"/q15/*.jsonl "$1"/q05/*.jsonl "$1"/q15/choose/*.
 # fingerprint in DIR/numerics.txt (kept in results/ too).  A binary that computes
 # other bits on MODEL (a kernel change moving a float rounding) stops here rather
 # than add runs that paired comparisons with the earlier ones would mix
-pin() { local dir=$1 model=$2 want got
-  got=$("$KVSTEER" inspect --numerics "$model" | sed -n 's/^numerics: \([0-9a-f]*\).*/\1/p')
+pin() { local dir=$1 model=$2 want got k
+  numerics() { "$KVSTEER" inspect --numerics "$model" | sed -n 's/^numerics: \([0-9a-f]*\).*/\1/p'; }
+  got=$(numerics)
   [ -n "$got" ] || { echo "experiments/qwen.sh: $KVSTEER gives no numerics fingerprint for $model" >&2; exit 1; }
   if [ -f "out/$dir/numerics.txt" ]; then want=$(cat "out/$dir/numerics.txt")
+    # another CPU picks another kernel set (AMX where the runs had AVX-512): a set
+    # this CPU also runs may compute the runs' bits, so try those before giving up
+    if [ "$want" != "$got" ] && [ -z "${KVS_KERNELS:-}" ]; then
+      for k in avx512vnni avx2 scalar; do
+        [ "$(KVS_KERNELS=$k numerics 2>/dev/null)" = "$want" ] || continue
+        export KVS_KERNELS=$k; got=$want
+        echo "experiments/qwen.sh: $dir: kernels $k (KVS_KERNELS) compute the runs' bits ($want) on this CPU" >&2; break
+      done
+    fi
     [ "$want" = "$got" ] || { echo "experiments/qwen.sh: $KVSTEER computes other bits on $model (numerics $got) than the runs in out/$dir and results/$dir ($want); use a binary with their arithmetic, or start another results set" >&2; exit 1; }
   else echo "$got" >"out/$dir/numerics.txt"; fi; }
 restore() { local f; for f in $(files results); do
