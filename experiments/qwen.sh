@@ -177,12 +177,56 @@ case $which in
       # Two cores run baseline and steering side by side, each over the even questions
       # first, so a session that ends midway leaves a paired comparison (the even
       # questions both have reached) instead of a finished baseline alone. A worker
-      # whose list is done takes the other's remaining half; a half whose run file
+      # whose list is done takes the other's remaining half; a piece whose run file
       # another process is writing (its flock) is left to that process.
-      half() { local k=$1 f; shift; f=out/q15/$1$( ((k)) && echo "-from$k" || true)-every2.jsonl
-        locked() { [ -f "$f.lock" ] && ! flock -n "$f.lock" true; }
-        locked && return 0
-        ev $Q15 q15 "$@" --offset-start "$k" --every 2 || locked; }
+      # A half (questions K0, K0+2, ...) is the run file NAME[-fromK0]-every2, or a chain
+      # of pieces NAME-fromK-every2, each ending where the next begins (--limit): when a
+      # run starts with one piece left to do, that piece is split where half its
+      # remaining questions are left, so both cores finish it.
+      n=$(grep -c . "$D/eval/arc_challenge_test.jsonl")
+      pfile() { echo "out/q15/$1$( (($2)) && echo "-from$2" || true)-every2.jsonl"; }
+      # pieces NAME K0 [M]: "K LIMIT" per piece of the half (LIMIT empty for the last); M
+      # adds a split not yet on disk
+      pieces() { local prev= k
+        for k in $( { echo "$2"; [ -n "${3:-}" ] && echo "$3"
+          for f in out/q15/"$1"-from*-every2.jsonl; do [ -f "$f" ] && echo "$f"; done |
+            sed -n 's/.*-from\([0-9]*\)-every2\.jsonl$/\1/p'; } | awk -v k="$2" '$1 == k || ($1 % 2 == k % 2 && $1 > k)' | sort -nu); do
+          [ -n "$prev" ] && echo "$prev $(((k - prev) / 2))"; prev=$k; done
+        echo "$prev"; }
+      # left FILE K LIMIT: the questions of a piece not done for every seed, in order
+      left() { python3 - "$@" "$n" <<'PY'
+import json, sys
+path, k, lim, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+want = list(range(k, n, 2))[: int(lim) if lim else None]
+seen = {}
+try:
+    for line in open(path):
+        try: o = json.loads(line)
+        except ValueError: continue
+        if "generated_tokens" in o: seen.setdefault(o["index"], set()).add(o["seed"])
+except OSError: pass
+print(" ".join(str(q) for q in want if len(seen.get(q, ())) < 5))
+PY
+      }
+      split=() todo=()
+      for r in B S; do for k in 0 1; do
+        [ $r = B ] && name=${B[0]} || name=${S[0]}
+        while read -r K L; do q=$(left "$(pfile "$name" "$K")" "$K" "$L"); [ -n "$q" ] && todo+=("$name $K $L|$q"); done < <(pieces "$name" $k)
+      done; done
+      if [ ${#todo[@]} = 1 ]; then
+        read -r name K L <<<"${todo[0]%%|*}"; q=(${todo[0]#*|})
+        if [ ${#q[@]} -ge 64 ]; then
+          M=${q[$((${#q[@]} / 2))]}
+          echo "q15-sampling: one piece left ($name from $K, ${#q[@]} questions): split at question $M" >&2
+          split=("$name" "$M"); fi
+      fi
+      half() { local k=$1 K L f; shift
+        while read -r K L; do
+          f=$(pfile "$1" "$K")
+          locked() { [ -f "$f.lock" ] && ! flock -n "$f.lock" true; }
+          locked && continue
+          ev $Q15 q15 "$@" --offset-start "$K" --every 2 ${L:+--limit "$L"} </dev/null || locked || return 1
+        done < <(pieces "$1" "$k" $([ "${split[0]:-}" = "$1" ] && echo "${split[1]}")); }
       (half 0 "${B[@]}" && half 1 "${B[@]}" && half 1 "${S[@]}" && half 0 "${S[@]}") & pa=$!
       (half 0 "${S[@]}" && half 1 "${S[@]}" && half 1 "${B[@]}" && half 0 "${B[@]}") & pb=$!
       wait_all $pa $pb
