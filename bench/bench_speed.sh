@@ -7,7 +7,8 @@
 #   batched      kvsteer only: 32 sequences decoding together vs its own batch-1 rate
 #   steering     kvsteer only: tg with a one-shot cache edit / an activation hook
 #   amx          where the CPU has AMX-INT8: pp512, tg128 and batch 32 again with
-#                kvsteer's AMX tiles (KVS_KERNELS=amx)
+#                kvsteer's AMX tiles (KVS_KERNELS=amx); the rows above then use
+#                avx512vnni, like the peer (KVS_KERNELS, when set, picks their set)
 # usage: bench/bench_speed.sh [-t THREADS] [-r REPS] [--no-steer] [MODEL.gguf ...]
 #        bench/bench_speed.sh MODEL.gguf THREADS REPS     (the older form)
 # Default: the default model, all cores, 5 repetitions.
@@ -33,14 +34,20 @@ for m in "${MODELS[@]}"; do [ -f "$m" ] || { echo "bench_speed.sh: $m: no such m
 KVS=${KVS_BIN:-build/kvsteer}
 [ -x "$KVS" ] || ./scripts/build.sh release >/dev/null
 LB=$(./bench/build_llamacpp.sh)
+# On a CPU with AMX the default kernel set is amx. The main rows then use avx512vnni,
+# the instruction families of the peer (built without AMX), and the amx rows amx.
+HAS_AMX=0; KVS_KERNELS=amx "$KVS" version >/dev/null 2>&1 && HAS_AMX=1
+MAIN_K=${KVS_KERNELS:-}; [ "$HAS_AMX" = 1 ] && [ -z "$MAIN_K" ] && MAIN_K=avx512vnni
+KSET=$MAIN_K
 echo "# machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; threads $T; reps $R"
+echo "# kvsteer kernels (main rows): $(env ${KSET:+KVS_KERNELS=$KSET} "$KVS" bench -m "${MODELS[0]}" -t 1 -r 1 --pp 8 --tg 0 2>/dev/null | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["kernels"])')"
 echo "# kvsteer kernels (default): $("$KVS" bench -m "${MODELS[0]}" -t 1 -r 1 --pp 8 --tg 0 2>/dev/null | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["kernels"])')"
 echo "# kvsteer commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 lb() { # model args -> tokens/s of the single test
   local m=$1; shift
   "$LB" -m "$m" -t "$T" -r "$R" -o json "$@" 2>/dev/null | python3 -c 'import json,sys; print("%.2f" % json.load(sys.stdin)[0]["avg_ts"])'
 }
-kvj() { "$KVS" bench -t "$T" -r "$R" "$@" 2>/dev/null; }
+kvj() { env ${KSET:+KVS_KERNELS=$KSET} "$KVS" bench -t "$T" -r "$R" "$@" 2>/dev/null; }
 pick() { # test-name < json lines -> tokens/s
   python3 -c "import json,sys
 for l in sys.stdin:
@@ -68,9 +75,9 @@ for M in "${MODELS[@]}"; do
     row "$name" "tg, cache steering vs plain" "$c" "$p" "$(ratio "$c" "$p")"
     row "$name" "tg, activation steering vs plain" "$a" "$p" "$(ratio "$a" "$p")"
   fi
-  if KVS_KERNELS=amx "$KVS" version >/dev/null 2>&1; then
-    pp_a=$(KVS_KERNELS=amx kv pp -m "$M" --pp 512 --tg 0); tg_a=$(KVS_KERNELS=amx kv tg -m "$M" --pp 0 --tg 128 --depth 128)
-    b1_a=$(KVS_KERNELS=amx kv tg -m "$M" --pp 0 --tg 64); b32_a=$(KVS_KERNELS=amx kv tg_batched -m "$M" --pp 0 --tg 64 --batch 32)
+  if [ "$HAS_AMX" = 1 ]; then
+    pp_a=$(KSET=amx kv pp -m "$M" --pp 512 --tg 0); tg_a=$(KSET=amx kv tg -m "$M" --pp 0 --tg 128 --depth 128)
+    b1_a=$(KSET=amx kv tg -m "$M" --pp 0 --tg 64); b32_a=$(KSET=amx kv tg_batched -m "$M" --pp 0 --tg 64 --batch 32)
     row "$name" "amx: pp512 vs llama.cpp" "$pp_a" "$pp_l" "$(ratio "$pp_a" "$pp_l")"
     row "$name" "amx: tg128 @ depth 128 vs llama.cpp" "$tg_a" "$tg_l" "$(ratio "$tg_a" "$tg_l")"
     row "$name" "amx: batch 32 vs amx batch 1" "$b32_a" "$b1_a" "$(ratio "$b32_a" "$b1_a")"
