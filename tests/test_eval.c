@@ -201,6 +201,22 @@ static void test_config_mismatch(void **state) {
     cJSON_Delete(b);
 }
 
+/* A run file header's extra members: {"numerics": fp}. */
+static cJSON *numerics(const char *fp) {
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddStringToObject(x, "numerics", fp);
+    return x;
+}
+
+/* Opening run file p with (config, extra) resumes it, finding n samples. */
+static void resumes(const char *p, const cJSON *config, const cJSON *extra, int n) {
+    kvs_error err = {0};
+    run_writer r;
+    assert_int_equal(run_writer_open(&r, p, config, extra, 0, &err), 0);
+    assert_int_equal(r.n_samples, n);
+    run_writer_close(&r);
+}
+
 /* A file begun with another numerics fingerprint is refused; a file without
  * one (made before it existed), or a writer without one, is not. */
 static void test_numerics_mismatch(void **state) {
@@ -208,22 +224,13 @@ static void test_numerics_mismatch(void **state) {
     char p[128], q[128];
     path_in(p, sizeof p, "numerics.jsonl");
     path_in(q, sizeof q, "numerics-old.jsonl");
-    cJSON *c = config("baseline"), *xa = cJSON_CreateObject(), *xb = cJSON_CreateObject();
-    cJSON_AddStringToObject(xa, "numerics", "00000000000000aa");
-    cJSON_AddStringToObject(xb, "numerics", "00000000000000bb");
-    kvs_error err = {0};
-    run_writer r;
+    cJSON *c = config("baseline"), *xa = numerics("00000000000000aa"), *xb = numerics("00000000000000bb");
     new_file(p, c, xa, 2);
     refused_untouched(p, c, xb, (const char *[]){"numerics.jsonl", "00000000000000aa", "00000000000000bb", NULL});
-    assert_int_equal(run_writer_open(&r, p, c, xa, 0, &err), 0); /* the same value resumes */
-    assert_int_equal(r.n_samples, 2);
-    run_writer_close(&r);
-    assert_int_equal(run_writer_open(&r, p, c, NULL, 0, &err), 0);
-    run_writer_close(&r);
+    resumes(p, c, xa, 2); /* the same value resumes */
+    resumes(p, c, NULL, 2);
     new_file(q, c, NULL, 1); /* from before the fingerprint: resumes with any */
-    assert_int_equal(run_writer_open(&r, q, c, xb, 0, &err), 0);
-    assert_int_equal(r.n_samples, 1);
-    run_writer_close(&r);
+    resumes(q, c, xb, 1);
     cJSON_Delete(c);
     cJSON_Delete(xa);
     cJSON_Delete(xb);
@@ -236,19 +243,14 @@ static void test_kernels_same_numerics(void **state) {
     (void)state;
     char p[128];
     path_in(p, sizeof p, "kernels.jsonl");
-    cJSON *a = config("baseline"), *b = config("baseline"), *xa = cJSON_CreateObject(), *xb = cJSON_CreateObject();
+    cJSON *a = config("baseline"), *b = config("baseline"), *xa = numerics("00000000000000aa"),
+          *xb = numerics("00000000000000bb");
     cJSON_AddStringToObject(a, "kernels", "avx512vnni");
     cJSON_AddStringToObject(b, "kernels", "amx");
-    cJSON_AddStringToObject(xa, "numerics", "00000000000000aa");
-    cJSON_AddStringToObject(xb, "numerics", "00000000000000bb");
-    kvs_error err = {0};
-    run_writer r;
     new_file(p, a, xa, 2);
     refused_untouched(p, b, NULL, (const char *[]){"kernels.jsonl", "kernels", "different configuration", NULL});
     refused_untouched(p, b, xb, (const char *[]){"kernels.jsonl", "kernels", "different configuration", NULL});
-    assert_int_equal(run_writer_open(&r, p, b, xa, 0, &err), 0);
-    assert_int_equal(r.n_samples, 2);
-    run_writer_close(&r);
+    resumes(p, b, xa, 2);
     cJSON_Delete(a);
     cJSON_Delete(b);
     cJSON_Delete(xa);
