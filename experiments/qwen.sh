@@ -169,9 +169,9 @@ case $which in
       L=$(sed -n 's/.*act_layer=\([0-9]*\).*/\1/p' "$f"); S=$(sed -n 's/.*act_scale=\([0-9.]*\).*/\1/p' "$f")
       ev $Q15 q15 "$t-act-l$L-c$S" --task "$t" --method act --act "out/q15/$t-act-100x5.gguf" --act-layer "$L" --act-scale "$S" "$@"
     done ;;
-  q15-sampling) vecs $Q15 q15 arc; c=$(cv q15 arc)
-    B=(arc-baseline-sampled --task arc --method baseline --sampling --seeds 5 "$@")
-    S=("arc-cache-cv$c-sampled" --task arc --method cache --steer out/q15/arc-100x5.gguf --cv "$c" --ck 0 --sampling --seeds 5 "$@")
+  q15-sampling) vecs $Q15 q15 arc; c=$(cv q15 arc); seeds=5
+    B=(arc-baseline-sampled --task arc --method baseline --sampling --seeds $seeds "$@")
+    S=("arc-cache-cv$c-sampled" --task arc --method cache --steer out/q15/arc-100x5.gguf --cv "$c" --ck 0 --sampling --seeds $seeds "$@")
     if [ "$P" -ne 2 ]; then ev $Q15 q15 "${B[@]}"; ev $Q15 q15 "${S[@]}"
     else
       # Two cores run baseline and steering side by side, each over the even questions
@@ -183,7 +183,7 @@ case $which in
       # of pieces NAME-fromK-every2, each ending where the next begins (--limit): when a
       # run starts with one piece left to do, that piece is split where half its
       # remaining questions are left, so both cores finish it.
-      n=$(grep -c . "$D/eval/arc_challenge_test.jsonl")
+      n=$(grep -c . "$D/eval/$(evalset arc).jsonl")
       pfile() { echo "out/q15/$1$( (($2)) && echo "-from$2" || true)-every2.jsonl"; }
       # pieces NAME K0 [M]: "K LIMIT" per piece of the half (LIMIT empty for the last); M
       # adds a split not yet on disk
@@ -194,18 +194,15 @@ case $which in
           [ -n "$prev" ] && echo "$prev $(((k - prev) / 2))"; prev=$k; done
         echo "$prev"; }
       # left FILE K LIMIT: the questions of a piece not done for every seed, in order
-      left() { python3 - "$@" "$n" <<'PY'
-import json, sys
-path, k, lim, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+      left() { PYTHONPATH=tools python3 - "$@" "$n" "$seeds" <<'PY'
+import os, sys
+from strip_prompts import records  # the run-file reader (a record cut off at the end is dropped)
+path, k, lim, n, seeds = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 want = list(range(k, n, 2))[: int(lim) if lim else None]
 seen = {}
-try:
-    for line in open(path):
-        try: o = json.loads(line)
-        except ValueError: continue
-        if "generated_tokens" in o: seen.setdefault(o["index"], set()).add(o["seed"])
-except OSError: pass
-print(" ".join(str(q) for q in want if len(seen.get(q, ())) < 5))
+for o in records(path) if os.path.exists(path) else ():
+    if "generated_tokens" in o: seen.setdefault(o["index"], set()).add(o["seed"])
+print(" ".join(str(q) for q in want if len(seen.get(q, ())) < seeds))
 PY
       }
       split=() todo=()
