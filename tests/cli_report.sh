@@ -192,6 +192,10 @@ check "duplicates dropped" python3 -c "import json,sys; r=json.load(open(sys.arg
 { head -n 3 "$tmp/runs/base.jsonl"; sed -n 4p "$tmp/runs/base.jsonl" | head -c 50; } >"$tmp/unfinished.jsonl"
 "$BIN" report "$tmp/unfinished.jsonl" >"$tmp/u" 2>"$tmp/err" || bad "unfinished: $(cat "$tmp/err")"
 check "unfinished: two samples, marked" grep -qE '^\| arc \| baseline \| greedy \| 2 \| 2 \| .*\(unfinished\)' "$tmp/u"
+# a shard that has only its header (just started) joins its run; alone it is refused (below)
+head -n 1 "$tmp/runs/base.jsonl" >"$tmp/header-only.jsonl"
+"$BIN" report "$tmp/unfinished.jsonl" "$tmp/header-only.jsonl" >"$tmp/u2" 2>"$tmp/err" || bad "header-only shard: $(cat "$tmp/err")"
+check "header-only shard: same two samples, one run" grep -qE '^\| arc \| baseline \| greedy \| 2 \| 2 \| .*\(unfinished\)' "$tmp/u2"
 # sampling: mean +- std over seeds in its own table
 "${EV[@]}" --method cot --offset-start 1167 --limit 2 --sampling --seeds 2 -o "$tmp/samp.jsonl" >/dev/null 2>"$tmp/err" || bad "eval sampling: $(cat "$tmp/err")"
 "$BIN" report "$tmp/runs/base.jsonl" "$tmp/samp.jsonl" >"$tmp/s" 2>"$tmp/err" || bad "report sampling: $(cat "$tmp/err")"

@@ -60,7 +60,7 @@ typedef struct row {
 static int tabulate(const style_detector *d, row *r) {
     run_file rf;
     kvs_error err = {0};
-    if (run_file_load(r->run, 1, &rf, &err)) return cli_error(CMD, "%s", err.msg);
+    if (run_file_load(r->run, RUN_LOAD_SAMPLES, &rf, &err)) return cli_error(CMD, "%s", err.msg);
     int rc = 0, correct = 0;
     double tokens = 0;
     const cJSON *s;

@@ -320,7 +320,7 @@ int report_load(char *const *files, int n_files, int rescore_data, const char *d
     for (int i = 0; i < n_files && !rc; i++) {
         run_file rf;
         kvs_error err = {0};
-        if (run_file_load(files[i], 1, &rf, &err)) {
+        if (run_file_load(files[i], RUN_LOAD_SAMPLES | RUN_LOAD_EMPTY, &rf, &err)) {
             rc = cli_error(CMD, "%s", err.msg);
             break;
         }
@@ -351,6 +351,9 @@ int report_load(char *const *files, int n_files, int rescore_data, const char *d
         }
         run_file_free(&rf);
     }
+    /* a shard that has written nothing yet rides along with its run's others; alone it is no run */
+    for (int i = 0; i < n && !rc; i++)
+        if (!rs[i].samples->child) rc = cli_error(CMD, "%s: holds no samples yet", rs[i].files);
     for (int i = 0; i < n && !rc; i++) describe(&rs[i]);
     if (!rc && shared) rc = keep_shared(rs, n);
     for (int i = 0; i < n && !rc; i++) rc = aggregate(&rs[i]);

@@ -383,11 +383,11 @@ const cJSON *run_full_config(const run_file *r) {
     return cJSON_IsObject(c) ? c : run_config(r);
 }
 
-int run_file_load(const char *path, int with_samples, run_file *r, kvs_error *err) {
+int run_file_load(const char *path, int flags, run_file *r, kvs_error *err) {
     memset(r, 0, sizeof *r);
     FILE *f = fopen(path, "rb");
     if (!f) return err_fail(err, KVS_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (!(r->path = strdup(path)) || (with_samples && !(r->samples = cJSON_CreateArray()))) {
+    if (!(r->path = strdup(path)) || ((flags & RUN_LOAD_SAMPLES) && !(r->samples = cJSON_CreateArray()))) {
         fclose(f);
         run_file_free(r);
         return err_fail(err, KVS_E_NOMEM, "%s: out of memory", path);
@@ -437,7 +437,7 @@ int run_file_load(const char *path, int with_samples, run_file *r, kvs_error *er
     if (!rc && ferror(f)) rc = err_fail(err, KVS_E_IO, "%s: read error", path);
     fclose(f);
     if (!rc && !r->header) rc = err_fail(err, KVS_E_FORMAT, "%s: empty (not a kvsteer eval run file)", path);
-    if (!rc && r->n_samples == 0) rc = err_fail(err, KVS_E_FORMAT, "%s: holds no samples yet", path);
+    if (!rc && r->n_samples == 0 && !(flags & RUN_LOAD_EMPTY)) rc = err_fail(err, KVS_E_FORMAT, "%s: holds no samples yet", path);
     if (!rc) r->partial = r->summary == NULL;
     if (rc) run_file_free(r);
     return rc;

@@ -78,10 +78,19 @@ typedef struct run_file {
     int n_samples;
 } run_file;
 
+/* run_file_load's flags */
+enum {
+    RUN_LOAD_SAMPLES = 1, /* keep the sample lines in r->samples */
+    /* a header alone is a run that has begun and written nothing yet: loaded,
+     * not refused (a shard just started still belongs with its run's others) */
+    RUN_LOAD_EMPTY = 2
+};
+
 /* Errors are one line naming the file (and line): not a run file, invalid JSON,
- * a line that is neither sample nor summary, no samples.  A truncated last
- * line (a run killed mid-write) is ignored, as run_writer_open would drop it. */
-int run_file_load(const char *path, int with_samples, run_file *r, kvs_error *err);
+ * a line that is neither sample nor summary, no samples (unless RUN_LOAD_EMPTY).
+ * A truncated last line (a run killed mid-write) is ignored, as run_writer_open
+ * would drop it. */
+int run_file_load(const char *path, int flags, run_file *r, kvs_error *err);
 void run_file_free(run_file *r);
 
 /* The header config, and the summary's full config (every option, vector

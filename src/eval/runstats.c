@@ -258,7 +258,7 @@ cJSON *run_summarize(const char *path, kvs_error *err) { return run_summarize_ke
 
 cJSON *run_summarize_keys(const char *path, char *const *keys, int n_keys, kvs_error *err) {
     run_file rf;
-    if (run_file_load(path, 1, &rf, err)) return NULL;
+    if (run_file_load(path, RUN_LOAD_SAMPLES, &rf, err)) return NULL;
     const int in_file = cJSON_GetArraySize(rf.samples);
     if (n_keys >= 0) {
         /* keep the requested samples, once each (a repeated one is the stats' duplicate) */
