@@ -6,7 +6,8 @@
  * TYPE is a GGUF type name (q4_k, q5_k, q6_k, q4_0, q4_1, q5_0, q5_1, q8_0), or
  * q4_0l, q4_1l, q5_0l, q5_1l, q8_0l: those rows in the lanes layout the model loader gives them
  * (engine/lanes.h).  One
- * thread, the kernel set quant.c picks for this CPU; the weights are random codes
+ * thread, the kernel set quant.c picks for this CPU (or KVS_KERNELS=NAME's, as for
+ * kvsteer itself); the weights are random codes
  * with small scales (the timing does not depend on the values).  Prints one JSON
  * line per shape: milliseconds per product, multiply-adds per second, and that
  * rate over the peak of 64-byte vpdpbusd (measured here with twelve independent
@@ -130,6 +131,11 @@ int main(int argc, char **argv) {
     }
     if ((argc - 1) % 4) {
         fprintf(stderr, "tiles: arguments come in fours: TYPE K ROWS N_A\n");
+        return 2;
+    }
+    const char *ks = getenv("KVS_KERNELS");
+    if (ks && *ks && quant_force_backend(ks)) {
+        fprintf(stderr, "tiles: KVS_KERNELS=%s: not a kernel set this machine runs\n", ks);
         return 2;
     }
     const double peak = vnni_peak();

@@ -24,8 +24,8 @@
 #include "quant_blocks.h"
 #include "quant_ref.h"
 
-static const char *const k_backends[] = {"scalar", "avx2", "avx512vnni"};
-#define N_BACKENDS 3
+static const char *const k_backends[] = {"scalar", "avx2", "avx512vnni", "amx"};
+#define N_BACKENDS 4
 
 static const uint32_t k_wtypes[] = {GGT_Q5_0, GGT_Q5_1, GGT_Q4_K, GGT_Q5_K, GGT_Q6_K};
 #define N_WTYPES 5

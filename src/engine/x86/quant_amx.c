@@ -1,4 +1,4 @@
-/* quant_amx.c - AMX-INT8 matrix tiles for Q4_0, Q4_1 and Q8_0 weights (built with AMX and
+/* quant_amx.c - AMX-INT8 matrix tiles for Q4_0, Q4_1, Q8_0 and Q4_K weights (built with AMX and
  * AVX-512 flags; only called after quant.c has checked the CPU and the kernel
  * has granted this process the tile state).
  *
@@ -11,7 +11,12 @@
  * uses: for each block b in order,
  *     acc = fma(float(isum_b) * d_a, d_w, acc);   acc = fma(m_w, s_a, acc)
  * where isum_b is the exact integer dot product of the block's codes (the
- * second step only for Q4_1's offset m).  Tiles multiply unsigned by signed
+ * second step only for Q4_1's offset m).  Q4_K is read as blocks of 32 too: its
+ * sub-blocks, each with d_w = d * scale (exact in float: an fp16 times a 6-bit
+ * integer), m_w = -(dmin * min), and the Q8_K activation's d and d * (the
+ * sub-block's code sum) as d_a and s_a.  Its bits so differ from the AVX-512
+ * set's, which sums a super-block's sub-blocks in other lanes (the K-quants'
+ * own numerics fingerprint under this set).  Tiles multiply unsigned by signed
  * bytes: Q4 nibbles are unsigned as stored, Q8_0 weights are made unsigned by
  * adding 128, and the offsets (Q4_0's -8, Q8_0's +128) come off the integer
  * sums exactly, as offset * (sum of the block's activation codes).  So a
@@ -34,7 +39,9 @@
 #define NBC 64   /* blocks per k-chunk: bounds the staged activation tiles */
 #define GMAX 4   /* activation tiles staged together (64 rows) */
 
-enum { K_Q4_0, K_Q4_1, K_Q8_0 };
+enum { K_Q4_0, K_Q4_1, K_Q8_0, K_Q4_K };
+
+#define SBK 8 /* Q4_K: 32-wide sub-blocks per super-block */
 
 typedef struct tile_cfg {
     uint8_t palette, start_row;
@@ -68,8 +75,24 @@ static void configure(int n) {
 INLINE size_t w_bytes(int kind) {
     return kind == K_Q4_0 ? sizeof(block_q4_0) : kind == K_Q4_1 ? sizeof(block_q4_1) : sizeof(block_q8_0);
 }
+/* Byte offsets in a weight row and in an activation row of the block (for Q4_K,
+ * the super-block) that holds block b; a k-chunk starts on a super-block. */
+INLINE size_t w_off(int kind, int b) {
+    return kind == K_Q4_K ? (size_t)(b / SBK) * sizeof(block_q4_k) : (size_t)b * w_bytes(kind);
+}
+INLINE size_t a_off(int kind, int b) {
+    return kind == K_Q4_K   ? (size_t)(b / SBK) * sizeof(block_q8_k)
+           : kind == K_Q4_1 ? (size_t)b * sizeof(block_q8_1)
+                            : (size_t)b * sizeof(block_q8_0);
+}
 /* the offset of the stored weight codes over the true ones */
 INLINE int w_offset(int kind) { return kind == K_Q4_0 ? 8 : kind == K_Q8_0 ? 128 : 0; }
+/* a per-block weight term m_w (Q4_1's m, Q4_K's -dmin * min) */
+INLINE int has_min(int kind) { return kind == K_Q4_1 || kind == K_Q4_K; }
+/* Q4_K sub-block b's 32 codes are the low (b even) or high nibbles of these bytes */
+INLINE const uint8_t *q4k_codes(const uint8_t *x, int b) {
+    return x + offsetof(block_q4_k, qs) + 32 * ((b % SBK) / 2);
+}
 
 /* Staged activations of one tile of n rows over nbc blocks: the B operand per
  * block, and per activation row (one lane each) the scale d, Q8_1's s, and the
@@ -89,7 +112,13 @@ static void stage_acts(int kind, const uint8_t *A, size_t a_stride, int n, int k
         const uint8_t *row = A + (size_t)j * a_stride;
         for (int b = 0; b < nbc; b++) {
             const int8_t *qs;
-            if (kind == K_Q4_1) {
+            if (kind == K_Q4_K) {
+                const uint8_t *y = row + a_off(kind, kb + b);
+                const int s = (kb + b) % SBK;
+                st->d[b][j] = q8k_d(y);
+                st->s[b][j] = st->d[b][j] * (float)(q8k_bsum(y, 2 * s) + q8k_bsum(y, 2 * s + 1));
+                qs = q8k_qs(y) + 32 * s;
+            } else if (kind == K_Q4_1) {
                 const block_q8_1 *blk = (const block_q8_1 *)(const void *)row + kb + b;
                 st->d[b][j] = _cvtsh_ss(blk->d);
                 st->s[b][j] = _cvtsh_ss(blk->s);
@@ -111,6 +140,18 @@ static void stage_acts(int kind, const uint8_t *A, size_t a_stride, int n, int k
  * (Q4: low nibbles are elements 0..15, high nibbles 16..31). */
 INLINE void unpack_weights(const int kind, const uint8_t *const *wrow, int b, uint8_t out[TM][QK]) {
     const size_t wbs = w_bytes(kind);
+    if (kind == K_Q4_K) {
+        const __m512i lo4 = _mm512_set1_epi8(15);
+        const int sh = 4 * (b % 2);
+#pragma GCC unroll 8
+        for (int r = 0; r < TM; r += 2) {
+            const __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)q4k_codes(wrow[r] + w_off(kind, b), b));
+            const __m256i c = _mm256_loadu_si256((const __m256i *)(const void *)q4k_codes(wrow[r + 1] + w_off(kind, b), b));
+            const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(a), c, 1);
+            _mm512_store_si512((void *)out[r], _mm512_and_si512(_mm512_srli_epi16(q, (unsigned)sh), lo4));
+        }
+        return;
+    }
     if (kind == K_Q8_0) {
         const __m512i flip = _mm512_set1_epi8((char)0x80);
 #pragma GCC unroll 8
@@ -148,10 +189,10 @@ INLINE void update(const int kind, const int32_t prod[TM][TN], const act_stage *
 #pragma GCC unroll 16
     for (int r = 0; r < TM; r++) {
         __m512i isum = _mm512_load_si512(prod[r]);
-        if (kind != K_Q4_1) isum = _mm512_sub_epi32(isum, corr);
+        if (!has_min(kind)) isum = _mm512_sub_epi32(isum, corr);
         const __m512 p = _mm512_mul_ps(_mm512_cvtepi32_ps(isum), ad);
         acc[r] = _mm512_fmadd_ps(p, _mm512_set1_ps(wd[r][b]), acc[r]);
-        if (kind == K_Q4_1) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(wm[r][b]), as, acc[r]);
+        if (has_min(kind)) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(wm[r][b]), as, acc[r]);
     }
 }
 
@@ -227,6 +268,108 @@ INLINE void column_vnni(const int kind, const uint8_t *const *wrow, int rn, size
     *acc = a;
 }
 
+/* Q4_K's factors of a row group's chunk (nbc sub-blocks, whole super-blocks),
+ * for the tiles: d_w = d * scale and m_w = -(dmin * min) per (row, sub-block). */
+static void q4k_factors(const uint8_t *const *wrow, int nbc, float wd[TM][NBC], float wm[TM][NBC]) {
+    for (int r = 0; r < TM; r++)
+        for (int b = 0; b < nbc; b += SBK) {
+            const uint8_t *x = wrow[r] + w_off(K_Q4_K, b);
+            uint64_t sc, mn;
+            k_scales(x + offsetof(block_q4_k, scales), &sc, &mn);
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(((const block_q4_k *)(const void *)x)->d));
+            const __m256 dmin = _mm256_set1_ps(-_cvtsh_ss(((const block_q4_k *)(const void *)x)->dmin));
+            _mm256_storeu_ps(&wd[r][b], _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)))));
+            _mm256_storeu_ps(&wm[r][b], _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn)))));
+        }
+}
+
+/* The same factors for the one-row path, lanes = the TM rows: super-block x of
+ * each row through gathers (`idx`: each row's byte offset from row 0), k_scales'
+ * rule lane by lane.  The same float values as q4k_factors: d and dmin exact, the
+ * products of the same operands. */
+INLINE void q4k_factors_lanes(const uint8_t *x0, __m512i idx, __m512 wd[SBK], __m512 wm[SBK]) {
+    const __m512i g = _mm512_i32gather_epi32(idx, (const void *)x0, 1); /* d | dmin << 16 */
+    const __m512i u0 = _mm512_i32gather_epi32(idx, (const void *)(x0 + offsetof(block_q4_k, scales)), 1);
+    const __m512i u1 = _mm512_i32gather_epi32(idx, (const void *)(x0 + offsetof(block_q4_k, scales) + 4), 1);
+    const __m512i u2 = _mm512_i32gather_epi32(idx, (const void *)(x0 + offsetof(block_q4_k, scales) + 8), 1);
+    const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+    /* -dmin as q4k_factors negates it: the sign bit flipped (0 - x would give +0 for 0) */
+    const __m512 dmin = _mm512_castsi512_ps(_mm512_xor_si512(
+        _mm512_castps_si512(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(g, 16)))), _mm512_set1_epi32(INT32_MIN)));
+    const __m512i m6 = _mm512_set1_epi32(63), m4 = _mm512_set1_epi32(15), m2 = _mm512_set1_epi32(3);
+#pragma GCC unroll 8
+    for (int s = 0; s < SBK; s++) {
+        __m512i sc, mn;
+        if (s < 4) {
+            sc = _mm512_and_si512(_mm512_srli_epi32(u0, 8 * s), m6);
+            mn = _mm512_and_si512(_mm512_srli_epi32(u1, 8 * s), m6);
+        } else {
+            const unsigned t = 8 * (unsigned)(s - 4);
+            sc = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, t), m4),
+                                 _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u0, t + 6), m2), 4));
+            mn = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, t + 4), m4),
+                                 _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u1, t + 6), m2), 4));
+        }
+        wd[s] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc));
+        wm[s] = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(mn));
+    }
+}
+
+/* column_vnni for Q4_K: two sub-blocks at a time, since sub-blocks 2q and 2q+1
+ * share their 32 bytes (low and high nibbles); then each sub-block's float
+ * steps in order, as the tiles take them. */
+INLINE void column_q4k(const uint8_t *const *wrow, int rn, size_t w_stride, const uint8_t *arow, const act_stage *st,
+                       int nbc, __m512 *acc) {
+    const __m512i idx = _mm512_mullo_epi32(
+        _mm512_min_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(rn - 1)),
+        _mm512_set1_epi32((int)w_stride));
+    __m512 wd[SBK], wm[SBK];
+    const __m512i fa = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29);
+    const __m512i fb = _mm512_add_epi32(fa, _mm512_set1_epi32(2));
+    const __m512i fc = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i fd = _mm512_add_epi32(fc, _mm512_set1_epi32(1));
+    const __m512i lo4 = _mm512_set1_epi8(15);
+    __m512 a = *acc;
+    for (int b = 0; b < nbc; b += 2) {
+        if (b % SBK == 0) q4k_factors_lanes(wrow[0] + w_off(K_Q4_K, b), idx, wd, wm);
+        const int8_t *aq = q8k_qs(arow + a_off(K_Q4_K, b)) + 32 * (b % SBK);
+#define A16(o) _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)(aq + (o))))
+        const __m512i e0 = A16(0), e1 = A16(16), o0 = A16(32), o1 = A16(48);
+#undef A16
+        __m512i pe[4], po[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) {
+            const uint8_t *const *w = wrow + 4 * v;
+#define L(x, d) _mm_loadu_si128((const __m128i *)(const void *)(q4k_codes(w[x] + w_off(K_Q4_K, b), b) + (d)))
+            __m512i x0 = _mm512_inserti32x4(_mm512_castsi128_si512(L(0, 0)), L(1, 0), 1);
+            x0 = _mm512_inserti32x4(_mm512_inserti32x4(x0, L(2, 0), 2), L(3, 0), 3);
+            __m512i x1 = _mm512_inserti32x4(_mm512_castsi128_si512(L(0, 16)), L(1, 16), 1);
+            x1 = _mm512_inserti32x4(_mm512_inserti32x4(x1, L(2, 16), 2), L(3, 16), 3);
+#undef L
+            pe[v] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(x0, lo4), e0),
+                                        _mm512_and_si512(x1, lo4), e1);
+            po[v] = _mm512_dpbusd_epi32(
+                _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(x0, 4), lo4), o0),
+                _mm512_and_si512(_mm512_srli_epi16(x1, 4), lo4), o1);
+        }
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const __m512i *p = h ? po : pe;
+            const __m512i x01 = _mm512_add_epi32(_mm512_permutex2var_epi32(p[0], fa, p[1]),
+                                                 _mm512_permutex2var_epi32(p[0], fb, p[1]));
+            const __m512i x23 = _mm512_add_epi32(_mm512_permutex2var_epi32(p[2], fa, p[3]),
+                                                 _mm512_permutex2var_epi32(p[2], fb, p[3]));
+            const __m512i isum = _mm512_add_epi32(_mm512_permutex2var_epi32(x01, fc, x23),
+                                                  _mm512_permutex2var_epi32(x01, fd, x23));
+            const __m512 prod = _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(st->d[b + h][0]));
+            a = _mm512_fmadd_ps(prod, wd[(b + h) % SBK], a);
+            a = _mm512_fmadd_ps(wm[(b + h) % SBK], _mm512_set1_ps(st->s[b + h][0]), a);
+        }
+    }
+    *acc = a;
+}
+
 /* Rows i0..i1 of W times n_a activation rows (Q8_1 for Q4_1, else Q8_0). */
 INLINE void gemm_kind(const int kind, int64_t k, const uint8_t *W, size_t w_stride, int i0, int i1,
                       const uint8_t *A, size_t a_stride, int n_a, float *C, int ldc) {
@@ -259,10 +402,11 @@ INLINE void gemm_kind(const int kind, int64_t k, const uint8_t *W, size_t w_stri
                 const int rn = i1 - i < TM ? i1 - i : TM;
                 const uint8_t *wrow[TM];
                 for (int r = 0; r < TM; r++)
-                    wrow[r] = W + (size_t)(i + (r < rn ? r : rn - 1)) * w_stride + (size_t)kb * wbs;
+                    wrow[r] = W + (size_t)(i + (r < rn ? r : rn - 1)) * w_stride + w_off(kind, kb);
+                if (kind == K_Q4_K && n_a > 1) q4k_factors(wrow, nbc, wd, wm);
                 /* the rows' scales as dense floats, sixteen blocks per gather of
                  * each block's first dword (d, then Q4_1's m) */
-                for (int r = 0; n_a > 1 && r < TM; r++)
+                for (int r = 0; kind != K_Q4_K && n_a > 1 && r < TM; r++)
                     for (int b = 0; b < nbc; b += 16) {
                         const __mmask16 m = nbc - b >= 16 ? 0xffff : (__mmask16)((1u << (nbc - b)) - 1);
                         const __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, bidx,
@@ -275,8 +419,12 @@ INLINE void gemm_kind(const int kind, int64_t k, const uint8_t *W, size_t w_stri
                  * spread out, the requests never fill the line-fill buffers */
                 const int pf = i + TM < i1 ? (i1 - i - TM < TM ? i1 - i - TM : TM) : 0;
                 for (int b = 0; b < nbc; b++) {
-                    for (int r = 0; r < pf; r++)
-                        _mm_prefetch((const char *)(wrow[r] + (size_t)TM * w_stride) + (size_t)b * wbs, _MM_HINT_T1);
+                    /* (Q4_K: a super-block's 144 bytes span at most four lines, one
+                     * request each from its first four sub-blocks) */
+                    static const short q4k_lines[SBK] = {0, 64, 128, 143, -1, -1, -1, -1};
+                    const size_t po = kind == K_Q4_K ? w_off(kind, b) + (size_t)q4k_lines[b % SBK] : (size_t)b * wbs;
+                    for (int r = 0; r < pf && (kind != K_Q4_K || b % SBK < 4); r++)
+                        _mm_prefetch((const char *)(wrow[r] + (size_t)TM * w_stride) + po, _MM_HINT_T1);
                     if (n_a > 1) unpack_weights(kind, wrow, b, wq[b]);
                 }
                 for (int g = 0; g < ng; g++) {
@@ -291,8 +439,10 @@ INLINE void gemm_kind(const int kind, int64_t k, const uint8_t *W, size_t w_stri
                         float t[TM] = {0};
                         for (int r = 0; kb && r < rn; r++) t[r] = C[i + r];
                         acc[0] = _mm512_loadu_ps(t);
-                        column_vnni(kind, wrow, rn, w_stride, A + (size_t)kb * (kind == K_Q4_1 ? sizeof(block_q8_1) : sizeof(block_q8_0)),
-                                    &stage[0], nbc, &acc[0]);
+                        if (kind == K_Q4_K)
+                            column_q4k(wrow, rn, w_stride, A + a_off(kind, kb), &stage[0], nbc, &acc[0]);
+                        else
+                            column_vnni(kind, wrow, rn, w_stride, A + a_off(kind, kb), &stage[0], nbc, &acc[0]);
                         _mm512_storeu_ps(t, acc[0]);
                         for (int r = 0; r < rn; r++) C[i + r] = t[r];
                         continue;
@@ -353,25 +503,35 @@ static void gemm_q8_0(int64_t k, const uint8_t *W, size_t ws, int i0, int i1, co
     gemm_kind(K_Q8_0, k, W, ws, i0, i1, A, as, n_a, C, ldc);
 }
 
+static void gemm_q4_k(int64_t k, const uint8_t *W, size_t ws, int i0, int i1, const uint8_t *A, size_t as, int n_a,
+                      float *C, int ldc) {
+    gemm_kind(K_Q4_K, k, W, ws, i0, i1, A, as, n_a, C, ldc);
+}
+
 static void gemm_amx(uint32_t wtype, int64_t k, const void *W, size_t w_stride, int i0, int i1, const void *A,
                      size_t a_stride, int n_a, float *C, int ldc) {
     switch (wtype) {
     case GGT_Q4_0: gemm_q4_0(k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
     case GGT_Q4_1: gemm_q4_1(k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
     case GGT_Q8_0: gemm_q8_0(k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
+    case GGT_Q4_K: gemm_q4_k(k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
     default: quant_avx512_kernels.gemm(wtype, k, W, w_stride, i0, i1, A, a_stride, n_a, C, ldc); return;
     }
 }
 
-/* Q5_0 and Q5_1 go to the AVX-512 tiles, which read them faster in the lanes
- * layouts; Q4_0, Q4_1 and Q8_0 have tiles of their own here. */
-static uint32_t amx_lanes(uint32_t type) {
-    return type == GGT_Q4_0 || type == GGT_Q4_1 || type == GGT_Q8_0 ? 0 : quant_lanes_of(type);
+/* The types with tiles of their own here.  Q5_0 and Q5_1 go to the AVX-512
+ * tiles, which read them faster in the lanes layouts; Q6_K too (its 16-wide
+ * sub-blocks would halve what a tile multiply does), and Q5_K, which no file
+ * this project runs has (its sub-blocks are Q4_K's, plus a bit plane). */
+static int amx_owns(uint32_t type) {
+    return type == GGT_Q4_0 || type == GGT_Q4_1 || type == GGT_Q8_0 || type == GGT_Q4_K;
 }
+
+static uint32_t amx_lanes(uint32_t type) { return amx_owns(type) ? 0 : quant_lanes_of(type); }
 
 /* A single product goes through the tiles too, so it equals the matrix's. */
 static float dot_amx(uint32_t wtype, int64_t n, const void *w, const void *a) {
-    if (wtype != GGT_Q4_0 && wtype != GGT_Q4_1 && wtype != GGT_Q8_0) return quant_avx512_kernels.dot(wtype, n, w, a);
+    if (!amx_owns(wtype)) return quant_avx512_kernels.dot(wtype, n, w, a);
     float c = 0.0f;
     gemm_amx(wtype, n, w, 0, 0, 1, a, 0, 1, &c, 1);
     return c;

@@ -154,20 +154,6 @@ static void stage_act_sb(const int kind, const uint8_t *y, astage *s, int j, int
         }
 }
 
-/* Q4_K/Q5_K's eight 6-bit scales and mins (k_scale_min's rule for all eight
- * at once): bytes 0..7 of *sc and *mn. */
-INLINE void k_scales(const uint8_t *q, uint64_t *sc, uint64_t *mn) {
-    uint32_t u0, u1, u2;
-    memcpy(&u0, q, 4);
-    memcpy(&u1, q + 4, 4);
-    memcpy(&u2, q + 8, 4);
-    const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
-    const uint32_t sc_hi = (u2 & lo4) | (((u0 >> 6) & lo2) << 4);
-    const uint32_t mn_hi = ((u2 >> 4) & lo4) | (((u1 >> 6) & lo2) << 4);
-    *sc = (uint64_t)(u0 & lo6) | ((uint64_t)sc_hi << 32);
-    *mn = (uint64_t)(u1 & lo6) | ((uint64_t)mn_hi << 32);
-}
-
 /* Q4_K/Q5_K super-block x: d * the scale of each lane's sub-block, and dmin *
  * min of each sub-block (mins[0..7]). */
 INLINE __m512 q45k_factors(const uint8_t *x, float *mins) {
