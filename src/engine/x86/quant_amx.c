@@ -318,8 +318,8 @@ INLINE void q4k_factors_lanes(const uint8_t *x0, __m512i idx, __m512 wd[SBK], __
 /* column_vnni for Q4_K: two sub-blocks at a time, since sub-blocks 2q and 2q+1
  * share their 32 bytes (low and high nibbles); then each sub-block's float
  * steps in order, as the tiles take them. */
-INLINE void column_q4k(const uint8_t *const *wrow, int rn, size_t w_stride, const uint8_t *arow, const act_stage *st,
-                       int nbc, __m512 *acc) {
+INLINE void column_q4k(const uint8_t *const *wrow, int rn, size_t w_stride, int pf, const uint8_t *arow,
+                       const act_stage *st, int nbc, __m512 *acc) {
     const __m512i idx = _mm512_mullo_epi32(
         _mm512_min_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                          _mm512_set1_epi32(rn - 1)),
@@ -333,6 +333,13 @@ INLINE void column_q4k(const uint8_t *const *wrow, int rn, size_t w_stride, cons
     __m512 a = *acc;
     for (int b = 0; b < nbc; b += 2) {
         if (b % SBK == 0) q4k_factors_lanes(wrow[0] + w_off(K_Q4_K, b), idx, wd, wm);
+        /* the next row group's super-block, one line per row for each sub-block
+         * pair (144 bytes span at most four lines): a burst of them ahead of the
+         * products stalled on the line-fill buffers */
+        static const short line[SBK / 2] = {0, 64, 128, 143};
+        for (int r = 0; r < pf; r++)
+            _mm_prefetch((const char *)(wrow[r] + (size_t)TM * w_stride) + w_off(K_Q4_K, b) + line[(b % SBK) / 2],
+                         _MM_HINT_T1);
         const int8_t *aq = q8k_qs(arow + a_off(K_Q4_K, b)) + 32 * (b % SBK);
 #define A16(o) _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)(aq + (o))))
         const __m512i e0 = A16(0), e1 = A16(16), o0 = A16(32), o1 = A16(48);
@@ -341,11 +348,14 @@ INLINE void column_q4k(const uint8_t *const *wrow, int rn, size_t w_stride, cons
 #pragma GCC unroll 4
         for (int v = 0; v < 4; v++) {
             const uint8_t *const *w = wrow + 4 * v;
+            /* merge-masked broadcast loads: the merge can run on either vector
+             * port, where an insert needs the shuffle port the folds below use */
 #define L(x, d) _mm_loadu_si128((const __m128i *)(const void *)(q4k_codes(w[x] + w_off(K_Q4_K, b), b) + (d)))
-            __m512i x0 = _mm512_inserti32x4(_mm512_castsi128_si512(L(0, 0)), L(1, 0), 1);
-            x0 = _mm512_inserti32x4(_mm512_inserti32x4(x0, L(2, 0), 2), L(3, 0), 3);
-            __m512i x1 = _mm512_inserti32x4(_mm512_castsi128_si512(L(0, 16)), L(1, 16), 1);
-            x1 = _mm512_inserti32x4(_mm512_inserti32x4(x1, L(2, 16), 2), L(3, 16), 3);
+#define M(v, m, x, d) _mm512_mask_broadcast_i32x4(v, m, L(x, d))
+            __m512i x0 = _mm512_castsi128_si512(L(0, 0)), x1 = _mm512_castsi128_si512(L(0, 16));
+            x0 = M(M(M(x0, 0x00f0, 1, 0), 0x0f00, 2, 0), 0xf000, 3, 0);
+            x1 = M(M(M(x1, 0x00f0, 1, 16), 0x0f00, 2, 16), 0xf000, 3, 16);
+#undef M
 #undef L
             pe[v] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(x0, lo4), e0),
                                         _mm512_and_si512(x1, lo4), e1);
@@ -420,10 +430,12 @@ INLINE void gemm_kind(const int kind, int64_t k, const uint8_t *W, size_t w_stri
                 const int pf = i + TM < i1 ? (i1 - i - TM < TM ? i1 - i - TM : TM) : 0;
                 for (int b = 0; b < nbc; b++) {
                     /* (Q4_K: a super-block's 144 bytes span at most four lines, one
-                     * request each from its first four sub-blocks) */
+                     * request each from its first four sub-blocks; one row's
+                     * requests are column_q4k's own) */
                     static const short q4k_lines[SBK] = {0, 64, 128, 143, -1, -1, -1, -1};
                     const size_t po = kind == K_Q4_K ? w_off(kind, b) + (size_t)q4k_lines[b % SBK] : (size_t)b * wbs;
-                    for (int r = 0; r < pf && (kind != K_Q4_K || b % SBK < 4); r++)
+                    const int pfb = kind == K_Q4_K && (n_a == 1 || b % SBK >= 4) ? 0 : pf;
+                    for (int r = 0; r < pfb; r++)
                         _mm_prefetch((const char *)(wrow[r] + (size_t)TM * w_stride) + po, _MM_HINT_T1);
                     if (n_a > 1) unpack_weights(kind, wrow, b, wq[b]);
                 }
@@ -440,7 +452,7 @@ INLINE void gemm_kind(const int kind, int64_t k, const uint8_t *W, size_t w_stri
                         for (int r = 0; kb && r < rn; r++) t[r] = C[i + r];
                         acc[0] = _mm512_loadu_ps(t);
                         if (kind == K_Q4_K)
-                            column_q4k(wrow, rn, w_stride, A + a_off(kind, kb), &stage[0], nbc, &acc[0]);
+                            column_q4k(wrow, rn, w_stride, pf, A + a_off(kind, kb), &stage[0], nbc, &acc[0]);
                         else
                             column_vnni(kind, wrow, rn, w_stride, A + a_off(kind, kb), &stage[0], nbc, &acc[0]);
                         _mm512_storeu_ps(t, acc[0]);
