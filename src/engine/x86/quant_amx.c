@@ -380,29 +380,6 @@ INLINE void column_q4k(const uint8_t *const *wrow, int rn, size_t w_stride, int 
     *acc = a;
 }
 
-/* v[a][b] = v[b][a] for a 16 x 16 block of floats: the off-diagonal halves of
- * every 2d x 2d block swapped, for d = 8, 4, 2, 1.  The tiles' sums have weight
- * rows in vectors and activation rows in lanes; C has them the other way, and
- * sixteen vector stores beat 256 scattered ones (a tenth of the Q4_K tiles' time). */
-INLINE void transpose16(__m512 v[16]) {
-#pragma GCC unroll 4
-    for (int d = 8; d >= 1; d /= 2) {
-        int ia[16], ib[16];
-        for (int c = 0; c < 16; c++) {
-            ia[c] = (c & d) ? 16 + c - d : c;
-            ib[c] = (c & d) ? 16 + c : c + d;
-        }
-        const __m512i xa = _mm512_loadu_si512(ia), xb = _mm512_loadu_si512(ib);
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; i++)
-            if (!(i & d)) {
-                const __m512 a = v[i], b = v[i + d];
-                v[i] = _mm512_permutex2var_ps(a, xa, b);
-                v[i + d] = _mm512_permutex2var_ps(a, xb, b);
-            }
-    }
-}
-
 /* Rows i0..i1 of W times n_a activation rows (Q8_1 for Q4_1, else Q8_0). */
 INLINE void gemm_kind(const int kind, int64_t k, const uint8_t *W, size_t w_stride, int i0, int i1,
                       const uint8_t *A, size_t a_stride, int n_a, float *C, int ldc) {
@@ -482,12 +459,12 @@ INLINE void gemm_kind(const int kind, int64_t k, const uint8_t *W, size_t w_stri
                         for (int r = 0; r < rn; r++) C[i + r] = t[r];
                         continue;
                     }
-                    _Static_assert(TM == 16 && TN == 16, "transpose16 turns a tile of sums around");
-                    const __mmask16 rows = (__mmask16)((1u << rn) - 1);
-                    float *cg = C + (size_t)(j0 + g * TN) * (size_t)ldc + (size_t)i;
-                    for (int j = 0; j < TN; j++)
-                        acc[j] = kb && j < n ? _mm512_maskz_loadu_ps(rows, cg + (size_t)j * (size_t)ldc) : _mm512_setzero_ps();
-                    if (kb) transpose16(acc);
+                    for (int r = 0; r < TM; r++) {
+                        float t[TN] = {0};
+                        if (kb && r < rn)
+                            for (int j = 0; j < n; j++) t[j] = C[(size_t)(j0 + g * TN + j) * (size_t)ldc + (size_t)(i + r)];
+                        acc[r] = _mm512_loadu_ps(t);
+                    }
                     const act_stage *st = &stage[g];
                     /* two blocks in flight on two sets of tiles */
                     int b = 0;
@@ -513,8 +490,11 @@ INLINE void gemm_kind(const int kind, int64_t k, const uint8_t *W, size_t w_stri
                         _tile_stored(0, prod[0], TN * 4);
                         update(kind, prod[0], st, b, wd, wm, acc);
                     }
-                    transpose16(acc);
-                    for (int j = 0; j < n; j++) _mm512_mask_storeu_ps(cg + (size_t)j * (size_t)ldc, rows, acc[j]);
+                    for (int r = 0; r < rn; r++) {
+                        float t[TN];
+                        _mm512_storeu_ps(t, acc[r]);
+                        for (int j = 0; j < n; j++) C[(size_t)(j0 + g * TN + j) * (size_t)ldc + (size_t)(i + r)] = t[j];
+                    }
                 }
             }
         }
