@@ -202,6 +202,13 @@ check "header-only shard: same two samples, one run" grep -qE '^\| arc \| baseli
 check "sampling: own table" grep -q '^## Accuracy (%), sampling: mean ± std over seeds' "$tmp/s"
 check "sampling: mean +- std cell" grep -qE '^\| arc \| [0-9.]+ ± [0-9.]+ \|$' "$tmp/s"
 check "sampling: seeds in the runs list" grep -q '| sampling, 2 seeds | 2 | 4 |' "$tmp/s"
+check "sampling: accuracy seed by seed" grep -qE '^\| arc \| [^|]+ \| 0 1 \| [0-9.]+ [0-9.]+ \|$' "$tmp/s"
+"$BIN" report --json "$tmp/samp.jsonl" >"$tmp/sj" 2>"$tmp/err" || bad "report sampling json: $(cat "$tmp/err")"
+check "sampling json: per-seed accuracies average to the accuracy" python3 -c "
+import json, sys
+r = json.load(open(sys.argv[1]))['runs'][0]
+assert r['seeds'] == [0, 1] and len(r['accuracy_per_seed']) == 2
+assert abs(sum(r['accuracy_per_seed']) / 2 - r['accuracy']) < 1e-9" "$tmp/sj"
 # an ablation over c_v
 "$BIN" extract -m "$MODEL" --traces data/demo/demo_traces.jsonl --pairs 2 --shots 1 -t "$T" -q -o "$tmp/v.gguf" 2>"$tmp/err" || bad "extract: $(cat "$tmp/err")"
 check "inspect: a vector's tokenizer hash prints as 16 hex digits" sh -c "'$BIN' inspect '$tmp/v.gguf' | grep -qE 'tokenizer_hash +[0-9a-f]{16}\$'"

@@ -44,6 +44,8 @@ struct report_run {
     /* from the samples */
     int n, n_questions, n_seeds, invalid, duplicates;
     double acc, acc_std, acc_lo, acc_hi, tokens, seconds;
+    int seeds[RUN_MAX_SEEDS];       /* sampling: the seeds, ascending */
+    double acc_seed[RUN_MAX_SEEDS]; /* and each one's accuracy (primary extractor) */
     int answered, answered_correct;
     int n_wall; /* samples with a recorded time in the decoder */
     double wall_seconds, wall_tokens, wall_charged;

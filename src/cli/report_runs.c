@@ -37,6 +37,10 @@ static int aggregate(report_run *r) {
     r->duplicates = st.duplicates;
     r->acc = st.acc[0];
     r->acc_std = st.acc_std[0];
+    for (int i = 0; i < st.n_seeds && i < RUN_MAX_SEEDS; i++) {
+        r->seeds[i] = st.seeds[i];
+        r->acc_seed[i] = st.acc_seed[0][i];
+    }
     r->acc_lo = st.acc_lo;
     r->acc_hi = st.acc_hi;
     r->answered = st.answered;

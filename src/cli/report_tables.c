@@ -49,6 +49,21 @@ static void fmt_opt(char *out, size_t cap, int have, double v, const char *fmt) 
     else snprintf(out, cap, "?");
 }
 
+/* Each sampled run's accuracy seed by seed: whether a gap between two runs holds
+ * seed for seed or rests on one draw. */
+static void md_per_seed(strbuf *b, const report_run *rs, int n) {
+    sb_printf(b, "| task | method | seeds | accuracy (%%) per seed |\n|---|---|---|---|\n");
+    for (int i = 0; i < n; i++) {
+        const report_run *r = &rs[i];
+        if (!r->sampling) continue;
+        sb_printf(b, "| %s | %s |", r->task, r->label);
+        for (int s = 0; s < r->n_seeds; s++) sb_printf(b, " %d", r->seeds[s]);
+        sb_printf(b, " |");
+        for (int s = 0; s < r->n_seeds; s++) sb_printf(b, " %.1f", 100 * r->acc_seed[s]);
+        sb_printf(b, " |\n");
+    }
+}
+
 static void md_time(strbuf *b, const report_run *rs, int n) {
     report_col *labels = malloc(sizeof *labels * (size_t)(n ? n : 1));
     if (!labels) {
@@ -174,6 +189,8 @@ char *report_markdown(const report_run *rs, int n, const report_series *ser, int
     if (sampled) {
         sb_printf(&b, "%s## Accuracy (%%), sampling: mean ± std over seeds\n\n", greedy ? "\n" : "");
         md_table(&b, rs, n, 1, 0);
+        sb_printf(&b, "\n## Accuracy per seed, sampling\n\n");
+        md_per_seed(&b, rs, n);
     }
     for (int sampling = 0; sampling < 2; sampling++) {
         if (!(sampling ? sampled : greedy)) continue;
@@ -239,7 +256,14 @@ cJSON *report_json(const report_run *rs, int n, const report_series *ser, int n_
         cJSON_AddNumberToObject(o, "n_seeds", r->n_seeds);
         cJSON_AddStringToObject(o, "extractor", r->extractor);
         cJSON_AddNumberToObject(o, "accuracy", r->acc);
-        if (r->sampling) cJSON_AddNumberToObject(o, "accuracy_std", r->acc_std);
+        if (r->sampling) {
+            cJSON_AddNumberToObject(o, "accuracy_std", r->acc_std);
+            cJSON *sd = cJSON_AddArrayToObject(o, "seeds"), *ps = cJSON_AddArrayToObject(o, "accuracy_per_seed");
+            for (int s = 0; s < r->n_seeds; s++) {
+                cJSON_AddItemToArray(sd, cJSON_CreateNumber(r->seeds[s]));
+                cJSON_AddItemToArray(ps, cJSON_CreateNumber(r->acc_seed[s]));
+            }
+        }
         cJSON *ci = cJSON_AddArrayToObject(o, "accuracy_ci95");
         cJSON_AddItemToArray(ci, cJSON_CreateNumber(r->acc_lo));
         cJSON_AddItemToArray(ci, cJSON_CreateNumber(r->acc_hi));
