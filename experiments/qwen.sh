@@ -230,10 +230,10 @@ PY
     fi ;;
   q15-more) # the "then GSM8K and PIQA as compute allows": baseline, CoT and cache
     # steering, the three methods the 0.5B runs on every task
-    # task by task, so that a session that ends mid-way keeps PIQA's held-out runs
-    # (resumable) instead of a GSM8K extraction begun before them (which starts over)
-    for t in piqa gsm8k; do vecs $Q15 q15 $t; choose $Q15 q15 $t; done
+    # task by task, so that a session that ends mid-way keeps PIQA's runs (resumable)
+    # instead of a GSM8K extraction begun before them (which starts over)
     for t in piqa gsm8k; do
+      vecs $Q15 q15 $t; choose $Q15 q15 $t
       ev $Q15 q15 "$t-baseline" --task $t --method baseline "$@"
       ev $Q15 q15 "$t-cot" --task $t --method cot "$@"
       cache $Q15 q15 $t "$@"
