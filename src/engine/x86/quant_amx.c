@@ -89,6 +89,9 @@ INLINE size_t a_off(int kind, int b) {
 INLINE int w_offset(int kind) { return kind == K_Q4_0 ? 8 : kind == K_Q8_0 ? 128 : 0; }
 /* a per-block weight term m_w (Q4_1's m, Q4_K's -dmin * min) */
 INLINE int has_min(int kind) { return kind == K_Q4_1 || kind == K_Q4_K; }
+/* Offsets that touch every line of a Q4_K super-block (144 bytes span at most
+ * four), for prefetching it one line per request */
+static const short q4k_line[4] = {0, 64, 128, 143};
 /* Q4_K sub-block b's 32 codes are the low (b even) or high nibbles of these bytes */
 INLINE const uint8_t *q4k_codes(const uint8_t *x, int b) {
     return x + offsetof(block_q4_k, qs) + 32 * ((b % SBK) / 2);
@@ -196,6 +199,27 @@ INLINE void update(const int kind, const int32_t prod[TM][TN], const act_stage *
     }
 }
 
+/* The one-row paths' two shared steps.  Each of the TM rows' byte offset from
+ * row 0 (rows past rn repeat the last), for gathering per-row fields. */
+INLINE __m512i row_offsets(int rn, size_t w_stride) {
+    return _mm512_mullo_epi32(_mm512_min_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                               _mm512_set1_epi32(rn - 1)),
+                              _mm512_set1_epi32((int)w_stride));
+}
+
+/* Four vectors of four rows x four partial sums (a 128-bit lane per row) folded
+ * into one sum per row, lanes = the sixteen rows: 4 rows x 4 partials (two
+ * vectors) -> 8 rows x 2, then -> 16 rows x 1.  Integer adds: exact in any order. */
+INLINE __m512i fold_rows(const __m512i p[4]) {
+    const __m512i fa = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29);
+    const __m512i fb = _mm512_add_epi32(fa, _mm512_set1_epi32(2));
+    const __m512i fc = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i fd = _mm512_add_epi32(fc, _mm512_set1_epi32(1));
+    const __m512i x01 = _mm512_add_epi32(_mm512_permutex2var_epi32(p[0], fa, p[1]), _mm512_permutex2var_epi32(p[0], fb, p[1]));
+    const __m512i x23 = _mm512_add_epi32(_mm512_permutex2var_epi32(p[2], fa, p[3]), _mm512_permutex2var_epi32(p[2], fb, p[3]));
+    return _mm512_add_epi32(_mm512_permutex2var_epi32(x01, fc, x23), _mm512_permutex2var_epi32(x01, fd, x23));
+}
+
 /* A single activation row (batch-1 decoding), without tiles: lanes are the TM
  * weight rows, and the same exact integer sum per (row, block) comes from VNNI
  * instructions, then the same float sequence, so the results are the tiles'
@@ -211,15 +235,7 @@ INLINE void column_vnni(const int kind, const uint8_t *const *wrow, int rn, size
     const size_t wbs = w_bytes(kind);
     const size_t abs_ = kind == K_Q4_1 ? sizeof(block_q8_1) : sizeof(block_q8_0), aqo = kind == K_Q4_1 ? 4 : 2;
     const size_t qo = kind == K_Q4_1 ? 4 : 2;
-    const __m512i idx = _mm512_mullo_epi32(
-        _mm512_min_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                         _mm512_set1_epi32(rn - 1)),
-        _mm512_set1_epi32((int)w_stride));
-    /* fold: 4 rows x 4 partials (two vectors) -> 8 rows x 2, then -> 16 rows x 1 */
-    const __m512i fa = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29);
-    const __m512i fb = _mm512_add_epi32(fa, _mm512_set1_epi32(2));
-    const __m512i fc = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i fd = _mm512_add_epi32(fc, _mm512_set1_epi32(1));
+    const __m512i idx = row_offsets(rn, w_stride);
     const __m512i lo4 = _mm512_set1_epi8(15), flip = _mm512_set1_epi8((char)0x80);
     __m512 a = *acc;
     for (int b = 0; b < nbc; b++) {
@@ -249,11 +265,7 @@ INLINE void column_vnni(const int kind, const uint8_t *const *wrow, int rn, size
 #undef L
             part[v] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, alo), hi, ahi);
         }
-        const __m512i x01 = _mm512_add_epi32(_mm512_permutex2var_epi32(part[0], fa, part[1]),
-                                             _mm512_permutex2var_epi32(part[0], fb, part[1]));
-        const __m512i x23 = _mm512_add_epi32(_mm512_permutex2var_epi32(part[2], fa, part[3]),
-                                             _mm512_permutex2var_epi32(part[2], fb, part[3]));
-        __m512i isum = _mm512_add_epi32(_mm512_permutex2var_epi32(x01, fc, x23), _mm512_permutex2var_epi32(x01, fd, x23));
+        __m512i isum = fold_rows(part);
         /* the per-element sequence of the file comment, lanes = rows */
         const __m512i g = _mm512_i32gather_epi32(idx, (const void *)(wrow[0] + (size_t)b * wbs), 1);
         const __m512 wd = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
@@ -320,25 +332,17 @@ INLINE void q4k_factors_lanes(const uint8_t *x0, __m512i idx, __m512 wd[SBK], __
  * steps in order, as the tiles take them. */
 INLINE void column_q4k(const uint8_t *const *wrow, int rn, size_t w_stride, int pf, const uint8_t *arow,
                        const act_stage *st, int nbc, __m512 *acc) {
-    const __m512i idx = _mm512_mullo_epi32(
-        _mm512_min_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                         _mm512_set1_epi32(rn - 1)),
-        _mm512_set1_epi32((int)w_stride));
+    const __m512i idx = row_offsets(rn, w_stride);
     __m512 wd[SBK], wm[SBK];
-    const __m512i fa = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29);
-    const __m512i fb = _mm512_add_epi32(fa, _mm512_set1_epi32(2));
-    const __m512i fc = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i fd = _mm512_add_epi32(fc, _mm512_set1_epi32(1));
     const __m512i lo4 = _mm512_set1_epi8(15);
     __m512 a = *acc;
     for (int b = 0; b < nbc; b += 2) {
         if (b % SBK == 0) q4k_factors_lanes(wrow[0] + w_off(K_Q4_K, b), idx, wd, wm);
         /* the next row group's super-block, one line per row for each sub-block
-         * pair (144 bytes span at most four lines): a burst of them ahead of the
-         * products stalled on the line-fill buffers */
-        static const short line[SBK / 2] = {0, 64, 128, 143};
+         * pair: a burst of them ahead of the products stalled on the line-fill
+         * buffers */
         for (int r = 0; r < pf; r++)
-            _mm_prefetch((const char *)(wrow[r] + (size_t)TM * w_stride) + w_off(K_Q4_K, b) + line[(b % SBK) / 2],
+            _mm_prefetch((const char *)(wrow[r] + (size_t)TM * w_stride) + w_off(K_Q4_K, b) + q4k_line[(b % SBK) / 2],
                          _MM_HINT_T1);
         const int8_t *aq = q8k_qs(arow + a_off(K_Q4_K, b)) + 32 * (b % SBK);
 #define A16(o) _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)(aq + (o))))
@@ -348,8 +352,8 @@ INLINE void column_q4k(const uint8_t *const *wrow, int rn, size_t w_stride, int 
 #pragma GCC unroll 4
         for (int v = 0; v < 4; v++) {
             const uint8_t *const *w = wrow + 4 * v;
-            /* merge-masked broadcast loads: the merge can run on either vector
-             * port, where an insert needs the shuffle port the folds below use */
+            /* merge-masked broadcast loads rather than inserts, to leave the
+             * shuffle port to the folds (measured no faster or slower here) */
 #define L(x, d) _mm_loadu_si128((const __m128i *)(const void *)(q4k_codes(w[x] + w_off(K_Q4_K, b), b) + (d)))
 #define M(v, m, x, d) _mm512_mask_broadcast_i32x4(v, m, L(x, d))
             __m512i x0 = _mm512_castsi128_si512(L(0, 0)), x1 = _mm512_castsi128_si512(L(0, 16));
@@ -365,13 +369,7 @@ INLINE void column_q4k(const uint8_t *const *wrow, int rn, size_t w_stride, int 
         }
 #pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
-            const __m512i *p = h ? po : pe;
-            const __m512i x01 = _mm512_add_epi32(_mm512_permutex2var_epi32(p[0], fa, p[1]),
-                                                 _mm512_permutex2var_epi32(p[0], fb, p[1]));
-            const __m512i x23 = _mm512_add_epi32(_mm512_permutex2var_epi32(p[2], fa, p[3]),
-                                                 _mm512_permutex2var_epi32(p[2], fb, p[3]));
-            const __m512i isum = _mm512_add_epi32(_mm512_permutex2var_epi32(x01, fc, x23),
-                                                  _mm512_permutex2var_epi32(x01, fd, x23));
+            const __m512i isum = fold_rows(h ? po : pe);
             const __m512 prod = _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(st->d[b + h][0]));
             a = _mm512_fmadd_ps(prod, wd[(b + h) % SBK], a);
             a = _mm512_fmadd_ps(wm[(b + h) % SBK], _mm512_set1_ps(st->s[b + h][0]), a);
@@ -429,12 +427,12 @@ INLINE void gemm_kind(const int kind, int64_t k, const uint8_t *W, size_t w_stri
                  * spread out, the requests never fill the line-fill buffers */
                 const int pf = i + TM < i1 ? (i1 - i - TM < TM ? i1 - i - TM : TM) : 0;
                 for (int b = 0; b < nbc; b++) {
-                    /* (Q4_K: a super-block's 144 bytes span at most four lines, one
-                     * request each from its first four sub-blocks; one row's
-                     * requests are column_q4k's own) */
-                    static const short q4k_lines[SBK] = {0, 64, 128, 143, -1, -1, -1, -1};
-                    const size_t po = kind == K_Q4_K ? w_off(kind, b) + (size_t)q4k_lines[b % SBK] : (size_t)b * wbs;
+                    /* (Q4_K: one request per line of a super-block, from its first
+                     * four sub-blocks; one row's requests are column_q4k's own) */
                     const int pfb = kind == K_Q4_K && (n_a == 1 || b % SBK >= 4) ? 0 : pf;
+                    const size_t po = kind != K_Q4_K ? (size_t)b * wbs
+                                      : pfb        ? w_off(kind, b) + (size_t)q4k_line[b % SBK]
+                                                   : 0;
                     for (int r = 0; r < pfb; r++)
                         _mm_prefetch((const char *)(wrow[r] + (size_t)TM * w_stride) + po, _MM_HINT_T1);
                     if (n_a > 1) unpack_weights(kind, wrow, b, wq[b]);
